@@ -1,0 +1,108 @@
+"""The core's own hook implementations: generic evaluation, the core compliance profile,
+teachers from URIs/files, students and teachers from the registry, and the transfer set's
+unlabelled pool and MUNGE points.
+
+They are ``trylast`` where a vertical may want to take over (model building).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import hookimpl
+from .data import DataBundle
+from .evaluation import evaluate_generic
+from .registry import ComplianceProfile, EvaluatorSpec, TaskSpec
+
+ROLES = ("teacher", "student", "baseline")
+CORE_METRICS = (
+    *(f"{r}.{m}" for r in ROLES for m in ("roc_auc", "average_precision", "brier", "ece")),
+    "retention.average_precision",
+    "gain.average_precision",
+    "fidelity.agreement",
+    "fidelity.spearman",
+    "fidelity.mean_abs_gap",
+    *(
+        f"efficiency.{r}.{m}"
+        for r in ROLES
+        for m in ("n_parameters", "size_bytes", "latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
+    ),
+    "gate.passed",
+)
+CORE_ARTIFACTS = (
+    "model_card.md",
+    "model_card.json",
+    "manifest.json",
+    "config.yaml",
+    "lineage.json",
+    "environment.json",
+    "gate.json",
+    "metrics.json",
+    "reference/score_histogram.json",
+    "plots/roc_pr.png",
+    "plots/reliability.png",
+    "plots/fidelity_scatter.png",
+)
+
+
+@hookimpl
+def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
+    yield ComplianceProfile(
+        name="core",
+        metrics=CORE_METRICS,
+        params=("recipe.temperature", "recipe.alpha", "student.name", "run.seed", "transfer.rows", "teacher.source"),
+        tags=("stillroom.task", "stillroom.gate", "stillroom.plugins", "stillroom.version"),
+        artifacts=CORE_ARTIFACTS,
+        description="What every stillroom distillation run logs, whatever the vertical.",
+    )
+
+
+@hookimpl
+def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
+    yield EvaluatorSpec(
+        name="core.generic",
+        task="*",
+        evaluate=evaluate_generic,
+        description="ROC-AUC/AP with bootstrap CIs, retention, gain, fidelity, calibration, plots",
+    )
+
+
+@hookimpl(trylast=True)
+def stillroom_make_teacher(spec: Any, task: TaskSpec, bundle: DataBundle, seed: int) -> Any:
+    if spec.uri:
+        from .teachers import load_teacher_uri
+
+        return load_teacher_uri(spec.uri)
+    from .plugins import get_plugin_manager
+
+    entry = get_plugin_manager().registry.get("teacher", spec.name)
+    return entry.build(dict(spec.params), bundle, seed)
+
+
+@hookimpl(trylast=True)
+def stillroom_make_student(spec: Any, task: TaskSpec, seed: int) -> Any:
+    from .plugins import get_plugin_manager
+
+    entry = get_plugin_manager().registry.get("student", spec.name)
+    return entry.build(dict(spec.params), seed)
+
+
+@hookimpl
+def stillroom_transfer_points(bundle: DataBundle, config: Any, rng: np.random.Generator) -> pd.DataFrame | None:
+    """The unlabelled pool and MUNGE synthetic points, as the config asks."""
+    frames = []
+    transfer = config.transfer
+    if transfer.unlabelled_pool and bundle.unlabelled is not None and len(bundle.unlabelled):
+        frames.append(bundle.X(bundle.unlabelled).assign(__origin__="pool"))
+    if transfer.munge.enabled:
+        from .munge import munge
+
+        seed_rows = bundle.X(bundle.train)
+        size = int(round(transfer.munge.multiplier * len(seed_rows)))
+        synthetic = munge(seed_rows, size=size, p=transfer.munge.p, s=transfer.munge.s, rng=rng, max_seed_rows=transfer.munge.max_seed_rows)
+        frames.append(synthetic.assign(__origin__="munge"))
+    return pd.concat(frames, ignore_index=True) if frames else None

@@ -1,0 +1,145 @@
+"""The ``stillroom`` command line: plugins, distill, score, promote, ui.
+
+Errors a user can cause end in one line on stderr and exit code 2; nothing is started or
+half-written before the inputs are known to be good.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import StillroomError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Knowledge distillation for regulated industries, audited in MLflow.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: StillroomError) -> None:
+    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def plugins() -> None:
+    """List installed verticals with versions and the hooks each implements."""
+    from .plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    table = Table(title="stillroom plugins")
+    for col in ("plugin", "distribution", "version", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("hooks", overflow="fold")
+    for info in pm.inventory:
+        status = f"[red]failed: {info.error}[/red]" if info.error else "[green]ok[/green]"
+        hooks = ", ".join(h.removeprefix("stillroom_") for h in info.hooks)
+        table.add_row(info.name, info.distribution, info.version, status, hooks)
+    console.print(table)
+    try:
+        tasks = pm.registry.names("task")
+    except StillroomError as exc:
+        _fail(exc)
+    console.print(f"tasks: {', '.join(tasks) or 'none (install a vertical, e.g. stillroom-fraud)'}")
+
+
+@app.command()
+def distill(
+    task: Annotated[str, typer.Argument(help="vertical to run, e.g. fraud")],
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (merged over the vertical's default)")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="override a field: --set recipe.alpha=0.5")] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="print the resolved config and exit")] = False,
+) -> None:
+    """Distill the vertical's teacher into a student; log and register it in MLflow."""
+    from . import config as config_mod
+    from .pipeline import load_config, run_distillation
+    from .plugins import get_plugin_manager
+
+    try:
+        if print_config:
+            spec = get_plugin_manager().task(task)
+            console.print(config_mod.dump(load_config(spec, config, overrides or [])), highlight=False, markup=False)
+            return
+        summary = run_distillation(task, config, overrides or [])
+    except StillroomError as exc:
+        _fail(exc)
+    console.print(f"open the run in the MLflow UI: [bold]stillroom ui[/bold], then experiment -> run {summary['run_id']}")
+
+
+@app.command()
+def score(
+    model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet")],
+    output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="CSV or Parquet (written atomically)")],
+    engine: Annotated[str, typer.Option(help="local (Spark: see issue on scale-out)")] = "local",
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows per chunk (bounds memory)")] = 100_000,
+    passthrough: Annotated[Optional[list[str]], typer.Option("--passthrough", help="input column copied to the output, e.g. an id")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
+) -> None:
+    """Batch-score a file with a registered student; log the job as a scoring run."""
+    from .scoring import score as run_score
+
+    if engine != "local":
+        _fail(StillroomError(f"engine {engine!r} is not available; use --engine local"))
+    try:
+        summary = run_score(model_uri, input_path, output_path, chunk_rows=chunk_rows, passthrough=tuple(passthrough or ()), progress=progress, tracking_uri=tracking_uri)
+    except StillroomError as exc:
+        _fail(exc)
+    psi = f", PSI vs training {summary['psi_vs_training']:.4f}" if "psi_vs_training" in summary else ""
+    console.print(
+        f"scored {summary['rows']:,} rows with {summary['model']} v{summary['model_version']} "
+        f"({summary['rows_per_second']:,.0f} rows/s{psi}) -> {summary['output']}"
+    )
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Argument(help="registered model name")],
+    version: Annotated[str, typer.Option("--version", help="model version to promote")],
+    approver: Annotated[str, typer.Option(help="who approves (recorded)")],
+    reason: Annotated[str, typer.Option(help="why (recorded)")],
+    override: Annotated[Optional[str], typer.Option(help="promote a version that failed its gate; the reason is recorded")] = None,
+    alias: Annotated[str, typer.Option(help="alias to set")] = "champion",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI")] = None,
+) -> None:
+    """Point @champion at a model version, recording approver and reason."""
+    from . import tracking
+
+    try:
+        tracking.connect(tracking_uri)
+        record = tracking.promote(model, version, approver, reason, override, alias)
+    except StillroomError as exc:
+        _fail(exc)
+    console.print(f"{model} v{record['version']} is now @{alias} (approved by {approver}; gate {record['gate']})")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="port")] = 5000,
+    host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="backend store (default: MLFLOW_TRACKING_URI or MLflow's default)")] = None,
+) -> None:
+    """Open the MLflow UI on the tracking store, to audit runs and models."""
+    import mlflow
+
+    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    console.print(f"MLflow UI on http://{host}:{port} (store {store}); Ctrl+C to stop")
+    raise typer.Exit(subprocess.call([exe, "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""pytest plugin for plugin authors (installed as the ``stillroom`` pytest11 entry point).
+
+Fixtures:
+
+* ``tracking_store``: a fresh MLflow SQLite store in a temp dir, set as the tracking URI.
+* ``register_plugin``: register a plugin object for one test, unregistered afterwards.
+
+Helper :func:`assert_compliance_bundle` checks that a run logged everything its vertical's
+compliance profile requires (metrics, params, tags, artifacts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def tracking_store(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real MLflow SQLite store and artifact root under ``tmp_path``."""
+    from . import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    monkeypatch.setenv("STILLROOM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # default artifact root ./mlruns lands in the temp dir
+    tracking.use_store(uri)
+    yield uri
+    tracking.use_store(None)
+
+
+@pytest.fixture
+def register_plugin() -> Iterator[Callable[[Any, str], None]]:
+    """``register_plugin(obj, name)`` adds a plugin to the process-wide manager for one test."""
+    from .plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    names: list[str] = []
+
+    def register(plugin: Any, name: str) -> None:
+        pm.register_plugin(plugin, name)
+        names.append(name)
+
+    yield register
+    for name in names:
+        pm.unregister_plugin(name)
+
+
+def missing_from_run(run_id: str, profile_name: str) -> dict[str, list[str]]:
+    """What a run lacks against the core profile merged with ``profile_name``."""
+    from . import tracking
+    from .plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    profile = registry.get("compliance profile", "core").merged(registry.get("compliance profile", profile_name))
+    record = tracking.run_record(run_id)
+    missing = {
+        "metrics": [m for m in profile.metrics if m not in record.metrics],
+        "params": [p for p in profile.params if p not in record.params],
+        "tags": [t for t in profile.tags if t not in record.tags],
+        "artifacts": [a for a in profile.artifacts if a not in record.artifacts],
+        "datasets": [] if record.datasets else ["no mlflow.data dataset inputs"],
+    }
+    return {k: v for k, v in missing.items() if v}
+
+
+def assert_compliance_bundle(run_id: str, profile: str) -> None:
+    """Fail with a readable list if the run misses anything its compliance profile requires."""
+    missing = missing_from_run(run_id, profile)
+    if missing:
+        lines = [f"  {kind}: {', '.join(items)}" for kind, items in missing.items()]
+        pytest.fail(f"run {run_id} is missing what profile {profile!r} requires:\n" + "\n".join(lines))

@@ -1,0 +1,475 @@
+"""The audit trail in MLflow. The only module that imports mlflow.
+
+Everything a reviewer finds in the MLflow UI is written here: lineage (datasets with
+digests, the teacher as a logged-model input of the run), settings, metrics bound to the
+student model and the test dataset, artifacts, the registered model version tagged with its
+gate result, promotions (who, when, why), and scoring runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+import mlflow  # noqa: E402
+from mlflow.entities import LoggedModelInput  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from .errors import GateError, ModelLoadError, TrackingError  # noqa: E402
+from .protocols import NativeModel  # noqa: E402
+
+TAG_PREFIX = "stillroom."
+PROMOTION_EXPERIMENT = "stillroom-promotions"
+SCORING_EXPERIMENT = "stillroom-scoring"
+MODEL_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+|latest))$")
+
+
+# --- connection ---------------------------------------------------------------------------
+
+
+def connect(uri: str | None = None) -> str:
+    """Point MLflow at ``uri`` (or the environment / MLflow default) and check it answers.
+
+    An unreachable store must fail in seconds with one message, before any work starts,
+    not after an hour of teacher training.
+    """
+    if uri:
+        mlflow.set_tracking_uri(uri)
+    resolved = mlflow.get_tracking_uri()
+    parsed = urlparse(resolved)
+    if parsed.scheme in ("http", "https"):
+        _check_http(resolved, parsed)
+    elif parsed.scheme == "sqlite":
+        _check_sqlite(resolved)
+    elif parsed.scheme in ("", "file"):
+        path = Path(parsed.path if parsed.scheme else resolved)
+        if path.exists() and not path.is_dir():
+            raise TrackingError(f"tracking URI {resolved} points at a file, not a directory")
+    try:
+        mlflow.search_experiments(max_results=1)
+    except Exception as exc:
+        raise TrackingError(f"tracking store {resolved} is not usable: {_short(exc)}") from None
+    return resolved
+
+
+def use_store(uri: str | None) -> None:
+    """Point tracking and registry at ``uri`` (``None``: back to the environment/default)."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if uri is None and mlflow.active_run():
+        mlflow.end_run()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run holds, flattened for checks (compliance bundle, reports)."""
+
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+    artifacts: list[str]
+    datasets: list[dict[str, str]]
+    model_inputs: list[str]
+
+
+def run_record(run_id: str) -> RunRecord:
+    client = MlflowClient()
+    r = client.get_run(run_id)
+    inputs = r.inputs
+    datasets = [
+        {"name": d.dataset.name, "digest": d.dataset.digest, "context": next((t.value for t in d.tags if t.key == "mlflow.data.context"), "")}
+        for d in (inputs.dataset_inputs if inputs else [])
+    ]
+    models = [m.model_id for m in (inputs.model_inputs if inputs and inputs.model_inputs else [])]
+    return RunRecord(dict(r.data.metrics), dict(r.data.params), dict(r.data.tags), list(_artifacts(client, run_id, "")), datasets, models)
+
+
+def _artifacts(client: MlflowClient, run_id: str, path: str) -> Iterator[str]:
+    for item in client.list_artifacts(run_id, path or None):
+        if item.is_dir:
+            yield from _artifacts(client, run_id, item.path)
+        else:
+            yield item.path
+
+
+def _check_http(uri: str, parsed: Any) -> None:
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            pass
+    except OSError as exc:
+        raise TrackingError(f"tracking server {uri} is unreachable: {exc}") from None
+
+
+def _check_sqlite(uri: str) -> None:
+    path = uri.split("sqlite:///", 1)[-1]
+    if path and path != ":memory:":
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise TrackingError(f"tracking store {uri}: directory {parent} does not exist")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def run(experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
+    """An MLflow run that is marked FAILED (with the error as a tag) if the body raises."""
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, tags=tags) as active:
+        try:
+            yield active.info.run_id
+        except BaseException as exc:
+            mlflow.set_tag(f"{TAG_PREFIX}error", _short(exc))
+            mlflow.end_run("FAILED")
+            raise
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Params, with values cut to MLflow's limit (the full config is an artifact anyway)."""
+    clean = {k: (str(v) if len(str(v)) <= 500 else str(v)[:497] + "...") for k, v in params.items()}
+    items = list(clean.items())
+    for start in range(0, len(items), 90):
+        mlflow.log_params(dict(items[start : start + 90]))
+
+
+def log_metrics(metrics: dict[str, float], model_id: str | None = None, dataset: Any = None) -> None:
+    """Finite metrics, optionally bound to a logged model and a dataset (MLflow 3)."""
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    if model_id is None and dataset is None:
+        mlflow.log_metrics(finite)
+        return
+    for key, value in finite.items():
+        mlflow.log_metric(key, value, model_id=model_id, dataset=dataset)
+
+
+def log_artifacts(directory: Path, artifact_path: str | None = None) -> None:
+    mlflow.log_artifacts(str(directory), artifact_path=artifact_path)
+
+
+def log_dict(data: Any, artifact_file: str) -> None:
+    mlflow.log_dict(data, artifact_file)
+
+
+# --- lineage ------------------------------------------------------------------------------
+
+
+def log_datasets(frames: dict[str, pd.DataFrame], digests: dict[str, str], source: str, label: str | None) -> dict[str, Any]:
+    """Each split as an ``mlflow.data`` dataset with our digest and its context; returns them.
+
+    Only a schema-sized sample is handed to MLflow (it profiles what it is given); the
+    digest is computed by us on the full split.
+    """
+    datasets = {}
+    for context, frame in frames.items():
+        targets = label if label in frame.columns else None
+        ds = mlflow.data.from_pandas(
+            frame.head(1000), source=source, targets=targets, name=f"{context}", digest=digests[context]
+        )
+        mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
+        datasets[context] = ds
+    return datasets
+
+
+def log_teacher_input(model_id: str | None) -> None:
+    """Record the teacher as a logged-model input of the active run.
+
+    The fluent ``mlflow.log_inputs(models=...)`` is gated to Databricks; the client call
+    reaches the store directly, and the SQL and file stores record model inputs.
+    """
+    if model_id:
+        MlflowClient().log_inputs(mlflow.active_run().info.run_id, models=[LoggedModelInput(model_id=model_id)])
+
+
+def log_teacher_model(native: NativeModel, name: str, experiment: str, description: dict[str, Any]) -> str:
+    """Log a teacher trained by a plugin in its own run; return its logged-model id.
+
+    The teacher's own run is its lineage (how it was trained); the distillation run then
+    names it as an input. Teachers may use any flavor, pickle-based ones included: they are
+    research artifacts; students must be native.
+    """
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"teacher: {name}", tags={f"{TAG_PREFIX}role": "teacher"}):
+        log_params({f"teacher.{k}": v for k, v in description.items()})
+        info = _log_native(native, "teacher", signature=None, input_example=None)
+    return info.model_id
+
+
+def resolve_registered(uri: str) -> tuple[str, str, str | None]:
+    """``models:/name@alias`` or ``models:/name/N`` -> (name, version, logged-model id).
+
+    An alias is resolved once, to one fixed version, so a scoring job can never mix two
+    versions when someone promotes a new champion while it runs.
+    """
+    match = MODEL_ALIAS_URI.match(uri)
+    if match is None:
+        raise ModelLoadError(f"model URI {uri!r} is not of the form models:/NAME@ALIAS, models:/NAME/VERSION or models:/NAME/latest")
+    client = MlflowClient()
+    name = match.group("name")
+    try:
+        if match.group("alias"):
+            mv = client.get_model_version_by_alias(name, match.group("alias"))
+        elif match.group("version") == "latest":
+            versions = client.search_model_versions(f"name = '{name}'", order_by=["version_number DESC"], max_results=1)
+            if not versions:
+                raise ModelLoadError(f"unknown model {uri}: no version of {name!r} is registered")
+            mv = versions[0]
+        else:
+            mv = client.get_model_version(name, match.group("version"))
+    except MlflowException as exc:
+        raise ModelLoadError(f"unknown model {uri}: {_short(exc)}") from None
+    return name, str(mv.version), getattr(mv, "model_id", None)
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoggedStudent:
+    model_id: str
+    model_uri: str
+    files: dict[str, str]
+
+
+def _log_native(native: NativeModel, name: str, signature: Any, input_example: Any) -> Any:
+    flavors = {"lightgbm": mlflow.lightgbm, "sklearn": mlflow.sklearn}
+    if native.flavor not in flavors:
+        raise TrackingError(f"no MLflow flavor {native.flavor!r} known to stillroom")
+    module = flavors[native.flavor]
+    kwargs: dict[str, Any] = {"name": name, "signature": signature, "input_example": input_example}
+    if native.flavor == "lightgbm":
+        return module.log_model(lgb_model=native.model, **kwargs)
+    return module.log_model(sk_model=native.model, skops_trusted_types=_own_skops_types(native.model), **kwargs)
+
+
+def _own_skops_types(model: Any) -> list[str]:
+    """Types skops does not trust by default, for a model this process built itself.
+
+    skops refuses e.g. tree node arrays because a *foreign* file could hold out-of-range
+    indices; a teacher we just trained is not foreign, so its own types are trusted, and
+    only those (never a blanket allow-list).
+    """
+    import skops.io as sio
+
+    return list(sio.get_untrusted_types(data=sio.dumps(model)))
+
+
+def log_student_model(native: NativeModel, example: pd.DataFrame) -> LoggedStudent:
+    """Log the student natively with signature and a synthetic input example."""
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, _predict_native(native, example))
+    info = _log_native(native, "student", signature=signature, input_example=example)
+    files = hash_model_files(info.model_uri)
+    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files)
+
+
+def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
+    model = native.model
+    if hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(X))[:, 1]
+    return np.asarray(model.predict(X))
+
+
+def hash_model_files(model_uri: str) -> dict[str, str]:
+    """sha256 of every file of a logged model, as stored (for the compliance manifest)."""
+    from .manifest import sha256_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        return {str(p.relative_to(local)): sha256_file(p) for p in sorted(local.rglob("*")) if p.is_file()}
+
+
+def register(model_uri: str, name: str, tags: dict[str, str], description: str) -> str:
+    """A new registered model version tagged with the gate result; returns the version."""
+    client = MlflowClient()
+    try:
+        mv = mlflow.register_model(model_uri, name, tags=tags)
+        client.update_model_version(name, mv.version, description=description)
+    except MlflowException as exc:
+        raise TrackingError(f"could not register model {name!r}: {_short(exc)}") from None
+    return str(mv.version)
+
+
+def promote(name: str, version: str, approver: str, reason: str, override: str | None, alias: str = "champion") -> dict[str, str]:
+    """Set ``@alias`` on a version and record who promoted it, when and why.
+
+    A version whose gate failed is refused unless an override reason is given, which is
+    recorded beside the approver's reason. The record lives on the version (tags), on the
+    registered model (latest promotion) and as a run in the promotions experiment.
+    """
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise ModelLoadError(f"unknown model version {name} v{version}: {_short(exc)}") from None
+    gate = mv.tags.get(f"{TAG_PREFIX}gate", "unknown")
+    if gate != "passed" and not override:
+        raise GateError(
+            f"{name} v{version} did not pass its gate (gate={gate}); "
+            "promote only with --override REASON, which is recorded"
+        )
+    record = {
+        "alias": alias,
+        "version": str(version),
+        "approver": approver,
+        "reason": reason,
+        "gate": gate,
+        "override": override or "",
+        "previous": _current_alias_version(client, name, alias) or "",
+        "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    client.set_registered_model_alias(name, alias, version)
+    for key in ("approver", "reason", "override", "promoted_at", "previous"):
+        client.set_model_version_tag(name, version, f"{TAG_PREFIX}promotion.{key}", record[key])
+    client.set_registered_model_tag(name, f"{TAG_PREFIX}last_promotion", json.dumps(record))
+    mlflow.set_experiment(PROMOTION_EXPERIMENT)
+    with mlflow.start_run(run_name=f"promote {name} v{version} -> @{alias}", tags={f"{TAG_PREFIX}role": "promotion"}):
+        mlflow.log_params({f"promotion.{k}": v for k, v in record.items()} | {"model": name})
+    return record
+
+
+def promotion_history(name: str) -> list[dict[str, str]]:
+    """Every recorded promotion of a registered model, oldest first."""
+    exp = mlflow.get_experiment_by_name(PROMOTION_EXPERIMENT)
+    if exp is None:
+        return []
+    runs = mlflow.search_runs([exp.experiment_id], filter_string=f"params.model = '{name}'", output_format="list")
+    history = [{k.removeprefix("promotion."): v for k, v in r.data.params.items() if k.startswith("promotion.")} for r in runs]
+    return sorted(history, key=lambda r: r.get("promoted_at", ""))
+
+
+def _current_alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+# --- scoring ------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoringModel:
+    """A registered model pinned to one version, ready for batch scoring."""
+
+    name: str
+    version: str
+    uri: str
+    predict: Any
+    columns: list[tuple[str, str]]
+    reference: dict[str, Any] | None
+    run_id: str | None
+
+
+def load_scoring_model(uri: str) -> ScoringModel:
+    """Resolve the alias once, load the pinned version, its signature and reference scores."""
+    name, version, _ = resolve_registered(uri)
+    pinned = f"models:/{name}/{version}"
+    try:
+        model = mlflow.pyfunc.load_model(pinned)
+    except Exception as exc:
+        raise ModelLoadError(f"could not load {pinned}: {_short(exc)}") from None
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
+    columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    return ScoringModel(name, version, pinned, _pyfunc_predict(model), columns, _reference(run_id), run_id)
+
+
+def _pyfunc_predict(model: Any) -> Any:
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        out = model.predict(frame)
+        return np.asarray(out, dtype=float).reshape(len(frame), -1)[:, -1]
+
+    return predict
+
+
+def _reference(run_id: str | None) -> dict[str, Any] | None:
+    """The training score histogram logged by the distillation run (for PSI), if any."""
+    if not run_id:
+        return None
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/reference/score_histogram.json")
+    except Exception:
+        return None
+
+
+def log_scoring_run(params: dict[str, Any], metrics: dict[str, float], artifacts: dict[str, Any], tags: dict[str, str]) -> str:
+    """One run per batch scoring job in the scoring experiment; returns its id."""
+    mlflow.set_experiment(SCORING_EXPERIMENT)
+    with mlflow.start_run(run_name=f"score {params.get('model')} v{params.get('model_version')}", tags=tags) as active:
+        log_params(params)
+        log_metrics(metrics)
+        for name, data in artifacts.items():
+            mlflow.log_dict(data, name)
+        return active.info.run_id
+
+
+def model_version_tags(name: str, version: str) -> dict[str, str]:
+    return dict(MlflowClient().get_model_version(name, version).tags)
+
+
+# --- teachers from MLflow -----------------------------------------------------------------
+
+
+def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
+    """A teacher's probability function and facts about it, from an MLflow model URI.
+
+    scikit-learn and LightGBM teachers are loaded in their own flavor so that we get
+    probabilities (a pyfunc sklearn model would predict hard labels); anything else goes
+    through pyfunc and must return the positive-class probability.
+    """
+    from mlflow.models import Model
+
+    facts: dict[str, Any] = {"uri": uri}
+    if uri.startswith("models:/"):
+        name, version, model_id = resolve_registered(uri)
+        uri = f"models:/{name}/{version}"
+        facts.update(name=name, version=version, model_id=model_id, pinned_uri=uri)
+    try:
+        meta = Model.load(uri)
+    except Exception as exc:
+        raise ModelLoadError(f"unknown model URI {uri!r}: {_short(exc)}") from None
+    facts.setdefault("model_id", getattr(meta, "model_id", None))
+    flavors = set(meta.flavors)
+    try:
+        if "sklearn" in flavors:
+            est = mlflow.sklearn.load_model(uri)
+            return (lambda X: np.asarray(est.predict_proba(X))[:, 1]), facts | {"flavor": "sklearn", "object": est}
+        if "lightgbm" in flavors:
+            booster = mlflow.lightgbm.load_model(uri)
+            return (lambda X: np.asarray(booster.predict(X))), facts | {"flavor": "lightgbm", "object": booster}
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:
+        raise ModelLoadError(f"could not load teacher {uri!r}: {_short(exc)}") from None
+    return _pyfunc_predict(model), facts | {"flavor": "pyfunc", "object": None}

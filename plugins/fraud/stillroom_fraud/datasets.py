@@ -1,0 +1,44 @@
+"""Dataset hooks of the fraud vertical: the config's ``data`` section -> a DataBundle."""
+
+from __future__ import annotations
+
+from stillroom.data import DataBundle
+
+from . import loaders
+from .config import FraudDataConfig
+
+
+def load_simulated(cfg: FraudDataConfig, seed: int) -> DataBundle:
+    """The embedded default: simulated transactions with engineered features."""
+    sim = cfg.simulation
+    return loaders.simulated_bundle(
+        n_customers=sim.n_customers,
+        n_terminals=sim.n_terminals,
+        n_days=sim.n_days,
+        seed=seed,
+        delay_days=sim.delay_days,
+        train_days=sim.train_days,
+        validation_days=sim.validation_days,
+        test_days=sim.test_days,
+        start_date=sim.start_date,
+    )
+
+
+def load_ulb_file(cfg: FraudDataConfig, seed: int) -> DataBundle:
+    """A file in the ULB credit-card format (Time, V1..V28, Amount, Class)."""
+    return loaders.load_ulb(cfg.path, seed=seed, valid_fraction=cfg.valid_fraction, test_fraction=cfg.test_fraction)
+
+
+def load_table_file(cfg: FraudDataConfig, seed: int) -> DataBundle:
+    """Any CSV/Parquet with a named label column and optional time and group columns."""
+    return loaders.load_table(
+        cfg.path,
+        label=cfg.label,
+        features=cfg.features,
+        time=cfg.time,
+        group=cfg.group,
+        seed=seed,
+        valid_fraction=cfg.valid_fraction,
+        test_fraction=cfg.test_fraction,
+        drop=tuple(cfg.drop),
+    )
