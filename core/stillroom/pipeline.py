@@ -142,7 +142,7 @@ def teacher_phase(teacher: Teacher, bundle: DataBundle, transfer: TransferSet, c
         console.log("teacher outputs taken from the cache")
     transfer_p, valid_p, test_p = np.split(values, np.cumsum(sizes)[:-1])
     with step("teacher: measuring efficiency"):
-        eff = _efficiency(teacher.predict, bundle.X(bundle.test), cfg, desc)
+        eff = _efficiency(teacher.predict, efficiency_batch(bundle, cfg.evaluation.efficiency_rows), cfg, desc)
     return Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p}), eff, desc
 
 
@@ -157,8 +157,17 @@ def _teacher_model_id(teacher: Teacher, desc: ModelDescription, cfg: DistillConf
         return tracking.log_teacher_model(native, desc.name, cfg.run.experiment, {"kind": desc.kind, "n_parameters": desc.n_parameters, "size_bytes": desc.size_bytes, **desc.details})
 
 
-def _efficiency(predict: Any, X: pd.DataFrame, cfg: DistillConfig, desc: ModelDescription) -> dict[str, float]:
-    batch = X.iloc[: cfg.evaluation.efficiency_rows]
+def efficiency_batch(bundle: DataBundle, rows: int) -> pd.DataFrame:
+    """The one batch every model is timed on: test rows first, then validation and train.
+
+    Throughput needs no labels, and a held-out split alone can be too small to time a batch
+    job fairly; the same rows for teacher, student and baseline make the ratios honest.
+    """
+    frames = [bundle.test, bundle.validation, bundle.train]
+    return pd.concat([bundle.X(f.iloc[:rows]) for f in frames], ignore_index=True).iloc[:rows]
+
+
+def _efficiency(predict: Any, batch: pd.DataFrame, cfg: DistillConfig, desc: ModelDescription) -> dict[str, float]:
     eff = measure_efficiency(predict, batch, latency_repeats=cfg.evaluation.latency_repeats)
     out = eff.as_metrics("")
     return {k.lstrip("."): v for k, v in out.items()} | {"n_parameters": float(desc.n_parameters), "size_bytes": float(desc.size_bytes)}
@@ -212,8 +221,9 @@ def _distill_in_run(pm, task, cfg, bundle, transfer, outputs, teacher_eff, teach
             result = evaluate_all(pm, task, ctx)
         with step("efficiency: student and baseline"):
             effs = {"teacher": teacher_eff}
+            batch = efficiency_batch(bundle, cfg.evaluation.efficiency_rows)
             for role, model in (("student", student), ("baseline", baseline)):
-                effs[role] = _efficiency(model.predict, bundle.X(bundle.test), cfg, model.describe())
+                effs[role] = _efficiency(model.predict, batch, cfg, model.describe())
         result.metrics.update(_efficiency_metrics(effs))
         result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
         gate = evaluate_gate(cfg.gate.rules, result.metrics)

@@ -460,7 +460,7 @@ def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
         meta = Model.load(uri)
     except Exception as exc:
         raise ModelLoadError(f"unknown model URI {uri!r}: {_short(exc)}") from None
-    facts.setdefault("model_id", getattr(meta, "model_id", None))
+    facts["model_id"] = facts.get("model_id") or getattr(meta, "model_id", None)
     flavors = set(meta.flavors)
     try:
         if "sklearn" in flavors:

@@ -159,3 +159,36 @@ def test_promotion_refused_on_failed_gate_unless_override(store: str, small_over
     assert tags["stillroom.promotion.override"] == "regulator-approved exception #12"
     history = tracking.promotion_history("fraud-student")
     assert history[-1]["reason"] == "quarterly refresh" and history[-1]["gate"] == "failed"
+
+
+def test_metrics_are_bound_to_the_student_model(run: dict[str, Any]) -> None:
+    import mlflow
+
+    model_id = tracking.run_record(run["run_id"]).tags["stillroom.student_model_id"]
+    bound = {m.key: m for m in mlflow.get_logged_model(model_id).metrics}
+    assert bound["student.average_precision"].value == pytest.approx(run["metrics"]["student.average_precision"])
+    assert bound["student.average_precision"].dataset_name == "test"
+
+
+def test_teacher_from_the_registry_is_a_run_input(store: str, small_overrides: list[str]) -> None:
+    """A champion already in MLflow teaches by alias; the run links it instead of copying it."""
+    import mlflow
+    from sklearn.ensemble import RandomForestClassifier
+    from stillroom_fraud.loaders import simulated_bundle
+
+    bundle = simulated_bundle(n_customers=300, n_terminals=600, n_days=80, seed=0, train_days=21)
+    champion = RandomForestClassifier(n_estimators=20, min_samples_leaf=5, random_state=0).fit(bundle.X(bundle.train), bundle.y(bundle.train))
+    mlflow.set_experiment("champions")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(champion, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
+    version = mlflow.register_model(info.model_uri, "fraud-champion").version
+    mlflow.MlflowClient().set_registered_model_alias("fraud-champion", "prod", version)
+
+    summary = stillroom.distill("fraud", overrides=[*small_overrides, "teacher.name=null", "teacher.uri=models:/fraud-champion@prod", "run.registered_model=from-champion"])
+    record = tracking.run_record(summary["run_id"])
+    assert record.model_inputs == [info.model_id]
+    assert record.params["teacher.source"] == "models:/fraud-champion@prod"
+    expected_ap = summary["metrics"]["teacher.average_precision"]
+    from sklearn.metrics import average_precision_score
+
+    assert expected_ap == pytest.approx(average_precision_score(bundle.y(bundle.test), champion.predict_proba(bundle.X(bundle.test))[:, 1]))

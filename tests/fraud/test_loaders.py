@@ -66,7 +66,7 @@ def test_read_table_bad_files(tmp_path, name, content, message) -> None:
 
 def test_load_table_with_time_is_time_ordered(tmp_path) -> None:
     path = _write(_table(), tmp_path / "t.csv")
-    bundle = load_table(path, label="is_fraud", time="ts", group="region")
+    bundle = load_table(path, label="is_fraud", time="ts", group="region", drop=["merchant"])
     validate_bundle(bundle)
     assert bundle.train["ts"].max() < bundle.validation["ts"].min() <= bundle.validation["ts"].max() < bundle.test["ts"].min()
     assert (len(bundle.train), len(bundle.validation), len(bundle.test)) == (260, 60, 80)
@@ -90,7 +90,16 @@ def test_load_table_without_time_is_stratified_and_seeded(tmp_path) -> None:
 
 def test_load_table_drop_removes_default_features(tmp_path) -> None:
     path = _write(_table(), tmp_path / "t.csv")
-    assert "noise" not in load_table(path, label="is_fraud", drop=["noise", "ts"]).features
+    assert "noise" not in load_table(path, label="is_fraud", drop=["noise", "ts", "merchant", "region"]).features
+
+
+def test_load_table_refuses_to_drop_a_text_column_silently(tmp_path) -> None:
+    path = _write(_table(), tmp_path / "t.csv")
+    with pytest.raises(DataError, match=r"\['merchant'\] are not numeric.*data.drop"):
+        load_table(path, label="is_fraud", drop=["ts", "region"])
+
+
+TEXT = ["merchant", "region"]  # the text columns of _table(), not model inputs
 
 
 def _bad(frame: pd.DataFrame, column: str, values) -> pd.DataFrame:
@@ -109,11 +118,11 @@ def _bad(frame: pd.DataFrame, column: str, values) -> pd.DataFrame:
         (_table(), {"label": "is_fraud", "features": ["amount", "mcc", "age"]}, r"missing feature column.*\['mcc', 'age'\]"),
         (_table(), {"label": "is_fraud", "features": ["amount", "merchant"]}, "'merchant' is not numeric"),
         (_table(), {"label": "is_fraud", "features": ["amount", "is_fraud"]}, "cannot also be a feature"),
-        (_bad(_table(), "is_fraud", [2, 0, 1]), {"label": "is_fraud"}, "'is_fraud' must be binary 0/1.*2"),
-        (_bad(_table(), "is_fraud", ["yes", "no"]), {"label": "is_fraud"}, "'is_fraud' must be binary"),
-        (_bad(_table(), "is_fraud", [np.nan]), {"label": "is_fraud"}, "'is_fraud' must be binary.*nan"),
-        (_bad(_table(), "amount", [np.nan, np.nan]), {"label": "is_fraud"}, "'amount' has 2 NaN/inf"),
-        (_bad(_table(), "noise", [np.inf]), {"label": "is_fraud"}, "'noise' has 1 NaN/inf"),
+        (_bad(_table(), "is_fraud", [2, 0, 1]), {"label": "is_fraud", "drop": TEXT}, "'is_fraud' must be binary 0/1.*2"),
+        (_bad(_table(), "is_fraud", ["yes", "no"]), {"label": "is_fraud", "drop": TEXT}, "'is_fraud' must be binary"),
+        (_bad(_table(), "is_fraud", [np.nan]), {"label": "is_fraud", "drop": TEXT}, "'is_fraud' must be binary.*nan"),
+        (_bad(_table(), "amount", [np.nan, np.nan]), {"label": "is_fraud", "drop": TEXT}, "'amount' has 2 NaN/inf"),
+        (_bad(_table(), "noise", [np.inf]), {"label": "is_fraud", "drop": TEXT}, "'noise' has 1 NaN/inf"),
     ],
 )
 def test_load_table_bad_inputs(tmp_path, frame, kwargs, message) -> None:
@@ -126,7 +135,7 @@ def test_load_table_bad_inputs(tmp_path, frame, kwargs, message) -> None:
 def test_load_table_bad_fractions(tmp_path) -> None:
     path = _write(_table(), tmp_path / "t.csv")
     with pytest.raises(ConfigError, match="valid_fraction"):
-        load_table(path, label="is_fraud", valid_fraction=0.5, test_fraction=0.6)
+        load_table(path, label="is_fraud", valid_fraction=0.5, test_fraction=0.6, drop=TEXT)
 
 
 def _ulb(n: int = 600) -> pd.DataFrame:

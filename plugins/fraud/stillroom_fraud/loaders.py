@@ -67,15 +67,22 @@ def load_table(
 ) -> DataBundle:
     """Any labelled table: time-ordered split when ``time`` is given, else stratified random.
 
-    ``features`` defaults to every numeric column except the label, time, group and
-    ``drop`` columns; named features must all exist, be numeric and finite.
+    ``features`` defaults to every column except the label, time, group and ``drop``
+    columns, and all of them must be numeric (a text column is an error, not silently
+    left out); named features must all exist, be numeric and finite.
     """
     frame = read_table(path)
     where = str(path)
     _require_columns(frame, [c for c in (label, time, group) if c is not None], where)
     if features is None:
         excluded = {label, time, group, *drop}
-        features = [c for c in frame.columns if c not in excluded and _is_numeric(frame[c])]
+        text = [c for c in frame.columns if c not in excluded and not _is_numeric(frame[c])]
+        if text:  # a mistyped amount ("12,50") must not silently vanish from the model
+            raise DataError(
+                f"{where}: column(s) {text} are not numeric (e.g. {frame[text[0]].dtype}); "
+                "fix them, or list them under data.drop, or name the features in data.features"
+            )
+        features = [c for c in frame.columns if c not in excluded]
         if not features:
             raise DataError(f"{where}: no numeric feature column besides {sorted(c for c in excluded if c)}")
     features = list(features)
