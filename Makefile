@@ -9,14 +9,14 @@ STAMP   := $(VENV)/.stillroom-installed
 OUT     := demo-output
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud pytest pytest-xdist
+	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud pytest pytest-xdist ruff
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -35,6 +35,10 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -n 2 -q tests
+
+lint: setup
+	$(VENV)/bin/ruff check core plugins tests bench
+	$(VENV)/bin/ruff format --check core plugins tests bench
 
 bench: setup
 	$(PY) bench/fraud.py

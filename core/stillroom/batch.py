@@ -253,7 +253,9 @@ def _open_csv(path: Path, text: Mapping[str, type], chunk_rows: int) -> _Source:
         first = next((chunk for chunk in reader if len(chunk)), None)
     except (ValueError, OSError, EOFError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
         raw.close()
-        raise _no_rows(path) if isinstance(exc, pd.errors.EmptyDataError) else DataError(f"{path}: cannot parse CSV: {exc}") from exc
+        raise (
+            _no_rows(path) if isinstance(exc, pd.errors.EmptyDataError) else DataError(f"{path}: cannot parse CSV: {exc}")
+        ) from exc
     if first is None:
         raw.close()
         raise _no_rows(path)
@@ -597,11 +599,11 @@ def score_file(
     chunks = closing(_iter_tables(source_path, expected, passthrough, chunk_rows))
     with _atomic_output(target) as writer, chunks as tables, _progress(progress) as bar:
         task = bar.add_task("score", total=None, rows=0, rate=0.0)
-        table, source = next(tables)  # schema checked and first chunk read before hashing starts
+        first, source = next(tables)  # schema checked and first chunk read before hashing starts
         passthrough = [name for name in source.columns if name in set(passthrough)]  # input order
         with _background_digest(source_path) as digest:
             bar.update(task, total=source.total)
-            for table, _ in itertools.chain([(table, source)], tables):
+            for table, _ in itertools.chain([(first, source)], tables):
                 frame = table.select(order).to_pandas()
                 scores = _scores_of(predict, frame, stats.rows)
                 writer.write(_output_table(table, frame, scores, passthrough, score_column, extra_output))

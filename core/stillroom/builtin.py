@@ -24,6 +24,7 @@ CORE_METRICS = (
     "retention.average_precision",
     "gain.average_precision",
     "fidelity.agreement",
+    "fidelity.alert_overlap",
     "fidelity.spearman",
     "fidelity.mean_abs_gap",
     *(
@@ -103,6 +104,8 @@ def stillroom_transfer_points(bundle: DataBundle, config: Any, rng: np.random.Ge
 
         seed_rows = bundle.X(bundle.train)
         size = int(round(transfer.munge.multiplier * len(seed_rows)))
-        synthetic = munge(seed_rows, size=size, p=transfer.munge.p, s=transfer.munge.s, rng=rng, max_seed_rows=transfer.munge.max_seed_rows)
+        synthetic = munge(
+            seed_rows, size=size, p=transfer.munge.p, s=transfer.munge.s, rng=rng, max_seed_rows=transfer.munge.max_seed_rows
+        )
         frames.append(synthetic.assign(__origin__="munge"))
     return pd.concat(frames, ignore_index=True) if frames else None

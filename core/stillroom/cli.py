@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +19,9 @@ from rich.table import Table
 
 from .errors import StillroomError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Knowledge distillation for regulated industries, audited in MLflow.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Knowledge distillation for regulated industries, audited in MLflow."
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -54,8 +56,10 @@ def plugins() -> None:
 @app.command()
 def distill(
     task: Annotated[str, typer.Argument(help="vertical to run, e.g. fraud")],
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (merged over the vertical's default)")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="override a field: --set recipe.alpha=0.5")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (merged over the vertical's default)")
+    ] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="override a field: --set recipe.alpha=0.5")] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="print the resolved config and exit")] = False,
 ) -> None:
     """Distill the vertical's teacher into a student; log and register it in MLflow."""
@@ -81,9 +85,11 @@ def score(
     output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="CSV or Parquet (written atomically)")],
     engine: Annotated[str, typer.Option(help="local (Spark: see issue on scale-out)")] = "local",
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows per chunk (bounds memory)")] = 100_000,
-    passthrough: Annotated[Optional[list[str]], typer.Option("--passthrough", help="input column copied to the output, e.g. an id")] = None,
+    passthrough: Annotated[
+        list[str] | None, typer.Option("--passthrough", help="input column copied to the output, e.g. an id")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
 ) -> None:
     """Batch-score a file with a registered student; log the job as a scoring run."""
     from .scoring import score as run_score
@@ -91,7 +97,15 @@ def score(
     if engine != "local":
         _fail(StillroomError(f"engine {engine!r} is not available; use --engine local"))
     try:
-        summary = run_score(model_uri, input_path, output_path, chunk_rows=chunk_rows, passthrough=tuple(passthrough or ()), progress=progress, tracking_uri=tracking_uri)
+        summary = run_score(
+            model_uri,
+            input_path,
+            output_path,
+            chunk_rows=chunk_rows,
+            passthrough=tuple(passthrough or ()),
+            progress=progress,
+            tracking_uri=tracking_uri,
+        )
     except StillroomError as exc:
         _fail(exc)
     psi = f", PSI vs training {summary['psi_vs_training']:.4f}" if "psi_vs_training" in summary else ""
@@ -107,9 +121,9 @@ def promote(
     version: Annotated[str, typer.Option("--version", help="model version to promote")],
     approver: Annotated[str, typer.Option(help="who approves (recorded)")],
     reason: Annotated[str, typer.Option(help="why (recorded)")],
-    override: Annotated[Optional[str], typer.Option(help="promote a version that failed its gate; the reason is recorded")] = None,
+    override: Annotated[str | None, typer.Option(help="promote a version that failed its gate; the reason is recorded")] = None,
     alias: Annotated[str, typer.Option(help="alias to set")] = "champion",
-    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI")] = None,
 ) -> None:
     """Point @champion at a model version, recording approver and reason."""
     from . import tracking
@@ -126,7 +140,9 @@ def promote(
 def ui(
     port: Annotated[int, typer.Option(help="port")] = 5000,
     host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
-    tracking_uri: Annotated[Optional[str], typer.Option(help="backend store (default: MLFLOW_TRACKING_URI or MLflow's default)")] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="backend store (default: MLFLOW_TRACKING_URI or MLflow's default)")
+    ] = None,
 ) -> None:
     """Open the MLflow UI on the tracking store, to audit runs and models."""
     import mlflow

@@ -33,7 +33,9 @@ class RunSettings(StrictModel):
     tracking_uri: str | None = Field(None, description="defaults to MLFLOW_TRACKING_URI, then MLflow's default")
     registered_model: str = Field(..., min_length=1)
     register_student: bool = Field(True, description="register the student as a new model version")
-    cache_dir: str | None = Field(None, description="teacher-output cache; default ~/.cache/stillroom")
+    cache_dir: str | None = Field(
+        None, description="teacher outputs and trained teachers; default STILLROOM_CACHE_DIR or ~/.cache/stillroom"
+    )
 
 
 class TeacherConfig(StrictModel):
@@ -56,7 +58,8 @@ class StudentConfig(StrictModel):
 
 
 class RecipeConfig(StrictModel):
-    """Response-based distillation: soft targets with temperature, blended with hard labels."""
+    """Response-based distillation (Hinton et al.): temperature-softened teacher outputs blended
+    with hard labels; the temperature shapes training only, the student predicts at T = 1."""
 
     temperature: float = Field(1.0, gt=0)
     alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets")

@@ -75,10 +75,7 @@ class DataBundle:
             "source": self.source,
             "features": list(self.features),
             "label": self.label,
-            "splits": {
-                name: {"rows": int(len(df)), "digest": frame_digest(df)}
-                for name, df in self.splits().items()
-            },
+            "splits": {name: {"rows": int(len(df)), "digest": frame_digest(df)} for name, df in self.splits().items()},
             **self.details,
         }
 

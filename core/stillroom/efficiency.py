@@ -138,9 +138,7 @@ def _timed(predict: Predict, X: Batch, number: int) -> tuple[float, float]:
     return wall / number, cpu / number
 
 
-def _throughput(
-    predict: Predict, X: Batch, repeats: int, max_seconds: float
-) -> tuple[float, float, int]:
+def _throughput(predict: Predict, X: Batch, repeats: int, max_seconds: float) -> tuple[float, float, int]:
     """Best wall and CPU seconds per full-batch call, and the number of calls made.
 
     The first call sizes the rest: a fast batch is looped so each measurement lasts at least
@@ -159,9 +157,7 @@ def _throughput(
     return max(min(walls), 1e-9), min(cpus), calls
 
 
-def _latencies(
-    predict: Predict, X: Batch, rows: int, repeats: int, max_seconds: float, seed: int
-) -> np.ndarray:
+def _latencies(predict: Predict, X: Batch, rows: int, repeats: int, max_seconds: float, seed: int) -> np.ndarray:
     """Wall seconds of single small calls on random rows, stopping at the time budget."""
     starts = np.random.default_rng(seed).integers(0, len(X) - rows + 1, size=repeats)
     slices = [_rows(X, int(i), rows) for i in starts]  # sliced up front: not part of latency

@@ -88,7 +88,9 @@ def _plots(ctx: EvaluationContext, root: Path) -> list[str]:
     return [str(Path(p).relative_to(root)) for p in written]
 
 
-def results_table(metric_names: list[str], values: dict[str, float], intervals: dict[str, tuple[float, float]], roles: list[str]) -> list[dict[str, Any]]:
+def results_table(
+    metric_names: list[str], values: dict[str, float], intervals: dict[str, tuple[float, float]], roles: list[str]
+) -> list[dict[str, Any]]:
     """Rows of role x metric with intervals, for the model card and the console."""
     rows = []
     for role in roles:

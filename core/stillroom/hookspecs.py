@@ -79,9 +79,7 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
 
 
 @hookspec(firstresult=True)
-def stillroom_make_teacher(
-    spec: Any, task: TaskSpec, bundle: DataBundle, seed: int
-) -> Teacher | None:
+def stillroom_make_teacher(spec: Any, task: TaskSpec, bundle: DataBundle, seed: int) -> Teacher | None:
     """Build or load the teacher described by the config's ``teacher`` section.
 
     ``spec`` has ``name`` (a registered teacher), or ``uri`` (``models:/name@alias``,
@@ -99,9 +97,7 @@ def stillroom_make_student(spec: Any, task: TaskSpec, seed: int) -> Student | No
 
 
 @hookspec
-def stillroom_transfer_points(
-    bundle: DataBundle, config: Any, rng: np.random.Generator
-) -> pd.DataFrame | None:
+def stillroom_transfer_points(bundle: DataBundle, config: Any, rng: np.random.Generator) -> pd.DataFrame | None:
     """Contribute unlabelled points (feature columns only) to the transfer set.
 
     The teacher labels every contributed point. The core contributes the unlabelled pool and
@@ -115,7 +111,11 @@ def stillroom_transfer_points(
 
 @hookspec
 def stillroom_before_run(context: RunContext) -> None:
-    """Called after the MLflow run started, before any data is loaded."""
+    """Called when the MLflow run has started, before anything is logged to it.
+
+    Everything has been computed by then (the run is the record of a finished distillation);
+    an implementation may add tags and params through ``context``.
+    """
 
 
 @hookspec

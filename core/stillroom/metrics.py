@@ -186,23 +186,26 @@ def _check_lengths(n: int, arrays: list[np.ndarray]) -> None:
 # --------------------------------------------------------------------------- fidelity
 
 
-def fidelity(
-    teacher_p: Any, student_p: Any, threshold: float = 0.5, student_threshold: float | None = None
-) -> dict[str, float]:
+def fidelity(teacher_p: Any, student_p: Any, threshold: float = 0.5, student_threshold: float | None = None) -> dict[str, float]:
     """How faithfully the student follows the teacher, independent of the labels.
 
     ``agreement`` is the share of rows where both make the same alert decision (the
     decision is what matters); each side may have its own threshold, e.g. both chosen on
     validation for the same alert rate (``student_threshold`` defaults to ``threshold``).
-    ``spearman`` is rank agreement (what matters for alert queues); the gaps show how far
-    individual probabilities drift.
+    Agreement is dominated by the many rows neither model alerts on, so ``alert_overlap``
+    asks the reviewer's question: of the teacher's alerts, which share does the student
+    raise too (NaN when the teacher raises none)? ``spearman`` is rank agreement over all
+    rows, where the bulk of near-zero scores weighs most; the gaps show how far individual
+    probabilities drift.
     """
     t, s = np.asarray(teacher_p, dtype=float), np.asarray(student_p, dtype=float)
     _check_lengths(len(t), [s])
     s_threshold = threshold if student_threshold is None else student_threshold
     gap = np.abs(t - s)
+    teacher_alerts, student_alerts = t >= threshold, s >= s_threshold
     return {
-        "agreement": float(np.mean((t >= threshold) == (s >= s_threshold))),
+        "agreement": float(np.mean(teacher_alerts == student_alerts)),
+        "alert_overlap": float(student_alerts[teacher_alerts].mean()) if teacher_alerts.any() else math.nan,
         "spearman": _spearman(t, s),
         "mean_abs_gap": float(gap.mean()),
         "max_abs_gap": float(gap.max()),

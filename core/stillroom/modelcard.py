@@ -7,7 +7,18 @@ disagree.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .evaluation import results_table
+from .protocols import ModelDescription
+
+if TYPE_CHECKING:
+    from .distillation import Distillation
+
+HEADLINE = ("roc_auc", "average_precision", "brier", "ece")
+EFFICIENCY = ("n_parameters", "size_bytes", "latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
 
 SECTIONS = (
     ("model_details", "Model details"),
@@ -23,6 +34,61 @@ SECTIONS = (
 )
 
 
+def build_card(d: Distillation) -> dict[str, Any]:
+    """The Mitchell et al. sections filled from a distillation; the vertical's ``TaskSpec.card``
+    supplies the domain text (intended use, factors, ethics, caveats)."""
+    task, cfg, bundle, result = d.task, d.config, d.bundle, d.result
+    ev, op = cfg.evaluation, cfg.evaluation.operating_point
+    roles = list(d.efficiency)
+    return {
+        "title": f"{cfg.run.registered_model} ({task.name})",
+        "model_details": {
+            "task": f"{task.name}: {task.description}",
+            "student": describe_model(d.student.describe()),
+            "teacher": describe_model(d.teacher.description),
+            "baseline": "same student architecture and settings, trained on hard labels only (no teacher)",
+            "recipe": f"response-based distillation, temperature {cfg.recipe.temperature}, alpha {cfg.recipe.alpha}",
+            "stillroom version": __version__,
+            "date": time.strftime("%Y-%m-%d"),
+        },
+        "intended_use": task.card.get("intended_use", task.description),
+        "factors": task.card.get("factors", f"subgroup column: {bundle.group or 'none'}"),
+        "metrics": {
+            "operating point": f"{op.kind} = {op.value} chosen on validation, then fixed",
+            "thresholds": {k: round(v, 6) for k, v in d.thresholds.items()},
+            "intervals": f"{ev.ci_level:.0%} percentile bootstrap, {ev.bootstrap} resamples of the test split",
+            "definitions": task.card.get(
+                "metrics", "ROC-AUC, average precision, Brier, ECE, fidelity (alert overlap, agreement, Spearman, gaps)"
+            ),
+        },
+        "evaluation_data": {"split": "test", "rows": len(bundle.test), "source": bundle.source},
+        "training_data": {"labelled rows": len(bundle.train), "transfer set": d.transfer.composition(), "source": bundle.source},
+        "quantitative_analyses": {
+            "performance": {"table": results_table(list(HEADLINE), result.metrics, result.intervals, roles)},
+            "retention, gain and fidelity": {
+                "table": [
+                    {"metric": k, "value": v, "95% interval": _interval(result.intervals.get(k))}
+                    for k, v in result.metrics.items()
+                    if k.startswith(("retention.", "gain.", "fidelity."))
+                ]
+            },
+            "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
+        },
+        "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
+        "ethical_considerations": task.card.get("ethical_considerations", "See the vertical's documentation."),
+        "caveats_and_recommendations": task.card.get(
+            "caveats", "Re-validate before use on data from another population or period."
+        ),
+    }
+
+
+def describe_model(desc: ModelDescription) -> dict[str, Any]:
+    """A model description as a flat mapping for the card and the lineage record (unknown fields left out)."""
+    fields = {"name": desc.name, "kind": desc.kind, "n_parameters": desc.n_parameters, "size_bytes": desc.size_bytes}
+    fields |= {"uri": desc.uri, "version": desc.version, **desc.details}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     """The card as Markdown: one heading per Mitchell et al. section, tables for results."""
     lines = [f"# Model card: {card.get('title', 'stillroom student')}", ""]
@@ -33,9 +99,10 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _render(value: Any) -> list[str]:
+def _render(value: Any, indent: str = "") -> list[str]:
+    """Text as is, ``{"table": rows}`` as a table, mappings and lists as (nested) bullets."""
     if isinstance(value, str):
-        return [value]
+        return [indent + value]
     if isinstance(value, dict) and value.get("table"):
         return _table(value["table"], value.get("columns"))
     if isinstance(value, dict):
@@ -43,14 +110,14 @@ def _render(value: Any) -> list[str]:
         for k, v in value.items():
             if isinstance(v, dict) and v.get("table"):
                 out += [f"**{k}**", "", *_table(v["table"], v.get("columns")), ""]
-            elif isinstance(v, (list, tuple)):
-                out += [f"- **{k}**:", *[f"  - {item}" for item in v]]
+            elif isinstance(v, (dict, list, tuple)):
+                out += [f"{indent}- **{k}**:", *_render(v, indent + "  ")]
             else:
-                out.append(f"- **{k}**: {v}")
+                out.append(f"{indent}- **{k}**: {_cell(v)}")
         return out
     if isinstance(value, (list, tuple)):
-        return [f"- {item}" for item in value]
-    return [str(value)]
+        return [f"{indent}- {_cell(item)}" for item in value]
+    return [indent + _cell(value)]
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> list[str]:
@@ -64,6 +131,15 @@ def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> list
 
 
 def _cell(value: Any) -> str:
+    """Large numbers with thousands separators (bytes, rows), others to four significant digits."""
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
     return str(value).replace("|", "\\|")
+
+
+def _interval(bounds: tuple[float, float] | None) -> str:
+    return f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else ""

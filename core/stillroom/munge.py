@@ -133,7 +133,7 @@ def _check_frame(X: pd.DataFrame, columns: _Columns) -> None:
         raise DataError(f"munge: NaN/missing values in columns {nan_cols}; impute or drop them")
     if columns.continuous:
         values = X[columns.continuous].to_numpy(dtype=np.float64)
-        inf_cols = [c for c, bad in zip(columns.continuous, ~np.isfinite(values).all(axis=0)) if bad]
+        inf_cols = [c for c, bad in zip(columns.continuous, ~np.isfinite(values).all(axis=0), strict=True) if bad]
         if inf_cols:
             raise DataError(f"munge: infinite values in columns {inf_cols}")
 
@@ -183,9 +183,7 @@ def _seed_indices(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permuted(np.tile(np.arange(n), (passes, 1)), axis=1).ravel()[:size]
 
 
-def _swap_nominal(
-    column: pd.Series, row: np.ndarray, partner: np.ndarray, swap: np.ndarray
-) -> pd.Series:
+def _swap_nominal(column: pd.Series, row: np.ndarray, partner: np.ndarray, swap: np.ndarray) -> pd.Series:
     """Take the neighbour's value where swapped; ``take`` keeps the dtype (category, str ...)."""
     return column.take(np.where(swap, partner, row)).reset_index(drop=True)
 

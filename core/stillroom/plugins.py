@@ -78,9 +78,7 @@ class StillroomPluginManager(pluggy.PluginManager):
                 plugin = ep.load()
                 self.register(plugin, name=ep.name)
             except Exception as exc:  # a broken vertical must not break the others
-                self.inventory.append(
-                    PluginInfo(ep.name, dist, version, error=f"{type(exc).__name__}: {exc}")
-                )
+                self.inventory.append(PluginInfo(ep.name, dist, version, error=f"{type(exc).__name__}: {exc}"))
                 continue
             self.inventory.append(_info(ep.name, dist, version, self, plugin))
 

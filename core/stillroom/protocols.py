@@ -9,9 +9,12 @@ MLflow and every student is stored in a native, non-pickle format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .targets import SoftTargets
 
 
 @dataclass(frozen=True)
@@ -55,28 +58,22 @@ class Teacher(Protocol):
     def native_model(self) -> NativeModel | None: ...
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How the student learns from the teacher (response-based distillation settings).
-
-    ``alpha`` is the weight of the teacher's soft targets; ``1 - alpha`` goes to the hard
-    labels. ``temperature`` softens the teacher's probabilities in logit space.
-    """
-
-    temperature: float = 1.0
-    alpha: float = 0.7
-
-
 @runtime_checkable
 class Student(Protocol):
-    """A small, fast model trained from teacher outputs (or from labels alone, as baseline)."""
+    """A small, fast model trained from teacher outputs (or from labels alone, as baseline).
+
+    ``targets`` (:class:`stillroom.targets.SoftTargets`) carries the teacher's probabilities,
+    the hard labels, the temperature and alpha, and the loss's gradient: a student minimises
+    that loss and predicts on the teacher's probability scale (temperature 1). The baseline
+    gets targets without a teacher. ``targets_valid`` is for early stopping.
+    """
 
     def fit(
         self,
         X: Any,
-        targets: np.ndarray,
+        targets: SoftTargets,
         X_valid: Any | None = None,
-        targets_valid: np.ndarray | None = None,
+        targets_valid: SoftTargets | None = None,
     ) -> Student: ...
 
     def predict(self, X: Any) -> np.ndarray: ...

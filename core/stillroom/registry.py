@@ -139,9 +139,7 @@ class Registry:
         table = self.entries[kind]
         if entry.name in table:
             first = table[entry.name].plugin
-            raise PluginError(
-                f"duplicate {kind} name {entry.name!r}: registered by {first!r} and {plugin!r}"
-            )
+            raise PluginError(f"duplicate {kind} name {entry.name!r}: registered by {first!r} and {plugin!r}")
         table[entry.name] = _with_plugin(entry, plugin)
 
     def add_all(self, entries: Iterable[Any], plugin: str) -> None:

@@ -18,7 +18,7 @@ from .batch import ColumnSpec, score_file
 from .context import ScoringContext
 from .plugins import get_plugin_manager
 
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
 
 
 def score(
@@ -40,7 +40,9 @@ def score(
     context = ScoringContext(model_uri, model.version, Path(input_path), Path(output_path))
     pm.before_scoring(context)
     expected = [ColumnSpec(name, dtype) for name, dtype in model.columns]
-    result = score_file(model.predict, input_path, output_path, expected, chunk_rows=chunk_rows, passthrough=passthrough, progress=progress)
+    result = score_file(
+        model.predict, input_path, output_path, expected, chunk_rows=chunk_rows, passthrough=passthrough, progress=progress
+    )
     summary: dict[str, Any] = {
         "model": model.name,
         "model_version": model.version,
@@ -58,8 +60,17 @@ def score(
     if log_run:
         summary["run_id"] = tracking.log_scoring_run(
             params={k: summary[k] for k in ("model", "model_version", "model_uri", "input", "output", "input_digest")},
-            metrics={k: float(summary[k]) for k in ("rows", "seconds", "rows_per_second", "score_mean", "psi_vs_training") if k in summary},
-            artifacts={"score_histogram.json": {"edges": list(map(float, result.bin_edges)), "counts": list(map(int, result.score_counts))}},
+            metrics={
+                k: float(summary[k])
+                for k in ("rows", "seconds", "rows_per_second", "score_mean", "psi_vs_training")
+                if k in summary
+            },
+            artifacts={
+                "score_histogram.json": {
+                    "edges": list(map(float, result.bin_edges)),
+                    "counts": list(map(int, result.score_counts)),
+                }
+            },
             tags={"stillroom.role": "scoring", "stillroom.model_version": f"{model.name}/{model.version}"},
         )
     pm.after_scoring(context, summary)

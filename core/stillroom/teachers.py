@@ -51,7 +51,9 @@ def pickled_size(obj: Any) -> int:
 class EstimatorTeacher:
     """Any fitted object with ``predict_proba`` (scikit-learn API) as a teacher."""
 
-    def __init__(self, estimator: Any, name: str, uri: str | None = None, kind: str | None = None, identity: str | None = None) -> None:
+    def __init__(
+        self, estimator: Any, name: str, uri: str | None = None, kind: str | None = None, identity: str | None = None
+    ) -> None:
         if not hasattr(estimator, "predict_proba"):
             raise ModelLoadError(f"teacher {name!r} has no predict_proba: {type(estimator).__name__}")
         self.estimator = estimator

@@ -14,6 +14,7 @@ import re
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,11 +96,17 @@ def run_record(run_id: str) -> RunRecord:
     r = client.get_run(run_id)
     inputs = r.inputs
     datasets = [
-        {"name": d.dataset.name, "digest": d.dataset.digest, "context": next((t.value for t in d.tags if t.key == "mlflow.data.context"), "")}
+        {
+            "name": d.dataset.name,
+            "digest": d.dataset.digest,
+            "context": next((t.value for t in d.tags if t.key == "mlflow.data.context"), ""),
+        }
         for d in (inputs.dataset_inputs if inputs else [])
     ]
     models = [m.model_id for m in (inputs.model_inputs if inputs and inputs.model_inputs else [])]
-    return RunRecord(dict(r.data.metrics), dict(r.data.params), dict(r.data.tags), list(_artifacts(client, run_id, "")), datasets, models)
+    return RunRecord(
+        dict(r.data.metrics), dict(r.data.params), dict(r.data.tags), list(_artifacts(client, run_id, "")), datasets, models
+    )
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str) -> Iterator[str]:
@@ -150,7 +157,8 @@ def run(experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
 
 
 def set_tags(tags: dict[str, Any]) -> None:
-    mlflow.set_tags({k: str(v) for k, v in tags.items()})
+    if tags:
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
 
 def log_params(params: dict[str, Any]) -> None:
@@ -191,10 +199,12 @@ def log_datasets(frames: dict[str, pd.DataFrame], digests: dict[str, str], sourc
     datasets = {}
     for context, frame in frames.items():
         targets = label if label in frame.columns else None
-        ds = mlflow.data.from_pandas(
-            frame.head(1000), source=source, targets=targets, name=f"{context}", digest=digests[context]
-        )
-        mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
+        # MLflow hints about a free-text source and integer columns concern model signatures,
+        # not dataset records; they would only clutter the run's console output
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ds = mlflow.data.from_pandas(frame.head(1000), source=source, targets=targets, name=context, digest=digests[context])
+            mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
         datasets[context] = ds
     return datasets
 
@@ -231,7 +241,9 @@ def resolve_registered(uri: str) -> tuple[str, str, str | None]:
     """
     match = MODEL_ALIAS_URI.match(uri)
     if match is None:
-        raise ModelLoadError(f"model URI {uri!r} is not of the form models:/NAME@ALIAS, models:/NAME/VERSION or models:/NAME/latest")
+        raise ModelLoadError(
+            f"model URI {uri!r} is not of the form models:/NAME@ALIAS, models:/NAME/VERSION or models:/NAME/latest"
+        )
     client = MlflowClient()
     name = match.group("name")
     try:
@@ -334,8 +346,7 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
     gate = mv.tags.get(f"{TAG_PREFIX}gate", "unknown")
     if gate != "passed" and not override:
         raise GateError(
-            f"{name} v{version} did not pass its gate (gate={gate}); "
-            "promote only with --override REASON, which is recorded"
+            f"{name} v{version} did not pass its gate (gate={gate}); promote only with --override REASON, which is recorded"
         )
     record = {
         "alias": alias,

@@ -99,6 +99,7 @@ def test_misaligned_arrays_are_rejected() -> None:
 def test_fidelity_by_hand() -> None:
     out = m.fidelity([0.2, 0.6, 0.7, 0.4], [0.3, 0.4, 0.8, 0.45], threshold=0.5)
     assert out["agreement"] == 0.75  # row 2 flips: 0.6 >= 0.5 but 0.4 < 0.5
+    assert out["alert_overlap"] == 0.5  # the teacher alerts rows 2 and 3; the student only row 3
     assert out["spearman"] == pytest.approx(0.8)  # ranks 1342 vs 1243: 1 - 6*2/(4*15)
     assert out["mean_abs_gap"] == pytest.approx(0.1125)
     assert out["max_abs_gap"] == pytest.approx(0.2)
@@ -106,6 +107,7 @@ def test_fidelity_by_hand() -> None:
 
 def test_fidelity_constant_side_has_nan_spearman() -> None:
     assert math.isnan(m.fidelity([0.5, 0.5], [0.1, 0.9])["spearman"])
+    assert math.isnan(m.fidelity([0.1, 0.2], [0.1, 0.9])["alert_overlap"])  # the teacher raises no alert
 
 
 def test_ece_and_brier_by_hand() -> None:
@@ -201,3 +203,4 @@ def test_fidelity_with_a_threshold_per_side() -> None:
     # teacher alerts at >= .5 (F T T F), student at >= .35 (F T T T): row 2 now agrees, row 4 flips
     out = m.fidelity([0.2, 0.6, 0.7, 0.4], [0.3, 0.4, 0.8, 0.45], threshold=0.5, student_threshold=0.35)
     assert out["agreement"] == 0.75
+    assert out["alert_overlap"] == 1.0  # both teacher alerts (rows 2, 3) are student alerts too

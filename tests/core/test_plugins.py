@@ -9,12 +9,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from stillroom import hookimpl, hookspecs
 from stillroom.errors import PluginError
 from stillroom.plugins import ENTRY_POINT_GROUP, StillroomPluginManager
 from stillroom.registry import ComplianceProfile, Registry, StudentSpec, TaskSpec
 
-GOOD = '''
+GOOD = """
 from pathlib import Path
 from stillroom import hookimpl
 from stillroom.config import DistillConfig
@@ -27,7 +28,7 @@ def stillroom_tasks():
 @hookimpl
 def stillroom_compliance_profiles():
     yield ComplianceProfile("toy", metrics=("student.roc_auc",))
-'''
+"""
 
 
 def _fake_distribution(root: Path, dist: str, module: str, source: str) -> None:

@@ -18,6 +18,7 @@ SMALL = [
     "evaluation.bootstrap=30",
     "evaluation.efficiency_rows=3000",
     "evaluation.latency_repeats=20",
+    "transfer.munge.enabled=true",  # the fraud default leaves MUNGE off; the e2e run covers every transfer source
 ]
 
 

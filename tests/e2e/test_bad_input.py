@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from stillroom.cli import app
 from typer.testing import CliRunner
+
+from stillroom.cli import app
 
 runner = CliRunner()
 
@@ -64,6 +65,12 @@ def test_unknown_config_field(store: str, tmp_path: Path) -> None:
     _nothing_written(store)
 
 
+def test_unknown_student_setting_fails_before_any_training(store: str) -> None:
+    # the students are built before the data and the teacher, so not even a teacher run is left behind
+    _fails(["distill", "fraud", "--set", "student.params.n_leaves=3"], "unknown config field 'student.params.n_leaves'")
+    _nothing_written(store)
+
+
 def test_missing_label_column(store: str, tmp_path: Path) -> None:
     path = _table(tmp_path / "t.csv", _good_frame().drop(columns="is_fraud"))
     _fails(_table_args(path), "is_fraud")
@@ -99,7 +106,10 @@ def test_unknown_vertical(store: str) -> None:
 
 
 def test_unknown_teacher_model_uri(store: str) -> None:
-    _fails(["distill", "fraud", "--set", "teacher.name=null", "--set", "teacher.uri=models:/no-such-teacher@champion"], "no-such-teacher")
+    _fails(
+        ["distill", "fraud", "--set", "teacher.name=null", "--set", "teacher.uri=models:/no-such-teacher@champion"],
+        "no-such-teacher",
+    )
     _nothing_written(store)
 
 
@@ -114,4 +124,7 @@ def test_unknown_model_uri_for_scoring(store: str, tmp_path: Path) -> None:
 def test_unreachable_tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _fails(["distill", "fraud", "--set", "run.tracking_uri=http://127.0.0.1:9"], "unreachable")
-    _fails(["promote", "m", "--version", "1", "--approver", "a", "--reason", "r", "--tracking-uri", "http://127.0.0.1:9"], "unreachable")
+    _fails(
+        ["promote", "m", "--version", "1", "--approver", "a", "--reason", "r", "--tracking-uri", "http://127.0.0.1:9"],
+        "unreachable",
+    )

@@ -9,12 +9,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 import stillroom
 from stillroom import hookimpl, tracking
 from stillroom.cli import app
 from stillroom.manifest import sha256_file
 from stillroom.testing import assert_compliance_bundle
-from typer.testing import CliRunner
 
 from .conftest import workdir
 
@@ -30,6 +31,8 @@ class Recorder:
     @hookimpl
     def stillroom_before_run(self, context: Any) -> None:
         self.calls.append(f"before_run:{context.task.name}")
+        context.tags["recorder.ticket"] = "MRM-1234"
+        context.params["recorder.reviewer"] = "A. Risk"
 
     @hookimpl
     def stillroom_after_run(self, context: Any, summary: dict[str, Any]) -> None:
@@ -76,6 +79,10 @@ def test_run_summary_and_hooks(run: dict[str, Any], recorder: Recorder) -> None:
     assert m["retention.average_precision"] == pytest.approx(m["student.average_precision"] / m["teacher.average_precision"])
     assert m["efficiency.student.size_bytes"] < m["efficiency.teacher.size_bytes"]
     assert m["gate.passed"] == float(run["gate"] == "passed")
+    assert {"data", "teacher", "student", "baseline", "evaluation"} <= set(run["timings"])
+    assert all(seconds > 0 for seconds in run["timings"].values())
+    logged = tracking.run_record(run["run_id"]).metrics
+    assert logged["timing.student_seconds"] == pytest.approx(run["timings"]["student"])
 
 
 def test_compliance_bundle(run: dict[str, Any]) -> None:
@@ -92,6 +99,7 @@ def test_lineage_datasets_teacher_input_and_params(run: dict[str, Any]) -> None:
     assert int(record.params["transfer.rows.recorder"]) == 50
     assert int(record.params["transfer.rows.munge"]) > 0
     assert record.tags["stillroom.gate"] == run["gate"]
+    assert record.tags["recorder.ticket"] == "MRM-1234" and record.params["recorder.reviewer"] == "A. Risk"  # from before_run
 
 
 def test_registered_version_is_tagged_with_gate(run: dict[str, Any]) -> None:
@@ -123,7 +131,18 @@ def test_score_batch_with_registered_student(run: dict[str, Any], store: str, re
     out = workdir(store) / "scores.parquet"
     batch.to_csv(src, index=False)
     result = CliRunner().invoke(
-        app, ["score", "models:/fraud-student/latest", str(src), str(out), "--passthrough", "TRANSACTION_ID", "--chunk-rows", "1500", "--no-progress"]
+        app,
+        [
+            "score",
+            "models:/fraud-student/latest",
+            str(src),
+            str(out),
+            "--passthrough",
+            "TRANSACTION_ID",
+            "--chunk-rows",
+            "1500",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     scores = pd.read_parquet(out)
@@ -141,10 +160,21 @@ def test_score_batch_with_registered_student(run: dict[str, Any], store: str, re
 
 
 def test_promotion_refused_on_failed_gate_unless_override(store: str, small_overrides: list[str]) -> None:
-    failing = stillroom.distill("fraud", overrides=[*small_overrides, "gate.rules=['student.roc_auc >= 1.01']", "transfer.munge.enabled=false"])
+    failing = stillroom.distill(
+        "fraud", overrides=[*small_overrides, "gate.rules=['student.roc_auc >= 1.01']", "transfer.munge.enabled=false"]
+    )
     assert failing["gate"] == "failed"
     runner = CliRunner()
-    base = ["promote", "fraud-student", "--version", failing["version"], "--approver", "Ada Risk", "--reason", "quarterly refresh"]
+    base = [
+        "promote",
+        "fraud-student",
+        "--version",
+        failing["version"],
+        "--approver",
+        "Ada Risk",
+        "--reason",
+        "quarterly refresh",
+    ]
     refused = runner.invoke(app, base)
     assert refused.exit_code == 2 and "did not pass its gate" in refused.output
     import mlflow
@@ -174,21 +204,34 @@ def test_teacher_from_the_registry_is_a_run_input(store: str, small_overrides: l
     """A champion already in MLflow teaches by alias; the run links it instead of copying it."""
     import mlflow
     from sklearn.ensemble import RandomForestClassifier
+
     from stillroom_fraud.loaders import simulated_bundle
 
     bundle = simulated_bundle(n_customers=300, n_terminals=600, n_days=80, seed=0, train_days=21)
-    champion = RandomForestClassifier(n_estimators=20, min_samples_leaf=5, random_state=0).fit(bundle.X(bundle.train), bundle.y(bundle.train))
+    champion = RandomForestClassifier(n_estimators=20, min_samples_leaf=5, random_state=0).fit(
+        bundle.X(bundle.train), bundle.y(bundle.train)
+    )
     mlflow.set_experiment("champions")
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(champion, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
     version = mlflow.register_model(info.model_uri, "fraud-champion").version
     mlflow.MlflowClient().set_registered_model_alias("fraud-champion", "prod", version)
 
-    summary = stillroom.distill("fraud", overrides=[*small_overrides, "teacher.name=null", "teacher.uri=models:/fraud-champion@prod", "run.registered_model=from-champion"])
+    summary = stillroom.distill(
+        "fraud",
+        overrides=[
+            *small_overrides,
+            "teacher.name=null",
+            "teacher.uri=models:/fraud-champion@prod",
+            "run.registered_model=from-champion",
+        ],
+    )
     record = tracking.run_record(summary["run_id"])
     assert record.model_inputs == [info.model_id]
     assert record.params["teacher.source"] == "models:/fraud-champion@prod"
     expected_ap = summary["metrics"]["teacher.average_precision"]
     from sklearn.metrics import average_precision_score
 
-    assert expected_ap == pytest.approx(average_precision_score(bundle.y(bundle.test), champion.predict_proba(bundle.X(bundle.test))[:, 1]))
+    assert expected_ap == pytest.approx(
+        average_precision_score(bundle.y(bundle.test), champion.predict_proba(bundle.X(bundle.test))[:, 1])
+    )

@@ -24,7 +24,7 @@ def featured(transactions) -> pd.DataFrame:
 
 
 def test_features_constant_lists_model_inputs_only(featured) -> None:
-    assert FEATURES == feature_names((1, 7, 30)) and len(FEATURES) == 15
+    assert FEATURES == feature_names((1, 7, 30)) and len(FEATURES) == 18
     assert FEATURES[0] == "TX_AMOUNT"
     assert not {"TRANSACTION_ID", "CUSTOMER_ID", "TERMINAL_ID", "TX_FRAUD", "TX_FRAUD_SCENARIO"} & set(FEATURES)
     assert set(FEATURES) <= set(featured.columns)
@@ -61,6 +61,7 @@ def test_customer_windows_match_brute_force(featured, window) -> None:
         ]
         assert row[f"CUSTOMER_ID_NB_TX_{window}DAY_WINDOW"] == len(same)
         assert row[f"CUSTOMER_ID_AVG_AMOUNT_{window}DAY_WINDOW"] == pytest.approx(same["TX_AMOUNT"].mean())
+        assert row[f"CUSTOMER_ID_AMOUNT_RATIO_{window}DAY_WINDOW"] == pytest.approx(row["TX_AMOUNT"] / same["TX_AMOUNT"].mean())
 
 
 @pytest.mark.parametrize("window", [1, 7, 30])
@@ -95,8 +96,9 @@ def test_row_order_does_not_matter(transactions, featured) -> None:
     # rows sharing a timestamp would legitimately depend on input order; there are few, skip them
     unique_time = ~featured.duplicated(["CUSTOMER_ID", "TX_TIME_SECONDS"], keep=False).to_numpy()
     again = add_features(shuffled).sort_values("TRANSACTION_ID")
-    pd.testing.assert_frame_equal(again.loc[unique_time, FEATURES].reset_index(drop=True),
-                                  featured.loc[unique_time, FEATURES].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        again.loc[unique_time, FEATURES].reset_index(drop=True), featured.loc[unique_time, FEATURES].reset_index(drop=True)
+    )
 
 
 def test_missing_column_is_a_data_error(transactions) -> None:

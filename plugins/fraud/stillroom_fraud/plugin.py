@@ -53,7 +53,9 @@ def stillroom_tasks() -> Iterable[TaskSpec]:
 
 @hookimpl
 def stillroom_datasets() -> Iterable[DatasetSpec]:
-    yield DatasetSpec("fraud.simulated", "fraud", datasets.load_simulated, "seeded transaction simulator (Le Borgne et al. shape)")
+    yield DatasetSpec(
+        "fraud.simulated", "fraud", datasets.load_simulated, "seeded transaction simulator (Le Borgne et al. shape)"
+    )
     yield DatasetSpec("fraud.ulb", "fraud", datasets.load_ulb_file, "ULB credit-card format: Time, V1..V28, Amount, Class")
     yield DatasetSpec("fraud.table", "fraud", datasets.load_table_file, "any CSV/Parquet with a label column")
 
@@ -75,10 +77,18 @@ def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
 
 @hookimpl
 def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
-    per_model = ("recall_at_fpr_0_001", "recall_at_fpr_0_005", "recall_at_fpr_0_01", "precision_at_budget", "expected_cost", "psi_validation_to_test")
+    per_model = (
+        "recall_at_fpr_0_001",
+        "recall_at_fpr_0_005",
+        "recall_at_fpr_0_01",
+        "precision_at_budget",
+        "expected_cost",
+        "psi_validation_to_test",
+    )
     yield ComplianceProfile(
         name="fraud",
-        metrics=tuple(f"{r}.{m}" for r in ROLES for m in per_model) + ("student.recall_at_fpr_0_01.ci_low", "student.average_precision.ci_low"),
+        metrics=tuple(f"{r}.{m}" for r in ROLES for m in per_model)
+        + ("student.recall_at_fpr_0_01.ci_low", "student.average_precision.ci_low"),
         params=("fraud.cost_false_negative", "fraud.cost_false_positive", "fraud.alert_budget", "data.dataset"),
         artifacts=(),
         description="Average precision, recall at fixed FPR, alert-budget precision, expected cost, PSI, subgroup rates.",

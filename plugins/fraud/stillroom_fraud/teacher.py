@@ -4,11 +4,17 @@ This is the kind of champion a fraud team runs: hundreds of deep trees from two 
 families plus gradient boosting and a linear model, averaged. It is accurate and slow, and
 that is exactly why it is distilled. Any other teacher can be named by URI instead
 (``teacher.uri: models:/fraud-champion@prod`` or an estimator file).
+
+A trained ensemble is kept in the cache directory (``STILLROOM_CACHE_DIR``, default
+``~/.cache/stillroom``) under a key of its parameters, seed and training-data digest, so a
+second run with another recipe or student reuses it; ``teacher.params.cache: false`` turns
+that off.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import json
 from typing import Any
 
@@ -16,7 +22,10 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from stillroom.cache import cached_model, default_cache_dir
 from stillroom.data import DataBundle, frame_digest
+from stillroom.progress import console
 from stillroom.teachers import EstimatorTeacher
 
 DEFAULTS: dict[str, Any] = {
@@ -27,16 +36,25 @@ DEFAULTS: dict[str, Any] = {
     "boosting_iterations": 300,
     "learning_rate": 0.05,
     "n_jobs": -1,
+    "cache": True,
 }
 
 
 def _members(p: dict[str, Any], seed: int) -> list[tuple[str, Any]]:
     factories = {
         "random_forest": lambda: RandomForestClassifier(
-            n_estimators=p["n_trees"], max_depth=p["max_depth"], min_samples_leaf=p["min_samples_leaf"], n_jobs=p["n_jobs"], random_state=seed
+            n_estimators=p["n_trees"],
+            max_depth=p["max_depth"],
+            min_samples_leaf=p["min_samples_leaf"],
+            n_jobs=p["n_jobs"],
+            random_state=seed,
         ),
         "extra_trees": lambda: ExtraTreesClassifier(
-            n_estimators=p["n_trees"], max_depth=p["max_depth"], min_samples_leaf=p["min_samples_leaf"], n_jobs=p["n_jobs"], random_state=seed + 1
+            n_estimators=p["n_trees"],
+            max_depth=p["max_depth"],
+            min_samples_leaf=p["min_samples_leaf"],
+            n_jobs=p["n_jobs"],
+            random_state=seed + 1,
         ),
         "gradient_boosting": lambda: HistGradientBoostingClassifier(
             max_iter=p["boosting_iterations"], learning_rate=p["learning_rate"], early_stopping=False, random_state=seed + 2
@@ -47,7 +65,9 @@ def _members(p: dict[str, Any], seed: int) -> list[tuple[str, Any]]:
     if unknown:
         from stillroom.errors import ConfigError
 
-        raise ConfigError(f"invalid config field 'teacher.params.members': unknown member(s) {unknown}; choose from {sorted(factories)}")
+        raise ConfigError(
+            f"invalid config field 'teacher.params.members': unknown member(s) {unknown}; choose from {sorted(factories)}"
+        )
     return [(m, factories[m]()) for m in p["members"]]
 
 
@@ -59,13 +79,20 @@ def train_ensemble_teacher(params: dict[str, Any], bundle: DataBundle, seed: int
         from stillroom.errors import ConfigError
 
         raise ConfigError(f"unknown config field(s) 'teacher.params.{unknown[0]}' (known: {sorted(DEFAULTS)})")
-    model = VotingClassifier(_members(p, seed), voting="soft", n_jobs=1)
-    X, y = bundle.X(bundle.train), bundle.y(bundle.train)
-    model.fit(X, y)
-    identity = json.dumps({"params": p, "seed": seed, "train": frame_digest(bundle.train)}, sort_keys=True, default=str)
+    # library versions belong to the identity: a model pickled by another scikit-learn is refitted, not trusted
+    versions = {dist: md.version(dist) for dist in ("stillroom-fraud", "scikit-learn")}
+    identity = json.dumps(
+        {"params": p, "seed": seed, "train": frame_digest(bundle.train), "versions": versions}, sort_keys=True, default=str
+    )
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    def fit() -> VotingClassifier:
+        model = VotingClassifier(_members(p, seed), voting="soft", n_jobs=1)
+        return model.fit(bundle.X(bundle.train), bundle.y(bundle.train))
+
+    model, hit = cached_model(default_cache_dir() / "teachers", key, fit) if p["cache"] else (fit(), False)
+    if hit:
+        console.log(f"teacher: the same ensemble (key {key}) was trained before; taken from the cache")
     return EstimatorTeacher(
-        model,
-        name="fraud-ensemble",
-        kind="soft-voting ensemble (" + ", ".join(p["members"]) + ")",
-        identity=hashlib.sha256(identity.encode()).hexdigest()[:16],
+        model, name="fraud-ensemble", kind="soft-voting ensemble (" + ", ".join(p["members"]) + ")", identity=key
     )

@@ -1,17 +1,16 @@
-"""Config resolution, the gate and soft targets against hand-computed values."""
+"""Config resolution, the gate and the model card against hand-computed values."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
+
 from stillroom import config as cfg
 from stillroom.errors import ConfigError
 from stillroom.gate import evaluate_gate
 from stillroom.modelcard import render_markdown
-from stillroom.targets import distillation_targets, soften
 from stillroom_fraud.config import FraudConfig
 
 DEFAULT = Path(__import__("stillroom_fraud").__file__).with_name("default.yaml")
@@ -22,7 +21,7 @@ def test_resolution_order_default_user_overrides(tmp_path: Path) -> None:
     user.write_text("recipe:\n  alpha: 0.4\nstudent:\n  params:\n    num_leaves: 15\n")
     c = cfg.resolve(FraudConfig, DEFAULT, user, ["recipe.temperature=2.5", "gate.rules=[]"])
     assert (c.recipe.alpha, c.recipe.temperature, c.gate.rules) == (0.4, 2.5, [])
-    assert c.student.params == {"n_estimators": 300, "num_leaves": 15, "learning_rate": 0.05}
+    assert c.student.params == {"n_estimators": 100, "num_leaves": 15, "learning_rate": 0.15, "max_bin": 4095}
     assert "alpha: 0.4" in cfg.dump(c)
 
 
@@ -51,15 +50,25 @@ def test_gate_passes_only_when_every_rule_holds() -> None:
     assert bad.reasons()[3] == "FAIL missing < 1 (observed missing)"
 
 
-def test_soft_targets_by_hand() -> None:
-    p = np.array([0.9, 0.5, 0.1])
-    # logit(0.9) = ln 9; at T = 2 the target is sigmoid(ln 9 / 2) = 3 / 4
-    np.testing.assert_allclose(soften(p, 2.0), [0.75, 0.5, 0.25])
-    hard = np.array([1.0, np.nan, 0.0])
-    np.testing.assert_allclose(distillation_targets(p, hard, 2.0, 0.6), [0.6 * 0.75 + 0.4, 0.5, 0.6 * 0.25])
-
-
 def test_model_card_markdown_sections_and_tables() -> None:
-    md = render_markdown({"title": "m", "model_details": {"student": "lgbm"}, "quantitative_analyses": {"perf": {"table": [{"model": "student", "auc": 0.91234}]}}})
+    md = render_markdown(
+        {
+            "title": "m",
+            "model_details": {"student": "lgbm"},
+            "quantitative_analyses": {"perf": {"table": [{"model": "student", "auc": 0.91234}]}},
+        }
+    )
     assert md.splitlines()[0] == "# Model card: m"
     assert "## Model details" in md and "| model | auc |" in md and "| student | 0.9123 |" in md
+
+
+def test_model_card_renders_nested_sections_as_bullets_not_dict_dumps() -> None:
+    md = render_markdown(
+        {
+            "model_details": {"teacher": {"name": "ensemble", "size_bytes": 152_772_215, "trees": [300, 300]}},
+            "quantitative_analyses": {"efficiency": {"table": [{"model": "teacher", "size_bytes": 1.5e8, "ece": 0.00123456}]}},
+        }
+    )
+    assert "{" not in md and "'" not in md
+    assert "- **teacher**:\n  - **name**: ensemble\n  - **size_bytes**: 152,772,215\n  - **trees**:\n    - 300" in md
+    assert "| teacher | 150,000,000 | 0.001235 |" in md
