@@ -70,7 +70,7 @@ def distill(
     try:
         if print_config:
             spec = get_plugin_manager().task(task)
-            console.print(config_mod.dump(load_config(spec, config, overrides or [])), highlight=False, markup=False)
+            typer.echo(config_mod.dump(load_config(spec, config, overrides or [])), nl=False)  # plain YAML: pipeable
             return
         summary = run_distillation(task, config, overrides or [])
     except StillroomError as exc:

@@ -1,0 +1,32 @@
+"""The read-only commands: what is installed, and the resolved config (nothing is run or logged)."""
+
+from __future__ import annotations
+
+import mlflow
+import yaml
+from typer.testing import CliRunner
+
+from stillroom.cli import app
+
+runner = CliRunner()
+
+
+def test_plugins_lists_verticals_versions_and_hooks() -> None:
+    result = runner.invoke(app, ["plugins"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    fraud = next(line for line in result.output.splitlines() if line.strip("│ ").startswith("fraud"))
+    assert "stillroom-fraud" in fraud and "0.1.0" in fraud and "ok" in fraud
+    assert "teachers" in fraud and "students" in fraud and "compliance_profiles" in fraud
+    assert "tasks: fraud" in result.output
+
+
+def test_print_config_shows_the_resolved_config_and_runs_nothing(tracking_store: str) -> None:
+    long_path = "/data/" + "exports/" * 20 + "transactions.parquet"  # longer than any terminal: must not wrap
+    args = ["--set", "recipe.alpha=0.5", "--set", "run.seed=3", "--set", f"data.path={long_path}"]
+    result = runner.invoke(app, ["distill", "fraud", "--print-config", *args])
+    assert result.exit_code == 0, result.output
+    resolved = yaml.safe_load(result.output)
+    assert resolved["task"] == "fraud" and resolved["recipe"]["alpha"] == 0.5 and resolved["run"]["seed"] == 3
+    assert resolved["student"]["params"]["max_bin"] == 4095  # the vertical's default, merged in
+    assert resolved["data"]["path"] == long_path
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
