@@ -6,6 +6,8 @@ half-written before the inputs are known to be good.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -32,11 +34,21 @@ def _fail(exc: StillroomError) -> None:
 
 
 @app.command()
-def plugins() -> None:
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="print the inventory as JSON (for scripts and CI checks)")] = False,
+) -> None:
     """List installed verticals with versions and the hooks each implements."""
     from .plugins import get_plugin_manager
 
     pm = get_plugin_manager()
+    try:
+        tasks = pm.registry.names("task")
+    except StillroomError as exc:
+        _fail(exc)
+    if as_json:
+        inventory = [dataclasses.asdict(info) for info in pm.inventory]
+        typer.echo(json.dumps({"plugins": inventory, "tasks": tasks}, indent=2))
+        return
     table = Table(title="stillroom plugins")
     for col in ("plugin", "distribution", "version", "status"):
         table.add_column(col, no_wrap=True)
@@ -46,10 +58,6 @@ def plugins() -> None:
         hooks = ", ".join(h.removeprefix("stillroom_") for h in info.hooks)
         table.add_row(info.name, info.distribution, info.version, status, hooks)
     console.print(table)
-    try:
-        tasks = pm.registry.names("task")
-    except StillroomError as exc:
-        _fail(exc)
     console.print(f"tasks: {', '.join(tasks) or 'none (install a vertical, e.g. stillroom-fraud)'}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import yaml
 from typer.testing import CliRunner
@@ -12,12 +14,15 @@ runner = CliRunner()
 
 
 def test_plugins_lists_verticals_versions_and_hooks() -> None:
-    result = runner.invoke(app, ["plugins"], env={"COLUMNS": "250"})
+    result = runner.invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
-    fraud = next(line for line in result.output.splitlines() if line.strip("│ ").startswith("fraud"))
-    assert "stillroom-fraud" in fraud and "0.1.0" in fraud and "ok" in fraud
-    assert "teachers" in fraud and "students" in fraud and "compliance_profiles" in fraud
-    assert "tasks: fraud" in result.output
+    inventory = json.loads(result.output)
+    fraud = next(p for p in inventory["plugins"] if p["name"] == "fraud")
+    assert (fraud["distribution"], fraud["version"], fraud["error"]) == ("stillroom-fraud", "0.1.0", None)
+    assert {"stillroom_teachers", "stillroom_students", "stillroom_compliance_profiles"} <= set(fraud["hooks"])
+    assert "fraud" in inventory["tasks"]
+    table = runner.invoke(app, ["plugins"])  # the human view of the same inventory
+    assert table.exit_code == 0 and "stillroom-fraud" in table.output and "tasks: fraud" in table.output
 
 
 def test_print_config_shows_the_resolved_config_and_runs_nothing(tracking_store: str) -> None:

@@ -43,18 +43,19 @@ def test_read_table_formats(tmp_path, name) -> None:
     assert read_table(tmp_path / name)["amount"].tolist() == pytest.approx(frame["amount"].tolist())
 
 
-@pytest.mark.parametrize(
-    ("name", "content", "message"),
-    [
-        ("missing.csv", None, "file not found"),
-        ("empty.csv", b"", "empty"),
-        ("header.csv", b"a,b,is_fraud\n", "no data rows"),
-        ("data.xlsx", b"whatever", "unknown file extension"),
-        ("broken.parquet", b"this is not parquet", "cannot be read"),
-        ("broken.csv.gz", b"not gzip at all", "cannot be read"),
-        ("truncated.csv.gz", gzip.compress(b"a,b\n1,2\n" * 100)[:30], "cannot be read"),
-    ],
-)
+BAD_FILES = [
+    ("missing.csv", None, "file not found"),
+    ("empty.csv", b"", "empty"),
+    ("header.csv", b"a,b,is_fraud\n", "no data rows"),
+    ("data.xlsx", b"whatever", "unknown file extension"),
+    ("broken.parquet", b"this is not parquet", "cannot be read"),
+    ("broken.csv.gz", b"not gzip at all", "cannot be read"),
+    ("truncated.csv.gz", gzip.compress(b"a,b\n1,2\n" * 100, mtime=0)[:30], "cannot be read"),
+]
+
+
+# ids from the file names: test ids must not depend on bytes that could differ between workers
+@pytest.mark.parametrize(("name", "content", "message"), BAD_FILES, ids=[case[0] for case in BAD_FILES])
 def test_read_table_bad_files(tmp_path, name, content, message) -> None:
     path = tmp_path / name
     if content is not None:
