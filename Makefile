@@ -16,7 +16,7 @@ $(PY):
 
 $(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud pytest pytest-xdist ruff
+	$(PIP) install --quiet -c constraints.txt -e './core[compiled,spark]' -e ./plugins/fraud pytest pytest-xdist ruff
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -41,7 +41,9 @@ lint: setup
 	$(VENV)/bin/ruff format --check core plugins tests bench
 
 bench: setup
+	$(PIP) install --quiet -c constraints.txt treelite tl2cgen  # only bench/scoring.py compares them
 	$(PY) bench/fraud.py
+	$(PY) bench/scoring.py
 
 clean:
 	rm -rf $(VENV) $(OUT) mlflow.db mlruns mlartifacts

@@ -91,7 +91,15 @@ def score(
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet")],
     output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="CSV or Parquet (written atomically)")],
-    engine: Annotated[str, typer.Option(help="local (Spark: see issue on scale-out)")] = "local",
+    engine: Annotated[
+        str, typer.Option(help="local: stream through this process (compiled student when logged); spark: a Spark job")
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL for --engine spark, e.g. spark://host:7077 (default local[*])")
+    ] = None,
+    compiled: Annotated[
+        bool, typer.Option(help="use the compiled student logged with the model, when it runs here (local engine)")
+    ] = True,
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows per chunk (bounds memory)")] = 100_000,
     passthrough: Annotated[
         list[str] | None, typer.Option("--passthrough", help="input column copied to the output, e.g. an id")
@@ -102,8 +110,6 @@ def score(
     """Batch-score a file with a registered student; log the job as a scoring run."""
     from .scoring import score as run_score
 
-    if engine != "local":
-        _fail(StillroomError(f"engine {engine!r} is not available; use --engine local"))
     try:
         summary = run_score(
             model_uri,
@@ -113,12 +119,15 @@ def score(
             passthrough=tuple(passthrough or ()),
             progress=progress,
             tracking_uri=tracking_uri,
+            engine=engine,
+            master=master,
+            compiled=compiled,
         )
     except StillroomError as exc:
         _fail(exc)
     psi = f", PSI vs training {summary['psi_vs_training']:.4f}" if "psi_vs_training" in summary else ""
     console.print(
-        f"scored {summary['rows']:,} rows with {summary['model']} v{summary['model_version']} "
+        f"scored {summary['rows']:,} rows with {summary['model']} v{summary['model_version']} on {summary['engine']} "
         f"({summary['rows_per_second']:,.0f} rows/s{psi}) -> {summary['output']}"
     )
 

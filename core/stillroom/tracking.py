@@ -269,6 +269,7 @@ class LoggedStudent:
     model_id: str
     model_uri: str
     files: dict[str, str]
+    scoring_engine: str = "native"  # "lleaves" when a compiled artifact was logged beside the model
 
 
 def _log_native(native: NativeModel, name: str, signature: Any, input_example: Any) -> Any:
@@ -300,8 +301,40 @@ def log_student_model(native: NativeModel, example: pd.DataFrame) -> LoggedStude
 
     signature = infer_signature(example, _predict_native(native, example))
     info = _log_native(native, "student", signature=signature, input_example=example)
-    files = hash_model_files(info.model_uri)
-    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files)
+    engine = _log_compiled(info.model_id, info.model_uri) if native.flavor == "lightgbm" else "native"
+    files = hash_model_files(info.model_uri)  # after compiling: the manifest covers the compiled code too
+    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files, scoring_engine=engine)
+
+
+def _log_compiled(model_id: str, model_uri: str) -> str:
+    """Compile a LightGBM student and add it to the same logged model, under ``compiled/``.
+
+    Beside ``model.lgb`` in the model's own artifacts, an auditor finds the compiled code, what
+    it was built from and where (``compiled/compiled.json``) with the model that was reviewed,
+    and the registered version carries it. Without lleaves the model is logged as is and the
+    reason is tagged: scoring then uses LightGBM.
+    """
+    from . import compiled
+    from .progress import console
+
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory(prefix="stillroom-compile-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        try:
+            compiled.compile_student(local / compiled.MODEL_FILE, Path(tmp) / compiled.COMPILED_DIR)
+        except Exception as exc:  # no compiler, or LLVM refused: the native model still ships
+            console.log(f"compiled scoring engine not logged: {exc}; scoring will use LightGBM")
+            client.set_logged_model_tags(model_id, {f"{TAG_PREFIX}scoring_engine": "lightgbm", f"{TAG_PREFIX}compiled": str(exc)})
+            return "lightgbm"
+        client.log_model_artifacts(model_id, str(Path(tmp) / compiled.COMPILED_DIR), compiled.COMPILED_DIR)
+    client.set_logged_model_tags(
+        model_id,
+        {
+            f"{TAG_PREFIX}scoring_engine": compiled.ENGINE,
+            f"{TAG_PREFIX}compiled": f"{compiled.COMPILED_DIR}/{compiled.META_FILE}",
+        },
+    )
+    return compiled.ENGINE
 
 
 def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
@@ -390,7 +423,12 @@ def _current_alias_version(client: MlflowClient, name: str, alias: str) -> str |
 
 @dataclass
 class ScoringModel:
-    """A registered model pinned to one version, ready for batch scoring."""
+    """A registered model pinned to one version, ready for batch scoring.
+
+    ``engine`` says what computes the scores (``lleaves`` for a compiled student, else the
+    flavor through pyfunc) and ``engine_note`` why, e.g. a fallback; both go into the
+    scoring run.
+    """
 
     name: str
     version: str
@@ -399,22 +437,51 @@ class ScoringModel:
     columns: list[tuple[str, str]]
     reference: dict[str, Any] | None
     run_id: str | None
+    engine: str = "pyfunc"
+    engine_note: str = ""
 
 
-def load_scoring_model(uri: str) -> ScoringModel:
-    """Resolve the alias once, load the pinned version, its signature and reference scores."""
+def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
+    """Resolve the alias once, load the pinned version, its signature and reference scores.
+
+    With ``compiled`` (the default) a compiled student logged beside the model scores instead
+    of the flavor's own predictor, when it can run here (see :mod:`stillroom.compiled`).
+    """
     name, version, _ = resolve_registered(uri)
     pinned = f"models:/{name}/{version}"
-    try:
-        model = mlflow.pyfunc.load_model(pinned)
-    except Exception as exc:
-        raise ModelLoadError(f"could not load {pinned}: {_short(exc)}") from None
-    schema = model.metadata.get_input_schema()
-    if schema is None:
-        raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
-    columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
+    with tempfile.TemporaryDirectory(prefix="stillroom-model-") as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp))
+            model = mlflow.pyfunc.load_model(str(local))
+        except Exception as exc:
+            raise ModelLoadError(f"could not load {pinned}: {_short(exc)}") from None
+        schema = model.metadata.get_input_schema()
+        if schema is None:
+            raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
+        columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
+        predict, engine, note = _pyfunc_predict(model), _flavor_engine(model), "compiled engine not requested"
+        if compiled:
+            predict, engine, note = _compiled_or(predict, engine, local, [c for c, _ in columns])
     run_id = MlflowClient().get_model_version(name, version).run_id
-    return ScoringModel(name, version, pinned, _pyfunc_predict(model), columns, _reference(run_id), run_id)
+    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note)
+
+
+def _flavor_engine(model: Any) -> str:
+    """``lightgbm`` for a LightGBM model through pyfunc, else ``pyfunc:<loader>``."""
+    loader = str(model.metadata.flavors.get("python_function", {}).get("loader_module", ""))
+    return "lightgbm" if loader == "mlflow.lightgbm" else f"pyfunc:{loader}"
+
+
+def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> tuple[Any, str, str]:
+    """The compiled student if one was logged and can run here, else the given predictor and why."""
+    from . import compiled
+
+    if engine != "lightgbm":
+        return predict, engine, "no compiled engine for this flavor"
+    loaded = compiled.load_compiled(local, columns)
+    if loaded.model is None:
+        return predict, engine, loaded.note
+    return loaded.model.predict, loaded.engine, loaded.note
 
 
 def _pyfunc_predict(model: Any) -> Any:
@@ -423,6 +490,22 @@ def _pyfunc_predict(model: Any) -> Any:
         return np.asarray(out, dtype=float).reshape(len(frame), -1)[:, -1]
 
     return predict
+
+
+def spark_udf_factory(pinned_uri: str) -> Any:
+    """``spark -> UDF`` scoring the pinned model version in Spark's Python workers.
+
+    ``env_manager="local"``: executors use the Python environment they run in (the same
+    pinned packages); building a fresh environment per job would need the internet.
+    """
+
+    def factory(spark: Any) -> Any:
+        try:
+            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type="double", env_manager="local")
+        except Exception as exc:
+            raise ModelLoadError(f"could not load {pinned_uri} into Spark: {_short(exc)}") from None
+
+    return factory
 
 
 def _reference(run_id: str | None) -> dict[str, Any] | None:
