@@ -141,7 +141,7 @@ def teacher_phase(
     identity = desc.details.get("identity") or (f"{desc.uri}|{desc.version}" if desc.uri else None)
     key = cache_key(identity, frame_digest(everything)) if identity else None
     with step(f"teacher: scoring {len(everything):,} rows (transfer + validation + test)"):
-        values, hit = cached_outputs(default_cache_dir(), key, lambda: teacher.predict(everything))
+        values, hit = cached_outputs(default_cache_dir(), key, lambda: _label(teacher, everything, cfg))
     values = check_outputs(values, bundle, "teacher", "transfer + validation + test", rows=len(everything))
     if hit:
         console.log("teacher outputs taken from the cache")
@@ -152,6 +152,18 @@ def teacher_phase(
     record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg))
     outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
     return record_, outputs, (teacher if keep else None)
+
+
+def _label(teacher: Teacher, rows: pd.DataFrame, cfg: DistillConfig) -> np.ndarray:
+    """The teacher's outputs on ``rows``: in this process, or through Spark (``teacher.spark_master``)."""
+    if not cfg.teacher.spark_master:
+        return teacher.predict(rows)
+    from . import spark
+
+    console.log(f"teacher: labelling {len(rows):,} rows through Spark on {cfg.teacher.spark_master}")
+    with tempfile.TemporaryDirectory(prefix="stillroom-teacher-spark-") as tmp:
+        factory = tracking.teacher_spark_udf_factory(str(cfg.teacher.uri))
+        return spark.label_rows(factory, rows, cfg.teacher.spark_master, Path(tmp))
 
 
 def check_outputs(values: Any, bundle: DataBundle, role: str, where: str, rows: int | None = None) -> np.ndarray:

@@ -14,6 +14,9 @@ It keeps the promises of the local engine (:mod:`stillroom.batch`):
 
 On a cluster, input and output paths must be on storage every executor can reach (a shared
 file system); the model is shipped to the executors by MLflow.
+
+:func:`label_rows` uses the same machinery for the teacher's pass over a large transfer set
+(``teacher.spark_master`` in the run config).
 """
 
 from __future__ import annotations
@@ -241,3 +244,29 @@ def score_parquet(
         score_min=stats["low"],
         score_max=stats["high"],
     )
+
+
+def label_rows(udf_factory: UdfFactory, frame: Any, master: str | None, workdir: Path) -> np.ndarray:
+    """Score an in-memory frame through Spark and return the scores in the frame's row order.
+
+    The frame goes to Parquet in ``workdir`` (Spark reads files, and executors on a cluster
+    need a path they can reach), is scored by the UDF, and comes back joined on a row number,
+    so Spark's partitioning cannot reorder the labels.
+    """
+    import pandas as pd
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    source, target = workdir / "teacher_rows.parquet", workdir / "teacher_scores.parquet"
+    frame.reset_index(drop=True).assign(__row__=np.arange(len(frame), dtype=np.int64)).to_parquet(source, index=False)
+    features = [str(c) for c in frame.columns]
+    with session(master) as spark:
+        from pyspark.sql import functions as F
+
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
+        rows = spark.read.parquet(str(source))
+        udf = udf_factory(spark)
+        rows.select("__row__", udf(*[F.col(c) for c in features]).alias("score")).write.mode("overwrite").parquet(str(target))
+    scores = pd.read_parquet(target).sort_values("__row__")
+    if len(scores) != len(frame) or not (scores["__row__"].to_numpy() == np.arange(len(frame))).all():
+        raise RuntimeError(f"Spark returned {len(scores)} teacher scores for {len(frame)} rows")
+    return scores["score"].to_numpy(dtype=float)

@@ -543,6 +543,41 @@ def spark_udf_factory(pinned_uri: str) -> Any:
     return factory
 
 
+def teacher_spark_udf_factory(uri: str) -> Any:
+    """``spark -> UDF`` giving a teacher's positive-class probability, for labelling in Spark.
+
+    Only teachers whose pyfunc returns probabilities qualify: a LightGBM model, or a
+    scikit-learn model logged with ``pyfunc_predict_fn="predict_proba"`` (a plain sklearn
+    pyfunc predicts hard labels, which would silently teach the wrong thing).
+    """
+    from mlflow.models import Model
+
+    if uri.startswith("models:/") and MODEL_ALIAS_URI.match(uri):
+        name, version, _ = resolve_registered(uri)
+        uri = f"models:/{name}/{version}"
+    try:
+        flavors = Model.load(uri).flavors
+    except Exception as exc:
+        raise ModelLoadError(f"unknown model URI {uri!r}: {_short(exc)}") from None
+    proba = flavors.get("python_function", {}).get("predict_fn") == "predict_proba"
+    if "lightgbm" not in flavors and not proba:
+        raise ModelLoadError(
+            f"teacher {uri} cannot label through Spark: its pyfunc does not return probabilities "
+            "(use a LightGBM model, or log the scikit-learn model with pyfunc_predict_fn='predict_proba')"
+        )
+
+    def factory(spark: Any) -> Any:
+        from pyspark.sql import functions as F
+
+        try:
+            udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="array<double>" if proba else "double", env_manager="local")
+        except Exception as exc:
+            raise ModelLoadError(f"could not load teacher {uri} into Spark: {_short(exc)}") from None
+        return (lambda *cols: F.element_at(udf(*cols), -1)) if proba else udf
+
+    return factory
+
+
 def _reference(run_id: str | None) -> dict[str, Any] | None:
     """The training score histogram logged by the distillation run (for PSI), if any."""
     if not run_id:

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from stillroom import tracking
-from stillroom.errors import DataError
+from stillroom.errors import DataError, ModelLoadError
 from stillroom.scoring import score
 
-from .conftest import Registered, transactions
+from .conftest import FEATURES, Registered, transactions
 
 ROWS = 100_000
 
@@ -104,3 +104,38 @@ def test_spark_engine_refuses_csv_and_a_master_without_spark(registered: Registe
     with pytest.raises(DataError, match="unknown engine 'dask'"):
         _score(registered, src, tmp_path / "out.csv", "dask")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]
+
+
+def test_teacher_labels_through_spark_equal_its_local_probabilities(
+    registered: Registered, spark: object, tmp_path: Path
+) -> None:
+    """A LightGBM teacher (here the registered model) and a scikit-learn one logged to return
+    probabilities label rows through Spark exactly as in-process, in the rows' order."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from stillroom.spark import label_rows
+
+    rows = transactions(20_000, seed=16)[FEATURES]
+    by_spark = label_rows(tracking.teacher_spark_udf_factory(registered.uri), rows, None, tmp_path)
+    np.testing.assert_allclose(by_spark, registered.booster.predict(rows), rtol=0, atol=1e-12)
+
+    y = (rows["f0"] + rows["f1"] > 0).astype(int)
+    logistic = LogisticRegression().fit(rows, y)
+    with mlflow.start_run():
+        proba = mlflow.sklearn.log_model(logistic, name="teacher", pyfunc_predict_fn="predict_proba", input_example=rows.head(2))
+        labels = mlflow.sklearn.log_model(logistic, name="labels-teacher", input_example=rows.head(2))
+    by_spark = label_rows(tracking.teacher_spark_udf_factory(proba.model_uri), rows, None, tmp_path / "sk")
+    np.testing.assert_allclose(by_spark, logistic.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
+    with pytest.raises(ModelLoadError, match="does not return probabilities"):
+        tracking.teacher_spark_udf_factory(labels.model_uri)
+
+
+def test_teacher_spark_master_needs_an_mlflow_teacher() -> None:
+    from pydantic import ValidationError
+
+    from stillroom.config import TeacherConfig
+
+    assert TeacherConfig(uri="models:/fraud-champion@prod", spark_master="local[*]").spark_master == "local[*]"
+    with pytest.raises(ValidationError, match="teacher.spark_master needs an MLflow teacher.uri"):
+        TeacherConfig(name="fraud.ensemble", spark_master="local[*]")
