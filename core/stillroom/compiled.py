@@ -223,7 +223,7 @@ def load_compiled(model_dir: Path, columns: list[str]) -> Loaded:
     object_file = folder / str(record.get("object_file", OBJECT_FILE))
     if not object_file.is_file() or _sha256(object_file) != record.get("object_sha256"):
         raise ModelLoadError(f"compiled artifact {object_file.name} is corrupted (sha256 differs from its record)")
-    mismatch = Target(**record["target"]).mismatch(Target.here()) if "target" in record else "no build target recorded"
+    mismatch = _built_elsewhere(record)
     with tempfile.TemporaryDirectory(prefix="stillroom-compile-") as tmp:
         note = "compiled artifact loaded as logged"
         if mismatch:
@@ -236,6 +236,15 @@ def load_compiled(model_dir: Path, columns: list[str]) -> Loaded:
     if gap > TOLERANCE:
         return Loaded(None, "lightgbm", f"compiled model differs from LightGBM by {gap:.3g}; scoring with LightGBM")
     return Loaded(compiled, ENGINE, note)
+
+
+def _built_elsewhere(record: dict[str, Any]) -> str | None:
+    """Why the logged object may not run here, or ``None`` when it was built for this machine."""
+    try:
+        built = Target(**record["target"])
+    except (KeyError, TypeError):
+        return "its build target is not recorded in a form this version reads"
+    return built.mismatch(Target.here())
 
 
 def _read_record(folder: Path) -> dict[str, Any]:
