@@ -37,6 +37,7 @@ TARGET_COMPILED_IN_MEMORY = 3_000_000
 TARGET_PARQUET = 1_000_000
 TARGET_MEMORY_RATIO = 1.5
 SEED = 7
+SPARK_DRIVER_MEMORY = "6g"
 
 
 # --------------------------------------------------------------------------- peak memory
@@ -196,10 +197,9 @@ def _spark_in_memory(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
         rows = frame.count()
         udf = tracking.spark_udf_factory(spec["model"])(spark)
         job = frame.select(udf(*[F.col(c) for c in FEATURES])).write.format("noop").mode("overwrite")
-        first = _timed(job.save, rows)  # starts the Python workers and loads the model in each
-        result = _timed(job.save, rows)
+        result = _timed(job.save, rows)  # includes starting the Python workers and loading the model in each
     result.pop("rows_per_cpu_second")  # the work happens in the JVM and its workers, not in this process
-    return result, {"spark_startup_seconds": startup, "first_pass_seconds": first["seconds"]}
+    return result, {"spark_startup_seconds": startup}
 
 
 def measure_parquet(spec: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +250,9 @@ def _teacher_columns() -> list[str]:
 def child(spec: dict[str, Any]) -> None:
     """Run one measurement in this process and print it as JSON on the last line."""
     import resource
+
+    # Spark's default 1 GiB driver cannot cache 10M rows; the same setting for every Spark cell
+    os.environ.setdefault("PYSPARK_SUBMIT_ARGS", f"--driver-memory {SPARK_DRIVER_MEMORY} pyspark-shell")
 
     with PeakMemory() as memory:
         result = measure_in_memory(spec) if spec["mode"] == "in memory" else measure_parquet(spec)
@@ -317,10 +320,26 @@ def teacher_slice(work: Path, source: str, rows: int) -> str:
     return str(path)
 
 
-def measure(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def measure(spec: dict[str, Any], env: dict[str, str], done: Path, saved_only: bool = False) -> dict[str, Any]:
+    """One cell, in a fresh process; kept in ``done`` (JSON lines) so a rerun resumes, and a
+    failure is recorded in the table rather than losing the cells measured before it."""
+    key = json.dumps(spec, sort_keys=True)
+    for line in done.read_text().splitlines() if done.exists() else []:
+        saved = json.loads(line)
+        if saved["key"] == key:
+            return saved["result"]
+    if saved_only:
+        return spec | {"error": "not measured in this run", "rows_per_second": 0.0, "peak_rss_bytes": 0}
     print(f"  {spec['mode']:>18} | {spec['engine']:<9} | {spec['label']} ...", flush=True)
-    line = run([sys.executable, __file__, "--child", json.dumps(spec)], env).strip().splitlines()[-1]
-    return spec | json.loads(line)
+    proc = subprocess.run([sys.executable, __file__, "--child", key], env=env, capture_output=True, text=True)
+    if proc.returncode:
+        reason = next((ln.strip() for ln in reversed(proc.stderr.splitlines()) if "Error" in ln or "Exception" in ln), "")
+        result = spec | {"error": reason[:200] or f"exit code {proc.returncode}", "rows_per_second": 0.0, "peak_rss_bytes": 0}
+    else:
+        result = spec | json.loads(proc.stdout.strip().splitlines()[-1])
+    with done.open("a") as handle:
+        handle.write(json.dumps({"key": key, "result": result}) + "\n")
+    return result
 
 
 def plan(batches: dict[int, dict[str, Any]], model: dict[str, str], work: Path, teacher_rows: int) -> list[dict[str, Any]]:
@@ -385,8 +404,10 @@ def _mib(value: float) -> str:
     return f"{value / 2**20:,.0f}"
 
 
-def _find(results: list[dict[str, Any]], mode: str, engine: str, size: int) -> dict[str, Any] | None:
-    return next((r for r in results if r["mode"] == mode and r["engine"] == engine and r["size"] == size), None)
+def _find(results: list[dict[str, Any]], mode: str, engine: str, size: int, ok: bool = False) -> dict[str, Any] | None:
+    """The cell of one engine, mode and size (``ok``: only if it did not fail)."""
+    found = next((r for r in results if r["mode"] == mode and r["engine"] == engine and r["size"] == size), None)
+    return None if ok and found and found.get("error") else found
 
 
 def table(results: list[dict[str, Any]], sizes: list[int]) -> list[str]:
@@ -400,6 +421,10 @@ def table(results: list[dict[str, Any]], sizes: list[int]) -> list[str]:
                 if r is None:
                     cells += ["", ""]
                     continue
+                if r.get("error"):
+                    cells += ["failed", ""]
+                    notes.append(f"@{size / 1e6:g}M: failed: {r['error']}")
+                    continue
                 star = " *" if r.get("extrapolated") else ""
                 cells += [f"{r['rows_per_second']:,.0f}{star}", _mib(r["peak_rss_bytes"])]
                 if r.get("extrapolated") and not any("timed on" in n for n in notes):
@@ -410,10 +435,6 @@ def table(results: list[dict[str, Any]], sizes: list[int]) -> list[str]:
                     notes.append(f"compile {r['compile_seconds']:.1f} s (gcc)")
                 if "spark_startup_seconds" in r and size == sizes[0]:
                     notes.append(f"session start-up {r['spark_startup_seconds']:.0f} s, not in rows/s")
-                if "first_pass_seconds" in r:
-                    notes.append(
-                        f"@{size / 1e6:g}M: second pass timed; the first, starting workers, took {r['first_pass_seconds']:.0f} s"
-                    )
                 if "rows_per_cpu_second" in r:
                     notes.append(f"@{size / 1e6:g}M: {r['rows_per_cpu_second']:,.0f} rows per CPU-second")
             if any(cells):
@@ -432,20 +453,20 @@ def _target_row(what: str, measured: str, ok: bool) -> str:
 def targets(results: list[dict[str, Any]], sizes: list[int]) -> list[str]:
     lines = ["| target | measured | met |", "|---|---|---|"]
     for size in sizes:
-        r = _find(results, "in memory", "lleaves", size)
+        r = _find(results, "in memory", "lleaves", size, ok=True)
         if r:
             rate = r["rows_per_second"]
             what = f"compiled student in memory >= 3M rows/s ({size / 1e6:g}M rows)"
             lines.append(_target_row(what, f"{rate:,.0f}", rate >= TARGET_COMPILED_IN_MEMORY))
     for size in sizes:
-        r = _find(results, "Parquet to Parquet", "lleaves", size)
+        r = _find(results, "Parquet to Parquet", "lleaves", size, ok=True)
         if r:
             rate = r["rows_per_second"]
             what = f"Parquet to Parquet >= 1M rows/s, local engine, compiled ({size / 1e6:g}M rows)"
             lines.append(_target_row(what, f"{rate:,.0f}", rate >= TARGET_PARQUET))
     if len(sizes) > 1:
         for engine in ("lleaves", "lightgbm", "spark"):
-            small, large = (_find(results, "Parquet to Parquet", engine, s) for s in (sizes[0], sizes[-1]))
+            small, large = (_find(results, "Parquet to Parquet", engine, s, ok=True) for s in (sizes[0], sizes[-1]))
             if small and large:
                 ratio = large["peak_rss_bytes"] / small["peak_rss_bytes"]
                 what = f"peak memory @{sizes[-1] / 1e6:g}M <= 1.5x @{sizes[0] / 1e6:g}M, Parquet to Parquet, {NAMES[engine]}"
@@ -508,6 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", type=Path, default=None, help="working folder (store, batches); default a temp folder")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--render", type=Path, help="re-render the Markdown from a saved scoring.json")
+    p.add_argument("--saved-only", action="store_true", help="report the cells already measured in --work, measure nothing")
     args = p.parse_args(argv)
     if args.child:
         child(json.loads(args.child))
@@ -527,7 +549,8 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(work)
     model = distill(work, env)
     batches = make_batches(work, args.sizes, env)
-    results = [measure(spec, env) for spec in plan(batches, model, work, args.teacher_rows)]
+    specs = plan(batches, model, work, args.teacher_rows)
+    results = [measure(spec, env, work / "measured.jsonl", args.saved_only) for spec in specs]
     payload = {
         "command": " ".join(["python bench/scoring.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d"),
