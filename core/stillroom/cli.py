@@ -157,6 +157,24 @@ def promote(
 
 
 @app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="the distillation run (its id is printed at the end of stillroom distill)")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default: stillroom-report-RUNID.html)")
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
+) -> None:
+    """Write a standalone HTML compliance report of a run, readable offline."""
+    from . import tracking
+    from .report import write_report
+
+    with _user_errors():
+        tracking.connect(tracking_uri)
+        path = write_report(run_id, output)
+    console.print(f"compliance report: {path}")
+
+
+@app.command()
 def ui(
     port: Annotated[int, typer.Option(help="port")] = 5000,
     host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
@@ -188,7 +206,8 @@ def server_start(
         str, typer.Option(envvar="STILLROOM_ARTIFACTS_DESTINATION", help="where served artifacts live: a directory or s3://...")
     ],
     auth_config: Annotated[
-        Path | None, typer.Option(envvar="MLFLOW_AUTH_CONFIG_PATH", help="basic-auth config (stillroom server auth-config writes one)")
+        Path | None,
+        typer.Option(envvar="MLFLOW_AUTH_CONFIG_PATH", help="basic-auth config (stillroom server auth-config writes one)"),
     ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="run without authentication (a trusted network only)")] = False,
     host: Annotated[str, typer.Option(help="interface to bind (0.0.0.0: every interface)")] = "127.0.0.1",

@@ -107,7 +107,9 @@ def check_database(uri: str, what: str) -> None:
     try:
         engine = sqlalchemy.create_engine(uri)
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"{what} {_redact(uri)}: database driver {exc.name!r} missing (pip install 'stillroom[server]')") from None
+        raise ConfigError(
+            f"{what} {_redact(uri)}: database driver {exc.name!r} missing (pip install 'stillroom[server]')"
+        ) from None
     except sqlalchemy.exc.ArgumentError as exc:
         raise ConfigError(f"{what} {_redact(uri)} is not a database URI: {exc}") from None
     try:

@@ -75,14 +75,30 @@ def postgres_cluster(databases: tuple[str, ...]) -> Iterator[Cluster]:
     log = root / "server.log"
     run = lambda cmd: subprocess.run(_as_owner(cmd, owner), check=True, capture_output=True, text=True)  # noqa: E731
     try:
-        run([str(pg_bin / "initdb"), "-D", str(data), "-U", "stillroom", f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8"])
+        run(
+            [
+                str(pg_bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "stillroom",
+                f"--pwfile={pwfile}",
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+            ]
+        )
         opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
         run([str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"])
         env = os.environ | {"PGPASSWORD": password}
         for db in databases:
             subprocess.run(
                 [str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "stillroom", db],
-                check=True, capture_output=True, text=True, env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
             )
         yield Cluster(port=port, user="stillroom", password=password)
     except subprocess.CalledProcessError as exc:
@@ -90,5 +106,7 @@ def postgres_cluster(databases: tuple[str, ...]) -> Iterator[Cluster]:
         pytest.fail(f"PostgreSQL did not start: {exc.cmd}\n{exc.stderr}\n{tail}", pytrace=False)
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run(_as_owner([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], owner), capture_output=True)
+            subprocess.run(
+                _as_owner([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], owner), capture_output=True
+            )
         shutil.rmtree(root, ignore_errors=True)

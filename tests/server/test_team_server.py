@@ -14,12 +14,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from e2e.conftest import SMALL
 from typer.testing import CliRunner
 
 from stillroom import tracking
 from stillroom.cli import app
 
-from e2e.conftest import SMALL
 from .conftest import ADMIN, TeamServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team-server")]
@@ -99,7 +99,17 @@ def test_authenticated_scoring_job(team_server: TeamServer, distilled: dict, tmp
 
     src, out = tmp_path / "batch.parquet", tmp_path / "scores.parquet"
     make_batch(rows=3000, seed=5, n_customers=300, n_terminals=600).to_parquet(src)
-    result = cli(team_server, "alice", "score", f"models:/{MODEL}/1", str(src), str(out), "--passthrough", "TRANSACTION_ID", "--no-progress")
+    result = cli(
+        team_server,
+        "alice",
+        "score",
+        f"models:/{MODEL}/1",
+        str(src),
+        str(out),
+        "--passthrough",
+        "TRANSACTION_ID",
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(out)) == 3000
     import mlflow
@@ -119,7 +129,9 @@ def test_unauthenticated_client_cannot_distill_register_or_promote(team_server: 
     assert_one_line_refusal(promote, "refused to authenticate you")
     wrong_password = team_server.env("alice") | {"MLFLOW_TRACKING_PASSWORD": "guess"}
     with acting_as(team_server, "alice"):
-        guessed = CliRunner().invoke(app, ["promote", MODEL, "--version", "1", "--approver", "x", "--reason", "y"], env=wrong_password)
+        guessed = CliRunner().invoke(
+            app, ["promote", MODEL, "--version", "1", "--approver", "x", "--reason", "y"], env=wrong_password
+        )
     assert_one_line_refusal(guessed, "refused to authenticate you as 'alice' (wrong password?)")
     with acting_as(team_server, None), pytest.raises(MlflowException) as exc:
         mlflow.register_model(f"runs:/{distilled['run_id']}/student", MODEL)
@@ -133,7 +145,9 @@ def test_user_without_permission_cannot_register_or_promote(team_server: TeamSer
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    promote = cli(team_server, "bob", "promote", MODEL, "--version", "1", "--approver", "bob", "--reason", "why not", "--override", "x")
+    promote = cli(
+        team_server, "bob", "promote", MODEL, "--version", "1", "--approver", "bob", "--reason", "why not", "--override", "x"
+    )
     assert_one_line_refusal(promote, "permission denied: user 'bob' has READ on registered model 'fraud-student'")
     # the pre-flight check refuses before the data is even loaded, let alone a teacher trained
     distill = cli(team_server, "bob", "distill", "fraud", *[a for o in SMALL for a in ("--set", o)])
@@ -155,10 +169,22 @@ def test_approver_granted_manage_promotes_and_the_record_is_kept(team_server: Te
     from mlflow.server import get_app_client
 
     with acting_as(team_server, ADMIN[0]):
-        get_app_client("basic-auth", tracking_uri=team_server.url).grant_user_permission("carol", "registered_model", MODEL, "MANAGE")
+        get_app_client("basic-auth", tracking_uri=team_server.url).grant_user_permission(
+            "carol", "registered_model", MODEL, "MANAGE"
+        )
     override = [] if distilled["gate"] == "passed" else ["--override", "pilot on the team server"]
     result = cli(
-        team_server, "carol", "promote", MODEL, "--version", "1", "--approver", "Carol Risk", "--reason", "MRM-7 review", *override
+        team_server,
+        "carol",
+        "promote",
+        MODEL,
+        "--version",
+        "1",
+        "--approver",
+        "Carol Risk",
+        "--reason",
+        "MRM-7 review",
+        *override,
     )
     assert result.exit_code == 0, result.output
     with acting_as(team_server, "bob"):  # READ is enough to audit
