@@ -28,9 +28,8 @@ def require_binary(name: str, package: str, candidates: tuple[str, ...] = ()) ->
 
     Skipping would hide a CI machine without the package; only an explicit opt-out skips.
     """
-    for path in (shutil.which(name), *sorted(glob.glob(c) for c in candidates for c in [c])):
-        if isinstance(path, list):
-            path = path[-1] if path else None
+    found = [shutil.which(name)] + [p for pattern in candidates for p in sorted(glob.glob(pattern), reverse=True)]
+    for path in found:
         if path and os.access(path, os.X_OK):
             return path
     message = f"{name} not found: install the Debian package {package!r} (make sysdeps does, as root)"
