@@ -48,7 +48,7 @@ demo: setup
 	@echo "  $(VENV)/bin/stillroom promote fraud-student --version N --approver NAME --reason TEXT"
 
 test: setup sysdeps
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -q tests
+	$(VENV)/bin/pytest -n 2 --dist loadscope -q tests
 
 lint: setup
 	$(VENV)/bin/ruff check core plugins tests bench
@@ -59,7 +59,7 @@ bench: setup
 
 # The README's pictures of the MLflow UI: the browser test, writing its screenshots into docs/.
 screenshots: setup sysdeps
-	STILLROOM_SCREENSHOTS_DIR=$(CURDIR)/docs $(VENV)/bin/pytest -q tests/audit/test_audit_ui.py
+	STILLROOM_SCREENSHOTS_DIR=$(CURDIR)/docs $(VENV)/bin/pytest -q tests/audit/test_audit.py -k test_ui_
 
 clean:
 	rm -rf $(VENV) $(OUT) mlflow.db mlruns mlartifacts

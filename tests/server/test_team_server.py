@@ -22,7 +22,7 @@ from stillroom.cli import app
 
 from .conftest import ADMIN, TeamServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team-server")]
+pytestmark = pytest.mark.slow
 
 MODEL = "fraud-student"
 
