@@ -51,6 +51,8 @@ def score(
     if master and engine != "spark":
         raise DataError("--master is for the spark engine; add --engine spark")
     tracking.connect(tracking_uri)
+    if log_run:
+        tracking.check_write_access(tracking.SCORING_EXPERIMENT, None)
     model = tracking.load_scoring_model(model_uri, compiled=compiled and engine == "local")
     console.log(f"{model_uri} -> {model.name} version {model.version}")
     pm = get_plugin_manager()
