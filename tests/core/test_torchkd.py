@@ -16,8 +16,8 @@ from stillroom.torchkd import (  # noqa: E402
     DKDLoss,
     HintLoss,
     ModelOutputs,
-    RKDLoss,
     ResponseLoss,
+    RKDLoss,
     born_again,
 )
 

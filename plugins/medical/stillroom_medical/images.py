@@ -98,7 +98,8 @@ def check_labels(labels: np.ndarray, task_type: str, n_classes: int, n: int, whe
         values = arr.astype(float)
         known = values[~np.isnan(values)]
         if not np.isin(known, (0.0, 1.0)).all():
-            raise DataError(f"{where}: multilabel labels must be 0, 1 or missing, found {sorted(set(known.tolist()) - {0.0, 1.0})[:5]}")
+            found = sorted(set(known.tolist()) - {0.0, 1.0})[:5]
+            raise DataError(f"{where}: multilabel labels must be 0, 1 or missing, found {found}")
         return values
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]

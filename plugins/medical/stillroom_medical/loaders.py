@@ -87,7 +87,8 @@ def load_folder(
     csv = Path(labels_csv) if labels_csv else base / "labels.csv"
     table = _read_labels(csv)
     labels = label_columns or ["label"]
-    meta = list(metadata) if metadata is not None else [c for c in table.columns if c not in {image_column, split_column, *labels}]
+    reserved = {image_column, split_column, *labels}
+    meta = list(metadata) if metadata is not None else [c for c in table.columns if c not in reserved]
     missing = [c for c in (image_column, *labels, *meta) if c not in table.columns]
     if missing:
         raise DataError(f"labels file {csv}: missing column(s) {missing}")
