@@ -187,6 +187,8 @@ def to_bundle(data: ImageData) -> Any:
         group=meta[0] if meta else None,
         source=data.source,
         task_type=data.task_type,
+        opaque_features=[IMAGE],
+        class_names=list(data.class_names) if data.task_type == "multiclass" else None,
         details={
             **data.details,
             "image_shape": list(data.shape),

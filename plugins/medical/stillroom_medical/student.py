@@ -225,6 +225,7 @@ class CNNStudent:
             onnx.load_from_string(self.onnx),
             signature=export.signature(self.shape, k),
             input_example={"image": export.example_input(self.shape, seed=self.seed)},
+            log_kwargs={"onnx_execution_providers": ["CPUExecutionProvider"]},
         )
 
     def extra_native_models(self) -> dict[str, NativeModel]:
