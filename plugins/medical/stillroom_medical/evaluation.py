@@ -44,7 +44,9 @@ def evaluate_medical(ctx: EvaluationContext) -> EvaluationResult:
         valid = one_vs_rest(y_valid, ctx.valid_predictions[role], kind)
         test = one_vs_rest(ctx.y_true, proba, kind)
         thresholds[role] = [choose_threshold(*_known(y, p), op) for y, p, _ in valid]
-        rows = [_class_row(role, name, y, p, call, t) for name, (y, p, call), t in zip(names, test, thresholds[role], strict=True)]
+        rows = [
+            _class_row(role, name, y, p, call, t) for name, (y, p, call), t in zip(names, test, thresholds[role], strict=True)
+        ]
         per_class += rows
         result.metrics.update(_headline(role, kind, rows, thresholds[role]))
         calibration.append(_calibration(role, kind, ctx.y_true, proba, cfg.calibration_bins))
@@ -80,7 +82,15 @@ def _known(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _class_row(role: str, name: str, y: np.ndarray, p: np.ndarray, call: np.ndarray | None, threshold: float) -> dict[str, Any]:
     y, p = _known(y, p) if call is None else (y, p)
     rates = confusion_rates(y, call.astype(float) if call is not None else p, 0.5 if call is not None else threshold)
-    return {"model": role, "class": name, "support": int(y.sum()), "n": len(y), "auroc": auroc(y, p), "threshold": threshold, **rates}
+    return {
+        "model": role,
+        "class": name,
+        "support": int(y.sum()),
+        "n": len(y),
+        "auroc": auroc(y, p),
+        "threshold": threshold,
+        **rates,
+    }
 
 
 def _headline(role: str, kind: str, rows: list[dict[str, Any]], thresholds: list[float]) -> dict[str, float]:
@@ -129,7 +139,13 @@ def _subgroups(ctx: EvaluationContext, columns: list[str], thresholds: dict[str,
         for value in sorted(set(values)):
             inside = values == value
             for role, proba in ctx.predictions.items():
-                row = {"column": col, "group": value, "model": role, "n": int(inside.sum()), "small": bool(inside.sum() < min_size)}
+                row = {
+                    "column": col,
+                    "group": value,
+                    "model": role,
+                    "n": int(inside.sum()),
+                    "small": bool(inside.sum() < min_size),
+                }
                 parts = one_vs_rest(ctx.y_true[inside], proba[inside], kind)
                 if kind == "binary":
                     y, p, _ = parts[0]

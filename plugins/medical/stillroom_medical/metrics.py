@@ -80,7 +80,9 @@ def calibration_table(y: np.ndarray, confidence: np.ndarray, correct: np.ndarray
     for b in range(n_bins):
         inside = bins == b
         if inside.any():
-            rows.append({"bin": b, "confidence": conf[inside].mean(), "observed": observed[inside].mean(), "count": int(inside.sum())})
+            rows.append(
+                {"bin": b, "confidence": conf[inside].mean(), "observed": observed[inside].mean(), "count": int(inside.sum())}
+            )
     return pd.DataFrame(rows, columns=["bin", "confidence", "observed", "count"])
 
 

@@ -60,7 +60,9 @@ def stillroom_tasks() -> Iterable[TaskSpec]:
 
 @hookimpl
 def stillroom_datasets() -> Iterable[DatasetSpec]:
-    yield DatasetSpec("medical.synthetic", TASK, datasets.load_synthetic, "seeded synthetic tissue images with lesions + metadata")
+    yield DatasetSpec(
+        "medical.synthetic", TASK, datasets.load_synthetic, "seeded synthetic tissue images with lesions + metadata"
+    )
     yield DatasetSpec("medical.npz", TASK, datasets.load_npz_file, "MedMNIST layout: {train,val,test}_images/_labels")
     yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG folder with a labels CSV")
 
@@ -78,7 +80,9 @@ def stillroom_students() -> Iterable[StudentSpec]:
 
 @hookimpl
 def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
-    yield EvaluatorSpec("medical.metrics", TASK, evaluate_medical, "operating point, sens/spec/PPV/NPV, per class, subgroups, calibration")
+    yield EvaluatorSpec(
+        "medical.metrics", TASK, evaluate_medical, "operating point, sens/spec/PPV/NPV, per class, subgroups, calibration"
+    )
 
 
 @hookimpl
@@ -99,7 +103,12 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
         metrics=tuple(f"{r}.{m}" for r in ROLES for m in per_model)
         + tuple(f"{r}.roc_auc.ci_low" for r in ROLES)
         + ("student.sensitivity.ci_low", "student.specificity.ci_low", "student.worst_subgroup_sensitivity"),
-        params=("data.dataset", "medical.operating_point.kind", "medical.operating_point.value", "student.params.families.response"),
+        params=(
+            "data.dataset",
+            "medical.operating_point.kind",
+            "medical.operating_point.value",
+            "student.params.families.response",
+        ),
         artifacts=("tables/per_class.csv", "tables/calibration.csv", "tables/subgroups.csv", "plots/medical_reliability.png"),
         description="Medical imaging: AUROC with CI, sens/spec/PPV/NPV at a fixed operating point, subgroups, calibration.",
     )

@@ -108,8 +108,9 @@ class TrainingParams:
         if isinstance(parsed, StudentParams):
             unknown = sorted(set(parsed.families) - set(FAMILIES))
             if unknown:
+                known = ", ".join(FAMILIES)
                 raise ConfigError(
-                    f"invalid config field 'student.params.families': unknown family {unknown[0]!r} (known: {', '.join(FAMILIES)})"
+                    f"invalid config field 'student.params.families': unknown family {unknown[0]!r} (known: {known})"
                 )
         nets._check(parsed.widths, parsed.blocks, role)
         return cls(parsed, seed)

@@ -195,7 +195,11 @@ class CNNStudent:
         x = torch.from_numpy(stack(X))
         with torch.inference_mode():
             p = torch.cat([model(b) for b in x.split(BATCH)])
-        logits = torch.logit(p.double().clamp(EPS, 1 - EPS)) if self.task_type == "multilabel" else torch.log(p.double().clamp(min=1e-300))
+        logits = (
+            torch.logit(p.double().clamp(EPS, 1 - EPS))
+            if self.task_type == "multilabel"
+            else torch.log(p.double().clamp(min=1e-300))
+        )
         return probabilities(logits, self.task_type)
 
     def describe(self) -> ModelDescription:
@@ -247,9 +251,9 @@ class _CachedTeacher:
 
 def task_type_of(targets: Any) -> str:
     name = type(targets).__name__
-    return {"SoftTargets": "binary", "MulticlassTargets": "multiclass", "MultilabelTargets": "multilabel"}.get(name) or _unsupported(
+    return {"SoftTargets": "binary", "MulticlassTargets": "multiclass", "MultilabelTargets": "multilabel"}.get(
         name
-    )
+    ) or _unsupported(name)
 
 
 def _unsupported(name: str) -> str:

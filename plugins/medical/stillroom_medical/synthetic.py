@@ -122,7 +122,7 @@ def _vessels(n: int, yy: np.ndarray, xx: np.ndarray, rng: np.random.Generator) -
         cy, cx = (rng.uniform(0.2, 0.8, n)[:, None, None] for _ in range(2))
         dist = np.abs((yy - cy) * np.cos(angle) - (xx - cx) * np.sin(angle))
         width = rng.uniform(0.015, 0.035, n)[:, None, None]
-        contrast = rng.uniform(0.1, 0.3, n)[:, None, None]
+        contrast = rng.uniform(0.08, 0.25, n)[:, None, None]
         out += present[:, None, None] * contrast * np.exp(-0.5 * (dist / width) ** 2)
     return out
 
@@ -134,7 +134,7 @@ def _lesions(
     n = len(lesion)
     cy, cx = (rng.uniform(0.25, 0.75, n)[:, None, None] for _ in range(2))
     radius = rng.uniform(0.06, 0.16, n)[:, None, None]
-    contrast = (rng.uniform(0.1, 0.35, n) / difficulty)[:, None, None]
+    contrast = (rng.uniform(0.15, 0.4, n) / difficulty)[:, None, None]
     dy, dx = yy - cy, xx - cx
     theta = np.arctan2(dy, dx)
     k = rng.integers(5, 9, n)[:, None, None]

@@ -183,10 +183,17 @@ def load_state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: in
         state = torch.load(p, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
     except Exception as exc:
-        raise ModelLoadError(f"teacher state dict {p} does not fit architecture {params.get('architecture', 'resnet')!r}: {_first(exc)}") from None
+        raise ModelLoadError(
+            f"teacher state dict {p} does not fit architecture {params.get('architecture', 'resnet')!r}: {_first(exc)}"
+        ) from None
     return TorchTeacher(
-        net, name=p.stem, kind=f"state dict -> {params.get('architecture', 'resnet')}", task_type=bundle.task_type,
-        uri=str(p.resolve()), identity=_sha256(p), threads=int(params.get("threads", 2)),
+        net,
+        name=p.stem,
+        kind=f"state dict -> {params.get('architecture', 'resnet')}",
+        task_type=bundle.task_type,
+        uri=str(p.resolve()),
+        identity=_sha256(p),
+        threads=int(params.get("threads", 2)),
     )
 
 
@@ -200,8 +207,14 @@ def load_torchscript_teacher(path: str, params: dict[str, Any], bundle: DataBund
     except Exception as exc:
         raise ModelLoadError(f"teacher file {p} is not a TorchScript model (torch.jit.save): {_first(exc)}") from None
     teacher = TorchTeacher(
-        module, name=p.stem, kind="TorchScript file", task_type=bundle.task_type, uri=str(p.resolve()),
-        identity=_sha256(p), outputs=str(params.get("outputs", "logits")), threads=int(params.get("threads", 2)),
+        module,
+        name=p.stem,
+        kind="TorchScript file",
+        task_type=bundle.task_type,
+        uri=str(p.resolve()),
+        identity=_sha256(p),
+        outputs=str(params.get("outputs", "logits")),
+        threads=int(params.get("threads", 2)),
     )
     _probe(teacher, bundle)
     return teacher
@@ -216,9 +229,15 @@ def mlflow_teacher(uri: str, params: dict[str, Any], bundle: DataBundle) -> Torc
     if not isinstance(module, nn.Module):
         raise ModelLoadError(f"teacher {uri} is not an MLflow pytorch model (flavor {facts.get('flavor')!r})")
     teacher = TorchTeacher(
-        module, name=str(facts.get("name", uri)), kind="mlflow:pytorch", task_type=bundle.task_type,
-        uri=facts.get("pinned_uri", uri), outputs=str(params.get("outputs", "logits")), model_id=facts.get("model_id"),
-        version=facts.get("version"), identity=f"{facts.get('pinned_uri', uri)}|{facts.get('model_id')}",
+        module,
+        name=str(facts.get("name", uri)),
+        kind="mlflow:pytorch",
+        task_type=bundle.task_type,
+        uri=facts.get("pinned_uri", uri),
+        outputs=str(params.get("outputs", "logits")),
+        model_id=facts.get("model_id"),
+        version=facts.get("version"),
+        identity=f"{facts.get('pinned_uri', uri)}|{facts.get('model_id')}",
         threads=int(params.get("threads", 2)),
     )
     _probe(teacher, bundle)
@@ -234,7 +253,9 @@ def _probe(teacher: TorchTeacher, bundle: DataBundle) -> None:
         raise ModelLoadError(f"teacher {teacher.name} fails on images of shape {tuple(x.shape[1:])}: {_first(exc)}") from None
     k = output_count(bundle)
     if out.dim() != 2 or out.shape[1] != k:
-        raise ModelLoadError(f"teacher {teacher.name} returns shape {tuple(out.shape)}; this {bundle.task_type} task needs (n, {k})")
+        raise ModelLoadError(
+            f"teacher {teacher.name} returns shape {tuple(out.shape)}; this {bundle.task_type} task needs (n, {k})"
+        )
 
 
 def _sha256(path: Path) -> str:

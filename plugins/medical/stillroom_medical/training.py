@@ -136,7 +136,9 @@ def fit(
                 best_state = copy.deepcopy(net.state_dict())
             else:
                 since_best += 1
-            bar.update(task, advance=1, description=f"{title}: epoch {epoch + 1} loss {history.train_loss[-1]:.4f} valid {valid:.4f}")
+            bar.update(
+                task, advance=1, description=f"{title}: epoch {epoch + 1} loss {history.train_loss[-1]:.4f} valid {valid:.4f}"
+            )
             if since_best >= settings.patience:
                 break
     net.load_state_dict(best_state)
