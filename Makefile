@@ -14,9 +14,9 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml
+$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml plugins/medical/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud pytest pytest-xdist ruff
+	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud -e ./plugins/medical pytest pytest-xdist ruff
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -27,6 +27,7 @@ demo: setup
 	mkdir -p $(OUT)
 	$(PY) -m stillroom_fraud.batch $(OUT)/transactions.parquet --rows 200000 --seed 7
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/transactions.parquet $(OUT)/scores.parquet --passthrough TRANSACTION_ID --no-progress
+	$(VENV)/bin/stillroom distill medical
 	@echo
 	@echo "Audit the run and the registered model in the MLflow UI:"
 	@echo "  $(VENV)/bin/stillroom ui     # then open http://127.0.0.1:5000"
@@ -42,6 +43,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/fraud.py
+	$(PY) bench/medical.py
 
 clean:
 	rm -rf $(VENV) $(OUT) mlflow.db mlruns mlartifacts

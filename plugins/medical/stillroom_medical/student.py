@@ -158,10 +158,20 @@ class CNNStudent:
                     out = teacher.forward_features(xb)
                 return ModelOutputs(out.logits.clone(), [f.clone() for f in out.features], out.embedding.clone())
 
-            with torch.inference_mode():
-                logits = torch.cat([teacher(b) for b in x.split(BATCH)]).clone()
-            return Teaching(cached_logits=logits, forward=forward)
-        return Teaching(cached_logits=cached, forward=teacher.features)
+            return Teaching(cached_features=self._cache(forward, x, objective), forward=forward)
+        return Teaching(
+            cached_logits=cached, cached_features=self._cache(teacher.features, x, objective), forward=teacher.features
+        )
+
+    def _cache(self, features: Any, x: torch.Tensor, objective: Any) -> ModelOutputs | None:
+        """The teacher's view of every training image, computed once, when the images never change."""
+        if self.settings.train.augment.enabled or self.params.mixup_alpha > 0:
+            return None
+        parts = [features(b) for b in x.split(BATCH)]
+        if not objective.needs_teacher_features:
+            return ModelOutputs(torch.cat([p.logits for p in parts]), [], torch.cat([p.logits for p in parts]))
+        stages = [torch.cat([p.features[i] for p in parts]) for i in range(len(parts[0].features))]
+        return ModelOutputs(torch.cat([p.logits for p in parts]), stages, torch.cat([p.embedding for p in parts]))
 
     def _train_settings(self, g: int) -> Any:
         from dataclasses import replace

@@ -10,8 +10,9 @@ What the student learns from beyond the labels is a :class:`Teaching`:
 
 * ``cached_logits``: the teacher's outputs on the un-augmented training images, computed
   once in inference mode (when neither augmentation nor a feature family needs more);
-* ``forward``: the teacher on a batch, in inference mode, for augmented/mixed images and
-  for families that need its intermediate features.
+* ``cached_features``: its feature maps and embedding on those images, computed once as well
+  when a feature family needs them and the images do not change (no augmentation, no mixup);
+* ``forward``: the teacher on a batch, in inference mode, for augmented/mixed images.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class TrainSettings:
 @dataclass
 class Teaching:
     cached_logits: torch.Tensor | None = None
+    cached_features: ModelOutputs | None = None
     forward: Callable[[torch.Tensor], ModelOutputs] | None = None
 
 
@@ -169,6 +171,9 @@ def _teacher_outputs(
     """The teacher's view of this batch: cached logits when they are valid, else a forward pass."""
     if teaching.forward is None and teaching.cached_logits is None:
         return None
+    if teaching.cached_features is not None and not fresh:
+        c = teaching.cached_features
+        return ModelOutputs(c.logits[idx], [f[idx] for f in c.features], c.embedding[idx])
     if teaching.cached_logits is not None and not fresh and not objective.needs_teacher_features:
         return ModelOutputs(teaching.cached_logits[idx], [], teaching.cached_logits[idx])
     if teaching.forward is None:
