@@ -95,7 +95,8 @@ def test_medical_compliance_bundle(run: dict[str, Any]) -> None:
         m["efficiency.student.latency_p50_ms"] > 0
         and m["efficiency.student.latency_p99_ms"] >= m["efficiency.student.latency_p50_ms"]
     )
-    assert "plots/subgroup_sensitivity.png" in record.artifacts
+    assert "plots/subgroup_sensitivity.png" in record.artifacts and "tables/subgroups.csv" in record.artifacts
+    assert 0 <= m["student.worst_subgroup_sensitivity"] <= m["student.sensitivity"] + 1e-9
     assert record.params["student.params.families.hints"] == "0.5"
 
 
