@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from stillroom_medical.images import stack, to_bundle
-from stillroom_medical.loaders import load_folder, load_npz
-from stillroom_medical.synthetic import generate, synthetic_data
 
 from stillroom.data import validate_bundle
 from stillroom.errors import DataError
+from stillroom_medical.images import stack, to_bundle
+from stillroom_medical.loaders import load_folder, load_npz
+from stillroom_medical.synthetic import generate, synthetic_data
 
 
 @pytest.mark.parametrize("task_type", ["binary", "multiclass", "multilabel"])

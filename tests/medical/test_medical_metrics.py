@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from stillroom_medical.metrics import OperatingPoint, calibration_table, choose_threshold, confusion_rates, ece, one_vs_rest
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from stillroom.errors import ConfigError, ModelLoadError
+from stillroom.targets import MulticlassTargets, MultilabelTargets, SoftTargets
 from stillroom_medical import export, nets
 from stillroom_medical.augment import AugmentSettings, augment, mixup
 from stillroom_medical.images import to_bundle
 from stillroom_medical.student import CNNStudent
 from stillroom_medical.synthetic import synthetic_data
 from stillroom_medical.teacher import load_state_dict_teacher, load_torchscript_teacher, train_resnet_teacher
-
-from stillroom.errors import ConfigError, ModelLoadError
-from stillroom.targets import MulticlassTargets, MultilabelTargets, SoftTargets
 
 TINY_TEACHER = {"widths": [8, 16, 32], "blocks": [1, 1, 1], "epochs": 1, "progress": False, "threads": 1}
 TINY_STUDENT = {"widths": [4, 8, 8], "epochs": 1, "progress": False, "threads": 1}
@@ -182,3 +182,19 @@ def test_a_torchscript_file_that_is_not_a_model(bundle, tmp_path: Path) -> None:
     torch.jit.save(torch.jit.trace(torch.nn.Flatten(), torch.zeros(1, 1, 16, 16)), str(wrong))
     with pytest.raises(ModelLoadError, match="needs"):
         load_torchscript_teacher(str(wrong), {}, bundle)
+
+
+def test_mlflow_pytorch_teacher_is_linked_not_copied(bundle, teacher, tracking_store: str) -> None:  # noqa: ANN001
+    import mlflow
+
+    from stillroom_medical.teacher import mlflow_teacher
+
+    scripted = torch.jit.trace(teacher.module, torch.zeros(1, 1, 16, 16))
+    with mlflow.start_run():
+        info = mlflow.pytorch.log_model(scripted, name="teacher", serialization_format="pickle", pip_requirements=["torch"])
+    mlflow.register_model(info.model_uri, "scan-teacher")
+    loaded = mlflow_teacher("models:/scan-teacher/1", {}, bundle)
+    assert loaded.model_id == info.model_id and loaded.native_model() is None
+    assert np.allclose(loaded.predict(bundle.X(bundle.test)), teacher.predict(bundle.X(bundle.test)), atol=1e-5)
+    with pytest.raises(ModelLoadError, match="no-such-teacher"):
+        mlflow_teacher("models:/no-such-teacher/1", {}, bundle)

@@ -91,6 +91,19 @@ def run_onnx(data: bytes, images: np.ndarray) -> np.ndarray:
     return session.run(None, {"image": images.astype(np.float32)})[0]
 
 
+def requirements(form: str) -> list[str]:
+    """What a scoring environment installs for each form, pinned to what exported it.
+
+    Given explicitly, MLflow need not infer them (a subprocess per logged model), and the
+    CPU build's local version label (``+cpu``) is not written where pip could not resolve it.
+    """
+    from importlib.metadata import version
+
+    if form == "onnx":
+        return [f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}"]
+    return [f"torch=={version('torch').split('+')[0]}"]
+
+
 def signature(shape: tuple[int, ...], n_outputs: int) -> dict[str, str]:
     """MLflow's JSON signature: ``image`` float32 ``(-1, C, H, W)`` -> ``probabilities`` ``(-1, k)``."""
     inputs = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, *shape]}, "name": "image"}]

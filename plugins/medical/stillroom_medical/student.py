@@ -239,7 +239,7 @@ class CNNStudent:
             onnx.load_from_string(self.onnx),
             signature=export.signature(self.shape, k),
             input_example={"image": export.example_input(self.shape, seed=self.seed)},
-            log_kwargs={"onnx_execution_providers": ["CPUExecutionProvider"]},
+            log_kwargs={"onnx_execution_providers": ["CPUExecutionProvider"], "pip_requirements": export.requirements("onnx")},
         )
 
     def extra_native_models(self) -> dict[str, NativeModel]:
@@ -250,7 +250,8 @@ class CNNStudent:
                 "pytorch",
                 self._fitted(),
                 signature=export.signature(self.shape, k),
-                log_kwargs={"serialization_format": "pickle"},  # for a ScriptModule MLflow calls torch.jit.save
+                # for a ScriptModule MLflow calls torch.jit.save: torch's archive, no Python pickle
+                log_kwargs={"serialization_format": "pickle", "pip_requirements": export.requirements("torch")},
             )
         }
 

@@ -35,7 +35,7 @@ from stillroom.protocols import ModelDescription, NativeModel
 from stillroom.torchkd import DistillationObjective, ModelOutputs
 
 from . import nets
-from .export import Probabilities, torchscript_bytes
+from .export import Probabilities, requirements, torchscript_bytes
 from .images import stack
 from .settings import TrainingParams, output_count, tensors_for
 from .training import fit
@@ -121,7 +121,8 @@ class TorchTeacher:
         """A teacher trained here is logged as TorchScript (torch's archive, not a Python pickle)."""
         if self.model_id or (self.uri and not self.kind.startswith("state dict")):
             return None  # already in MLflow or a file the user keeps
-        return NativeModel("pytorch", self._scripted(), log_kwargs={"serialization_format": "pickle"})
+        kwargs = {"serialization_format": "pickle", "pip_requirements": requirements("torch")}  # torch.jit.save, no pickle
+        return NativeModel("pytorch", self._scripted(), log_kwargs=kwargs)
 
     def _scripted(self) -> torch.jit.ScriptModule:
         if isinstance(self.module, torch.jit.ScriptModule):
