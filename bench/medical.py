@@ -125,7 +125,7 @@ def _latencies(predicts: list[Any], X: Any) -> list[float]:
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds per model (rows matched by position)."""
     names = [r["model"] for r in results[0]["rows"]]
-    keys = ("auroc", "accuracy", "sensitivity", "specificity", "n_parameters", "latency_p50_ms", "train_seconds")
+    keys = ("auroc", "accuracy", "sensitivity", "specificity", "valid_auroc", "n_parameters", "latency_p50_ms", "train_seconds")
     table = []
     for i, name in enumerate(names):
         per_seed = [res["rows"][i] for res in results]
@@ -142,9 +142,12 @@ def _targets(table: list[dict[str, Any]]) -> dict[str, Any]:
     by = {r["model"]: r for r in table}
     teacher, baseline = by["teacher"], by["baseline (no teacher)"]
     distilled = [r for r in table if r["model"] not in ("teacher", "baseline (no teacher)")]
-    best = max(distilled, key=lambda r: r["auroc"])
+    best = max(distilled, key=lambda r: r["valid_auroc"])  # chosen on validation, like everything else
+    top = max(distilled, key=lambda r: r["auroc"])
     return {
         "best_student": best["model"],
+        "top_test_student": top["model"],
+        "top_test_auroc_ratio": top["auroc"] / teacher["auroc"],
         "params_ratio": max(r["n_parameters"] for r in distilled) / teacher["n_parameters"],
         "auroc_ratio": best["auroc"] / teacher["auroc"],
         "best_minus_baseline_auroc": best["auroc"] - baseline["auroc"],
@@ -166,18 +169,19 @@ def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "AUROC and accuracy (argmax, as in MedMNIST) on test; sensitivity/specificity at the Youden threshold chosen on "
         "validation and then fixed. Latency: p50 of one image per call, one thread, same images, same process.",
         "",
-        "| model | AUROC | accuracy | sensitivity | specificity | parameters | latency p50 (ms) | train (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | AUROC | accuracy | sensitivity | specificity | validation AUROC | parameters | latency p50 (ms) | train (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["table"]:
         name = r["model"] + (f" ({'; '.join(c.split(': ', 1)[1] for c in r['chosen'])})" if r.get("chosen") else "")
         lines.append(
             f"| {name} | {r['auroc']:.4f} ± {r['auroc_sd']:.4f} | {r['accuracy']:.4f} ± {r['accuracy_sd']:.4f} | "
-            f"{r['sensitivity']:.3f} | {r['specificity']:.3f} | {r['n_parameters']:,.0f} | {r['latency_p50_ms']:.3f} | "
+            f"{r['sensitivity']:.3f} | {r['specificity']:.3f} | {r['valid_auroc']:.4f} | {r['n_parameters']:,.0f} | "
+            f"{r['latency_p50_ms']:.3f} | "
             f"{r['train_seconds']:.0f} |"
         )
     lines += [
-        f"| *{PAPER['model']}* | *{PAPER['auroc']}* | *{PAPER['accuracy']}* | | | *~11M* | | |",
+        f"| *{PAPER['model']}* | *{PAPER['auroc']}* | *{PAPER['accuracy']}* | | | | *~11M* | | |",
         "",
         "The MedMNIST v2 figures (Yang et al. 2023, PneumoniaMNIST, ResNet-18 at 28x28) are on the official split "
         "(4,708 / 524 / 624 images, imbalanced: ~74% pneumonia). This balanced subset has a different split, size and "
@@ -187,9 +191,10 @@ def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"- student parameters <= 5% of the teacher: largest student / teacher = {t['params_ratio']:.2%} "
         f"({'met' if t['params_ratio'] <= 0.05 else 'MISSED'})",
-        f"- best student AUROC >= 0.99 x teacher: {t['best_student']} at {t['auroc_ratio']:.4f} x teacher "
-        f"({'met' if t['auroc_ratio'] >= 0.99 else 'MISSED'})",
-        f"- best distilled student >= baseline (mean of seeds): {t['best_minus_baseline_auroc']:+.4f} AUROC "
+        f"- best student AUROC >= 0.99 x teacher: the best student by validation AUROC, {t['best_student']}, reaches "
+        f"{t['auroc_ratio']:.4f} x the teacher's test AUROC ({'met' if t['auroc_ratio'] >= 0.99 else 'MISSED'}); the best on "
+        f"test, {t['top_test_student']}, {t['top_test_auroc_ratio']:.4f} x",
+        f"- best distilled student (by validation) >= baseline (mean of seeds): {t['best_minus_baseline_auroc']:+.4f} AUROC "
         f"({'met' if t['best_minus_baseline_auroc'] >= 0 else 'MISSED'})",
         f"- student CPU latency >= 10x lower than teacher: {t['latency_ratio']:.1f}x "
         f"({'met' if t['latency_ratio'] >= 10 else 'MISSED'})",
@@ -203,8 +208,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=3)
-    parser.add_argument("--teacher-epochs", type=int, default=4)
-    parser.add_argument("--student-epochs", type=int, default=5)
+    parser.add_argument("--teacher-epochs", type=int, default=8)
+    parser.add_argument("--student-epochs", type=int, default=10)
     parser.add_argument("--out", default=str(ROOT / "results" / "medical"))
     args = parser.parse_args()
     start = time.perf_counter()
