@@ -190,6 +190,7 @@ def test_mlflow_pytorch_teacher_is_linked_not_copied(bundle, teacher, tracking_s
     from stillroom_medical.teacher import mlflow_teacher
 
     scripted = torch.jit.trace(teacher.module, torch.zeros(1, 1, 16, 16))
+    mlflow.set_experiment("scan-teachers")  # not whatever experiment an earlier test left active
     with mlflow.start_run():
         info = mlflow.pytorch.log_model(scripted, name="teacher", serialization_format="pickle", pip_requirements=["torch"])
     mlflow.register_model(info.model_uri, "scan-teacher")
