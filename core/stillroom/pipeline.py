@@ -53,6 +53,7 @@ def run_distillation(task_name: str, user_config: Any = None, overrides: list[st
     cfg = load_config(task, user_config, overrides)
     with timed() as timings:
         tracking_uri = tracking.connect(cfg.run.tracking_uri)
+        tracking.check_write_access(cfg.run.experiment, cfg.run.registered_model if cfg.run.register_student else None)
         with tempfile.TemporaryDirectory(prefix="stillroom-run-") as tmp, use_cache_dir(cfg.run.cache_dir):
             distillation = distill(pm, task, cfg, Path(tmp))
             summary = record(pm, distillation, timings, tracking_uri)

@@ -34,6 +34,8 @@ def score(
 ) -> dict[str, Any]:
     """Score ``input_path`` into ``output_path`` with the pinned model version; return a summary."""
     tracking.connect(tracking_uri)
+    if log_run:
+        tracking.check_write_access(tracking.SCORING_EXPERIMENT, None)
     model = tracking.load_scoring_model(model_uri)
     console.log(f"{model_uri} -> {model.name} version {model.version}")
     pm = get_plugin_manager()
