@@ -14,9 +14,9 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml
+$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml plugins/medical/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e "./core[server,compiled,spark]" -e ./plugins/fraud pytest pytest-xdist ruff selenium
+	$(PIP) install --quiet -c constraints.txt -e "./core[server,compiled,spark]" -e ./plugins/fraud -e ./plugins/medical pytest pytest-xdist ruff selenium
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -41,6 +41,7 @@ demo: setup
 	mkdir -p $(OUT)
 	$(PY) -m stillroom_fraud.batch $(OUT)/transactions.parquet --rows 200000 --seed 7
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/transactions.parquet $(OUT)/scores.parquet --passthrough TRANSACTION_ID --no-progress
+	$(VENV)/bin/stillroom distill medical
 	@echo
 	@echo "Audit the run and the registered model in the MLflow UI:"
 	@echo "  $(VENV)/bin/stillroom ui     # then open http://127.0.0.1:5000"
@@ -57,6 +58,7 @@ lint: setup
 bench: setup
 	$(PIP) install --quiet -c constraints.txt treelite tl2cgen  # only bench/scoring.py compares them
 	$(PY) bench/fraud.py
+	$(PY) bench/medical.py
 	$(PY) bench/scoring.py
 
 # The README's pictures of the MLflow UI: the browser test, writing its screenshots into docs/.

@@ -52,9 +52,11 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
         tracking.set_tags(context.tags)
         with step("MLflow: logging the student model"):
             logged = tracking.log_student_model(d.student.native_model(), _input_example(d))
+            extra = _log_extra_models(d)
         tracking.log_metrics(_with_intervals(d.result), model_id=logged.model_id, dataset=datasets["test"])
         write_artifacts(pm, d)
-        manifest = build_manifest(d.artifact_dir, logged.files, {"run_id": run_id, "model_uri": logged.model_uri})
+        files = logged.files | {f"{name}/{path}": digest for name, m in extra.items() for path, digest in m.files.items()}
+        manifest = build_manifest(d.artifact_dir, files, {"run_id": run_id, "model_uri": logged.model_uri})
         (d.artifact_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
         tracking.log_artifacts(d.artifact_dir)
         tracking.set_tags({"stillroom.gate": d.gate.status, "stillroom.student_model_id": logged.model_id})
@@ -97,6 +99,15 @@ def _log_lineage(pm: StillroomPluginManager, d: Distillation) -> dict[str, Any]:
     tracking.log_params(params)
     tracking.set_tags({"stillroom.plugins": plugin_inventory(pm), "stillroom.teacher": d.teacher.description.name})
     return datasets
+
+
+def _log_extra_models(d: Distillation) -> dict[str, tracking.LoggedStudent]:
+    """Further native forms of the student (``extra_native_models()``, optional): e.g. its
+    TorchScript beside the registered ONNX model. Each is a logged model of the run, tagged."""
+    extra = getattr(d.student, "extra_native_models", None)
+    logged = {name: tracking.log_extra_model(native, name) for name, native in (extra() if extra else {}).items()}
+    tracking.set_tags({f"stillroom.extra_model.{name}": m.model_id for name, m in logged.items()})
+    return logged
 
 
 def _input_example(d: Distillation) -> Any:

@@ -79,6 +79,12 @@ class Student(Protocol):
     A student that learns from the teacher's internals (feature- or relation-based
     distillation) sets ``uses_teacher_model = True`` and has ``attach_teacher(teacher)``: the
     pipeline then keeps the teacher and hands it over before ``fit`` (never to the baseline).
+    Such a teacher offers ``features(x)`` (e.g. per-stage feature maps and an embedding for a
+    torch network; what exactly is between the vertical's teacher and student).
+
+    A student shipped in several native forms (ONNX for serving, TorchScript for torch users)
+    may add ``extra_native_models() -> dict[name, NativeModel]``: each is logged as a further
+    model of the run; ``native_model()`` is the one registered.
     """
 
     def fit(

@@ -404,9 +404,14 @@ def _log_native(native: NativeModel, name: str, signature: Any, input_example: A
     import importlib
 
     module = importlib.import_module(f"mlflow.{native.flavor}")
+    own_signature = native.signature
+    if isinstance(own_signature, dict):  # MLflow's JSON form, so a plugin need not import mlflow
+        from mlflow.models import ModelSignature
+
+        own_signature = ModelSignature.from_dict(own_signature)
     kwargs: dict[str, Any] = {
         "name": name,
-        "signature": native.signature if native.signature is not None else signature,
+        "signature": own_signature if own_signature is not None else signature,
         "input_example": native.input_example if native.input_example is not None else input_example,
         **native.log_kwargs,
     }
@@ -473,6 +478,12 @@ def _log_compiled(model_id: str, model_uri: str) -> str:
         },
     )
     return compiled.ENGINE
+
+
+def log_extra_model(native: NativeModel, name: str) -> LoggedStudent:
+    """Another logged model of the active run (e.g. the student's TorchScript beside its ONNX)."""
+    info = _log_native(native, name, signature=None, input_example=None)
+    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=hash_model_files(info.model_uri))
 
 
 def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
@@ -739,6 +750,10 @@ def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
         if "lightgbm" in flavors:
             booster = mlflow.lightgbm.load_model(uri)
             return (lambda X: np.asarray(booster.predict(X))), facts | {"flavor": "lightgbm", "object": booster}
+        if "pytorch" in flavors:  # the module itself: a torch vertical may need its intermediate features
+            module = mlflow.pytorch.load_model(uri, map_location="cpu")
+            predict = _pyfunc_predict(mlflow.pyfunc.load_model(uri)) if "python_function" in flavors else None
+            return predict, facts | {"flavor": "pytorch", "object": module}
         model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
         raise ModelLoadError(f"could not load teacher {uri!r}: {_short(exc)}") from None

@@ -1,0 +1,41 @@
+"""Dataset hooks of the medical vertical: the config's ``data`` section -> a DataBundle."""
+
+from __future__ import annotations
+
+from stillroom.data import DataBundle
+
+from . import loaders, synthetic
+from .config import MedicalDataConfig
+from .images import to_bundle
+
+
+def load_synthetic(cfg: MedicalDataConfig, seed: int) -> DataBundle:
+    """The embedded default: seeded synthetic tissue images with lesions and metadata."""
+    s = cfg.synthetic
+    data = synthetic.synthetic_data(s.n_train, s.n_validation, s.n_test, s.size, s.channels, s.task_type, seed, s.difficulty)
+    return to_bundle(data)
+
+
+def load_npz_file(cfg: MedicalDataConfig, seed: int) -> DataBundle:
+    """A MedMNIST-layout ``.npz`` archive."""
+    return to_bundle(loaders.load_npz(str(cfg.path), cfg.task_type, cfg.class_names))
+
+
+def load_image_folder(cfg: MedicalDataConfig, seed: int) -> DataBundle:
+    """A folder of PNG/JPEG images with a labels CSV (optional split and metadata columns)."""
+    return to_bundle(
+        loaders.load_folder(
+            str(cfg.path),
+            labels_csv=cfg.labels_csv,
+            image_column=cfg.image_column,
+            label_columns=cfg.label_columns,
+            split_column=cfg.split_column,
+            metadata=cfg.metadata,
+            size=cfg.size,
+            channels=cfg.channels,
+            task_type=cfg.task_type,
+            valid_fraction=cfg.valid_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=seed,
+        )
+    )

@@ -1,0 +1,118 @@
+"""The shipped forms of a network: TorchScript and ONNX, each checked against the trained net.
+
+What ships takes an image tensor ``image`` of shape ``(batch, C, H, W)``, float32 in [0, 1],
+and returns ``probabilities`` ``(batch, k)``: softmax for binary/multiclass (binary: column 1
+is P(positive)), sigmoid per label for multilabel. No Python object is pickled: TorchScript
+is torch's own archive (``torch.jit.save``) and ONNX a protobuf graph, each loadable without
+stillroom (onnxruntime alone runs the ONNX model on a laptop beside the scanner).
+
+The signature is written in MLflow's own JSON form (tensor specs with the image shape) so
+the tracking module can hand it to ``mlflow.onnx`` / ``mlflow.pytorch`` unchanged; the input
+example is seeded uniform noise of that shape: never a patient image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+EXPORT_TOLERANCE = 1e-4
+ONNX_OPSET = 17
+
+
+class Probabilities(nn.Module):
+    """A network's logits turned into the probabilities a scoring job needs."""
+
+    def __init__(self, net: nn.Module, multilabel: bool) -> None:
+        super().__init__()
+        self.net = net
+        self.multilabel = multilabel
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        logits = self.net(image)
+        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)
+
+
+def example_input(shape: tuple[int, ...], n: int = 2, seed: int = 0) -> np.ndarray:
+    """Synthetic input: uniform noise of the image shape (batch of ``n``), never a real scan."""
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def to_torchscript(net: nn.Module, multilabel: bool, shape: tuple[int, ...]) -> torch.jit.ScriptModule:
+    """Traced and frozen ``Probabilities(net)``: a graph with the weights baked in."""
+    model = Probabilities(net, multilabel).eval()
+    x = torch.from_numpy(example_input(shape))
+    with torch.no_grad():
+        traced = torch.jit.trace(model, x)
+    frozen = torch.jit.freeze(traced)
+    _check(frozen(x).numpy(), model(x).detach().numpy(), "TorchScript")
+    return frozen
+
+
+def torchscript_bytes(module: torch.jit.ScriptModule) -> bytes:
+    buf = io.BytesIO()
+    torch.jit.save(module, buf)
+    return buf.getvalue()
+
+
+def to_onnx(net: nn.Module, multilabel: bool, shape: tuple[int, ...]) -> bytes:
+    """The ONNX graph (legacy TorchScript-based exporter: no onnxscript needed), batch axis dynamic."""
+    model = Probabilities(net, multilabel).eval()
+    x = torch.from_numpy(example_input(shape))
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notice that a newer exporter exists
+        torch.onnx.export(
+            model,
+            (x,),
+            buf,
+            dynamo=False,
+            input_names=["image"],
+            output_names=["probabilities"],
+            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+            opset_version=ONNX_OPSET,
+        )
+    data = buf.getvalue()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    _check(run_onnx(data, x.numpy()), expected, "ONNX")
+    return data
+
+
+def run_onnx(data: bytes, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": images.astype(np.float32)})[0]
+
+
+def requirements(form: str) -> list[str]:
+    """What a scoring environment installs for each form, pinned to what exported it.
+
+    Given explicitly, MLflow need not infer them (a subprocess per logged model), and the
+    CPU build's local version label (``+cpu``) is not written where pip could not resolve it.
+    """
+    from importlib.metadata import version
+
+    if form == "onnx":
+        return [f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}"]
+    return [f"torch=={version('torch').split('+')[0]}"]
+
+
+def signature(shape: tuple[int, ...], n_outputs: int) -> dict[str, str]:
+    """MLflow's JSON signature: ``image`` float32 ``(-1, C, H, W)`` -> ``probabilities`` ``(-1, k)``."""
+    inputs = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, *shape]}, "name": "image"}]
+    outputs = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, n_outputs]}, "name": "probabilities"}]
+    return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs)}
+
+
+def _check(got: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """What ships must compute what was trained; a mismatch is a bug, never shipped."""
+    gap = float(np.max(np.abs(got - expected)))
+    if gap > EXPORT_TOLERANCE:
+        raise RuntimeError(f"{what} export differs from the trained network by {gap:.3g}")

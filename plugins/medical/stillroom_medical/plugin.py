@@ -1,0 +1,115 @@
+"""Hook implementations of the medical imaging vertical: registration, and teachers from files
+and MLflow URIs for the ``medical`` task. The work lives beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from stillroom import hookimpl
+from stillroom.data import DataBundle
+from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
+
+from . import datasets
+from .config import MedicalConfig
+from .evaluation import evaluate_medical
+from .student import CNNStudent
+from .teacher import TorchTeacher, load_state_dict_teacher, load_torchscript_teacher, mlflow_teacher, train_resnet_teacher
+
+TASK = "medical"
+ROLES = ("teacher", "student", "baseline")
+CARD = {
+    "intended_use": (
+        "Screening support on a CPU beside the scanner or on a clinician's laptop: the student flags "
+        "images for priority reading. It is not a diagnosis and does not replace the reading clinician."
+    ),
+    "factors": (
+        "Performance is reported per acquisition site, sex and age group when the data carries them "
+        "(tables/subgroups.csv); the worst subgroup's sensitivity is a logged metric."
+    ),
+    "metrics": (
+        "AUROC with bootstrap CI; sensitivity, specificity, PPV and NPV (with CIs) at an operating point "
+        "chosen on the validation split and then fixed; accuracy; per-class metrics; calibration (ECE, "
+        "reliability diagram); CPU latency per image p50/p99, parameters and bytes of every model."
+    ),
+    "ethical_considerations": (
+        "A missed lesion harms a patient: the operating point favours sensitivity by default. Check the "
+        "subgroup table for sites or groups where sensitivity drops before promotion. Input examples "
+        "logged with the model are synthetic noise tensors, never patient images."
+    ),
+    "caveats": (
+        "Validated only on the data of this run; a new scanner or site needs its own validation. "
+        "The embedded default data is synthetic and says nothing about clinical performance."
+    ),
+}
+
+
+@hookimpl
+def stillroom_tasks() -> Iterable[TaskSpec]:
+    yield TaskSpec(
+        name=TASK,
+        description="CNN teacher distilled into a CPU-sized CNN student for medical image screening",
+        config_model=MedicalConfig,
+        default_config=Path(__file__).with_name("default.yaml"),
+        compliance_profile="medical",
+        task_type="binary",
+        card=CARD,
+    )
+
+
+@hookimpl
+def stillroom_datasets() -> Iterable[DatasetSpec]:
+    yield DatasetSpec(
+        "medical.synthetic", TASK, datasets.load_synthetic, "seeded synthetic tissue images with lesions + metadata"
+    )
+    yield DatasetSpec("medical.npz", TASK, datasets.load_npz_file, "MedMNIST layout: {train,val,test}_images/_labels")
+    yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG folder with a labels CSV")
+
+
+@hookimpl
+def stillroom_teachers() -> Iterable[TeacherSpec]:
+    yield TeacherSpec("medical.resnet", TASK, train_resnet_teacher, "ResNet-style CNN trained on CPU (cached)")
+    yield TeacherSpec("medical.state_dict", TASK, load_state_dict_teacher, "state dict file + named architecture")
+
+
+@hookimpl
+def stillroom_students() -> Iterable[StudentSpec]:
+    yield StudentSpec("medical.cnn", TASK, CNNStudent, "compact depthwise-separable CNN, any mix of distillation families")
+
+
+@hookimpl
+def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
+    yield EvaluatorSpec(
+        "medical.metrics", TASK, evaluate_medical, "operating point, sens/spec/PPV/NPV, per class, subgroups, calibration"
+    )
+
+
+@hookimpl
+def stillroom_make_teacher(spec: Any, task: TaskSpec, bundle: DataBundle, seed: int) -> TorchTeacher | None:
+    """A ``teacher.uri`` for the medical task: a TorchScript file or an MLflow pytorch model."""
+    if task.name != TASK or not spec.uri:
+        return None
+    if spec.uri.startswith(("models:/", "runs:/")):
+        return mlflow_teacher(spec.uri, dict(spec.params), bundle)
+    return load_torchscript_teacher(spec.uri, dict(spec.params), bundle)
+
+
+@hookimpl
+def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
+    per_model = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "operating_threshold", "calibration_ece")
+    yield ComplianceProfile(
+        name="medical",
+        metrics=tuple(f"{r}.{m}" for r in ROLES for m in per_model)
+        + tuple(f"{r}.roc_auc.ci_low" for r in ROLES)
+        + ("student.sensitivity.ci_low", "student.specificity.ci_low"),
+        params=(
+            "data.dataset",
+            "medical.operating_point.kind",
+            "medical.operating_point.value",
+            "student.params.families.response",
+        ),
+        # subgroup tables and metrics are added when the data carries metadata (not every source does)
+        artifacts=("tables/per_class.csv", "tables/calibration.csv", "plots/medical_reliability.png"),
+        description="Medical imaging: AUROC with CI, sens/spec/PPV/NPV at a fixed operating point, subgroups, calibration.",
+    )

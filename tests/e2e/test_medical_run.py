@@ -1,0 +1,165 @@
+"""End to end: `stillroom distill medical` on the embedded synthetic images into a real MLflow
+store: registered ONNX student, TorchScript beside it, the medical compliance bundle; and
+every bad input ends in one message, exit code 2, nothing run or registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from stillroom import tracking
+from stillroom.cli import app
+from stillroom.testing import assert_compliance_bundle
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+TINY = [
+    "data.synthetic.n_train=120",
+    "data.synthetic.n_validation=80",
+    "data.synthetic.n_test=90",
+    "data.synthetic.size=16",
+    "teacher.params.widths=[8, 16, 32]",
+    "teacher.params.epochs=1",
+    "student.params.widths=[4, 8, 8]",
+    "student.params.epochs=1",
+    "student.params.families={response: 1.0, hints: 0.5}",
+    "student.params.progress=false",
+    "teacher.params.progress=false",
+    "evaluation.bootstrap=20",
+    "evaluation.efficiency_rows=60",
+    "evaluation.latency_repeats=10",
+    "medical.min_subgroup_size=5",
+]
+
+
+def _args(extra: list[str] | None = None) -> list[str]:
+    out = ["distill", "medical"]
+    for item in TINY + (extra or []):
+        out += ["--set", item]
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(store: str) -> dict[str, Any]:
+    result = runner.invoke(app, _args())
+    assert result.exit_code == 0, result.output
+    import mlflow
+
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.`stillroom.task` = 'medical'", output_format="list"
+    )
+    assert len(runs) == 1
+    return {"run_id": runs[0].info.run_id, "output": result.output}
+
+
+def test_run_registers_an_onnx_student_with_a_tensor_signature(run: dict[str, Any]) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("medical-student", "1")
+    assert version.run_id == run["run_id"]
+    model = mlflow.pyfunc.load_model("models:/medical-student/1")
+    spec = model.metadata.get_input_schema().inputs[0]
+    assert spec.name == "image" and tuple(spec.shape) == (-1, 1, 16, 16)
+    out = model.predict({"image": np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)})
+    probs = np.asarray(out["probabilities"] if isinstance(out, dict) else out)
+    assert probs.shape == (3, 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert "onnx" in mlflow.models.Model.load("models:/medical-student/1").flavors
+
+
+def test_torchscript_student_is_logged_beside_it(run: dict[str, Any]) -> None:
+    import mlflow
+
+    record = tracking.run_record(run["run_id"])
+    model_id = record.tags["stillroom.extra_model.student_torchscript"]
+    module = mlflow.pytorch.load_model(f"models:/{model_id}")
+    assert isinstance(module, torch.jit.ScriptModule)
+    assert module(torch.zeros(2, 1, 16, 16)).shape == (2, 2)
+
+
+def test_medical_compliance_bundle(run: dict[str, Any]) -> None:
+    assert_compliance_bundle(run["run_id"], "medical")
+    record = tracking.run_record(run["run_id"])
+    m = record.metrics
+    for role in ("teacher", "student", "baseline"):
+        assert 0 <= m[f"{role}.sensitivity"] <= 1 and 0 <= m[f"{role}.specificity"] <= 1
+        assert m[f"{role}.roc_auc.ci_low"] <= m[f"{role}.roc_auc"] <= m[f"{role}.roc_auc.ci_high"]
+    assert m["efficiency.student.n_parameters"] < m["efficiency.teacher.n_parameters"]
+    assert (
+        m["efficiency.student.latency_p50_ms"] > 0
+        and m["efficiency.student.latency_p99_ms"] >= m["efficiency.student.latency_p50_ms"]
+    )
+    assert "plots/subgroup_sensitivity.png" in record.artifacts and "tables/subgroups.csv" in record.artifacts
+    assert 0 <= m["student.worst_subgroup_sensitivity"] <= m["student.sensitivity"] + 1e-9
+    assert record.params["student.params.families.hints"] == "0.5"
+
+
+def _fails(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+
+
+def _nothing_written() -> None:
+    import mlflow
+
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+    assert mlflow.MlflowClient().search_registered_models() == []
+
+
+def _npz(path: Path, **overrides: np.ndarray) -> str:
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 20), ("test", 20)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, size=(n, 16, 16), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(n, 1).astype(np.uint8)
+    np.savez(path, **(arrays | overrides))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train_images": np.zeros((40, 16, 16, 5), dtype=np.uint8)}, "images must be"),
+        ({"test_labels": np.full((20, 1), 9, dtype=np.uint8)}, "out of range"),
+        ({"val_images": np.zeros((0, 16, 16), dtype=np.uint8), "val_labels": np.zeros((0, 1), dtype=np.uint8)}, "split is empty"),
+    ],
+    ids=["wrong-image-shape", "label-out-of-range", "empty-split"],
+)
+def test_bad_npz_input(tracking_store: str, tmp_path: Path, overrides: dict, message: str) -> None:
+    path = _npz(tmp_path / "scans.npz", **overrides)
+    _fails(_args(["data.dataset=medical.npz", f"data.path={path}"]), message)
+    _nothing_written()
+
+
+def test_corrupt_npz(tracking_store: str, tmp_path: Path) -> None:
+    bad = tmp_path / "scans.npz"
+    bad.write_bytes(b"\x00" * 64)
+    _fails(_args(["data.dataset=medical.npz", f"data.path={bad}"]), "is not a readable .npz file")
+    _nothing_written()
+
+
+def test_torchscript_teacher_that_is_not_a_model(tracking_store: str, tmp_path: Path) -> None:
+    bad = tmp_path / "teacher.pt"
+    bad.write_bytes(b"PK\x03\x04 not torchscript")
+    _fails(
+        _args(["teacher.name=null", f"teacher.uri={bad}", "student.params.families={response: 1.0}"]),
+        "is not a TorchScript model",
+    )
+    _nothing_written()
+
+
+def test_feature_families_need_a_teacher_with_features(tracking_store: str, tmp_path: Path) -> None:
+    from stillroom_medical import nets
+
+    path = tmp_path / "teacher.pt"
+    torch.jit.save(torch.jit.trace(nets.resnet(1, 2, [8, 16, 32], [1, 1, 1]).eval(), torch.zeros(1, 1, 16, 16)), str(path))
+    _fails(_args(["teacher.name=null", f"teacher.uri={path}"]), "need the teacher's intermediate features")
+    _nothing_written()
