@@ -14,9 +14,9 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml
+$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml plugins/molecules/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud pytest pytest-xdist ruff
+	$(PIP) install --quiet -c constraints.txt -e ./core -e ./plugins/fraud -e './plugins/molecules[admet]' pytest pytest-xdist ruff
 	touch $(STAMP)
 
 setup: $(STAMP)
