@@ -34,9 +34,7 @@ def _resources() -> Path:
     try:
         dist = md.distribution("admet-ai")
     except md.PackageNotFoundError:
-        raise ConfigError(
-            "teacher molecules.admet needs ADMET-AI: pip install 'stillroom-molecules[admet]'"
-        ) from None
+        raise ConfigError("teacher molecules.admet needs ADMET-AI: pip install 'stillroom-molecules[admet]'") from None
     return Path(str(dist.locate_file("admet_ai/resources")))
 
 
@@ -65,7 +63,10 @@ def check_endpoints(endpoints: list[str]) -> tuple[list[str], str]:
 
 def endpoint_facts(endpoints: list[str]) -> dict[str, dict[str, str]]:
     table = endpoint_table()
-    return {e: {"name": str(table.loc[e, "name"]), "units": str(table.loc[e, "units"]), "task": str(table.loc[e, "task_type"])} for e in endpoints}
+    return {
+        e: {"name": str(table.loc[e, "name"]), "units": str(table.loc[e, "units"]), "task": str(table.loc[e, "task_type"])}
+        for e in endpoints
+    }
 
 
 class AdmetTeacher:
@@ -154,9 +155,7 @@ def build_admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Admet
     teacher = AdmetTeacher(endpoints, p["batch_size"], p["threads"])
     data_type = bundle.details.get("task_type") if bundle is not None else None
     if data_type and data_type != teacher.task_type:
-        raise ConfigError(
-            f"ADMET-AI endpoint(s) {endpoints} are {teacher.task_type} but the data's targets are {data_type}"
-        )
+        raise ConfigError(f"ADMET-AI endpoint(s) {endpoints} are {teacher.task_type} but the data's targets are {data_type}")
     n_targets = len(bundle.details.get("targets", [])) if bundle is not None else 0
     if n_targets and n_targets != len(endpoints):
         raise ConfigError(f"{len(endpoints)} ADMET-AI endpoint(s) for {n_targets} target column(s): give one endpoint per target")

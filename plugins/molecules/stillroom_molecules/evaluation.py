@@ -78,7 +78,9 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
                     rows.append({"output": targets[j], "role": role, "region": region, "metric": name, "value": value})
             ok = np.isfinite(yj)
             m[f"{role}.ef_{_pct(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
-                _actives(yj[ok], task_type, settings), pj[ok] if settings.higher_is_better or task_type != "regression" else -pj[ok], settings.enrichment_fraction
+                _actives(yj[ok], task_type, settings),
+                pj[ok] if settings.higher_is_better or task_type != "regression" else -pj[ok],
+                settings.enrichment_fraction,
             )
         if "teacher" in preds and task_type != "multiclass":
             t = preds["teacher"][:, j]
@@ -88,7 +90,11 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
                 prefix = "molecules.fidelity" if role == "student" else "molecules.fidelity.baseline"
                 for region, mask in (("all", np.ones_like(inside)), ("inside", inside), ("outside", ~inside)):
                     for name, value in fidelity(task_type, t[mask], preds[role][:, j][mask]).items() if mask.sum() > 2 else []:
-                        key = f"{prefix}.{name}{suffix}" if region == "all" else f"ad.{region}.{prefix.removeprefix('molecules.')}.{name}{suffix}"
+                        key = (
+                            f"{prefix}.{name}{suffix}"
+                            if region == "all"
+                            else f"ad.{region}.{prefix.removeprefix('molecules.')}.{name}{suffix}"
+                        )
                         m[key] = value
     result.tables["applicability_domain"] = pd.DataFrame(rows)
     if ctx.artifact_dir is not None:

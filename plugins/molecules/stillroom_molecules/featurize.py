@@ -123,7 +123,11 @@ class Featurizer:
         kind = "count" if self.config.counts else "bit"
         return {
             "featurizer": f"Morgan {kind} fingerprint r={self.config.radius} {self.config.n_bits} bits"
-            + (f" + {len(names)} RDKit 2D descriptors ({self.config.descriptors if isinstance(self.config.descriptors, str) else 'custom'})" if names else ""),
+            + (
+                f" + {len(names)} RDKit 2D descriptors ({self.config.descriptors if isinstance(self.config.descriptors, str) else 'custom'})"
+                if names
+                else ""
+            ),
             "rdkit_version": RDKIT_VERSION,
             "n_features": self.n_features,
             "identity": self.identity(),

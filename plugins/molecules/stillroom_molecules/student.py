@@ -70,7 +70,9 @@ def split_params(params: dict[str, Any], defaults: dict[str, Any]) -> tuple[dict
     featurizer = FeaturizerConfig.from_params(params.pop("featurizer", None))
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise ConfigError(f"unknown config field 'student.params.{unknown[0]}' (known: featurizer, {', '.join(sorted(defaults))})")
+        raise ConfigError(
+            f"unknown config field 'student.params.{unknown[0]}' (known: featurizer, {', '.join(sorted(defaults))})"
+        )
     return defaults | params, featurizer
 
 
@@ -104,7 +106,9 @@ class SmilesStudent:
         )
         return self
 
-    def _fit(self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
+    def _fit(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+    ) -> None:
         raise NotImplementedError
 
     def _fitted(self) -> Scorer:
@@ -179,12 +183,20 @@ class LightGBMStudent(SmilesStudent):
 
     def _lgb_params(self) -> dict[str, Any]:
         skip = ("n_estimators", "early_stopping_rounds")
-        return {k: v for k, v in self.params.items() if k not in skip} | {"seed": self.seed, "verbosity": -1, "deterministic": True}
+        return {k: v for k, v in self.params.items() if k not in skip} | {
+            "seed": self.seed,
+            "verbosity": -1,
+            "deterministic": True,
+        }
 
-    def _fit(self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
+    def _fit(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+    ) -> None:
         scorer = self._fitted()
         if scorer.task_type == "multiclass":
-            raise ConfigError("the LightGBM molecules student handles regression, binary and multilabel; use molecules.mlp for multiclass")
+            raise ConfigError(
+                "the LightGBM molecules student handles regression, binary and multilabel; use molecules.mlp for multiclass"
+            )
         trees = []
         for j in range(m.n_outputs):
             if scorer.task_type == "regression":
@@ -211,7 +223,9 @@ class LightGBMStudent(SmilesStudent):
         # only the trees up to the best iteration are shipped: what is measured is what is shipped
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or None))
 
-    def _fit_regression(self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int) -> tuple[lgb.Booster, float]:
+    def _fit_regression(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int
+    ) -> tuple[lgb.Booster, float]:
         value, weight = blended(m)
         rows = weight[:, j] > 0
         train = lgb.Dataset(F[rows], label=value[rows, j], weight=weight[rows, j], free_raw_data=True)
@@ -224,7 +238,9 @@ class LightGBMStudent(SmilesStudent):
         params = self._lgb_params() | {"objective": "regression", "metric": "l2"}
         return self._train(params, train, valid), 0.0
 
-    def _fit_classification(self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int) -> tuple[lgb.Booster, float]:
+    def _fit_classification(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int
+    ) -> tuple[lgb.Booster, float]:
         targets = _column_targets(m, j)
         rows = np.isfinite(targets.hard) | (targets.teacher is not None)
         targets = _subset(targets, rows)
@@ -236,7 +252,9 @@ class LightGBMStudent(SmilesStudent):
             v_rows = np.isfinite(vt.hard) | (vt.teacher is not None)
             vt = _subset(vt, v_rows)
             if v_rows.any():
-                valid = lgb.Dataset(F_valid[v_rows], label=vt.blended(), init_score=np.full(int(v_rows.sum()), init), reference=train)
+                valid = lgb.Dataset(
+                    F_valid[v_rows], label=vt.blended(), init_score=np.full(int(v_rows.sum()), init), reference=train
+                )
                 feval = lambda z, _data: ("distillation_loss", vt.loss(z), False)  # noqa: E731
         params = self._lgb_params() | {"objective": lambda z, _d: targets.gradient(z), "metric": "None"}
         return self._train(params, train, valid, feval), init
@@ -272,7 +290,9 @@ class MLPStudent(SmilesStudent):
 
         super().__init__(params, seed, DEFAULTS)
 
-    def _fit(self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
+    def _fit(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+    ) -> None:
         from .mlp import train_network
 
         scorer = self._fitted()
