@@ -121,13 +121,10 @@ class Featurizer:
     def describe(self) -> dict[str, Any]:
         names = self.config.descriptor_names()
         kind = "count" if self.config.counts else "bit"
+        which = self.config.descriptors if isinstance(self.config.descriptors, str) else "custom"
+        extra = f" + {len(names)} RDKit 2D descriptors ({which})" if names else ""
         return {
-            "featurizer": f"Morgan {kind} fingerprint r={self.config.radius} {self.config.n_bits} bits"
-            + (
-                f" + {len(names)} RDKit 2D descriptors ({self.config.descriptors if isinstance(self.config.descriptors, str) else 'custom'})"
-                if names
-                else ""
-            ),
+            "featurizer": f"Morgan {kind} fingerprint r={self.config.radius} {self.config.n_bits} bits{extra}",
             "rdkit_version": RDKIT_VERSION,
             "n_features": self.n_features,
             "identity": self.identity(),

@@ -147,5 +147,5 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
         ),
         tags=("stillroom.molecules.split",),
         artifacts=("molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"),
-        description="Endpoint and units, featuriser and RDKit version, AD coverage and metrics inside vs outside, split, enrichment.",
+        description="Endpoint, units, featuriser, RDKit version, AD coverage and inside/outside metrics, split, enrichment.",
     )
