@@ -61,7 +61,7 @@ def test_cache_and_processes_give_identical_features(tmp_path: Path, smiles: lis
     parallel = Featurizer(FeaturizerConfig(n_bits=512, descriptors="screening", n_jobs=2, cache=False)).transform(smiles)
     assert np.array_equal(parallel, featurize_block(smiles, FeaturizerConfig(n_bits=512, descriptors="screening")))
     files[0].write_bytes(b"corrupted")  # a corrupted entry is recomputed, never trusted
-    fz._MEMORY.clear()
+    fz._ROWS.clear()
     assert np.array_equal(Featurizer(cfg, cache_dir=tmp_path).transform(smiles), first)
 
 

@@ -51,8 +51,8 @@ SCREENING_DESCRIPTORS = (
 )
 LIMIT = 1e6  # a few descriptors (Ipc ...) explode; features stay finite for every model
 PARALLEL_MIN_ROWS = 4000
-_MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
-_MEMORY_ENTRIES = 16
+_ROWS: dict[str, OrderedDict[str, np.ndarray]] = {}  # featuriser identity -> SMILES -> feature row
+_MAX_ROWS = 60_000  # per featuriser: ~0.5 GB of descriptor rows at most
 
 
 @dataclass(frozen=True)
@@ -130,30 +130,43 @@ class Featurizer:
             "identity": self.identity(),
         }
 
-    def transform(self, smiles: Sequence[str]) -> np.ndarray:
-        """Features of every SMILES; a row of an unparsable SMILES is all NaN."""
+    def transform(self, smiles: Sequence[str], use_cache: bool | None = None) -> np.ndarray:
+        """Features of every SMILES; a row of an unparsable SMILES is all NaN.
+
+        With the cache, rows already computed in this process (for any list holding the same
+        molecule) and whole lists stored on disk are reused; ``use_cache=False`` computes
+        everything, which is what a timed prediction must do.
+        """
         smiles = list(smiles)
-        if not self.config.cache:
+        if not (self.config.cache if use_cache is None else use_cache):
             return self._compute(smiles)
         key = f"{self.identity()}-{smiles_digest(smiles)}"
-        if key in _MEMORY:
-            _MEMORY.move_to_end(key)
-            return _MEMORY[key]
         path = self._cache_path(key)
-        if path is not None and path.is_file():
+        if path.is_file():
             try:
                 values = np.load(path, allow_pickle=False)
                 if values.shape == (len(smiles), self.n_features):
-                    return _remember(key, values)
+                    return values
             except (OSError, ValueError):
                 pass
             path.unlink(missing_ok=True)  # a corrupted entry is recomputed, never trusted
-        values = self._compute(smiles)
-        if path is not None:
-            _store(path, values)
-        return _remember(key, values)
+        values = self._from_rows(smiles)
+        _store(path, values)
+        return values
 
-    def _cache_path(self, key: str) -> Path | None:
+    def _from_rows(self, smiles: list[str]) -> np.ndarray:
+        """Assemble from the in-process per-molecule cache, computing only the missing rows."""
+        rows = _ROWS.setdefault(self.identity(), OrderedDict())
+        missing = list(dict.fromkeys(s for s in smiles if s not in rows))
+        if missing:
+            for s, row in zip(missing, self._compute(missing), strict=True):
+                rows[s] = row
+        out = np.vstack([rows[s] for s in smiles]) if smiles else np.zeros((0, self.n_features), dtype=np.float32)
+        while len(rows) > _MAX_ROWS:
+            rows.popitem(last=False)
+        return out
+
+    def _cache_path(self, key: str) -> Path:
         if self.cache_dir is None:
             from stillroom.cache import default_cache_dir
 
@@ -194,14 +207,6 @@ def featurize_block(smiles: list[str], config: FeaturizerConfig) -> np.ndarray:
         valid = ~np.isnan(block).all(axis=1)
         block[valid] = np.clip(np.nan_to_num(block[valid], nan=0.0, posinf=LIMIT, neginf=-LIMIT), -LIMIT, LIMIT)
     return out
-
-
-def _remember(key: str, values: np.ndarray) -> np.ndarray:
-    values.setflags(write=False)
-    _MEMORY[key] = values
-    while len(_MEMORY) > _MEMORY_ENTRIES:
-        _MEMORY.popitem(last=False)
-    return values
 
 
 def _store(path: Path, values: np.ndarray) -> None:

@@ -44,7 +44,7 @@ class Scorer:
     network_config: dict[str, Any] = field(default_factory=dict)
 
     def features(self, smiles: list[str], use_cache: bool = False) -> np.ndarray:
-        return Featurizer(FeaturizerConfig(**{**self.featurizer.__dict__, "cache": use_cache})).transform(smiles)
+        return Featurizer(self.featurizer).transform(smiles, use_cache=use_cache)
 
     def predict_features(self, F: np.ndarray) -> np.ndarray:
         """(n, k) outputs: values for regression, probabilities otherwise."""

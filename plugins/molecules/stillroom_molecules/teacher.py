@@ -138,7 +138,8 @@ class EnsembleTeacher:
         self._size: int | None = None
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        features = self.featurizer.transform(X[SMILES].tolist())
+        # no feature cache here: the teacher's cost is part of what the run measures
+        features = self.featurizer.transform(X[SMILES].tolist(), use_cache=False)
         return shape_output(self.model.predict(features), self.model.task_type)
 
     def describe(self) -> ModelDescription:
