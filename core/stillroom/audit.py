@@ -37,7 +37,12 @@ from .progress import step
 def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float], tracking_uri: str) -> dict[str, Any]:
     """Log the distillation as one MLflow run, register the student; return the run summary."""
     task, cfg = d.task, d.config
-    tags = {"stillroom.task": task.name, "stillroom.version": __version__, "stillroom.role": "distillation"}
+    tags = {
+        "stillroom.task": task.name,
+        "stillroom.task_type": d.bundle.task_type,
+        "stillroom.version": __version__,
+        "stillroom.role": "distillation",
+    }
     name = f"distill {task.name}: {d.teacher.description.name} -> {cfg.student.name}"
     with tracking.run(cfg.run.experiment, name, tags) as run_id:
         context = RunContext(task=task, config=cfg, run_id=run_id)
@@ -46,8 +51,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
         tracking.log_params(context.params)  # what lifecycle plugins added
         tracking.set_tags(context.tags)
         with step("MLflow: logging the student model"):
-            example = synthetic_example(d.bundle.X(d.bundle.train), seed=cfg.run.seed)
-            logged = tracking.log_student_model(d.student.native_model(), example)
+            logged = tracking.log_student_model(d.student.native_model(), _input_example(d))
         tracking.log_metrics(_with_intervals(d.result), model_id=logged.model_id, dataset=datasets["test"])
         write_artifacts(pm, d)
         manifest = build_manifest(d.artifact_dir, logged.files, {"run_id": run_id, "model_uri": logged.model_uri})
@@ -59,6 +63,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
         summary = {
             "run_id": run_id,
             "task": task.name,
+            "task_type": d.bundle.task_type,
             "gate": d.gate.status,
             "gate_reasons": d.gate.reasons(),
             "registered_model": cfg.run.registered_model if version else None,
@@ -92,6 +97,14 @@ def _log_lineage(pm: StillroomPluginManager, d: Distillation) -> dict[str, Any]:
     tracking.log_params(params)
     tracking.set_tags({"stillroom.plugins": plugin_inventory(pm), "stillroom.teacher": d.teacher.description.name})
     return datasets
+
+
+def _input_example(d: Distillation) -> Any:
+    """A synthetic example of the model input for the signature, or ``None`` when the inputs
+    are domain objects (molecules, images): then the student brings its own public example."""
+    if d.bundle.opaque_features:
+        return None
+    return synthetic_example(d.bundle.X(d.bundle.train), seed=d.config.run.seed)
 
 
 def _register(d: Distillation, model_uri: str, run_id: str) -> str:
@@ -129,10 +142,11 @@ def write_artifacts(pm: StillroomPluginManager, d: Distillation) -> None:
     (root / "environment.json").write_text(json.dumps(environment(pm), indent=2))
     (root / "metrics.json").write_text(json.dumps({"metrics": d.result.metrics, "intervals": d.result.intervals}, indent=2))
     (root / "gate.json").write_text(json.dumps(d.gate.as_dict(), indent=2))
-    reference = root / "reference"
-    reference.mkdir(exist_ok=True)
-    train_scores = d.student.predict(d.bundle.X(d.bundle.train))
-    (reference / "score_histogram.json").write_text(json.dumps(metrics.histogram(train_scores), default=_jsonable))
+    if d.bundle.task_type == "binary":  # the reference a scoring job's PSI is measured against
+        reference = root / "reference"
+        reference.mkdir(exist_ok=True)
+        train_scores = d.student.predict(d.bundle.X(d.bundle.train))
+        (reference / "score_histogram.json").write_text(json.dumps(metrics.histogram(train_scores), default=_jsonable))
     for name, table in d.result.tables.items():
         (root / "tables").mkdir(exist_ok=True)
         table.to_csv(root / "tables" / f"{name}.csv", index=False)

@@ -19,20 +19,10 @@ from .evaluation import evaluate_generic
 from .registry import ComplianceProfile, EvaluatorSpec, TaskSpec
 
 ROLES = ("teacher", "student", "baseline")
-CORE_METRICS = (
-    *(f"{r}.{m}" for r in ROLES for m in ("roc_auc", "average_precision", "brier", "ece")),
-    "retention.average_precision",
-    "gain.average_precision",
-    "fidelity.agreement",
-    "fidelity.alert_overlap",
-    "fidelity.spearman",
-    "fidelity.mean_abs_gap",
-    *(
-        f"efficiency.{r}.{m}"
-        for r in ROLES
-        for m in ("n_parameters", "size_bytes", "latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
-    ),
-    "gate.passed",
+EFFICIENCY_METRICS = tuple(
+    f"efficiency.{r}.{m}"
+    for r in ROLES
+    for m in ("n_parameters", "size_bytes", "latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
 )
 CORE_ARTIFACTS = (
     "model_card.md",
@@ -43,23 +33,66 @@ CORE_ARTIFACTS = (
     "environment.json",
     "gate.json",
     "metrics.json",
-    "reference/score_histogram.json",
-    "plots/roc_pr.png",
-    "plots/reliability.png",
-    "plots/fidelity_scatter.png",
 )
+TASK_TYPE_METRICS = {
+    "binary": (
+        *(f"{r}.{m}" for r in ROLES for m in ("roc_auc", "average_precision", "brier", "ece")),
+        "retention.average_precision",
+        "gain.average_precision",
+        "fidelity.agreement",
+        "fidelity.alert_overlap",
+        "fidelity.spearman",
+        "fidelity.mean_abs_gap",
+    ),
+    "multiclass": (
+        *(f"{r}.{m}" for r in ROLES for m in ("accuracy", "roc_auc", "log_loss", "ece")),
+        "retention.roc_auc",
+        "gain.roc_auc",
+        "fidelity.agreement",
+        "fidelity.mean_abs_gap",
+        "fidelity.kl",
+    ),
+    "multilabel": (
+        *(f"{r}.{m}" for r in ROLES for m in ("roc_auc", "average_precision")),
+        "retention.roc_auc",
+        "gain.roc_auc",
+        "fidelity.roc_auc",
+        "fidelity.agreement",
+        "fidelity.mean_abs_gap",
+    ),
+    "regression": (
+        *(f"{r}.{m}" for r in ROLES for m in ("rmse", "mae", "r2", "spearman")),
+        "retention.rmse",
+        "gain.rmse",
+        "fidelity.r2",
+        "fidelity.spearman",
+        "fidelity.mae",
+    ),
+}
+TASK_TYPE_ARTIFACTS = {
+    "binary": ("reference/score_histogram.json", "plots/roc_pr.png", "plots/reliability.png", "plots/fidelity_scatter.png"),
+    "regression": ("plots/fidelity_scatter.png",),
+}
 
 
 @hookimpl
 def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
+    """``core``: what every run logs; ``core.<task type>``: what the task type adds."""
     yield ComplianceProfile(
         name="core",
-        metrics=CORE_METRICS,
+        metrics=(*EFFICIENCY_METRICS, "gate.passed"),
         params=("recipe.temperature", "recipe.alpha", "student.name", "run.seed", "transfer.rows", "teacher.source"),
-        tags=("stillroom.task", "stillroom.gate", "stillroom.plugins", "stillroom.version"),
+        tags=("stillroom.task", "stillroom.task_type", "stillroom.gate", "stillroom.plugins", "stillroom.version"),
         artifacts=CORE_ARTIFACTS,
         description="What every stillroom distillation run logs, whatever the vertical.",
     )
+    for kind, names in TASK_TYPE_METRICS.items():
+        yield ComplianceProfile(
+            name=f"core.{kind}",
+            metrics=names,
+            artifacts=TASK_TYPE_ARTIFACTS.get(kind, ()),
+            description=f"What every {kind} distillation run logs: quality with CIs, retention, gain, fidelity.",
+        )
 
 
 @hookimpl
@@ -68,7 +101,7 @@ def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
         name="core.generic",
         task="*",
         evaluate=evaluate_generic,
-        description="ROC-AUC/AP with bootstrap CIs, retention, gain, fidelity, calibration, plots",
+        description="the task type's metrics with bootstrap CIs, retention, gain, fidelity (+ calibration, plots for binary)",
     )
 
 

@@ -38,6 +38,13 @@ class RunSettings(StrictModel):
     )
 
 
+class DataSettings(StrictModel):
+    """The data section every config has: a registered dataset name. Verticals narrow it
+    (paths, columns, splits) with their own model, which must keep ``dataset``."""
+
+    dataset: str
+
+
 class TeacherConfig(StrictModel):
     """Either a registered teacher ``name`` (trained by the plugin) or a ``uri`` to load."""
 
@@ -118,7 +125,7 @@ class DistillConfig(StrictModel):
 
     task: str
     run: RunSettings
-    data: Any = None
+    data: DataSettings
     teacher: TeacherConfig
     student: StudentConfig
     recipe: RecipeConfig = Field(default_factory=RecipeConfig)

@@ -1,9 +1,12 @@
 """The data a vertical hands the pipeline: splits, an optional unlabelled pool, lineage.
 
-Splits are tabular (pandas) for the tabular verticals; ``features`` names the model inputs
-and ``label`` the target column, so the core can slice inputs and labels without knowing the
-domain. ``group`` (optional) names a column for subgroup rates, ``time`` one for per-day
-metrics.
+Splits are pandas frames; ``features`` names the model inputs and ``label`` the target
+column(s), so the core can slice inputs and labels without knowing the domain. Most inputs
+are numeric columns, which the core checks itself; a vertical whose input is a domain object
+(a SMILES string, an image array per cell) names those columns in ``opaque_features`` and
+checks them in its own loader. ``task_type`` says what the labels are (see
+:mod:`stillroom.targets`). ``group`` (optional) names a column for subgroup rates, ``time``
+one for per-day metrics.
 """
 
 from __future__ import annotations
@@ -15,16 +18,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
+
 
 def frame_digest(df: pd.DataFrame) -> str:
     """A stable content digest of a data frame (values + column names), 16 hex chars.
 
-    Used as the dataset digest in lineage and as a cache key for teacher outputs.
+    Used as the dataset digest in lineage and as a cache key for teacher outputs. Columns
+    holding arrays (images) are hashed cell by cell from their bytes, shape and dtype.
     """
-    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
-    h = hashlib.sha256(hashed.tobytes())
+    h = hashlib.sha256()
+    plain = [c for c in df.columns if not _holds_arrays(df[c])]
+    if plain:
+        h.update(pd.util.hash_pandas_object(df[plain], index=False).to_numpy().tobytes())
+    for col in df.columns:
+        if col not in plain:
+            for cell in df[col]:
+                arr = np.ascontiguousarray(cell)
+                h.update(f"{arr.shape}{arr.dtype}".encode())
+                h.update(arr.tobytes())
     h.update("\x1f".join(map(str, df.columns)).encode())
     return h.hexdigest()[:16]
+
+
+def _holds_arrays(series: pd.Series) -> bool:
+    return series.dtype == object and len(series) > 0 and isinstance(series.iloc[0], np.ndarray)
 
 
 @dataclass
@@ -41,26 +59,56 @@ class Split:
 
 @dataclass
 class DataBundle:
-    """Everything the pipeline needs from a dataset hook."""
+    """Everything the pipeline needs from a dataset hook.
+
+    ``label`` is one column, or a list of columns for multilabel and multi-target regression.
+    """
 
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
     features: list[str]
-    label: str
+    label: str | list[str]
     unlabelled: pd.DataFrame | None = None
     group: str | None = None
     time: str | None = None
     source: str = "unknown"
     details: dict[str, Any] = field(default_factory=dict)
+    task_type: str = "binary"
+    opaque_features: list[str] = field(default_factory=list)
+    class_names: list[str] | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        """The label column(s) as a list."""
+        return [self.label] if isinstance(self.label, str) else list(self.label)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of a model's output: 1 for binary, k classes, labels or regression targets."""
+        if self.task_type == "binary":
+            return 1
+        if self.task_type == "multiclass":
+            return len(self.class_names) if self.class_names else int(self.y(self.train).max()) + 1
+        return len(self.labels)
+
+    @property
+    def output_names(self) -> list[str]:
+        """A name per output column (class names, label or target names)."""
+        if self.task_type == "multiclass":
+            return list(self.class_names or [str(i) for i in range(self.n_outputs)])
+        return self.labels
 
     def X(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Model inputs of a split, in the feature order the models were trained on."""
         return frame[self.features]
 
     def y(self, frame: pd.DataFrame) -> np.ndarray:
-        """Hard labels of a split as int array."""
-        return frame[self.label].to_numpy().astype(int)
+        """Labels of a split in the layout of :mod:`stillroom.targets`: int (n,) for binary and
+        multiclass, float (n, k) with NaN for a missing value for multilabel and regression."""
+        if self.task_type in ("binary", "multiclass"):
+            return frame[self.labels[0]].to_numpy().astype(int)
+        return frame[self.labels].to_numpy(dtype=float, na_value=np.nan)
 
     def splits(self) -> dict[str, pd.DataFrame]:
         """Named splits, the unlabelled pool included when present."""
@@ -73,6 +121,7 @@ class DataBundle:
         """Source, digest and row count of every split (logged with the run)."""
         return {
             "source": self.source,
+            "task_type": self.task_type,
             "features": list(self.features),
             "label": self.label,
             "splits": {name: {"rows": int(len(df)), "digest": frame_digest(df)} for name, df in self.splits().items()},
@@ -99,22 +148,48 @@ def validate_features(frame: pd.DataFrame, features: list[str], where: str) -> N
 
 
 def validate_bundle(bundle: DataBundle) -> None:
-    """Every split non-empty, labelled splits binary, every feature numeric and finite."""
+    """Every split non-empty, numeric features finite, labels valid for the task type."""
     from .errors import DataError
 
+    if bundle.task_type not in TASK_TYPES:
+        raise DataError(f"unknown task type {bundle.task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+    numeric = [c for c in bundle.features if c not in bundle.opaque_features]
     for name, frame in bundle.splits().items():
         if len(frame) == 0:
             raise DataError(f"the {name} split is empty")
-        validate_features(frame, bundle.features, f"{name} split")
-        if name == "unlabelled":
-            continue
-        if bundle.label not in frame.columns:
-            raise DataError(f"{name} split: missing label column {bundle.label!r}")
-        labels = set(pd.unique(frame[bundle.label]))
-        if not labels <= {0, 1}:
-            raise DataError(f"{name} split: label column {bundle.label!r} must be 0/1, found {sorted(map(str, labels))[:5]}")
-    if len(set(bundle.y(bundle.train))) < 2:
-        raise DataError(f"train split: label column {bundle.label!r} has a single class")
+        missing = [c for c in bundle.opaque_features if c not in frame.columns]
+        if missing:
+            raise DataError(f"{name} split: missing feature column(s) {missing}")
+        validate_features(frame, numeric, f"{name} split")
+        if name != "unlabelled":
+            _validate_labels(bundle, frame, name)
+    if bundle.task_type in ("binary", "multiclass") and len(set(bundle.y(bundle.train))) < 2:
+        raise DataError(f"train split: label column {bundle.labels[0]!r} has a single class")
+
+
+def _validate_labels(bundle: DataBundle, frame: pd.DataFrame, name: str) -> None:
+    """Label columns present and of the task type's kind (0/1, 0..k-1, numeric)."""
+    from .errors import DataError
+
+    absent = [c for c in bundle.labels if c not in frame.columns]
+    if absent:
+        raise DataError(f"{name} split: missing label column(s) {absent}")
+    for col in bundle.labels:
+        series = frame[col]
+        if not pd.api.types.is_numeric_dtype(series):
+            raise DataError(f"{name} split: label column {col!r} is not numeric (dtype {series.dtype})")
+        if bundle.task_type in ("binary", "multiclass") and series.isna().any():
+            raise DataError(f"{name} split: label column {col!r} has {int(series.isna().sum())} missing value(s)")
+        values = set(pd.unique(series.dropna()))
+        if bundle.task_type in ("binary", "multilabel") and not values <= {0, 1}:
+            raise DataError(f"{name} split: label column {col!r} must be 0/1, found {sorted(map(str, values))[:5]}")
+        if bundle.task_type == "multiclass":
+            k = bundle.n_outputs
+            bad = sorted(v.item() if hasattr(v, "item") else v for v in values if not (float(v).is_integer() and 0 <= v < k))
+            if bad:
+                raise DataError(f"{name} split: label column {col!r} must hold class indices 0..{k - 1}, found {bad[:5]}")
+        if bundle.task_type == "regression" and not np.isfinite(series.dropna().to_numpy(dtype=float)).all():
+            raise DataError(f"{name} split: label column {col!r} has inf value(s)")
 
 
 def synthetic_example(X: pd.DataFrame, n: int = 5, seed: int = 0) -> pd.DataFrame:

@@ -14,10 +14,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from . import metrics, plots
+from . import metrics, plots, taskmetrics
 from .context import EvaluationContext, EvaluationResult
 
 HEADLINE = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
+TABLE_METRICS = {
+    "binary": ("roc_auc", "average_precision", "brier", "ece"),
+    **{kind: tuple(m.name for m in defs) for kind, defs in taskmetrics.METRICS.items()},
+}
+"""The metrics of the teacher / student / baseline table, per task type (card, console)."""
 
 
 def operating_thresholds(kind: str, value: float, y_valid: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
@@ -31,6 +36,51 @@ def operating_thresholds(kind: str, value: float, y_valid: np.ndarray, scores: d
 
 def evaluate_generic(ctx: EvaluationContext) -> EvaluationResult:
     """Headline metrics with CIs, retention and gain, fidelity, calibration, plots."""
+    if ctx.bundle.task_type == "binary":
+        return evaluate_binary(ctx)
+    return evaluate_outputs(ctx)
+
+
+def evaluate_outputs(ctx: EvaluationContext) -> EvaluationResult:
+    """Multiclass, multilabel and regression: the task type's metrics with CIs (per output as
+    well where there are several), retention and gain oriented so larger is better, and
+    fidelity of student and baseline to the teacher."""
+    kind, result = ctx.bundle.task_type, EvaluationResult()
+    n_boot, level, names = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level, ctx.bundle.output_names
+    for m in taskmetrics.METRICS[kind]:
+        for role, (point, low, high) in metrics.bootstrap_many(
+            m.fn, ctx.y_true, ctx.predictions, n_boot=n_boot, level=level, seed=ctx.seed
+        ).items():
+            result.metrics[f"{role}.{m.name}"] = point
+            result.intervals[f"{role}.{m.name}"] = (low, high)
+            if m.per_output is not None and len(names) > 1:
+                values = taskmetrics.per_column(m.per_output, ctx.y_true, ctx.predictions[role])
+                for name, value in zip(names, values, strict=True):
+                    result.metrics[metrics.metric_key(f"{role}.{m.name}.{name}")] = value
+        result.metrics.update(_retention_and_gain(m.name, result.metrics, m.higher_is_better))
+        if "baseline" in ctx.predictions:
+            better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
+            _, low, high = metrics.bootstrap_difference(
+                m.fn, ctx.y_true, ctx.predictions[better], ctx.predictions[worse], n_boot=n_boot, level=level, seed=ctx.seed
+            )
+            result.intervals[f"gain.{m.name}"] = (low, high)
+    teacher = ctx.predictions["teacher"]
+    for role, prefix in (("student", "fidelity"), ("baseline", "baseline_fidelity")):
+        if role in ctx.predictions:
+            fid = taskmetrics.fidelity(kind, teacher, ctx.predictions[role])
+            result.metrics.update({f"{prefix}.{k}": v for k, v in fid.items()})
+    if ctx.artifact_dir is not None and kind == "regression":
+        plot_dir = ctx.artifact_dir / "plots"
+        path = plots.fidelity_scatter(
+            teacher[:, 0], ctx.predictions["student"][:, 0], plot_dir / "fidelity_scatter.png", quantity=names[0]
+        )
+        result.artifacts.append(str(Path(path).relative_to(ctx.artifact_dir)))
+    return result
+
+
+def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:
+    """Binary: ROC-AUC/AP with CIs, retention, gain, fidelity at the operating points,
+    calibration and the review plots."""
     result = EvaluationResult()
     n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
     for name, fn in HEADLINE.items():
@@ -54,13 +104,17 @@ def evaluate_generic(ctx: EvaluationContext) -> EvaluationResult:
     return result
 
 
-def _retention_and_gain(name: str, values: dict[str, float]) -> dict[str, float]:
+def _retention_and_gain(name: str, values: dict[str, float], higher_is_better: bool = True) -> dict[str, float]:
+    """``retention`` (student vs teacher, 1 = as good) and ``gain`` (student vs baseline, > 0 =
+    better), oriented so that larger is better whether or not the metric is an error."""
     out = {}
     teacher, student, baseline = (values.get(f"{r}.{name}") for r in ("teacher", "student", "baseline"))
-    if teacher and student is not None:
-        out[f"retention.{name}"] = student / teacher
+    if teacher is not None and student is not None:
+        ratio = (student / teacher if teacher else None) if higher_is_better else (teacher / student if student else None)
+        if ratio is not None:
+            out[f"retention.{name}"] = ratio
     if baseline is not None and student is not None:
-        out[f"gain.{name}"] = student - baseline
+        out[f"gain.{name}"] = student - baseline if higher_is_better else baseline - student
     return out
 
 

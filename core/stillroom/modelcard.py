@@ -11,13 +11,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .evaluation import results_table
+from .evaluation import TABLE_METRICS, results_table
 from .protocols import ModelDescription
 
 if TYPE_CHECKING:
     from .distillation import Distillation
 
-HEADLINE = ("roc_auc", "average_precision", "brier", "ece")
 EFFICIENCY = ("n_parameters", "size_bytes", "latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
 
 SECTIONS = (
@@ -38,7 +37,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
     """The Mitchell et al. sections filled from a distillation; the vertical's ``TaskSpec.card``
     supplies the domain text (intended use, factors, ethics, caveats)."""
     task, cfg, bundle, result = d.task, d.config, d.bundle, d.result
-    ev, op = cfg.evaluation, cfg.evaluation.operating_point
+    ev = cfg.evaluation
     roles = list(d.efficiency)
     return {
         "title": f"{cfg.run.registered_model} ({task.name})",
@@ -54,17 +53,16 @@ def build_card(d: Distillation) -> dict[str, Any]:
         "intended_use": task.card.get("intended_use", task.description),
         "factors": task.card.get("factors", f"subgroup column: {bundle.group or 'none'}"),
         "metrics": {
-            "operating point": f"{op.kind} = {op.value} chosen on validation, then fixed",
-            "thresholds": {k: round(v, 6) for k, v in d.thresholds.items()},
+            **_operating_point(d),
             "intervals": f"{ev.ci_level:.0%} percentile bootstrap, {ev.bootstrap} resamples of the test split",
-            "definitions": task.card.get(
-                "metrics", "ROC-AUC, average precision, Brier, ECE, fidelity (alert overlap, agreement, Spearman, gaps)"
-            ),
+            "definitions": task.card.get("metrics", _DEFINITIONS[bundle.task_type]),
         },
         "evaluation_data": {"split": "test", "rows": len(bundle.test), "source": bundle.source},
         "training_data": {"labelled rows": len(bundle.train), "transfer set": d.transfer.composition(), "source": bundle.source},
         "quantitative_analyses": {
-            "performance": {"table": results_table(list(HEADLINE), result.metrics, result.intervals, roles)},
+            "performance": {
+                "table": results_table(list(TABLE_METRICS[bundle.task_type]), result.metrics, result.intervals, roles)
+            },
             "retention, gain and fidelity": {
                 "table": [
                     {"metric": k, "value": v, "95% interval": _interval(result.intervals.get(k))}
@@ -79,6 +77,25 @@ def build_card(d: Distillation) -> dict[str, Any]:
         "caveats_and_recommendations": task.card.get(
             "caveats", "Re-validate before use on data from another population or period."
         ),
+    }
+
+
+_DEFINITIONS = {
+    "binary": "ROC-AUC, average precision, Brier, ECE, fidelity (alert overlap, agreement, Spearman, gaps)",
+    "multiclass": "accuracy, macro one-vs-rest ROC-AUC, log loss, top-label ECE, fidelity (top-class agreement, gap, KL)",
+    "multilabel": "per-label and macro ROC-AUC and average precision, fidelity (ROC-AUC against the teacher's calls)",
+    "regression": "RMSE, MAE, R2, Spearman per target and macro, fidelity (R2, Spearman, MAE to the teacher)",
+}
+
+
+def _operating_point(d: Distillation) -> dict[str, Any]:
+    """How decisions are made: a threshold fixed on validation (binary), or the top class / raw values."""
+    op = d.config.evaluation.operating_point
+    if d.bundle.task_type != "binary":
+        return {"decision": "top class" if d.bundle.task_type == "multiclass" else "outputs reported as they are"}
+    return {
+        "operating point": f"{op.kind} = {op.value} chosen on validation, then fixed",
+        "thresholds": {k: round(v, 6) for k, v in d.thresholds.items()},
     }
 
 

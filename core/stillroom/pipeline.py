@@ -30,13 +30,13 @@ from .context import EvaluationContext, EvaluationResult
 from .data import DataBundle, frame_digest, validate_bundle
 from .distillation import ROLES, Distillation, Outputs, TeacherRecord, TransferSet
 from .efficiency import measure_efficiency
-from .evaluation import operating_thresholds, results_table
+from .evaluation import TABLE_METRICS, operating_thresholds, results_table
 from .gate import evaluate_gate
 from .plugins import StillroomPluginManager, get_plugin_manager
 from .progress import console, step, timed
 from .protocols import ModelDescription, Student, Teacher
 from .registry import TaskSpec
-from .targets import SoftTargets
+from .targets import labels_only, make_targets, missing_labels
 
 
 def load_config(task: TaskSpec, user: Any = None, overrides: list[str] | None = None) -> DistillConfig:
@@ -69,13 +69,15 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
         bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, seed)
         validate_bundle(bundle)
     transfer = build_transfer_set(pm, bundle, cfg, seed)
-    teacher, outputs = teacher_phase(pm, task, cfg, bundle, transfer)
+    teacher, outputs, teacher_model = teacher_phase(pm, task, cfg, bundle, transfer, keep=uses_teacher_model(student))
+    if teacher_model is not None:
+        student.attach_teacher(teacher_model)  # type: ignore[attr-defined]
     fit_students(cfg, bundle, transfer, outputs, student, baseline)
+    del teacher_model
     for role, model in (("student", student), ("baseline", baseline)):
-        outputs.valid[role] = model.predict(bundle.X(bundle.validation))
-        outputs.test[role] = model.predict(bundle.X(bundle.test))
-    op = cfg.evaluation.operating_point
-    thresholds = operating_thresholds(op.kind, op.value, bundle.y(bundle.validation), outputs.valid)
+        outputs.valid[role] = check_outputs(model.predict(bundle.X(bundle.validation)), bundle, role, "validation")
+        outputs.test[role] = check_outputs(model.predict(bundle.X(bundle.test)), bundle, role, "test")
+    thresholds = _thresholds(cfg, bundle, outputs)
     with step("evaluation: teacher, student and baseline on the test split"):
         ctx = EvaluationContext(
             task, bundle, bundle.test, bundle.y(bundle.test), outputs.test, thresholds, cfg, seed, artifact_dir, outputs.valid
@@ -103,7 +105,7 @@ def build_transfer_set(pm: StillroomPluginManager, bundle: DataBundle, cfg: Dist
         for frame in pm.transfer_points(bundle, cfg, np.random.default_rng(seed + 1)):
             origin = frame.pop("__origin__") if "__origin__" in frame else pd.Series("plugin", index=frame.index)
             parts.append(frame[bundle.features].assign(__origin__=origin.to_numpy()))
-            hard.append(np.full(len(frame), np.nan))
+            hard.append(missing_labels(bundle.task_type, len(frame), bundle.n_outputs))
         X = pd.concat(parts, ignore_index=True)
         labels = np.concatenate(hard)
         if cfg.transfer.max_points and len(X) > cfg.transfer.max_points:
@@ -115,13 +117,20 @@ def build_transfer_set(pm: StillroomPluginManager, bundle: DataBundle, cfg: Dist
     return transfer
 
 
+def uses_teacher_model(student: Student) -> bool:
+    """Whether the student learns from the teacher's internals (feature- or relation-based
+    distillation), not only from its outputs: then it gets the teacher via ``attach_teacher``."""
+    return bool(getattr(student, "uses_teacher_model", False)) and hasattr(student, "attach_teacher")
+
+
 def teacher_phase(
-    pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet
-) -> tuple[TeacherRecord, Outputs]:
+    pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, keep: bool = False
+) -> tuple[TeacherRecord, Outputs, Teacher | None]:
     """Build or load the teacher, compute its outputs once (cached), time it, record its lineage.
 
-    Only the teacher's outputs are needed afterwards: the model is dropped when this returns,
-    so the student never trains beside it in memory.
+    Only the teacher's outputs are needed afterwards, unless the student learns from the
+    teacher's internals (``keep``): otherwise the model is dropped when this returns, so the
+    student never trains beside it in memory.
     """
     seed = cfg.run.seed
     with step(f"teacher: building {cfg.teacher.name or cfg.teacher.uri}"):
@@ -133,6 +142,7 @@ def teacher_phase(
     key = cache_key(identity, frame_digest(everything)) if identity else None
     with step(f"teacher: scoring {len(everything):,} rows (transfer + validation + test)"):
         values, hit = cached_outputs(default_cache_dir(), key, lambda: teacher.predict(everything))
+    values = check_outputs(values, bundle, "teacher", "transfer + validation + test", rows=len(everything))
     if hit:
         console.log("teacher outputs taken from the cache")
     transfer_p, valid_p, test_p = np.split(values, np.cumsum([len(f) for f in frames])[:-1])
@@ -140,7 +150,41 @@ def teacher_phase(
         eff = _efficiency(teacher.predict, efficiency_batch(bundle, cfg.evaluation.efficiency_rows), cfg, desc)
     source = cfg.teacher.uri or f"plugin:{cfg.teacher.name}"
     record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg))
-    return record_, Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
+    outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
+    return record_, outputs, (teacher if keep else None)
+
+
+def check_outputs(values: Any, bundle: DataBundle, role: str, where: str, rows: int | None = None) -> np.ndarray:
+    """A model's outputs must have the task type's shape and be finite; say whose are wrong.
+
+    A teacher loaded from a URI can be a model for another task (a regressor where a
+    classifier was expected, three classes where the labels have two): that must stop the
+    run here, in one sentence, not deep inside a metric.
+    """
+    from .errors import ModelLoadError
+
+    out = np.asarray(values, dtype=float)
+    k = bundle.n_outputs
+    if bundle.task_type == "binary" and out.ndim == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if bundle.task_type == "regression" and out.ndim == 1 and k == 1:
+        out = out[:, None]
+    expected = (rows if rows is not None else len(out),) + (() if bundle.task_type == "binary" else (k,))
+    if out.shape != expected:
+        raise ModelLoadError(
+            f"{role} outputs on {where} have shape {out.shape}; a {bundle.task_type} task with {k} output(s) needs {expected}"
+        )
+    if not np.isfinite(out).all():
+        raise ModelLoadError(f"{role} outputs on {where} contain NaN or inf")
+    return out
+
+
+def _thresholds(cfg: DistillConfig, bundle: DataBundle, outputs: Outputs) -> dict[str, float]:
+    """Each model's operating threshold, chosen on validation (binary tasks only)."""
+    if bundle.task_type != "binary":
+        return {}
+    op = cfg.evaluation.operating_point
+    return operating_thresholds(op.kind, op.value, bundle.y(bundle.validation), outputs.valid)
 
 
 def _teacher_model_id(teacher: Teacher, desc: ModelDescription, cfg: DistillConfig) -> str | None:
@@ -182,10 +226,10 @@ def fit_students(
     cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student, baseline: Student
 ) -> None:
     """The distilled student on the transfer set; the same-size baseline on hard labels only."""
-    recipe = cfg.recipe
+    recipe, kind = cfg.recipe, bundle.task_type
     y_valid = bundle.y(bundle.validation)
-    targets = SoftTargets(transfer.hard, outputs.transfer_teacher, recipe.temperature, recipe.alpha)
-    valid_targets = SoftTargets(y_valid, outputs.valid["teacher"], recipe.temperature, recipe.alpha)
+    targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, recipe.temperature, recipe.alpha)
+    valid_targets = make_targets(kind, y_valid, outputs.valid["teacher"], recipe.temperature, recipe.alpha)
     with step(
         f"student: distilling {cfg.student.name} on {len(transfer.X):,} transfer rows "
         f"(T={recipe.temperature}, alpha={recipe.alpha})"
@@ -194,9 +238,9 @@ def fit_students(
     with step(f"baseline: training the same {cfg.student.name} on {len(bundle.train):,} labelled rows only"):
         baseline.fit(
             bundle.X(bundle.train),
-            SoftTargets.labels_only(bundle.y(bundle.train)),
+            labels_only(kind, bundle.y(bundle.train)),
             bundle.X(bundle.validation),
-            SoftTargets.labels_only(y_valid),
+            labels_only(kind, y_valid),
         )
 
 
@@ -225,19 +269,18 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     values, intervals = summary["metrics"], summary["intervals"]
     table = Table(title=f"{summary['task']}: teacher vs student vs baseline (test split)")
-    names = ["roc_auc", "average_precision", "brier", "ece"]
+    names = list(TABLE_METRICS[summary.get("task_type", "binary")])
     table.add_column("model")
     for n in names:
         table.add_column(n)
     for row in results_table(names, values, intervals, list(ROLES)):
         table.add_row(row["model"], *[row.get(n, "") for n in names])
     console.print(table)
+    headline = names[1] if summary.get("task_type", "binary") in ("binary", "multiclass") else names[0]
     for key in (
-        "retention.average_precision",
-        "gain.average_precision",
-        "fidelity.alert_overlap",
-        "fidelity.agreement",
-        "fidelity.spearman",
+        f"retention.{headline}",
+        f"gain.{headline}",
+        *sorted(k for k in values if k.startswith("fidelity.")),
         "efficiency.speedup_rows_per_second",
         "efficiency.size_ratio",
     ):

@@ -37,8 +37,8 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return out
 
 
-def _identity(ax: Axes, label: str) -> None:
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label=label)
+def _identity(ax: Axes, label: str, span: tuple[float, float] = (0.0, 1.0)) -> None:
+    ax.plot(span, span, linestyle="--", color="grey", linewidth=1, label=label)
 
 
 def roc_pr_curves(y_true: Any, scores: Mapping[str, Any], path: str | Path) -> Path:
@@ -92,27 +92,30 @@ def fidelity_scatter(
     threshold: float | None = None,
     max_points: int = MAX_SCATTER_POINTS,
     seed: int = 0,
+    quantity: str = "probability",
 ) -> Path:
-    """Student vs teacher probability per row (log-density hexbin), identity line dashed.
+    """Student vs teacher output per row (log-density hexbin), identity line dashed.
 
     Rows off the diagonal are where the student disagrees; with ``threshold``, the
-    off-diagonal quadrants are the decisions that flip.
+    off-diagonal quadrants are the decisions that flip. Probabilities are drawn on [0, 1];
+    any other ``quantity`` (a regression value) on the range both models cover.
     """
     t, s = _sample(np.asarray(teacher_p, dtype=float), np.asarray(student_p, dtype=float), max_points, seed)
+    lo, hi = (0.0, 1.0) if quantity == "probability" else (float(min(t.min(), s.min())), float(max(t.max(), s.max())))
     fig = Figure(figsize=(6.5, 6))
     ax = fig.subplots()
-    hb = ax.hexbin(t, s, gridsize=60, extent=(0, 1, 0, 1), bins="log", mincnt=1, cmap="viridis")
+    hb = ax.hexbin(t, s, gridsize=60, extent=(lo, hi, lo, hi), bins="log", mincnt=1, cmap="viridis")
     fig.colorbar(hb, ax=ax, label="rows (log scale)")
-    _identity(ax, "student = teacher")
+    _identity(ax, "student = teacher", (lo, hi))
     if threshold is not None:
         ax.axvline(threshold, color="red", linewidth=1, label=f"threshold = {threshold:.4g}")
         ax.axhline(threshold, color="red", linewidth=1)
     ax.set(
         title=f"Fidelity: student vs teacher ({len(t):,} rows shown)",
-        xlabel="Teacher probability",
-        ylabel="Student probability",
-        xlim=(0, 1),
-        ylim=(0, 1),
+        xlabel=f"Teacher {quantity}",
+        ylabel=f"Student {quantity}",
+        xlim=(lo, hi),
+        ylim=(lo, hi),
     )
     ax.legend(loc="upper left", fontsize="small")
     return _save(fig, path)

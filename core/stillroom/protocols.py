@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from .targets import SoftTargets
+    from .targets import Targets
 
 
 @dataclass(frozen=True)
@@ -34,19 +34,27 @@ class ModelDescription:
 class NativeModel:
     """A trained model in a form the tracking module can log natively.
 
-    ``flavor`` names the MLflow flavor (``"lightgbm"``, ``"sklearn"``, ``"pytorch"`` ...);
-    ``model`` is the object that flavor's ``log_model`` accepts.
+    ``flavor`` names the MLflow flavor (``"lightgbm"``, ``"sklearn"``, ``"pytorch"``,
+    ``"onnx"``, ``"pyfunc"``); ``model`` is the object that flavor's ``log_model`` accepts.
+    ``signature`` and ``input_example`` override what the core would infer from a synthetic
+    tabular example (a tensor input needs its own); ``log_kwargs`` go to ``log_model`` as
+    they are (``artifacts``, ``code_paths``, ``extra_pip_requirements`` ...).
     """
 
     flavor: str
     model: Any
+    signature: Any = None
+    input_example: Any = None
+    log_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Teacher(Protocol):
     """A big, slow, accurate model whose behaviour the student learns.
 
-    ``predict`` returns, for binary tasks, the probability of the positive class, shape (n,).
+    ``predict`` returns the task type's outputs (:mod:`stillroom.targets`): for binary tasks
+    the probability of the positive class, shape (n,); class or label probabilities, or
+    regression values, shape (n, k) otherwise.
     ``native_model`` returns the teacher in a loggable form, or ``None`` when it already
     lives in MLflow (then ``describe().uri`` points at it).
     """
@@ -62,18 +70,23 @@ class Teacher(Protocol):
 class Student(Protocol):
     """A small, fast model trained from teacher outputs (or from labels alone, as baseline).
 
-    ``targets`` (:class:`stillroom.targets.SoftTargets`) carries the teacher's probabilities,
-    the hard labels, the temperature and alpha, and the loss's gradient: a student minimises
-    that loss and predicts on the teacher's probability scale (temperature 1). The baseline
-    gets targets without a teacher. ``targets_valid`` is for early stopping.
+    ``targets`` (:mod:`stillroom.targets`: ``SoftTargets`` for binary tasks, or the
+    multiclass / multilabel / regression kinds) carries the teacher's outputs, the hard labels,
+    the temperature and alpha: a student minimises that loss and predicts on the teacher's
+    scale (temperature 1). The baseline gets targets without a teacher. ``targets_valid`` is
+    for early stopping.
+
+    A student that learns from the teacher's internals (feature- or relation-based
+    distillation) sets ``uses_teacher_model = True`` and has ``attach_teacher(teacher)``: the
+    pipeline then keeps the teacher and hands it over before ``fit`` (never to the baseline).
     """
 
     def fit(
         self,
         X: Any,
-        targets: SoftTargets,
+        targets: Targets,
         X_valid: Any | None = None,
-        targets_valid: SoftTargets | None = None,
+        targets_valid: Targets | None = None,
     ) -> Student: ...
 
     def predict(self, X: Any) -> np.ndarray: ...

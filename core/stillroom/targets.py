@@ -1,4 +1,9 @@
-"""Response-based distillation for binary outputs (Hinton, Vinyals and Dean 2015).
+"""Response-based distillation targets (Hinton, Vinyals and Dean 2015), one class per task type.
+
+Binary (:class:`SoftTargets`) is worked out below; :class:`MulticlassTargets`,
+:class:`MultilabelTargets` and :class:`RegressionTargets` follow the same rules for the other
+task types, and :func:`make_targets` / :func:`labels_only` pick the right one, so the pipeline
+never branches on the task type itself.
 
 A student with logit ``z`` learns from the teacher's probability ``p_t`` (logit ``z_t``) and,
 where a label exists, from the hard label ``y``:
@@ -28,9 +33,10 @@ baseline student (no teacher) is the special case ``teacher=None``: cross-entrop
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, log_softmax, softmax
 
 EPS = 1e-7
 MIN_HESSIAN = 1e-6  # keeps Newton steps finite where every row is already certain
@@ -85,6 +91,15 @@ class SoftTargets:
         return len(self.hard)
 
     @property
+    def has_teacher(self) -> bool:
+        return self.teacher is not None
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Rows that carry a hard label."""
+        return ~np.isnan(self.hard)
+
+    @property
     def needs_custom_loss(self) -> bool:
         """Whether plain cross-entropy to :meth:`blended` is *not* the same loss (``T != 1``)."""
         return self.teacher is not None and self.temperature != 1.0
@@ -132,3 +147,241 @@ class SoftTargets:
 def _cross_entropy(target: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``CE(target, sigmoid(z))`` per row, computed stably from the logit."""
     return -(target * log_expit(z) + (1 - target) * log_expit(-z))
+
+
+# --- the other task types ------------------------------------------------------------------
+
+TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
+
+
+def _check_mix(temperature: float, alpha: float, name: str) -> None:
+    if not temperature > 0 or not 0 <= alpha <= 1:
+        raise ValueError(f"{name}: temperature must be > 0 and alpha in [0, 1]")
+
+
+@dataclass(frozen=True)
+class MulticlassTargets:
+    """Targets for one-of-k labels: ``hard`` int (n,) with -1 where a row has no label,
+    ``teacher`` class probabilities (n, k) or ``None`` for the baseline.
+
+    Loss per row (``z`` the student's k logits)::
+
+        alpha * T^2 * KL(softmax(log p_t / T) || softmax(z / T)) + (1 - alpha) * CE(y, softmax(z))
+
+    rows without a label carry the soft term alone. As in the binary case the temperature
+    is for training only: the student predicts ``softmax(z)`` on the teacher's scale.
+    """
+
+    hard: np.ndarray
+    teacher: np.ndarray | None = None
+    temperature: float = 1.0
+    alpha: float = 0.7
+    n_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        hard = np.asarray(self.hard)
+        if hard.dtype.kind == "f":
+            hard = np.where(np.isnan(hard), -1, hard)
+        hard = hard.astype(int)
+        object.__setattr__(self, "hard", hard)
+        if self.teacher is None:
+            if (hard < 0).any():
+                raise ValueError("MulticlassTargets: rows without a label need teacher outputs")
+            object.__setattr__(self, "n_classes", self.n_classes or int(hard.max()) + 1)
+            return
+        teacher = np.asarray(self.teacher, dtype=float)
+        if teacher.ndim != 2 or len(teacher) != len(hard):
+            raise ValueError(f"MulticlassTargets: teacher outputs {teacher.shape} do not match {len(hard)} rows x classes")
+        _check_mix(self.temperature, self.alpha, "MulticlassTargets")
+        object.__setattr__(self, "teacher", teacher)
+        object.__setattr__(self, "n_classes", teacher.shape[1])
+        if hard.max(initial=-1) >= teacher.shape[1]:
+            raise ValueError(f"MulticlassTargets: a label is >= the teacher's {teacher.shape[1]} classes")
+
+    def __len__(self) -> int:
+        return len(self.hard)
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.teacher is not None
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return self.hard >= 0
+
+    def one_hot(self) -> np.ndarray:
+        """Hard labels as (n, k) indicator rows (all zero where a row has no label)."""
+        out = np.zeros((len(self), int(self.n_classes)))
+        rows = np.flatnonzero(self.labelled)
+        out[rows, self.hard[rows]] = 1.0
+        return out
+
+    def soft(self) -> np.ndarray:
+        """Teacher probabilities re-tempered: ``softmax(log p_t / T)``."""
+        if self.teacher is None:
+            raise ValueError("MulticlassTargets: no teacher")
+        return softmax(np.log(np.clip(self.teacher, EPS, 1.0)) / self.temperature, axis=1)
+
+    def _weights(self) -> np.ndarray:
+        if self.teacher is None:
+            return np.zeros(len(self))
+        return np.where(self.labelled, self.alpha, 1.0)
+
+    def blended(self) -> np.ndarray:
+        """The distribution the student should output: ``a * p_t + (1 - a) * onehot(y)``."""
+        if self.teacher is None:
+            return self.one_hot()
+        a = self._weights()[:, None]
+        return a * self.teacher + (1 - a) * self.one_hot()
+
+    def loss(self, z: np.ndarray) -> float:
+        """Mean loss of student logits ``z`` (n, k): a reference for torch losses and reports."""
+        a = self._weights()
+        per_row = -(1 - a) * np.sum(self.one_hot() * log_softmax(z, axis=1), axis=1)
+        if self.teacher is not None:
+            T, q = self.temperature, self.soft()
+            kl = np.sum(q * (np.log(np.clip(q, 1e-300, 1.0)) - log_softmax(z / T, axis=1)), axis=1)
+            per_row = per_row + a * T**2 * kl
+        return float(per_row.mean())
+
+
+@dataclass(frozen=True)
+class MultilabelTargets:
+    """Targets for k independent yes/no labels: ``hard`` float (n, k) with NaN where a label
+    is missing, ``teacher`` probabilities (n, k). Each label is a binary problem, so
+    :meth:`column` hands out :class:`SoftTargets` and every binary student loss applies."""
+
+    hard: np.ndarray
+    teacher: np.ndarray | None = None
+    temperature: float = 1.0
+    alpha: float = 0.7
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hard", _as_2d(self.hard))
+        if self.teacher is not None:
+            teacher = _as_2d(self.teacher)
+            if teacher.shape != self.hard.shape:
+                raise ValueError(f"MultilabelTargets: teacher outputs {teacher.shape} and labels {self.hard.shape} differ")
+            _check_mix(self.temperature, self.alpha, "MultilabelTargets")
+            object.__setattr__(self, "teacher", teacher)
+
+    def __len__(self) -> int:
+        return len(self.hard)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.hard.shape[1]
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.teacher is not None
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return ~np.isnan(self.hard)
+
+    def column(self, j: int) -> SoftTargets:
+        """Binary targets of label ``j``. Without a teacher, rows missing label ``j`` are dropped
+        by the caller (see :meth:`rows`): a baseline cannot learn from a missing label."""
+        if self.teacher is None:
+            return SoftTargets(self.hard[self.rows(j), j])
+        return SoftTargets(self.hard[:, j], self.teacher[:, j], self.temperature, self.alpha)
+
+    def rows(self, j: int) -> np.ndarray:
+        """Row indices label ``j``'s targets cover (all rows when a teacher fills the gaps)."""
+        if self.teacher is not None:
+            return np.arange(len(self))
+        return np.flatnonzero(~np.isnan(self.hard[:, j]))
+
+    def blended(self) -> np.ndarray:
+        """Per label ``a * p_t + (1 - a) * y`` (``p_t`` where the label is missing)."""
+        if self.teacher is None:
+            return self.hard.copy()
+        return np.column_stack([self.column(j).blended() for j in range(self.n_outputs)])
+
+
+@dataclass(frozen=True)
+class RegressionTargets:
+    """Targets for k real-valued outputs: ``hard`` float (n, k) with NaN where a value is
+    missing, ``teacher`` values (n, k). The student regresses on
+    ``alpha * teacher + (1 - alpha) * y`` where a measurement exists and on the teacher alone
+    where not (squared error makes the blend the minimiser of the blended loss). There is no
+    temperature for real values."""
+
+    hard: np.ndarray
+    teacher: np.ndarray | None = None
+    temperature: float = 1.0
+    alpha: float = 0.7
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hard", _as_2d(self.hard))
+        if self.teacher is not None:
+            teacher = _as_2d(self.teacher)
+            if teacher.shape != self.hard.shape:
+                raise ValueError(f"RegressionTargets: teacher outputs {teacher.shape} and labels {self.hard.shape} differ")
+            _check_mix(1.0, self.alpha, "RegressionTargets")
+            object.__setattr__(self, "teacher", teacher)
+
+    def __len__(self) -> int:
+        return len(self.hard)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.hard.shape[1]
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.teacher is not None
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return ~np.isnan(self.hard)
+
+    def blended(self) -> np.ndarray:
+        """(n, k) regression targets; NaN only where neither a label nor a teacher exists."""
+        if self.teacher is None:
+            return self.hard.copy()
+        return np.where(self.labelled, self.alpha * self.teacher + (1 - self.alpha) * np.nan_to_num(self.hard), self.teacher)
+
+    def column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, values)`` for output ``j``: the rows that have a target and their targets."""
+        values = self.blended()[:, j]
+        rows = np.flatnonzero(~np.isnan(values))
+        return rows, values[rows]
+
+
+Targets = SoftTargets | MulticlassTargets | MultilabelTargets | RegressionTargets
+_BY_TYPE: dict[str, Any] = {
+    "binary": SoftTargets,
+    "multiclass": MulticlassTargets,
+    "multilabel": MultilabelTargets,
+    "regression": RegressionTargets,
+}
+
+
+def make_targets(
+    task_type: str, hard: np.ndarray, teacher: np.ndarray | None, temperature: float = 1.0, alpha: float = 0.7
+) -> Targets:
+    """The targets object of ``task_type`` (one of :data:`TASK_TYPES`)."""
+    if task_type not in _BY_TYPE:
+        raise ValueError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+    return _BY_TYPE[task_type](hard, teacher, temperature, alpha)
+
+
+def labels_only(task_type: str, hard: np.ndarray) -> Targets:
+    """Targets of the no-teacher baseline for ``task_type``."""
+    return make_targets(task_type, hard, None)
+
+
+def missing_labels(task_type: str, n: int, n_outputs: int) -> np.ndarray:
+    """Hard labels for ``n`` rows without any (pool, synthetic points) in ``task_type``'s layout."""
+    if task_type == "multiclass":
+        return np.full(n, -1.0)
+    if task_type == "binary":
+        return np.full(n, np.nan)
+    return np.full((n, n_outputs), np.nan)
+
+
+def _as_2d(values: Any) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    return arr.reshape(-1, 1) if arr.ndim == 1 else arr

@@ -50,13 +50,17 @@ def register_plugin() -> Iterator[Callable[[Any, str], None]]:
 
 
 def missing_from_run(run_id: str, profile_name: str) -> dict[str, list[str]]:
-    """What a run lacks against the core profile merged with ``profile_name``."""
+    """What a run lacks against the core profile, its task type's (``core.<type>``, from the
+    run's ``stillroom.task_type`` tag) and ``profile_name``, merged."""
     from . import tracking
     from .plugins import get_plugin_manager
 
     registry = get_plugin_manager().registry
-    profile = registry.get("compliance profile", "core").merged(registry.get("compliance profile", profile_name))
     record = tracking.run_record(run_id)
+    task_type = record.tags.get("stillroom.task_type", "binary")
+    profile = registry.get("compliance profile", "core")
+    for name in (f"core.{task_type}", profile_name):
+        profile = profile.merged(registry.get("compliance profile", name))
     missing = {
         "metrics": [m for m in profile.metrics if m not in record.metrics],
         "params": [p for p in profile.params if p not in record.params],

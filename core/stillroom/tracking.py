@@ -190,23 +190,35 @@ def log_dict(data: Any, artifact_file: str) -> None:
 # --- lineage ------------------------------------------------------------------------------
 
 
-def log_datasets(frames: dict[str, pd.DataFrame], digests: dict[str, str], source: str, label: str | None) -> dict[str, Any]:
+def log_datasets(
+    frames: dict[str, pd.DataFrame], digests: dict[str, str], source: str, label: str | list[str] | None
+) -> dict[str, Any]:
     """Each split as an ``mlflow.data`` dataset with our digest and its context; returns them.
 
     Only a schema-sized sample is handed to MLflow (it profiles what it is given); the
-    digest is computed by us on the full split.
+    digest is computed by us on the full split. Columns of arrays (images) are described by
+    their shape in that sample: MLflow's schema has no type for an array per cell.
     """
     datasets = {}
     for context, frame in frames.items():
-        targets = label if label in frame.columns else None
+        targets = label if isinstance(label, str) and label in frame.columns else None
         # MLflow hints about a free-text source and integer columns concern model signatures,
         # not dataset records; they would only clutter the run's console output
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            ds = mlflow.data.from_pandas(frame.head(1000), source=source, targets=targets, name=context, digest=digests[context])
+            sample = _profileable(frame.head(1000))
+            ds = mlflow.data.from_pandas(sample, source=source, targets=targets, name=context, digest=digests[context])
             mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
         datasets[context] = ds
     return datasets
+
+
+def _profileable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every array-valued cell replaced by its shape, e.g. ``"(1, 28, 28)"``."""
+    arrays = [c for c in frame.columns if frame[c].dtype == object and len(frame) and isinstance(frame[c].iloc[0], np.ndarray)]
+    if not arrays:
+        return frame
+    return frame.assign(**{c: frame[c].map(lambda a: str(tuple(np.shape(a)))) for c in arrays})
 
 
 def log_teacher_input(model_id: str | None) -> None:
@@ -271,15 +283,32 @@ class LoggedStudent:
     files: dict[str, str]
 
 
+_MODEL_ARGUMENT = {
+    "lightgbm": "lgb_model",
+    "sklearn": "sk_model",
+    "pytorch": "pytorch_model",
+    "onnx": "onnx_model",
+    "pyfunc": "python_model",
+}
+"""The keyword each MLflow flavor's ``log_model`` takes the model object under."""
+
+
 def _log_native(native: NativeModel, name: str, signature: Any, input_example: Any) -> Any:
-    flavors = {"lightgbm": mlflow.lightgbm, "sklearn": mlflow.sklearn}
-    if native.flavor not in flavors:
-        raise TrackingError(f"no MLflow flavor {native.flavor!r} known to stillroom")
-    module = flavors[native.flavor]
-    kwargs: dict[str, Any] = {"name": name, "signature": signature, "input_example": input_example}
-    if native.flavor == "lightgbm":
-        return module.log_model(lgb_model=native.model, **kwargs)
-    return module.log_model(sk_model=native.model, skops_trusted_types=_own_skops_types(native.model), **kwargs)
+    """Log ``native`` with its own MLflow flavor; the model's own signature/example win."""
+    if native.flavor not in _MODEL_ARGUMENT:
+        raise TrackingError(f"no MLflow flavor {native.flavor!r} known to stillroom (known: {', '.join(_MODEL_ARGUMENT)})")
+    import importlib
+
+    module = importlib.import_module(f"mlflow.{native.flavor}")
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "signature": native.signature if native.signature is not None else signature,
+        "input_example": native.input_example if native.input_example is not None else input_example,
+        **native.log_kwargs,
+    }
+    if native.flavor == "sklearn":
+        kwargs.setdefault("skops_trusted_types", _own_skops_types(native.model))
+    return module.log_model(**{_MODEL_ARGUMENT[native.flavor]: native.model}, **kwargs)
 
 
 def _own_skops_types(model: Any) -> list[str]:
@@ -294,11 +323,17 @@ def _own_skops_types(model: Any) -> list[str]:
     return list(sio.get_untrusted_types(data=sio.dumps(model)))
 
 
-def log_student_model(native: NativeModel, example: pd.DataFrame) -> LoggedStudent:
-    """Log the student natively with signature and a synthetic input example."""
+def log_student_model(native: NativeModel, example: pd.DataFrame | None) -> LoggedStudent:
+    """Log the student natively with a signature and a synthetic input example.
+
+    A student that knows its own signature (a tensor input, say) brings it in ``native``;
+    otherwise it is inferred from the synthetic example and the model's output on it.
+    """
     from mlflow.models import infer_signature
 
-    signature = infer_signature(example, _predict_native(native, example))
+    signature = None
+    if native.signature is None and example is not None:
+        signature = infer_signature(example, _predict_native(native, example))
     info = _log_native(native, "student", signature=signature, input_example=example)
     files = hash_model_files(info.model_uri)
     return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files)
@@ -306,7 +341,7 @@ def log_student_model(native: NativeModel, example: pd.DataFrame) -> LoggedStude
 
 def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
     model = native.model
-    if hasattr(model, "predict_proba"):
+    if native.flavor == "sklearn" and hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(X))[:, 1]
     return np.asarray(model.predict(X))
 
