@@ -54,6 +54,7 @@ def score(
         "seconds": result.seconds,
         "rows_per_second": result.rows_per_second,
         "score_mean": result.score_mean,
+        "unscored_rows": result.unscored_rows,
     }
     if model.reference is not None:
         summary["psi_vs_training"] = metrics.psi_from_counts(model.reference["counts"], result.score_counts)
@@ -62,7 +63,7 @@ def score(
             params={k: summary[k] for k in ("model", "model_version", "model_uri", "input", "output", "input_digest")},
             metrics={
                 k: float(summary[k])
-                for k in ("rows", "seconds", "rows_per_second", "score_mean", "psi_vs_training")
+                for k in ("rows", "seconds", "rows_per_second", "score_mean", "unscored_rows", "psi_vs_training")
                 if k in summary
             },
             artifacts={

