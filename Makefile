@@ -27,6 +27,9 @@ demo: setup
 	mkdir -p $(OUT)
 	$(PY) -m stillroom_fraud.batch $(OUT)/transactions.parquet --rows 200000 --seed 7
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/transactions.parquet $(OUT)/scores.parquet --passthrough TRANSACTION_ID --no-progress
+	$(VENV)/bin/stillroom distill molecules
+	$(PY) -m stillroom_molecules.library $(OUT)/library.csv
+	$(VENV)/bin/stillroom score models:/molecules-student/latest $(OUT)/library.csv $(OUT)/library-scores.csv --passthrough name --no-progress
 	@echo
 	@echo "Audit the run and the registered model in the MLflow UI:"
 	@echo "  $(VENV)/bin/stillroom ui     # then open http://127.0.0.1:5000"
@@ -42,6 +45,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/fraud.py
+	$(PY) bench/molecules.py
 
 clean:
 	rm -rf $(VENV) $(OUT) mlflow.db mlruns mlartifacts

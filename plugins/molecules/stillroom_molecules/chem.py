@@ -39,17 +39,34 @@ def standardise_mol(mol: Chem.Mol) -> Chem.Mol:
     return _uncharger.uncharge(_chooser.choose(mol))
 
 
-def standardise_one(smiles: object) -> tuple[str | None, str | None]:
-    """(canonical SMILES, None) or (None, reason) for one input value."""
+def standardised_mol(smiles: object) -> tuple[Chem.Mol | None, str | None]:
+    """(standardised molecule, None) or (None, reason) for one input value.
+
+    The fragment chooser and the uncharger only run when the SMILES can need them (a ``.``,
+    a charge sign): they are most of the cost, and a screening library is mostly neither.
+    """
     if not isinstance(smiles, str) or not smiles.strip():
         return None, "empty"
-    mol = Chem.MolFromSmiles(smiles.strip())
+    text = smiles.strip()
+    mol = Chem.MolFromSmiles(text)
     if mol is None or mol.GetNumAtoms() == 0:
         return None, "unparsable"
     try:
-        out = Chem.MolToSmiles(standardise_mol(mol))
+        if "." in text:
+            mol = _chooser.choose(mol)
+        if "+" in text or "-" in text:
+            mol = _uncharger.uncharge(mol)
     except Exception as exc:  # RDKit raises assorted runtime errors on exotic valences
         return None, f"standardisation failed: {type(exc).__name__}"
+    return mol, None
+
+
+def standardise_one(smiles: object) -> tuple[str | None, str | None]:
+    """(canonical SMILES, None) or (None, reason) for one input value."""
+    mol, reason = standardised_mol(smiles)
+    if mol is None:
+        return None, reason
+    out = Chem.MolToSmiles(mol)
     return (out, None) if out else (None, "empty after standardisation")
 
 

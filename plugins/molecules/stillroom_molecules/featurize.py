@@ -187,13 +187,17 @@ class Featurizer:
 
 def featurize_block(smiles: list[str], config: FeaturizerConfig) -> np.ndarray:
     """One process's share: RDKit parse, fingerprint and descriptors into one float32 block."""
+    return featurize_mols([Chem.MolFromSmiles(s) if isinstance(s, str) else None for s in smiles], config)
+
+
+def featurize_mols(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> np.ndarray:
+    """Features of molecules already parsed (scoring parses once, for standardisation and this)."""
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=config.radius, fpSize=config.n_bits)
     fingerprint = gen.GetCountFingerprintAsNumPy if config.counts else gen.GetFingerprintAsNumPy
     names = config.descriptor_names()
     functions = [dict(Descriptors._descList)[n] for n in names]
-    out = np.full((len(smiles), config.n_bits + len(names)), np.nan, dtype=np.float32)
-    for i, s in enumerate(smiles):
-        mol = Chem.MolFromSmiles(s) if isinstance(s, str) else None
+    out = np.full((len(mols), config.n_bits + len(names)), np.nan, dtype=np.float32)
+    for i, mol in enumerate(mols):
         if mol is None:
             continue
         out[i, : config.n_bits] = fingerprint(mol)

@@ -23,8 +23,8 @@ from scipy.special import expit
 
 from stillroom.errors import ModelLoadError
 
-from .chem import RDKIT_VERSION, standardise
-from .featurize import Featurizer, FeaturizerConfig
+from .chem import RDKIT_VERSION, standardised_mol
+from .featurize import Featurizer, FeaturizerConfig, featurize_mols
 
 SPEC_FILE = "student.json"
 VALID_COLUMN = "smiles_valid"
@@ -58,12 +58,16 @@ class Scorer:
         return network_predict(self.network, F, self.task_type)
 
     def predict_smiles(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
-        """(outputs (n, k) with NaN rows for invalid SMILES, valid mask (n,))."""
-        std = standardise(smiles)
-        valid = std.valid
-        out = np.full((len(std.smiles), len(self.outputs)), np.nan)
+        """(outputs (n, k) with NaN rows for invalid SMILES, valid mask (n,)).
+
+        Each SMILES is parsed once: the standardised molecule is featurised directly (its
+        fingerprint equals that of its canonical SMILES, which is what training used; a test
+        checks this on the NCI pool)."""
+        mols = [standardised_mol(s)[0] for s in smiles]
+        valid = np.array([m is not None for m in mols], dtype=bool)
+        out = np.full((len(mols), len(self.outputs)), np.nan)
         if valid.any():
-            out[valid] = self.predict_features(self.features([s for s in std.smiles if s is not None]))
+            out[valid] = self.predict_features(featurize_mols([m for m in mols if m is not None], self.featurizer))
         return out, valid
 
     def frame(self, smiles: list[object]) -> pd.DataFrame:
