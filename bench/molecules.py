@@ -17,6 +17,7 @@
     python bench/molecules.py                 # both tables (about 30-40 minutes on a shared 2-core box)
     python bench/molecules.py --part admet    # table 1 only
     python bench/molecules.py --quick         # smoke test: small sets, one seed
+    python bench/molecules.py --render        # rebuild results/molecules.md from the saved JSON
 """
 
 from __future__ import annotations
@@ -364,7 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "molecules")
+    parser.add_argument("--render", action="store_true", help="rebuild the report from the saved JSON, run nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.out.with_suffix(".json").read_text()) | {"notes": NOTES}
+        args.out.with_suffix(".json").write_text(json.dumps(saved, indent=2, default=float))
+        args.out.with_suffix(".md").write_text(render(saved))
+        return 0
     results: dict = {"machine": machine(), "quick": args.quick, "seeds": args.seeds, "notes": []}
     previous = args.out.with_suffix(".json")
     if previous.is_file() and args.part != "all":
