@@ -16,7 +16,9 @@ It knows nothing about MLflow: the caller passes a plain ``predict(frame) -> sco
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import itertools
 import math
 import os
@@ -170,7 +172,9 @@ def _format_of(path: Path) -> str:
         return "csv"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
-    raise DataError(f"{path}: unknown file type (use .csv, .csv.gz or .parquet)")
+    if name.endswith((".smi", ".smi.gz", ".smiles", ".smiles.gz")):
+        return "lines"
+    raise DataError(f"{path}: unknown file type (use .csv, .csv.gz, .parquet, or .smi for a model with one text input)")
 
 
 def _check_input_file(path: Path) -> str:
@@ -280,7 +284,59 @@ def _open_source(path: Path, expected: list[ColumnSpec], passthrough: Sequence[s
     fmt = _check_input_file(path)
     if fmt == "parquet":
         return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
+    if fmt == "lines":
+        return _open_lines(path, expected, chunk_rows)
     return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
+
+
+LINE_NAME_COLUMN = "name"
+
+
+def _open_lines(path: Path, expected: list[ColumnSpec], chunk_rows: int) -> _Source:
+    """A record-per-line text file (``.smi``: ``SMILES [name]``, whitespace separated) for a
+    model whose only input is one text column: the first field becomes that column, the rest
+    of the line the ``name`` column (pass it through with ``--passthrough name``). A header
+    line naming the input column is skipped; every other line is a record, even an unparsable
+    one, so the model can flag it.
+    """
+    text_inputs = [s.name for s in expected if s.dtype == "string"]
+    if len(expected) != 1 or len(text_inputs) != 1:
+        raise DataError(f"{path}: a .smi file needs a model with exactly one text input (this one takes {len(expected)} columns)")
+    column = text_inputs[0]
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the source's close()
+    stream = (
+        gzip.open(raw, "rt") if path.name.lower().endswith(".gz") else io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    )
+
+    def frames() -> Iterator[pd.DataFrame]:
+        first, rows = True, []
+        for line in stream:
+            parts = line.strip().split(maxsplit=1)
+            if not parts or parts[0].startswith("#"):
+                continue
+            if first and parts[0].lower() == column.lower():
+                first = False
+                continue
+            first = False
+            rows.append((parts[0], parts[1] if len(parts) > 1 else ""))
+            if len(rows) == chunk_rows:
+                yield pd.DataFrame(rows, columns=[column, LINE_NAME_COLUMN])
+                rows = []
+        if rows:
+            yield pd.DataFrame(rows, columns=[column, LINE_NAME_COLUMN])
+
+    chunks = frames()
+    first_frame = next(chunks, None)
+    if first_frame is None:
+        stream.close()
+        raise _no_rows(path)
+    return _Source(
+        columns={column: pa.string(), LINE_NAME_COLUMN: pa.string()},
+        batches=(batch for frame in itertools.chain([first_frame], chunks) for batch in _frame_batches(path, frame)),
+        total=path.stat().st_size,
+        position=lambda _rows: raw.tell(),
+        close=lambda: (stream.close(), raw.close()),
+    )
 
 
 def _rebatch(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:

@@ -116,3 +116,18 @@ def test_a_registered_smiles_model_can_teach(run: dict[str, Any]) -> None:
     record = tracking.run_record(second["run_id"])
     assert record.params["teacher.source"] == "models:/molecules-student/1"
     assert second["metrics"]["fidelity.r2"] > 0.8  # a LightGBM teacher on the same fingerprints is easy to copy
+
+
+def test_score_a_smi_file(run: dict[str, Any], tmp_path: Path) -> None:
+    """A plain SMILES file (header, tab- or space-separated names, a broken line) scores too."""
+    source = tmp_path / "library.smi"
+    source.write_text("smiles name\nCCO ethanol\nC1CC( broken\nc1ccccc1\tbenzene\nCC(=O)[O-].[Na+] sodium acetate\n")
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app, ["score", "models:/molecules-student/1", str(source), str(out), "--passthrough", "name", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out)
+    assert scores["name"].tolist() == ["ethanol", "broken", "benzene", "sodium acetate"]
+    assert scores["smiles_valid"].tolist() == [True, False, True, True]
+    assert scores["score"].isna().tolist() == [False, True, False, False]
