@@ -141,7 +141,10 @@ def teacher_phase(
     identity = desc.details.get("identity") or (f"{desc.uri}|{desc.version}" if desc.uri else None)
     key = cache_key(identity, frame_digest(everything)) if identity else None
     with step(f"teacher: scoring {len(everything):,} rows (transfer + validation + test)"):
-        values, hit = cached_outputs(default_cache_dir(), key, lambda: teacher.predict(everything))
+        # a teacher may label in bulk more cheaply than it predicts (reusing what it computed while
+        # training); efficiency is always timed through predict
+        label = getattr(teacher, "label", None) or teacher.predict
+        values, hit = cached_outputs(default_cache_dir(), key, lambda: label(everything))
     values = check_outputs(values, bundle, "teacher", "transfer + validation + test", rows=len(everything))
     if hit:
         console.log("teacher outputs taken from the cache")
