@@ -44,7 +44,7 @@ CACHE = Path(os.environ.get("STILLROOM_BENCH_CACHE", Path.home() / ".cache" / "s
 REGRESSION = ["Lipophilicity_AstraZeneca", "Solubility_AqSolDB"]
 CLASSIFICATION = ["BBB_Martins", "hERG", "AMES"]
 NOTES = [
-    "Machine: 2 cores shared with four other agents' jobs during the runs (load average 7-9): wall-clock throughput "
+    "Machine: 2 cores shared with four other agents' jobs during the runs (load average 7 to 16): wall-clock throughput "
     "is pessimistic for both teacher and student; teacher and student are timed on the same batch in the same process.",
     "ADMET-AI's training sets (TDC) are not shipped with it, so overlap of the held-out NCI molecules with its training "
     "data can only be excluded for the sets we have (Lipophilicity, BBBP, solubility, FreeSolv); the students never saw "
@@ -54,7 +54,16 @@ NOTES = [
     "student one process.",
     "Table 2 runs are the product itself (stillroom.distill, molecules.file dataset, scaffold split 80/10/10, NCI 5K "
     "pool, default recipe alpha 0.5, default teacher and student settings); CIs are 200-sample bootstrap intervals on "
-    "the test split. Chemprop's figures are from its README (D-MPNN, its own splits); ours are not the same splits.",
+    "the test split. Chemprop's figures are from its README (D-MPNN, its own splits); ours are not the same splits: "
+    "our scaffold split is Chemprop's *balanced* variant (scaffold sets larger than half the test share go to training), "
+    "which on BBBP gives far easier test sets than the split behind the published 0.737, so the BBBP numbers are not "
+    "comparable; on Lipophilicity the published 0.555 is a random split (section 3 has our random-split run).",
+    "Distillation gain on MoleculeNet is small: the student sees Morgan counts only, while the teacher's edge comes from "
+    "whole-molecule descriptors (Crippen logP, TPSA ...) that a fingerprint cannot express; the distilled student is "
+    "consistently better calibrated on BBBP (Brier/ECE in the JSON). Table 1 (a teacher on a fixed 11k-molecule transfer "
+    "set) shows what the student can copy; a student with the cheap 'screening' descriptors trades molecules/s for fidelity.",
+    "Default recipe, not tuned on these test sets: temperature 1, alpha 0.5, LightGBM 400 trees / 31 leaves with early "
+    "stopping on the validation split.",
 ]
 CHEMPROP = {"lipophilicity": ("RMSE", 0.555, "random split"), "bbbp": ("ROC-AUC", 0.737, "scaffold split")}
 
@@ -314,7 +323,8 @@ def render(results: dict) -> str:
             lines += [
                 f"### {name} ({label}, {'lower' if metric == 'rmse' else 'higher'} is better)",
                 "",
-                "| seed | teacher | distilled student | baseline student | student - baseline | fidelity | speedup |",
+                "| seed | teacher | distilled student | baseline student | student - baseline | fidelity to teacher "
+                "| speedup (rows/s vs teacher) |",
                 "| --- | --- | --- | --- | --- | --- | --- |",
             ]
             per_role = {role: [] for role in ("teacher", "student", "baseline")}
@@ -344,16 +354,23 @@ def render(results: dict) -> str:
                 speed = r["metrics"].get("efficiency.speedup_rows_per_second", float("nan"))
                 lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {gain:+.3f} | {fid} | {speed:,.0f}x |")
             mean = {k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in per_role.items()}
-            better = (
-                (mean["student"][0] < mean["baseline"][0]) if metric == "rmse" else (mean["student"][0] > mean["baseline"][0])
-            )
+            sign = -1.0 if metric == "rmse" else 1.0
+            better = sign * (mean["student"][0] - mean["baseline"][0]) > 0
+            wins = sum(sign * (a - b) > 0.001 for a, b in zip(per_role["student"], per_role["baseline"], strict=True))
+            ties = sum(abs(a - b) <= 0.001 for a, b in zip(per_role["student"], per_role["baseline"], strict=True))
             lines += [
                 "| mean +- sd | "
                 + " | ".join(f"{m:.3f} +- {s:.3f}" for m, s in mean.values())
                 + f" | {mean['student'][0] - mean['baseline'][0]:+.3f} | | |",
                 f"| Chemprop D-MPNN (published, {published_split}) | {published} | | | | | |",
                 "",
-                f"Target (distilled student better than baseline): **{'met' if better else 'missed'}**.",
+                (
+                    f"Target (distilled student better than baseline): **{'met' if better else 'missed'}** on the mean over "
+                    f"seeds; better on {wins} of {len(runs)} seed(s), tied (within 0.001) on {ties}. The per-seed differences "
+                    "are inside the bootstrap intervals: the gain is small."
+                    if split == "scaffold"
+                    else f"Distilled student better than baseline on this split: {'yes' if better else 'no'} (one seed)."
+                ),
                 "",
             ]
     lines += ["## Notes", ""] + [f"- {n}" for n in results.get("notes", [])]
