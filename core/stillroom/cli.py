@@ -1,4 +1,4 @@
-"""The ``stillroom`` command line: plugins, distill, score, promote, ui.
+"""The ``stillroom`` command line: plugins, distill, score, promote, report, ui, server.
 
 Errors a user can cause end in one line on stderr and exit code 2; nothing is started or
 half-written before the inputs are known to be good.
@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +33,22 @@ err = Console(stderr=True)
 def _fail(exc: StillroomError) -> None:
     err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """User errors, and a tracking server's 401/403 wherever it happens, as one line and exit 2."""
+    try:
+        yield
+    except StillroomError as exc:
+        _fail(exc)
+    except Exception as exc:
+        from .tracking import as_user_error
+
+        user_error = as_user_error(exc)
+        if user_error is None:
+            raise
+        _fail(user_error)
 
 
 @app.command()
@@ -75,14 +93,12 @@ def distill(
     from .pipeline import load_config, run_distillation
     from .plugins import get_plugin_manager
 
-    try:
+    with _user_errors():
         if print_config:
             spec = get_plugin_manager().task(task)
             typer.echo(config_mod.dump(load_config(spec, config, overrides or [])), nl=False)  # plain YAML: pipeable
             return
         summary = run_distillation(task, config, overrides or [])
-    except StillroomError as exc:
-        _fail(exc)
     console.print(f"open the run in the MLflow UI: [bold]stillroom ui[/bold], then experiment -> run {summary['run_id']}")
 
 
@@ -91,7 +107,15 @@ def score(
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet")],
     output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="CSV or Parquet (written atomically)")],
-    engine: Annotated[str, typer.Option(help="local (Spark: see issue on scale-out)")] = "local",
+    engine: Annotated[
+        str, typer.Option(help="local: stream through this process (compiled student when logged); spark: a Spark job")
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL for --engine spark, e.g. spark://host:7077 (default local[*])")
+    ] = None,
+    compiled: Annotated[
+        bool, typer.Option(help="use the compiled student logged with the model, when it runs here (local engine)")
+    ] = True,
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows per chunk (bounds memory)")] = 100_000,
     passthrough: Annotated[
         list[str] | None, typer.Option("--passthrough", help="input column copied to the output, e.g. an id")
@@ -102,9 +126,7 @@ def score(
     """Batch-score a file with a registered student; log the job as a scoring run."""
     from .scoring import score as run_score
 
-    if engine != "local":
-        _fail(StillroomError(f"engine {engine!r} is not available; use --engine local"))
-    try:
+    with _user_errors():
         summary = run_score(
             model_uri,
             input_path,
@@ -113,12 +135,13 @@ def score(
             passthrough=tuple(passthrough or ()),
             progress=progress,
             tracking_uri=tracking_uri,
+            engine=engine,
+            master=master,
+            compiled=compiled,
         )
-    except StillroomError as exc:
-        _fail(exc)
     psi = f", PSI vs training {summary['psi_vs_training']:.4f}" if "psi_vs_training" in summary else ""
     console.print(
-        f"scored {summary['rows']:,} rows with {summary['model']} v{summary['model_version']} "
+        f"scored {summary['rows']:,} rows with {summary['model']} v{summary['model_version']} on {summary['engine']} "
         f"({summary['rows_per_second']:,.0f} rows/s{psi}) -> {summary['output']}"
     )
 
@@ -136,12 +159,28 @@ def promote(
     """Point @champion at a model version, recording approver and reason."""
     from . import tracking
 
-    try:
+    with _user_errors():
         tracking.connect(tracking_uri)
         record = tracking.promote(model, version, approver, reason, override, alias)
-    except StillroomError as exc:
-        _fail(exc)
     console.print(f"{model} v{record['version']} is now @{alias} (approved by {approver}; gate {record['gate']})")
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="the distillation run (its id is printed at the end of stillroom distill)")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default: stillroom-report-RUNID.html)")
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
+) -> None:
+    """Write a standalone HTML compliance report of a run, readable offline."""
+    from . import tracking
+    from .report import write_report
+
+    with _user_errors():
+        tracking.connect(tracking_uri)
+        path = write_report(run_id, output)
+    console.print(f"compliance report: {path}")
 
 
 @app.command()
@@ -159,6 +198,81 @@ def ui(
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     console.print(f"MLflow UI on http://{host}:{port} (store {store}); Ctrl+C to stop")
     raise typer.Exit(subprocess.call([exe, "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]))
+
+
+server_app = typer.Typer(
+    no_args_is_help=True, help="The team server: MLflow with a PostgreSQL store, served artifacts and basic auth."
+)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(
+    backend_store_uri: Annotated[
+        str, typer.Option(envvar="STILLROOM_BACKEND_STORE_URI", help="runs and registry: postgresql://USER:PASS@HOST:PORT/DB")
+    ],
+    artifacts_destination: Annotated[
+        str, typer.Option(envvar="STILLROOM_ARTIFACTS_DESTINATION", help="where served artifacts live: a directory or s3://...")
+    ],
+    auth_config: Annotated[
+        Path | None,
+        typer.Option(envvar="MLFLOW_AUTH_CONFIG_PATH", help="basic-auth config (stillroom server auth-config writes one)"),
+    ] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="run without authentication (a trusted network only)")] = False,
+    host: Annotated[str, typer.Option(help="interface to bind (0.0.0.0: every interface)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 5000,
+    workers: Annotated[int, typer.Option(min=1, help="server worker processes")] = 4,
+    allowed_hosts: Annotated[str | None, typer.Option(help="Host headers to accept, e.g. mlflow.bank.internal")] = None,
+    check_only: Annotated[bool, typer.Option("--check", help="check the settings, print the command, do not start")] = False,
+) -> None:
+    """Check the team server's settings, then run ``mlflow server --app-name basic-auth`` in this process."""
+    from .errors import ConfigError
+    from .server import ServerSettings, check
+
+    with _user_errors():
+        if auth_config is None and not no_auth:
+            raise ConfigError("a team server needs --auth-config FILE (or --no-auth, for a trusted network only)")
+        settings = ServerSettings(
+            backend_store_uri,
+            artifacts_destination,
+            None if no_auth else auth_config,
+            host=host,
+            port=port,
+            workers=workers,
+            allowed_hosts=allowed_hosts,
+        )
+        check(settings)
+    command = settings.command()
+    if check_only:
+        console.print("settings ok; the server would run:", " ".join(_redacted(command)), soft_wrap=True, highlight=False)
+        return
+    console.print(f"stillroom team server on http://{host}:{port} (auth: {'off' if no_auth else 'basic'})")
+    sys.stdout.flush()
+    os.execve(command[0], command, settings.environment())  # MLflow's process, so signals reach it directly
+
+
+def _redacted(command: list[str]) -> list[str]:
+    from .server import _redact
+
+    return [_redact(arg) if "://" in arg and "@" in arg else arg for arg in command]
+
+
+@server_app.command("auth-config")
+def server_auth_config(
+    database_uri: Annotated[str, typer.Option(help="user store: postgresql://USER:PASS@HOST:PORT/mlflow_auth")],
+    admin_username: Annotated[str, typer.Option(help="the admin created on first start")] = "admin",
+    output: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Write a basic-auth config file for the team server (no password in it: see the README)."""
+    from .server import auth_config_template
+
+    text = auth_config_template(database_uri, admin_username)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text)
+    output.chmod(0o600)  # it names the user store, credentials included
+    console.print(f"wrote {output}")
 
 
 def main() -> None:

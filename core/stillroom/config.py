@@ -51,11 +51,16 @@ class TeacherConfig(StrictModel):
     name: str | None = None
     uri: str | None = Field(None, description="models:/name@alias, runs:/id/path, or an estimator file")
     params: dict[str, Any] = Field(default_factory=dict)
+    spark_master: str | None = Field(
+        None, description="label the transfer, validation and test rows through Spark on this master (local[*], spark://...)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> TeacherConfig:
         if bool(self.name) == bool(self.uri):
             raise ValueError("set exactly one of teacher.name and teacher.uri")
+        if self.spark_master and not (self.uri and ":/" in self.uri):
+            raise ValueError("teacher.spark_master needs an MLflow teacher.uri (Spark loads the teacher from MLflow)")
         return self
 
 

@@ -37,3 +37,7 @@ class TrackingError(StillroomError):
 
 class GateError(StillroomError):
     """A promotion was refused because of the gate result."""
+
+
+class AccessDeniedError(TrackingError):
+    """The tracking server refused the credentials (401) or the operation (403)."""

@@ -53,6 +53,7 @@ def run_distillation(task_name: str, user_config: Any = None, overrides: list[st
     cfg = load_config(task, user_config, overrides)
     with timed() as timings:
         tracking_uri = tracking.connect(cfg.run.tracking_uri)
+        tracking.check_write_access(cfg.run.experiment, cfg.run.registered_model if cfg.run.register_student else None)
         with tempfile.TemporaryDirectory(prefix="stillroom-run-") as tmp, use_cache_dir(cfg.run.cache_dir):
             distillation = distill(pm, task, cfg, Path(tmp))
             summary = record(pm, distillation, timings, tracking_uri)
@@ -141,10 +142,7 @@ def teacher_phase(
     identity = desc.details.get("identity") or (f"{desc.uri}|{desc.version}" if desc.uri else None)
     key = cache_key(identity, frame_digest(everything)) if identity else None
     with step(f"teacher: scoring {len(everything):,} rows (transfer + validation + test)"):
-        # a teacher may label in bulk more cheaply than it predicts (reusing what it computed while
-        # training); efficiency is always timed through predict
-        label = getattr(teacher, "label", None) or teacher.predict
-        values, hit = cached_outputs(default_cache_dir(), key, lambda: label(everything))
+        values, hit = cached_outputs(default_cache_dir(), key, lambda: _label(teacher, everything, cfg))
     values = check_outputs(values, bundle, "teacher", "transfer + validation + test", rows=len(everything))
     if hit:
         console.log("teacher outputs taken from the cache")
@@ -155,6 +153,20 @@ def teacher_phase(
     record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg))
     outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
     return record_, outputs, (teacher if keep else None)
+
+
+def _label(teacher: Teacher, rows: pd.DataFrame, cfg: DistillConfig) -> np.ndarray:
+    """The teacher's outputs on ``rows``: in this process, or through Spark (``teacher.spark_master``)."""
+    if not cfg.teacher.spark_master:
+        # a teacher may label in bulk more cheaply than it predicts (reusing what it computed
+        # while training); efficiency is always timed through predict
+        return (getattr(teacher, "label", None) or teacher.predict)(rows)
+    from . import spark
+
+    console.log(f"teacher: labelling {len(rows):,} rows through Spark on {cfg.teacher.spark_master}")
+    with tempfile.TemporaryDirectory(prefix="stillroom-teacher-spark-") as tmp:
+        factory = tracking.teacher_spark_udf_factory(str(cfg.teacher.uri))
+        return spark.label_rows(factory, rows, cfg.teacher.spark_master, Path(tmp))
 
 
 def check_outputs(values: Any, bundle: DataBundle, role: str, where: str, rows: int | None = None) -> np.ndarray:

@@ -16,7 +16,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from mlflow.entities import LoggedModelInput  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from .errors import GateError, ModelLoadError, TrackingError  # noqa: E402
+from .errors import AccessDeniedError, GateError, ModelLoadError, TrackingError  # noqa: E402
 from .protocols import NativeModel  # noqa: E402
 
 TAG_PREFIX = "stillroom."
@@ -67,8 +67,108 @@ def connect(uri: str | None = None) -> str:
     try:
         mlflow.search_experiments(max_results=1)
     except Exception as exc:
-        raise TrackingError(f"tracking store {resolved} is not usable: {_short(exc)}") from None
+        raise as_user_error(exc) or TrackingError(f"tracking store {resolved} is not usable: {_short(exc)}") from None
     return resolved
+
+
+# --- access control (a team server with MLflow's basic-auth app) ------------------------------
+
+USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
+
+
+def as_user_error(exc: BaseException) -> AccessDeniedError | None:
+    """A 401/403 from the tracking server as one clear message; ``None`` for anything else.
+
+    MLflow reports both as an ``MlflowException`` carrying the raw response body; a user needs
+    to know which of the two it is and what to do about it, not the endpoint that refused.
+    """
+    if not isinstance(exc, MlflowException):
+        return None
+    status = exc.get_http_status_code()
+    user = os.environ.get(USERNAME_ENV)
+    server = mlflow.get_tracking_uri()
+    if status == 401:
+        who = f"as {user!r} (wrong password?)" if user else f"(set {USERNAME_ENV} and {PASSWORD_ENV})"
+        return AccessDeniedError(f"tracking server {server} refused to authenticate you {who}")
+    if status == 403:
+        action = _refused_action(str(exc))
+        return AccessDeniedError(
+            f"permission denied: user {user!r} may not {action} on {server}; ask an admin for EDIT or MANAGE on it"
+        )
+    return None
+
+
+def _refused_action(message: str) -> str:
+    """What was refused, read off the endpoint in MLflow's message ("set a model alias", ...)."""
+    endpoint = re.search(r"endpoint (\S+)", message)
+    path = endpoint.group(1) if endpoint else ""
+    for fragment, action in (
+        ("registered-models/alias", "set a model alias (promote)"),
+        ("model-versions/create", "register a model version"),
+        ("registered-models/create", "create a registered model"),
+        ("model-versions/set-tag", "tag a model version"),
+        ("registered-models/set-tag", "tag a registered model"),
+        ("runs/create", "create a run in this experiment"),
+        ("experiments/create", "create an experiment"),
+    ):
+        if fragment in path:
+            return action
+    return f"call {path or 'this endpoint'}"
+
+
+def check_write_access(experiment: str, registered_model: str | None) -> None:
+    """Before any work: may the current user write to this experiment and registered model?
+
+    On a server with basic auth, a distillation that ends in 403 at registration would waste
+    its whole training; the auth app answers "what is my permission on X" for oneself, so we
+    ask it first. Resources that do not exist yet are created (and owned) by the user, so only
+    existing ones are checked. Without auth (no user, or no auth app) there is nothing to ask.
+    """
+    uri = mlflow.get_tracking_uri()
+    user = os.environ.get(USERNAME_ENV)
+    if urlparse(uri).scheme not in ("http", "https") or not user:
+        return
+    resources: list[tuple[str, str, str]] = []
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is not None:
+        resources.append(("experiment", exp.experiment_id, f"experiment {experiment!r}"))
+    if registered_model and _registered_model_exists(registered_model):
+        resources.append(("registered_model", registered_model, f"registered model {registered_model!r}"))
+    for resource_type, resource_id, label in resources:
+        permission = _my_permission(uri, user, resource_type, resource_id)
+        if permission is not None and permission not in ("EDIT", "MANAGE"):
+            raise AccessDeniedError(
+                f"permission denied: user {user!r} has {permission} on {label} at {uri}; "
+                "writing needs EDIT or MANAGE (ask an admin to grant it)"
+            )
+
+
+def _registered_model_exists(name: str) -> bool:
+    try:
+        MlflowClient().get_registered_model(name)
+    except MlflowException as exc:
+        if exc.get_http_status_code() == 404:
+            return False
+        raise as_user_error(exc) or TrackingError(f"could not look up registered model {name!r}: {_short(exc)}") from None
+    return True
+
+
+def _my_permission(uri: str, user: str, resource_type: str, resource_id: str) -> str | None:
+    """The auth app's answer for ``user`` on one resource; ``None`` when the server has no auth app."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    response = http_request(
+        get_default_host_creds(uri),
+        "/api/3.0/mlflow/users/permissions/get",
+        "GET",
+        params={"username": user, "resource_type": resource_type, "resource_id": resource_id},
+    )
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise AccessDeniedError(f"tracking server {uri} refused the permission check for {user!r} (HTTP {response.status_code})")
+    return str(response.json().get("permission", ""))
 
 
 def use_store(uri: str | None) -> None:
@@ -151,8 +251,11 @@ def run(experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
         try:
             yield active.info.run_id
         except BaseException as exc:
-            mlflow.set_tag(f"{TAG_PREFIX}error", _short(exc))
-            mlflow.end_run("FAILED")
+            # marking the run must never hide why it failed (a 403 would refuse the tag too)
+            with suppress(Exception):
+                mlflow.set_tag(f"{TAG_PREFIX}error", _short(exc))
+            with suppress(Exception):
+                mlflow.end_run("FAILED")
             raise
 
 
@@ -281,6 +384,7 @@ class LoggedStudent:
     model_id: str
     model_uri: str
     files: dict[str, str]
+    scoring_engine: str = "native"  # "lleaves" when a compiled artifact was logged beside the model
 
 
 _MODEL_ARGUMENT = {
@@ -335,8 +439,40 @@ def log_student_model(native: NativeModel, example: pd.DataFrame | None) -> Logg
     if native.signature is None and example is not None:
         signature = infer_signature(example, _predict_native(native, example))
     info = _log_native(native, "student", signature=signature, input_example=example)
-    files = hash_model_files(info.model_uri)
-    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files)
+    engine = _log_compiled(info.model_id, info.model_uri) if native.flavor == "lightgbm" else "native"
+    files = hash_model_files(info.model_uri)  # after compiling: the manifest covers the compiled code too
+    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files, scoring_engine=engine)
+
+
+def _log_compiled(model_id: str, model_uri: str) -> str:
+    """Compile a LightGBM student and add it to the same logged model, under ``compiled/``.
+
+    Beside ``model.lgb`` in the model's own artifacts, an auditor finds the compiled code, what
+    it was built from and where (``compiled/compiled.json``) with the model that was reviewed,
+    and the registered version carries it. Without lleaves the model is logged as is and the
+    reason is tagged: scoring then uses LightGBM.
+    """
+    from . import compiled
+    from .progress import console
+
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory(prefix="stillroom-compile-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        try:
+            compiled.compile_student(local / compiled.MODEL_FILE, Path(tmp) / compiled.COMPILED_DIR)
+        except Exception as exc:  # no compiler, or LLVM refused: the native model still ships
+            console.log(f"compiled scoring engine not logged: {exc}; scoring will use LightGBM")
+            client.set_logged_model_tags(model_id, {f"{TAG_PREFIX}scoring_engine": "lightgbm", f"{TAG_PREFIX}compiled": str(exc)})
+            return "lightgbm"
+        client.log_model_artifacts(model_id, str(Path(tmp) / compiled.COMPILED_DIR), compiled.COMPILED_DIR)
+    client.set_logged_model_tags(
+        model_id,
+        {
+            f"{TAG_PREFIX}scoring_engine": compiled.ENGINE,
+            f"{TAG_PREFIX}compiled": f"{compiled.COMPILED_DIR}/{compiled.META_FILE}",
+        },
+    )
+    return compiled.ENGINE
 
 
 def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
@@ -383,6 +519,7 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
         raise GateError(
             f"{name} v{version} did not pass its gate (gate={gate}); promote only with --override REASON, which is recorded"
         )
+    check_write_access(PROMOTION_EXPERIMENT, name)  # a user without the right changes nothing
     record = {
         "alias": alias,
         "version": str(version),
@@ -393,12 +530,14 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
         "previous": _current_alias_version(client, name, alias) or "",
         "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    client.set_registered_model_alias(name, alias, version)
-    for key in ("approver", "reason", "override", "promoted_at", "previous"):
-        client.set_model_version_tag(name, version, f"{TAG_PREFIX}promotion.{key}", record[key])
-    client.set_registered_model_tag(name, f"{TAG_PREFIX}last_promotion", json.dumps(record))
-    mlflow.set_experiment(PROMOTION_EXPERIMENT)
-    with mlflow.start_run(run_name=f"promote {name} v{version} -> @{alias}", tags={f"{TAG_PREFIX}role": "promotion"}):
+    # the record's run is opened first: if even that is refused, the registry is untouched; if
+    # the alias is refused, the run ends FAILED with the reason (an attempted promotion, on file)
+    run_name = f"promote {name} v{version} -> @{alias}"
+    with run(PROMOTION_EXPERIMENT, run_name, {f"{TAG_PREFIX}role": "promotion", f"{TAG_PREFIX}model": name}):
+        client.set_registered_model_alias(name, alias, version)
+        for key in ("approver", "reason", "override", "promoted_at", "previous"):
+            client.set_model_version_tag(name, version, f"{TAG_PREFIX}promotion.{key}", record[key])
+        client.set_registered_model_tag(name, f"{TAG_PREFIX}last_promotion", json.dumps(record))
         mlflow.log_params({f"promotion.{k}": v for k, v in record.items()} | {"model": name})
     return record
 
@@ -425,7 +564,12 @@ def _current_alias_version(client: MlflowClient, name: str, alias: str) -> str |
 
 @dataclass
 class ScoringModel:
-    """A registered model pinned to one version, ready for batch scoring."""
+    """A registered model pinned to one version, ready for batch scoring.
+
+    ``engine`` says what computes the scores (``lleaves`` for a compiled student, else the
+    flavor through pyfunc) and ``engine_note`` why, e.g. a fallback; both go into the
+    scoring run.
+    """
 
     name: str
     version: str
@@ -434,22 +578,51 @@ class ScoringModel:
     columns: list[tuple[str, str]]
     reference: dict[str, Any] | None
     run_id: str | None
+    engine: str = "pyfunc"
+    engine_note: str = ""
 
 
-def load_scoring_model(uri: str) -> ScoringModel:
-    """Resolve the alias once, load the pinned version, its signature and reference scores."""
+def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
+    """Resolve the alias once, load the pinned version, its signature and reference scores.
+
+    With ``compiled`` (the default) a compiled student logged beside the model scores instead
+    of the flavor's own predictor, when it can run here (see :mod:`stillroom.compiled`).
+    """
     name, version, _ = resolve_registered(uri)
     pinned = f"models:/{name}/{version}"
-    try:
-        model = mlflow.pyfunc.load_model(pinned)
-    except Exception as exc:
-        raise ModelLoadError(f"could not load {pinned}: {_short(exc)}") from None
-    schema = model.metadata.get_input_schema()
-    if schema is None:
-        raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
-    columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
+    with tempfile.TemporaryDirectory(prefix="stillroom-model-") as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp))
+            model = mlflow.pyfunc.load_model(str(local))
+        except Exception as exc:
+            raise ModelLoadError(f"could not load {pinned}: {_short(exc)}") from None
+        schema = model.metadata.get_input_schema()
+        if schema is None:
+            raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
+        columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
+        predict, engine, note = _pyfunc_scores(model), _flavor_engine(model), "compiled engine not requested"
+        if compiled:
+            predict, engine, note = _compiled_or(predict, engine, local, [c for c, _ in columns])
     run_id = MlflowClient().get_model_version(name, version).run_id
-    return ScoringModel(name, version, pinned, _pyfunc_scores(model), columns, _reference(run_id), run_id)
+    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note)
+
+
+def _flavor_engine(model: Any) -> str:
+    """``lightgbm`` for a LightGBM model through pyfunc, else ``pyfunc:<loader>``."""
+    loader = str(model.metadata.flavors.get("python_function", {}).get("loader_module", ""))
+    return "lightgbm" if loader == "mlflow.lightgbm" else f"pyfunc:{loader}"
+
+
+def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> tuple[Any, str, str]:
+    """The compiled student if one was logged and can run here, else the given predictor and why."""
+    from . import compiled
+
+    if engine != "lightgbm":
+        return predict, engine, "no compiled engine for this flavor"
+    loaded = compiled.load_compiled(local, columns)
+    if loaded.model is None:
+        return predict, engine, loaded.note
+    return loaded.model.predict, loaded.engine, loaded.note
 
 
 def _pyfunc_predict(model: Any) -> Any:
@@ -480,6 +653,57 @@ def _pyfunc_scores(model: Any) -> Any:
 
 def _last_column(out: Any, rows: int) -> np.ndarray:
     return np.asarray(out, dtype=float).reshape(rows, -1)[:, -1]
+
+
+def spark_udf_factory(pinned_uri: str) -> Any:
+    """``spark -> UDF`` scoring the pinned model version in Spark's Python workers.
+
+    ``env_manager="local"``: executors use the Python environment they run in (the same
+    pinned packages); building a fresh environment per job would need the internet.
+    """
+
+    def factory(spark: Any) -> Any:
+        try:
+            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type="double", env_manager="local")
+        except Exception as exc:
+            raise ModelLoadError(f"could not load {pinned_uri} into Spark: {_short(exc)}") from None
+
+    return factory
+
+
+def teacher_spark_udf_factory(uri: str) -> Any:
+    """``spark -> UDF`` giving a teacher's positive-class probability, for labelling in Spark.
+
+    Only teachers whose pyfunc returns probabilities qualify: a LightGBM model, or a
+    scikit-learn model logged with ``pyfunc_predict_fn="predict_proba"`` (a plain sklearn
+    pyfunc predicts hard labels, which would silently teach the wrong thing).
+    """
+    from mlflow.models import Model
+
+    if uri.startswith("models:/") and MODEL_ALIAS_URI.match(uri):
+        name, version, _ = resolve_registered(uri)
+        uri = f"models:/{name}/{version}"
+    try:
+        flavors = Model.load(uri).flavors
+    except Exception as exc:
+        raise ModelLoadError(f"unknown model URI {uri!r}: {_short(exc)}") from None
+    proba = flavors.get("python_function", {}).get("predict_fn") == "predict_proba"
+    if "lightgbm" not in flavors and not proba:
+        raise ModelLoadError(
+            f"teacher {uri} cannot label through Spark: its pyfunc does not return probabilities "
+            "(use a LightGBM model, or log the scikit-learn model with pyfunc_predict_fn='predict_proba')"
+        )
+
+    def factory(spark: Any) -> Any:
+        from pyspark.sql import functions as F
+
+        try:
+            udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="array<double>" if proba else "double", env_manager="local")
+        except Exception as exc:
+            raise ModelLoadError(f"could not load teacher {uri} into Spark: {_short(exc)}") from None
+        return (lambda *cols: F.element_at(udf(*cols), -1)) if proba else udf
+
+    return factory
 
 
 def _reference(run_id: str | None) -> dict[str, Any] | None:
@@ -541,3 +765,79 @@ def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
     except Exception as exc:
         raise ModelLoadError(f"could not load teacher {uri!r}: {_short(exc)}") from None
     return _pyfunc_predict(model), facts | {"flavor": "pyfunc", "object": None}
+
+
+# --- compliance report --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """Everything the compliance report shows about one distillation run, fetched once."""
+
+    run_id: str
+    run_name: str
+    experiment: str
+    status: str
+    user: str
+    start_time_ms: int
+    end_time_ms: int | None
+    tracking_uri: str
+    record: RunRecord
+    artifact_dir: Path
+    teacher_models: list[dict[str, str]]
+    registered: dict[str, Any] | None
+
+
+def fetch_report_source(run_id: str, dst: Path) -> ReportSource:
+    """Read a distillation run, its artifacts (into ``dst``) and its registered version's promotions.
+
+    A run id that is unknown, or a run that is not a stillroom distillation, is one clear error.
+    """
+    client = MlflowClient()
+    uri = mlflow.get_tracking_uri()
+    try:
+        r = client.get_run(run_id)
+    except MlflowException as exc:
+        raise as_user_error(exc) or TrackingError(f"no run {run_id!r} in tracking store {uri}: {_short(exc)}") from None
+    role = r.data.tags.get(f"{TAG_PREFIX}role")
+    if role != "distillation":
+        raise TrackingError(f"run {run_id} is not a stillroom distillation run (role: {role or 'none'}); report needs one")
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(dst)))
+    record = run_record(run_id)
+    experiment = client.get_experiment(r.info.experiment_id).name
+    return ReportSource(
+        run_id=run_id,
+        run_name=r.info.run_name or run_id,
+        experiment=experiment,
+        status=r.info.status,
+        user=r.info.user_id or "",
+        start_time_ms=r.info.start_time,
+        end_time_ms=r.info.end_time,
+        tracking_uri=uri,
+        record=record,
+        artifact_dir=local,
+        teacher_models=[_logged_model_facts(model_id) for model_id in record.model_inputs],
+        registered=_registered_facts(client, r.data.tags.get(f"{TAG_PREFIX}registered_version")),
+    )
+
+
+def _logged_model_facts(model_id: str) -> dict[str, str]:
+    try:
+        model = mlflow.get_logged_model(model_id)
+    except MlflowException:
+        return {"model_id": model_id}
+    return {"model_id": model_id, "name": model.name, "source_run": model.source_run_id or "", "uri": model.model_uri}
+
+
+def _registered_facts(client: MlflowClient, registered: str | None) -> dict[str, Any] | None:
+    """The registered version (tags, current aliases) and every promotion of it, oldest first."""
+    if not registered or "/" not in registered:
+        return None
+    name, version = registered.rsplit("/", 1)
+    try:
+        mv = client.get_model_version(name, version)
+        aliases = [a for a, v in client.get_registered_model(name).aliases.items() if str(v) == version]
+    except MlflowException as exc:
+        raise as_user_error(exc) or TrackingError(f"registered version {registered} is unreadable: {_short(exc)}") from None
+    history = [p for p in promotion_history(name) if p.get("version") == version]
+    return {"name": name, "version": version, "tags": dict(mv.tags), "aliases": aliases, "promotions": history}

@@ -157,6 +157,7 @@ def test_score_batch_with_registered_student(run: dict[str, Any], store: str, re
     assert scoring_runs and scoring_runs[0].data.params["model_version"] == run["version"]
     assert scoring_runs[0].data.metrics["rows"] == len(batch)
     assert "psi_vs_training" in scoring_runs[0].data.metrics
+    assert scoring_runs[0].data.params["engine"] == "lleaves"  # the distillation logged a compiled student
 
 
 def test_promotion_refused_on_failed_gate_unless_override(store: str, small_overrides: list[str]) -> None:
