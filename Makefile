@@ -14,9 +14,10 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml plugins/medical/pyproject.toml
+$(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml plugins/medical/pyproject.toml plugins/molecules/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e "./core[server,compiled,spark]" -e ./plugins/fraud -e ./plugins/medical pytest pytest-xdist ruff selenium
+	$(PIP) install --quiet -c constraints.txt -e "./core[server,compiled,spark]" -e ./plugins/fraud -e ./plugins/medical \
+		-e './plugins/molecules[admet]' pytest pytest-xdist ruff selenium
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -42,6 +43,9 @@ demo: setup
 	$(PY) -m stillroom_fraud.batch $(OUT)/transactions.parquet --rows 200000 --seed 7
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/transactions.parquet $(OUT)/scores.parquet --passthrough TRANSACTION_ID --no-progress
 	$(VENV)/bin/stillroom distill medical
+	$(VENV)/bin/stillroom distill molecules
+	$(PY) -m stillroom_molecules.library $(OUT)/library.csv
+	$(VENV)/bin/stillroom score models:/molecules-student/latest $(OUT)/library.csv $(OUT)/library-scores.csv --passthrough name --no-progress
 	@echo
 	@echo "Audit the run and the registered model in the MLflow UI:"
 	@echo "  $(VENV)/bin/stillroom ui     # then open http://127.0.0.1:5000"
@@ -60,6 +64,7 @@ bench: setup
 	$(PY) bench/fraud.py
 	$(PY) bench/medical.py
 	$(PY) bench/scoring.py
+	$(PY) bench/molecules.py
 
 # The README's pictures of the MLflow UI: the browser test, writing its screenshots into docs/.
 screenshots: setup sysdeps

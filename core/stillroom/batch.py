@@ -16,7 +16,9 @@ It knows nothing about MLflow: the caller passes a plain ``predict(frame) -> sco
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import itertools
 import math
 import os
@@ -170,7 +172,9 @@ def _format_of(path: Path) -> str:
         return "csv"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
-    raise DataError(f"{path}: unknown file type (use .csv, .csv.gz or .parquet)")
+    if name.endswith((".smi", ".smi.gz", ".smiles", ".smiles.gz")):
+        return "lines"
+    raise DataError(f"{path}: unknown file type (use .csv, .csv.gz, .parquet, or .smi for a model with one text input)")
 
 
 def _check_input_file(path: Path) -> str:
@@ -280,7 +284,59 @@ def _open_source(path: Path, expected: list[ColumnSpec], passthrough: Sequence[s
     fmt = _check_input_file(path)
     if fmt == "parquet":
         return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
+    if fmt == "lines":
+        return _open_lines(path, expected, chunk_rows)
     return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
+
+
+LINE_NAME_COLUMN = "name"
+
+
+def _open_lines(path: Path, expected: list[ColumnSpec], chunk_rows: int) -> _Source:
+    """A record-per-line text file (``.smi``: ``SMILES [name]``, whitespace separated) for a
+    model whose only input is one text column: the first field becomes that column, the rest
+    of the line the ``name`` column (pass it through with ``--passthrough name``). A header
+    line naming the input column is skipped; every other line is a record, even an unparsable
+    one, so the model can flag it.
+    """
+    text_inputs = [s.name for s in expected if s.dtype == "string"]
+    if len(expected) != 1 or len(text_inputs) != 1:
+        raise DataError(f"{path}: a .smi file needs a model with exactly one text input (this one takes {len(expected)} columns)")
+    column = text_inputs[0]
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the source's close()
+    stream = (
+        gzip.open(raw, "rt") if path.name.lower().endswith(".gz") else io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    )
+
+    def frames() -> Iterator[pd.DataFrame]:
+        first, rows = True, []
+        for line in stream:
+            parts = line.strip().split(maxsplit=1)
+            if not parts or parts[0].startswith("#"):
+                continue
+            if first and parts[0].lower() == column.lower():
+                first = False
+                continue
+            first = False
+            rows.append((parts[0], parts[1] if len(parts) > 1 else ""))
+            if len(rows) == chunk_rows:
+                yield pd.DataFrame(rows, columns=[column, LINE_NAME_COLUMN])
+                rows = []
+        if rows:
+            yield pd.DataFrame(rows, columns=[column, LINE_NAME_COLUMN])
+
+    chunks = frames()
+    first_frame = next(chunks, None)
+    if first_frame is None:
+        stream.close()
+        raise _no_rows(path)
+    return _Source(
+        columns={column: pa.string(), LINE_NAME_COLUMN: pa.string()},
+        batches=(batch for frame in itertools.chain([first_frame], chunks) for batch in _frame_batches(path, frame)),
+        total=path.stat().st_size,
+        position=lambda _rows: raw.tell(),
+        close=lambda: (stream.close(), raw.close()),
+    )
 
 
 def _rebatch(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
@@ -462,6 +518,7 @@ class ScoringSummary:
     score_min: float
     score_max: float
     bin_edges: list[float] = field(default_factory=lambda: SCORE_BIN_EDGES.tolist())
+    unscored_rows: int = 0  # rows the model flagged as invalid (written with an empty score)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for run logging."""
@@ -477,14 +534,19 @@ class _ScoreStats:
 
     def __init__(self) -> None:
         self.counts = np.zeros(len(SCORE_BIN_EDGES) - 1, dtype=np.int64)
-        self.rows, self.total = 0, 0.0
+        self.rows, self.unscored, self.total = 0, 0, 0.0
         self.low, self.high = math.inf, -math.inf
 
     def add(self, scores: np.ndarray) -> None:
-        self.counts += np.histogram(np.clip(scores, 0.0, 1.0), bins=SCORE_BIN_EDGES)[0]
+        """Count every row; flagged rows without a score stay out of the distribution."""
         self.rows += scores.size
-        self.total += float(scores.sum(dtype=np.float64))
-        self.low, self.high = min(self.low, float(scores.min())), max(self.high, float(scores.max()))
+        scored = scores[np.isfinite(scores)]
+        self.unscored += scores.size - scored.size
+        if not scored.size:
+            return
+        self.counts += np.histogram(np.clip(scored, 0.0, 1.0), bins=SCORE_BIN_EDGES)[0]
+        self.total += float(scored.sum(dtype=np.float64))
+        self.low, self.high = min(self.low, float(scored.min())), max(self.high, float(scored.max()))
 
 
 def file_sha256(path: str | os.PathLike[str], stop: threading.Event | None = None) -> str:
@@ -516,19 +578,42 @@ def _background_digest(path: Path) -> Iterator[Future[str]]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> np.ndarray:
-    """Call the model and insist on one finite score per row; a silent NaN would poison the output."""
-    scores = np.asarray(predict(frame))
+def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Call the model and insist on one finite score per row; a silent NaN would poison the output.
+
+    A model may return a frame instead of an array (a pyfunc that scores domain objects):
+    its first numeric column is the score, further numeric columns are written beside it
+    (several endpoints), and boolean columns are validity flags. A row whose flag is False
+    (an unparsable molecule, say) may have no score: it is written empty and the job goes on.
+    Returns the scores and the extra output columns.
+    """
+    result = predict(frame)
+    extra: dict[str, np.ndarray] = {}
+    allowed_missing = np.zeros(len(frame), dtype=bool)
+    if isinstance(result, pd.DataFrame):
+        flags = [c for c in result.columns if pd.api.types.is_bool_dtype(result[c])]
+        values = [c for c in result.columns if c not in flags]
+        if not values:
+            raise ValueError("predict returned a frame without a score column")
+        for flag in flags:
+            allowed_missing |= ~result[flag].to_numpy(dtype=bool)
+        extra = {str(c): result[c].to_numpy() for c in values[1:] + flags}
+        result = result[values[0]].to_numpy(dtype=float)
+    scores = np.asarray(result)
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
     if scores.shape != (len(frame),):
         raise ValueError(f"predict returned shape {scores.shape} for {len(frame)} rows; expected one score per row")
     scores = scores.astype(np.float64, copy=False)
-    finite = np.isfinite(scores)
-    if not finite.all():
-        row = first_row + int(np.flatnonzero(~finite)[0])
+    bad = ~np.isfinite(scores) & ~allowed_missing
+    if bad.any():
+        row = first_row + int(np.flatnonzero(bad)[0])
         raise DataError(f"the model returned a non-finite score at row {row} (0-based data row)")
-    return scores
+    for name, column in extra.items():
+        if column.dtype.kind == "f" and (~np.isfinite(column) & ~allowed_missing).any():
+            row = first_row + int(np.flatnonzero(~np.isfinite(column) & ~allowed_missing)[0])
+            raise DataError(f"the model returned a non-finite {name!r} at row {row} (0-based data row)")
+    return scores, extra
 
 
 def _output_table(
@@ -538,13 +623,16 @@ def _output_table(
     passthrough: Sequence[str],
     score_column: str,
     extra_output: ExtraOutputFn | None,
+    model_extra: dict[str, np.ndarray] | None = None,
 ) -> pa.Table:
     columns: dict[str, Any] = {name: table.column(name) for name in passthrough}
-    columns[score_column] = pa.array(scores)
-    for name, values in (extra_output(frame, scores) if extra_output else {}).items():
+    columns[score_column] = pa.array(scores, from_pandas=True)  # NaN (a flagged row) is written empty
+    produced = dict(model_extra or {})
+    produced.update(extra_output(frame, scores) if extra_output else {})
+    for name, values in produced.items():
         if name in columns:
             raise ValueError(f"extra output column {name!r} clashes with an existing output column")
-        columns[name] = pa.array(np.asarray(values))
+        columns[name] = pa.array(np.asarray(values), from_pandas=True)
     return pa.table(columns)
 
 
@@ -605,8 +693,8 @@ def score_file(
             bar.update(task, total=source.total)
             for table, _ in itertools.chain([(first, source)], tables):
                 frame = table.select(order).to_pandas()
-                scores = _scores_of(predict, frame, stats.rows)
-                writer.write(_output_table(table, frame, scores, passthrough, score_column, extra_output))
+                scores, model_extra = _scores_of(predict, frame, stats.rows)
+                writer.write(_output_table(table, frame, scores, passthrough, score_column, extra_output, model_extra))
                 stats.add(scores)
                 rate = stats.rows / max(time.perf_counter() - started, 1e-9)
                 bar.update(task, completed=source.position(stats.rows), rows=stats.rows, rate=rate)
@@ -619,7 +707,8 @@ def score_file(
         input_digest=input_digest,
         output_path=str(target),
         score_counts=stats.counts.tolist(),
-        score_mean=stats.total / stats.rows,
+        score_mean=stats.total / max(stats.rows - stats.unscored, 1),
+        unscored_rows=stats.unscored,
         score_min=stats.low,
         score_max=stats.high,
     )

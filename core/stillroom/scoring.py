@@ -84,6 +84,7 @@ def score(
         "seconds": result.seconds,
         "rows_per_second": result.rows_per_second,
         "score_mean": result.score_mean,
+        "unscored_rows": result.unscored_rows,
     }
     if model.reference is not None:
         summary["psi_vs_training"] = metrics.psi_from_counts(model.reference["counts"], result.score_counts)
@@ -95,7 +96,7 @@ def score(
             },
             metrics={
                 k: float(summary[k])
-                for k in ("rows", "seconds", "rows_per_second", "score_mean", "psi_vs_training")
+                for k in ("rows", "seconds", "rows_per_second", "score_mean", "unscored_rows", "psi_vs_training")
                 if k in summary
             },
             artifacts={

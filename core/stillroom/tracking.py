@@ -611,7 +611,7 @@ def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
         if schema is None:
             raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
         columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
-        predict, engine, note = _pyfunc_predict(model), _flavor_engine(model), "compiled engine not requested"
+        predict, engine, note = _pyfunc_scores(model), _flavor_engine(model), "compiled engine not requested"
         if compiled:
             predict, engine, note = _compiled_or(predict, engine, local, [c for c, _ in columns])
     run_id = MlflowClient().get_model_version(name, version).run_id
@@ -637,11 +637,33 @@ def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> 
 
 
 def _pyfunc_predict(model: Any) -> Any:
+    """Model outputs as an array. A pyfunc that returns a frame (a model of domain objects)
+    gives its numeric columns, (n,) for one and (n, k) for several; boolean validity flags
+    are not outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
+
     def predict(frame: pd.DataFrame) -> np.ndarray:
         out = model.predict(frame)
-        return np.asarray(out, dtype=float).reshape(len(frame), -1)[:, -1]
+        if isinstance(out, pd.DataFrame):
+            values = out[[c for c in out.columns if not pd.api.types.is_bool_dtype(out[c])]].to_numpy(dtype=float)
+            return values[:, 0] if values.shape[1] == 1 else values
+        return _last_column(out, len(frame))
 
     return predict
+
+
+def _pyfunc_scores(model: Any) -> Any:
+    """For batch scoring: a frame a pyfunc returns (scores, validity flags) is passed on whole,
+    so that ``stillroom.batch`` writes every output column and leaves flagged rows unscored."""
+
+    def predict(frame: pd.DataFrame) -> Any:
+        out = model.predict(frame)
+        return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else _last_column(out, len(frame))
+
+    return predict
+
+
+def _last_column(out: Any, rows: int) -> np.ndarray:
+    return np.asarray(out, dtype=float).reshape(rows, -1)[:, -1]
 
 
 def spark_udf_factory(pinned_uri: str) -> Any:

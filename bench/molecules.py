@@ -1,0 +1,427 @@
+"""Molecules benchmark: two tables, committed to ``results/molecules.md`` and ``.json``.
+
+1. ADMET-AI teacher -> fingerprint students on five endpoints (two regression, three
+   classification). Transfer set: every molecule we have (NCI 5K pool, the embedded solubility
+   and FreeSolv sets, and the SMILES of Lipophilicity and BBBP from ../shared/data), labelled
+   by the teacher. Test: NCI molecules held out by Bemis-Murcko scaffold that are in none of
+   the labelled sets behind ADMET-AI's endpoints we can check (Lipophilicity, BBBP,
+   solubility, FreeSolv), so neither model was trained on them (ADMET-AI's TDC training sets
+   are not shipped, so overlap with its other sets cannot be excluded; said in the notes).
+   Fidelity: R2 to the teacher (regression), ROC-AUC against the teacher's calls
+   (classification); molecules/s from SMILES for teacher and student on the same batch.
+2. Lipophilicity and BBBP (MoleculeNet, ../shared/data), scaffold split, 3 seeds: the
+   in-plugin descriptor-ensemble teacher vs the distilled LightGBM student vs the same
+   student trained on labels alone, through the real product (``stillroom.distill``, each
+   run in its own temporary MLflow store), beside Chemprop's published figures.
+
+    python bench/molecules.py                 # both tables (about 30-40 minutes on a shared 2-core box)
+    python bench/molecules.py --part admet    # table 1 only
+    python bench/molecules.py --quick         # smoke test: small sets, one seed
+    python bench/molecules.py --render        # rebuild results/molecules.md from the saved JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("STILLROOM_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared/data")
+RESULTS = HERE / "results"
+CACHE = Path(os.environ.get("STILLROOM_BENCH_CACHE", Path.home() / ".cache" / "stillroom" / "bench-molecules"))
+REGRESSION = ["Lipophilicity_AstraZeneca", "Solubility_AqSolDB"]
+CLASSIFICATION = ["BBB_Martins", "hERG", "AMES"]
+NOTES = [
+    "Machine: 2 cores shared with four other agents' jobs during the runs (load average 7 to 16): wall-clock throughput "
+    "is pessimistic for both teacher and student; teacher and student are timed on the same batch in the same process.",
+    "ADMET-AI's training sets (TDC) are not shipped with it, so overlap of the held-out NCI molecules with its training "
+    "data can only be excluded for the sets we have (Lipophilicity, BBBP, solubility, FreeSolv); the students never saw "
+    "the held-out molecules or their scaffolds.",
+    "Throughput depends on the machine's load far more for the teacher than for the student: the ADMET-AI ensemble "
+    "(two torch threads) ran at ~90-100 molecules/s while the box was at load 8-9 and at ~800/s at load 2-3, the "
+    "student at 2,500-5,500/s either way. Compare speedups only within a row (same batch, same process, same moment); "
+    "on a quiet machine the fingerprint student is about an order of magnitude faster than the teacher, not two: the "
+    "100x target is missed. In table 1 the multi-task MLP rows were measured at load ~9, the two LightGBM variants "
+    "at load ~2-3 (re-run last, on a quieter box).",
+    "The student's cost per molecule is dominated by RDKit (SMILES parsing and standardisation, ~50-150 us per "
+    "molecule on this machine); LightGBM itself predicts >30,000 molecules/s. The teacher uses two torch threads, the "
+    "student one process.",
+    "Table 2 runs are the product itself (stillroom.distill, molecules.file dataset, scaffold split 80/10/10, NCI 5K "
+    "pool, default recipe alpha 0.5, default teacher and student settings); CIs are 200-sample bootstrap intervals on "
+    "the test split. Chemprop's figures are from its README (D-MPNN, its own splits); ours are not the same splits: "
+    "our scaffold split is Chemprop's *balanced* variant (scaffold sets larger than half the test share go to training), "
+    "which on BBBP gives far easier test sets than the split behind the published 0.737, so the BBBP numbers are not "
+    "comparable; on Lipophilicity the published 0.555 is a random split (section 3 has our random-split run).",
+    "Distillation gain on MoleculeNet is small: the student sees Morgan counts only, while the teacher's edge comes from "
+    "whole-molecule descriptors (Crippen logP, TPSA ...) that a fingerprint cannot express; the distilled student is "
+    "consistently better calibrated on BBBP (Brier/ECE in the JSON). Table 1 (a teacher on a fixed 11k-molecule transfer "
+    "set) shows what the student can copy; a student with the cheap 'screening' descriptors trades molecules/s for fidelity.",
+    "Default recipe, not tuned on these test sets: temperature 1, alpha 0.5, LightGBM 400 trees / 31 leaves with early "
+    "stopping on the validation split.",
+]
+CHEMPROP = {"lipophilicity": ("RMSE", 0.555, "random split"), "bbbp": ("ROC-AUC", 0.737, "scaffold split")}
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, no GPU, Python {platform.python_version()}; "
+        f"load average at start {load[0]:.1f} (the machine was shared with other jobs: wall-clock figures are "
+        "pessimistic, ratios measured on the same batch in the same process stay fair)"
+    )
+
+
+# --------------------------------------------------------------------------- table 1: ADMET-AI
+
+
+def admet_molecules(quick: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """All standardised molecules (column ``smiles``, ``source``) and the held-out test mask."""
+    from stillroom_molecules import embedded
+    from stillroom_molecules.loaders import load_molecules
+    from stillroom_molecules.splits import scaffold_split
+
+    nci = embedded.nci_pool().frame.assign(source="nci")
+    sol_train, sol_test = embedded.solubility()
+    labelled = [
+        sol_train.frame.assign(source="solubility"),
+        sol_test.frame.assign(source="solubility"),
+        embedded.freesolv().frame.assign(source="freesolv"),
+        load_molecules(SHARED / "lipophilicity.csv", targets=["exp"]).frame.assign(source="lipophilicity"),
+        load_molecules(SHARED / "bbbp.csv", targets=["p_np"]).frame.assign(source="bbbp"),
+    ]
+    known = set(pd.concat(labelled)["smiles"])
+    eligible = nci[~nci["smiles"].isin(known)].reset_index(drop=True)
+    _, _, test_idx = scaffold_split(eligible["smiles"].tolist(), 0.0, 0.15, seed=0)
+    test = set(eligible["smiles"].iloc[test_idx])
+    frame = pd.concat([nci[["smiles", "source"]]] + [f[["smiles", "source"]] for f in labelled], ignore_index=True)
+    frame = frame.drop_duplicates("smiles").reset_index(drop=True)
+    if quick:
+        keep = frame["smiles"].isin(test) | (np.random.default_rng(0).random(len(frame)) < 0.15)
+        frame = frame[keep].reset_index(drop=True)
+        frame = pd.concat([frame[~frame["smiles"].isin(test)], frame[frame["smiles"].isin(test)].head(150)], ignore_index=True)
+    return frame, frame["smiles"].isin(test).to_numpy()
+
+
+def teacher_outputs(teacher, frame: pd.DataFrame, name: str) -> np.ndarray:
+    """The teacher's outputs on every molecule, cached on disk (the teacher is the slow part)."""
+    from stillroom.cache import cached_outputs
+    from stillroom_molecules.chem import smiles_digest
+
+    key = f"{name}-{teacher.describe().details['identity']}-{smiles_digest(frame['smiles'].tolist())}".replace("|", "_")
+    started = time.perf_counter()
+    values, hit = cached_outputs(CACHE, key.replace("/", "_").replace(",", "+"), lambda: teacher.predict(frame))
+    print(f"  teacher {name}: {len(frame):,} molecules {'(cached)' if hit else f'in {time.perf_counter() - started:,.0f} s'}")
+    return values
+
+
+def throughput(predict, frame: pd.DataFrame, repeats: int) -> float:
+    """Best-of-``repeats`` molecules/s of ``predict`` on the frame (SMILES to outputs)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict(frame)
+        best = min(best, time.perf_counter() - started)
+    return len(frame) / best
+
+
+def admet_table(quick: bool, only: list[str] | None = None) -> dict:
+    from stillroom.targets import make_targets
+    from stillroom_molecules.admet import AdmetTeacher, endpoint_facts
+    from stillroom_molecules.metrics import fidelity
+    from stillroom_molecules.student import LightGBMStudent, MLPStudent
+
+    frame, is_test = admet_molecules(quick)
+    print(f"table 1: {len(frame):,} molecules, {int(is_test.sum()):,} held out (NCI, unseen scaffolds)")
+    rows, facts = [], endpoint_facts(REGRESSION + CLASSIFICATION)
+    for endpoints, task_type in ((REGRESSION, "regression"), (CLASSIFICATION, "multilabel")):
+        teacher = AdmetTeacher(endpoints)
+        values = teacher_outputs(teacher, frame, "-".join(endpoints))
+        train_idx = np.flatnonzero(~is_test)
+        rng = np.random.default_rng(0)
+        valid_idx = rng.choice(train_idx, size=max(50, len(train_idx) // 10), replace=False)
+        fit_idx = np.setdiff1d(train_idx, valid_idx)
+        test_frame = frame[is_test].reset_index(drop=True)
+        nan = np.full_like(values, np.nan)
+        students = {
+            "LightGBM (one booster per endpoint)": lambda: LightGBMStudent({}, 0),
+            "multi-task MLP (one network)": lambda: MLPStudent({"epochs": 40 if quick else 80}, 0),
+            "LightGBM + 12 screening descriptors": lambda: LightGBMStudent({"featurizer": {"descriptors": "screening"}}, 0),
+        }
+        students = {k: make() for k, make in students.items() if not only or k in only}
+        teacher_rate = throughput(teacher.predict, test_frame, 1 if quick else 2)
+        for label, student in students.items():
+            started = time.perf_counter()
+            student.fit(
+                frame.iloc[fit_idx][["smiles"]],
+                make_targets(task_type, nan[fit_idx], values[fit_idx], 1.0, 1.0),
+                frame.iloc[valid_idx][["smiles"]],
+                make_targets(task_type, nan[valid_idx], values[valid_idx], 1.0, 1.0),
+            )
+            fit_seconds = time.perf_counter() - started
+            pred = np.asarray(student.predict(test_frame)).reshape(len(test_frame), -1)
+            student_rate = throughput(student.predict, test_frame, 3)
+            for j, endpoint in enumerate(endpoints):
+                fid = fidelity("regression" if task_type == "regression" else "binary", values[is_test][:, j], pred[:, j])
+                rows.append(
+                    {
+                        "endpoint": endpoint,
+                        "units": facts[endpoint]["units"],
+                        "type": "regression" if task_type == "regression" else "classification",
+                        "student": label,
+                        **fid,
+                        "teacher_molecules_per_s": teacher_rate,
+                        "student_molecules_per_s": student_rate,
+                        "speedup": student_rate / teacher_rate,
+                        "student_fit_seconds": fit_seconds,
+                        "transfer_molecules": int(len(fit_idx)),
+                        "test_molecules": int(is_test.sum()),
+                    }
+                )
+                print(f"  {endpoint:28s} {label:38s} " + ", ".join(f"{k} {v:.3f}" for k, v in fid.items()))
+        print(f"  throughput: teacher {teacher_rate:,.0f}/s")
+    return {"rows": rows, "molecules": int(len(frame)), "test": int(is_test.sum())}
+
+
+# --------------------------------------------------------------------------- table 2: MoleculeNet
+
+
+DATASETS = {
+    "lipophilicity": {"file": "lipophilicity.csv", "target": "exp", "metric": "rmse", "units": "logD (octanol/water, pH 7.4)"},
+    "bbbp": {"file": "bbbp.csv", "target": "p_np", "metric": "roc_auc", "units": "penetrates (1) / not (0)"},
+}
+
+
+def moleculenet_run(name: str, seed: int, split: str, quick: bool) -> dict:
+    """One real distillation (stillroom.distill) in a temporary MLflow store; its metrics."""
+    import stillroom
+    from stillroom import tracking
+
+    spec = DATASETS[name]
+    overrides = [
+        "data.dataset=molecules.file",
+        f"data.path={SHARED / spec['file']}",
+        f"data.targets=[{spec['target']}]",
+        f"data.split={split}",
+        "data.pool_max=5000",
+        f"run.seed={seed}",
+        "evaluation.bootstrap=200",
+        "evaluation.efficiency_rows=500",
+        "evaluation.latency_repeats=20",
+        f"molecules.endpoint={name}",
+        f"molecules.units={spec['units']}",
+    ]
+    if quick:
+        overrides += [
+            "data.max_rows=600",
+            "data.pool_max=600",
+            "teacher.params.n_estimators=100",
+            "teacher.params.forest_trees=50",
+        ]
+    with tempfile.TemporaryDirectory(prefix="stillroom-bench-") as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            tracking.use_store(uri)
+            started = time.perf_counter()
+            # features of molecules seen in an earlier run stay in this process (seeds share molecules)
+            summary = stillroom.distill("molecules", overrides=overrides + [f"run.cache_dir={tmp}/cache"])
+            seconds = time.perf_counter() - started
+        finally:
+            tracking.use_store(None)
+            os.chdir(cwd)
+    return {
+        "dataset": name,
+        "seed": seed,
+        "split": split,
+        "seconds": seconds,
+        "metrics": summary["metrics"],
+        "intervals": {k: list(v) for k, v in summary["intervals"].items()},
+    }
+
+
+def moleculenet_table(seeds: list[int], quick: bool, split: str = "scaffold") -> dict:
+    runs = []
+    for name in DATASETS:
+        for seed in seeds:
+            print(f"table 2: {name}, {split} split, seed {seed}")
+            runs.append(moleculenet_run(name, seed, split, quick))
+    return {"runs": runs}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _metric_key(run: dict, role: str, metric: str) -> str:
+    for key in (f"{role}.{metric}", f"molecules.{role}.{metric}"):
+        if key in run["metrics"]:
+            return key
+    raise KeyError(f"{role}.{metric}")
+
+
+def render(results: dict) -> str:
+    lines = ["# Molecules benchmark", "", f"Machine: {results['machine']}", ""]
+    if "admet" in results:
+        t = results["admet"]
+        lines += [
+            "## 1. ADMET-AI teacher -> fingerprint students (fidelity on unseen molecules, molecules/s)",
+            "",
+            f"Transfer set: {t['molecules'] - t['test']:,} molecules labelled by ADMET-AI 2.0.1 "
+            "(teacher outputs only, no labels); "
+            f"test: {t['test']:,} NCI molecules with Bemis-Murcko scaffolds held out, in none of the Lipophilicity, BBBP, "
+            "solubility or FreeSolv sets. Students: Morgan count fingerprints (r=2, 2048), from SMILES (standardisation "
+            "included). Throughput: the same test batch, same process, best of repeats; the teacher runs the one "
+            "Chemprop ensemble (5 D-MPNNs) that holds the endpoint.",
+            "",
+            "| endpoint | type | student | R2 to teacher | Spearman | AUC vs teacher calls | agreement "
+            "| teacher mol/s | student mol/s | speedup | targets met |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in t["rows"]:
+            fid_ok = r.get("r2_to_teacher", 0) >= 0.9 if r["type"] == "regression" else r.get("auc_to_teacher_calls", 0) >= 0.95
+            ok = (
+                "yes"
+                if fid_ok and r["speedup"] >= 100
+                else ("fidelity only" if fid_ok else ("speed only" if r["speedup"] >= 100 else "no"))
+            )
+            lines.append(
+                f"| {r['endpoint']} ({r['units']}) | {r['type']} | {r['student']} | {r.get('r2_to_teacher', float('nan')):.3f} | "
+                f"{r.get('spearman_to_teacher', float('nan')):.3f} | {r.get('auc_to_teacher_calls', float('nan')):.3f} | "
+                f"{r.get('agreement', float('nan')):.3f} | {r['teacher_molecules_per_s']:,.0f} | "
+                f"{r['student_molecules_per_s']:,.0f} | "
+                f"{r['speedup']:,.0f}x | {ok} |"
+            )
+        lines += [
+            "",
+            "Targets: R2 to teacher >= 0.9 (regression), ROC-AUC against the teacher's calls >= 0.95 (classification), "
+            "student >= 100x the teacher's molecules/s.",
+            "",
+        ]
+    for section, split in (("moleculenet", "scaffold"), ("random", "random")):
+        if section not in results:
+            continue
+        lines += [
+            f"## {'2' if split == 'scaffold' else '3'}. MoleculeNet: descriptor-ensemble teacher vs distilled student "
+            f"vs baseline ({split} split)",
+            "",
+            f"Each run is the real product (`stillroom distill molecules` on `data.dataset=molecules.file`), {split} split "
+            "80/10/10, unlabelled pool = NCI 5K, student = LightGBM on Morgan counts (r=2, 2048), baseline = the same "
+            "student on labels only. Cells: test metric [95% bootstrap CI] per seed; last rows mean +- sd over seeds.",
+            "",
+        ]
+        for name, spec in DATASETS.items():
+            runs = [r for r in results[section]["runs"] if r["dataset"] == name]
+            if not runs:
+                continue
+            metric = spec["metric"]
+            label, published, published_split = CHEMPROP[name]
+            lines += [
+                f"### {name} ({label}, {'lower' if metric == 'rmse' else 'higher'} is better)",
+                "",
+                "| seed | teacher | distilled student | baseline student | student - baseline | fidelity to teacher "
+                "| speedup (rows/s vs teacher) |",
+                "| --- | --- | --- | --- | --- | --- | --- |",
+            ]
+            per_role = {role: [] for role in ("teacher", "student", "baseline")}
+            for r in runs:
+                cells = []
+                for role in ("teacher", "student", "baseline"):
+                    key = _metric_key(r, role, metric)
+                    value = r["metrics"][key]
+                    per_role[role].append(value)
+                    ci = r["intervals"].get(key)
+                    cells.append(f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+                fid_key = next(
+                    (
+                        k
+                        for k in (
+                            "fidelity.r2",
+                            "molecules.fidelity.r2_to_teacher",
+                            "fidelity.auc_to_teacher_calls",
+                            "molecules.fidelity.auc_to_teacher_calls",
+                        )
+                        if k in r["metrics"]
+                    ),
+                    None,
+                )
+                fid = f"{fid_key.split('.')[-1]} {r['metrics'][fid_key]:.3f}" if fid_key else ""
+                gain = per_role["student"][-1] - per_role["baseline"][-1]
+                speed = r["metrics"].get("efficiency.speedup_rows_per_second", float("nan"))
+                lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {gain:+.3f} | {fid} | {speed:,.0f}x |")
+            mean = {k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in per_role.items()}
+            sign = -1.0 if metric == "rmse" else 1.0
+            better = sign * (mean["student"][0] - mean["baseline"][0]) > 0
+            wins = sum(sign * (a - b) > 0.001 for a, b in zip(per_role["student"], per_role["baseline"], strict=True))
+            ties = sum(abs(a - b) <= 0.001 for a, b in zip(per_role["student"], per_role["baseline"], strict=True))
+            lines += [
+                "| mean +- sd | "
+                + " | ".join(f"{m:.3f} +- {s:.3f}" for m, s in mean.values())
+                + f" | {mean['student'][0] - mean['baseline'][0]:+.3f} | | |",
+                f"| Chemprop D-MPNN (published, {published_split}) | {published} | | | | | |",
+                "",
+                (
+                    f"Target (distilled student better than baseline): **{'met' if better else 'missed'}** on the mean over "
+                    f"seeds; better on {wins} of {len(runs)} seed(s), tied (within 0.001) on {ties}. The per-seed differences "
+                    "are inside the bootstrap intervals: the gain is small."
+                    if split == "scaffold"
+                    else f"Distilled student better than baseline on this split: {'yes' if better else 'no'} (one seed)."
+                ),
+                "",
+            ]
+    lines += ["## Notes", ""] + [f"- {n}" for n in results.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["admet", "moleculenet", "random", "all"], default="all")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "molecules")
+    parser.add_argument("--render", action="store_true", help="rebuild the report from the saved JSON, run nothing")
+    parser.add_argument("--students", nargs="*", help="table 1: only these students (rows added to the saved table)")
+    args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.out.with_suffix(".json").read_text()) | {"notes": NOTES}
+        args.out.with_suffix(".json").write_text(json.dumps(saved, indent=2, default=float))
+        args.out.with_suffix(".md").write_text(render(saved))
+        return 0
+    results: dict = {"machine": machine(), "quick": args.quick, "seeds": args.seeds, "notes": []}
+    previous = args.out.with_suffix(".json")
+    if previous.is_file() and args.part != "all":
+        results |= {k: v for k, v in json.loads(previous.read_text()).items() if k in ("admet", "moleculenet", "random")}
+    started = time.perf_counter()
+    if args.part in ("admet", "all"):
+        table = admet_table(args.quick, args.students)
+        if args.students and "admet" in results:
+            kept = [r for r in results["admet"]["rows"] if r["student"] not in args.students]
+            table["rows"] = kept + table["rows"]
+        results["admet"] = table
+    if args.part in ("moleculenet", "all"):
+        results["moleculenet"] = moleculenet_table(args.seeds if not args.quick else args.seeds[:1], args.quick)
+    if args.part in ("random", "all"):
+        results["random"] = moleculenet_table(args.seeds[:1], args.quick, split="random")
+    results["notes"] = NOTES
+    results["seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float))
+    args.out.with_suffix(".md").write_text(render(results))
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Dataset hooks of the molecules vertical: the config's ``data`` section -> a DataBundle.
+
+The model input is one text column, ``smiles`` (standardised, canonical); targets keep their
+names. Lineage carries what was dropped on the way (invalid SMILES by reason, duplicates),
+the split kind, the pool and the RDKit version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stillroom.data import DataBundle
+
+from . import embedded
+from .chem import RDKIT_VERSION, STANDARDISATION
+from .config import MoleculesDataConfig
+from .loaders import SMILES, MoleculeTable, load_molecules
+from .splits import split
+
+
+def hard_matrix(bundle: DataBundle, frame: pd.DataFrame) -> np.ndarray:
+    """Labels as (n, k) floats, NaN = missing (multiclass: (n, 1) class index)."""
+    return frame[bundle.details["targets"]].to_numpy(dtype=float)
+
+
+def _subsample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    return frame.sample(n=max_rows, random_state=seed).reset_index(drop=True)
+
+
+def _pool(cfg: MoleculesDataConfig, exclude: set[str], seed: int) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    if cfg.pool == "none":
+        return None, {"pool": "none"}
+    table = embedded.nci_pool() if cfg.pool == "nci5k" else load_molecules(cfg.pool_path, require_targets=False)
+    frame = embedded.pool_frame(table, exclude, cfg.pool_max, seed)
+    source = "rdkit/Data/NCI/first_5K.smi" if cfg.pool == "nci5k" else cfg.pool_path
+    return frame, {"pool": source, "pool_report": table.report, "pool_rows": len(frame)}
+
+
+def bundle_from_tables(
+    cfg: MoleculesDataConfig, train_table: MoleculeTable, test_table: MoleculeTable | None, seed: int, source: str
+) -> DataBundle:
+    """Split (scaffold or random), attach the pool, and record the lineage."""
+    targets, task_type = train_table.targets, train_table.task_type or "regression"
+    frame = _subsample(train_table.frame, cfg.max_rows, seed)
+    if test_table is None:
+        tr, va, te = split(cfg.split, frame[SMILES].tolist(), cfg.valid_fraction, cfg.test_fraction, seed)
+        train, valid, test = (frame.iloc[i].reset_index(drop=True) for i in (tr, va, te))
+    else:
+        tr, va, _ = split(cfg.split, frame[SMILES].tolist(), cfg.valid_fraction, 0.0, seed)
+        train, valid = (frame.iloc[i].reset_index(drop=True) for i in (tr, va))
+        test = test_table.frame[~test_table.frame[SMILES].isin(set(frame[SMILES]))].reset_index(drop=True)
+    seen = set(train[SMILES]) | set(valid[SMILES]) | set(test[SMILES])
+    pool, pool_facts = _pool(cfg, seen, seed)
+    report = {"train_file": train_table.report} | ({"test_file": test_table.report} if test_table is not None else {})
+    return DataBundle(
+        train=train,
+        validation=valid,
+        test=test,
+        features=[SMILES],
+        label=targets[0] if len(targets) == 1 else list(targets),
+        unlabelled=pool,
+        source=source,
+        task_type=task_type,
+        opaque_features=[SMILES],  # checked (standardised) by our loaders, not as numbers by the core
+        details={
+            "task_type": task_type,
+            "targets": list(targets),
+            "split": cfg.split,
+            "standardisation": STANDARDISATION,
+            "rdkit_version": RDKIT_VERSION,
+            "invalid_smiles": report,
+            **pool_facts,
+        },
+    )
+
+
+def load_solubility(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
+    """The embedded default: RDKit's solubility set (logS), its own test set, NCI pool."""
+    train, test = embedded.solubility()
+    return bundle_from_tables(cfg, train, test, seed, str(embedded.DATA / "solubility.train.sdf.gz"))
+
+
+def load_freesolv(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
+    return bundle_from_tables(cfg, embedded.freesolv(), None, seed, str(embedded.DATA / "freesolv.csv"))
+
+
+def load_file(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
+    table = load_molecules(cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type)
+    return bundle_from_tables(cfg, table, None, seed, str(Path(cfg.path).resolve()))

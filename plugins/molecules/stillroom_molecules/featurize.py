@@ -1,0 +1,221 @@
+"""Molecule featurisation: Morgan count fingerprints and RDKit 2D descriptors.
+
+The student's whole speed budget is here: from a SMILES string to a feature row. Morgan
+*count* fingerprints (ECFP-like, radius 2, folded) keep how often a substructure occurs,
+which matters for properties that add up over a molecule (solubility, lipophilicity); the
+optional RDKit 2D descriptors add whole-molecule physics (logP, TPSA ...) at a cost of
+roughly 100x per molecule, so a screening student uses a short list or none.
+
+Featurisation is vectorised (one NumPy block per batch), runs in several processes for big
+batches, and is cached by the featuriser's identity and a digest of the SMILES list, so the
+pipeline's repeated calls on the same rows (student, baseline, evaluation, efficiency) and a
+second run with another recipe cost no RDKit time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import Descriptors, rdFingerprintGenerator
+
+from stillroom.errors import ConfigError
+
+from .chem import RDKIT_VERSION, smiles_digest
+
+ALL_DESCRIPTORS = tuple(name for name, _ in Descriptors._descList)
+# a cheap, informative short list (all O(atoms)): what a screening student can afford
+SCREENING_DESCRIPTORS = (
+    "MolWt",
+    "MolLogP",
+    "MolMR",
+    "TPSA",
+    "NumHDonors",
+    "NumHAcceptors",
+    "NumRotatableBonds",
+    "RingCount",
+    "NumAromaticRings",
+    "FractionCSP3",
+    "HeavyAtomCount",
+    "NumHeteroatoms",
+)
+LIMIT = 1e6  # a few descriptors (Ipc ...) explode; features stay finite for every model
+PARALLEL_MIN_ROWS = 4000
+_ROWS: dict[str, OrderedDict[str, np.ndarray]] = {}  # featuriser identity -> SMILES -> feature row
+_MAX_ROWS = 60_000  # per featuriser: ~0.5 GB of descriptor rows at most
+
+
+@dataclass(frozen=True)
+class FeaturizerConfig:
+    """``descriptors``: ``none``, ``screening`` (12 cheap ones), ``all`` (RDKit's ~217) or a list."""
+
+    radius: int = 2
+    n_bits: int = 2048
+    counts: bool = True
+    descriptors: str | tuple[str, ...] = "none"
+    n_jobs: int = 1
+    cache: bool = True
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> FeaturizerConfig:
+        params = dict(params or {})
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(f"unknown featurizer field {unknown[0]!r} (known: {sorted(known)})")
+        if isinstance(params.get("descriptors"), list):
+            params["descriptors"] = tuple(params["descriptors"])
+        cfg = cls(**params)
+        if not 0 <= cfg.radius <= 6 or not 16 <= cfg.n_bits <= 65536:
+            raise ConfigError("featurizer: radius must be 0..6 and n_bits 16..65536")
+        cfg.descriptor_names()  # validates names
+        return cfg
+
+    def descriptor_names(self) -> tuple[str, ...]:
+        if self.descriptors == "none":
+            return ()
+        if self.descriptors == "screening":
+            return SCREENING_DESCRIPTORS
+        if self.descriptors == "all":
+            return ALL_DESCRIPTORS
+        if isinstance(self.descriptors, str):
+            raise ConfigError(f"featurizer.descriptors {self.descriptors!r}: use none, screening, all or a list of names")
+        unknown = [d for d in self.descriptors if d not in ALL_DESCRIPTORS]
+        if unknown:
+            raise ConfigError(f"featurizer.descriptors: unknown RDKit descriptor(s) {unknown[:5]}")
+        return tuple(self.descriptors)
+
+
+@dataclass
+class Featurizer:
+    """SMILES (already standardised) -> float32 feature matrix."""
+
+    config: FeaturizerConfig = field(default_factory=FeaturizerConfig)
+    cache_dir: Path | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.config.n_bits + len(self.config.descriptor_names())
+
+    def feature_names(self) -> list[str]:
+        kind = "mc" if self.config.counts else "mb"
+        return [f"{kind}{self.config.radius}_{i}" for i in range(self.config.n_bits)] + list(self.config.descriptor_names())
+
+    def identity(self) -> str:
+        """What makes two feature matrices interchangeable: settings and the RDKit version."""
+        cfg = asdict(self.config) | {"rdkit": RDKIT_VERSION}
+        cfg.pop("n_jobs")
+        cfg.pop("cache")
+        return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def describe(self) -> dict[str, Any]:
+        names = self.config.descriptor_names()
+        kind = "count" if self.config.counts else "bit"
+        which = self.config.descriptors if isinstance(self.config.descriptors, str) else "custom"
+        extra = f" + {len(names)} RDKit 2D descriptors ({which})" if names else ""
+        return {
+            "featurizer": f"Morgan {kind} fingerprint r={self.config.radius} {self.config.n_bits} bits{extra}",
+            "rdkit_version": RDKIT_VERSION,
+            "n_features": self.n_features,
+            "identity": self.identity(),
+        }
+
+    def transform(self, smiles: Sequence[str], use_cache: bool | None = None) -> np.ndarray:
+        """Features of every SMILES; a row of an unparsable SMILES is all NaN.
+
+        With the cache, rows already computed in this process (for any list holding the same
+        molecule) and whole lists stored on disk are reused; ``use_cache=False`` computes
+        everything, which is what a timed prediction must do.
+        """
+        smiles = list(smiles)
+        if not (self.config.cache if use_cache is None else use_cache):
+            return self._compute(smiles)
+        key = f"{self.identity()}-{smiles_digest(smiles)}"
+        path = self._cache_path(key)
+        if path.is_file():
+            try:
+                values = np.load(path, allow_pickle=False)
+                if values.shape == (len(smiles), self.n_features):
+                    return values
+            except (OSError, ValueError):
+                pass
+            path.unlink(missing_ok=True)  # a corrupted entry is recomputed, never trusted
+        values = self._from_rows(smiles)
+        _store(path, values)
+        return values
+
+    def _from_rows(self, smiles: list[str]) -> np.ndarray:
+        """Assemble from the in-process per-molecule cache, computing only the missing rows."""
+        rows = _ROWS.setdefault(self.identity(), OrderedDict())
+        missing = list(dict.fromkeys(s for s in smiles if s not in rows))
+        if missing:
+            for s, row in zip(missing, self._compute(missing), strict=True):
+                rows[s] = row
+        out = np.vstack([rows[s] for s in smiles]) if smiles else np.zeros((0, self.n_features), dtype=np.float32)
+        while len(rows) > _MAX_ROWS:
+            rows.popitem(last=False)
+        return out
+
+    def _cache_path(self, key: str) -> Path:
+        if self.cache_dir is None:
+            from stillroom.cache import default_cache_dir
+
+            root = default_cache_dir()
+        else:
+            root = self.cache_dir
+        return root / "features" / f"{key}.npy"
+
+    def _compute(self, smiles: list[str]) -> np.ndarray:
+        jobs = self.config.n_jobs if self.config.n_jobs > 0 else (os.cpu_count() or 1)
+        if jobs <= 1 or len(smiles) < PARALLEL_MIN_ROWS:
+            return featurize_block(smiles, self.config)
+        chunks = np.array_split(np.arange(len(smiles)), jobs * 4)
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            parts = pool.map(featurize_block, [[smiles[i] for i in c] for c in chunks], [self.config] * len(chunks))
+            return np.vstack(list(parts))
+
+
+def featurize_block(smiles: list[str], config: FeaturizerConfig) -> np.ndarray:
+    """One process's share: RDKit parse, fingerprint and descriptors into one float32 block."""
+    return featurize_mols([Chem.MolFromSmiles(s) if isinstance(s, str) else None for s in smiles], config)
+
+
+def featurize_mols(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> np.ndarray:
+    """Features of molecules already parsed (scoring parses once, for standardisation and this)."""
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=config.radius, fpSize=config.n_bits)
+    fingerprint = gen.GetCountFingerprintAsNumPy if config.counts else gen.GetFingerprintAsNumPy
+    names = config.descriptor_names()
+    functions = [dict(Descriptors._descList)[n] for n in names]
+    out = np.full((len(mols), config.n_bits + len(names)), np.nan, dtype=np.float32)
+    for i, mol in enumerate(mols):
+        if mol is None:
+            continue
+        out[i, : config.n_bits] = fingerprint(mol)
+        for j, fn in enumerate(functions):
+            try:
+                out[i, config.n_bits + j] = fn(mol)
+            except Exception:  # an RDKit descriptor can fail on an exotic molecule: 0, not a crash
+                out[i, config.n_bits + j] = 0.0
+    if names:
+        block = out[:, config.n_bits :]
+        valid = ~np.isnan(block).all(axis=1)
+        block[valid] = np.clip(np.nan_to_num(block[valid], nan=0.0, posinf=LIMIT, neginf=-LIMIT), -LIMIT, LIMIT)
+    return out
+
+
+def _store(path: Path, values: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
+    with os.fdopen(fd, "wb") as fh:
+        np.save(fh, values, allow_pickle=False)
+    os.replace(tmp, path)

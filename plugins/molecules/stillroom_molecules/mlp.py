@@ -1,0 +1,189 @@
+"""A small torch MLP on fingerprints: the multi-task student.
+
+One network with a shared trunk and one output per endpoint learns several endpoints at once
+(the shared representation is what makes multi-task distillation pay: the teacher's outputs
+for every endpoint on every pool molecule are dense, where real labels are sparse). Inputs
+are log1p-scaled Morgan counts (and descriptors) standardised with the training rows' moments,
+which are kept as buffers of the network so the saved ``state_dict`` is the whole model.
+
+Losses (masked where a row has nothing to learn for an output):
+* regression: MSE to the blended target (alpha * teacher + (1 - alpha) * label), on targets
+  standardised per output (de-standardised in the network's last layer at inference);
+* binary / multilabel: Hinton's loss per output, alpha * T^2 * BCE(sigmoid(z_t/T), sigmoid(z/T))
+  + (1 - alpha) * BCE(y, sigmoid(z));
+* multiclass: alpha * T^2 * KL(softmax(log p_t / T) || softmax(z / T)) + (1 - alpha) * CE(y, z).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .outputs import Matrix
+
+DEFAULTS: dict[str, Any] = {
+    "hidden": [512, 128],
+    "dropout": 0.1,
+    "epochs": 80,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-5,
+    "patience": 12,
+    "threads": 1,
+}
+EPS = 1e-6
+
+
+class Network(nn.Module):
+    """Standardise -> [Linear, ReLU, Dropout]* -> Linear -> de-standardise (regression)."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: list[int], dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, n_out))
+        self.body = nn.Sequential(*layers)
+        self.register_buffer("x_mean", torch.zeros(n_in))
+        self.register_buffer("x_std", torch.ones(n_in))
+        self.register_buffer("y_mean", torch.zeros(n_out))
+        self.register_buffer("y_std", torch.ones(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised outputs (logits for classification)."""
+        return self.body((signed_log(x) - self.x_mean) / self.x_std)
+
+
+def signed_log(x: torch.Tensor) -> torch.Tensor:
+    """log1p on magnitudes: counts and descriptors of any sign on a tame scale."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+def network_predict(net: Network, F: np.ndarray, task_type: str) -> np.ndarray:
+    net.eval()
+    with torch.inference_mode():
+        z = net(torch.from_numpy(np.ascontiguousarray(F, dtype=np.float32)))
+        if task_type == "regression":
+            return (z * net.y_std + net.y_mean).double().numpy()
+        if task_type == "multiclass":
+            return torch.softmax(z, dim=1).double().numpy()
+        return torch.sigmoid(z).double().numpy()
+
+
+def load_network(path: Path, config: dict[str, Any]) -> Network:
+    net = Network(int(config["n_in"]), int(config["n_out"]), list(config["hidden"]), float(config["dropout"]))
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval()
+
+
+def _loss(z: torch.Tensor, target: dict[str, torch.Tensor], task_type: str, T: float, alpha: float) -> torch.Tensor:
+    if task_type == "regression":
+        w = target["weight"]
+        return (w * (z - target["value"]) ** 2).sum() / w.sum().clamp(min=1.0)
+    hard, hmask, soft, smask = target["hard"], target["hard_mask"], target["soft"], target["soft_mask"]
+    if task_type == "multiclass":
+        log_p = torch.log_softmax(z, dim=1)
+        ce = -(hard * log_p).sum(1) * hmask[:, 0]
+        kl = (soft * (torch.log(soft.clamp(min=EPS)) - torch.log_softmax(z / T, dim=1))).sum(1) * smask[:, 0]
+        a = torch.where(hmask[:, 0] > 0, torch.full_like(ce, alpha), torch.ones_like(ce)) if smask.any() else torch.zeros_like(ce)
+        per_row = a * T**2 * kl + (1 - a) * ce
+        return per_row.sum() / (hmask[:, 0] + smask[:, 0]).clamp(max=1).sum().clamp(min=1.0)
+    bce = nn.functional.binary_cross_entropy_with_logits
+    hard_term = bce(z, hard, reduction="none") * hmask
+    soft_term = bce(z / T, soft, reduction="none") * smask
+    a = torch.where(hmask > 0, torch.full_like(z, alpha), torch.ones_like(z)) * (smask > 0)
+    per_cell = a * T**2 * soft_term + (1 - a) * hard_term
+    return per_cell.sum() / ((hmask + smask).clamp(max=1).sum()).clamp(min=1.0)
+
+
+def _tensors(F: np.ndarray, m: Matrix, task_type: str, y_mean: np.ndarray, y_std: np.ndarray) -> dict[str, torch.Tensor]:
+    from .outputs import blended
+
+    out = {"x": torch.from_numpy(np.array(F, dtype=np.float32))}
+    if task_type == "regression":
+        value, weight = blended(m)
+        out["value"] = torch.from_numpy(((value - y_mean) / y_std).astype(np.float32))
+        out["weight"] = torch.from_numpy(weight.astype(np.float32))
+        return out
+    labelled = ~np.isnan(m.hard)
+    out["hard"] = torch.from_numpy(np.nan_to_num(m.hard).astype(np.float32))
+    out["hard_mask"] = torch.from_numpy(labelled.astype(np.float32))
+    if m.teacher is None:
+        out["soft"], out["soft_mask"] = torch.zeros_like(out["hard"]), torch.zeros_like(out["hard"])
+    else:
+        soft = _soften(m.teacher, m.temperature, task_type)
+        out["soft"] = torch.from_numpy(soft.astype(np.float32))
+        out["soft_mask"] = torch.from_numpy(np.isfinite(m.teacher).astype(np.float32))
+    return out
+
+
+def _soften(p: np.ndarray, T: float, task_type: str) -> np.ndarray:
+    p = np.clip(np.nan_to_num(p, nan=0.5), EPS, 1 - EPS)
+    if task_type == "multiclass":
+        z = np.log(p) / T
+        z = z - z.max(axis=1, keepdims=True)
+        return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return 1 / (1 + np.exp(-(np.log(p) - np.log1p(-p)) / T))
+
+
+def train_network(
+    F: np.ndarray, m: Matrix, task_type: str, p: dict[str, Any], seed: int, F_valid: np.ndarray | None, m_valid: Matrix | None
+) -> tuple[Network, dict[str, Any]]:
+    """Adam with early stopping on the validation loss; the best epoch's weights are kept."""
+    torch.manual_seed(seed)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(p["threads"]))
+    try:
+        net = Network(F.shape[1], m.n_outputs, list(p["hidden"]), float(p["dropout"]))
+        logx = np.sign(F) * np.log1p(np.abs(F))
+        net.x_mean.copy_(torch.from_numpy(logx.mean(0).astype(np.float32)))
+        # a floor of 1: a bit almost never set in training must not blow up when a test molecule sets it
+        net.x_std.copy_(torch.from_numpy(np.maximum(logx.std(0), 1.0).astype(np.float32)))
+        y_mean, y_std = np.zeros(m.n_outputs), np.ones(m.n_outputs)
+        if task_type == "regression":
+            from .outputs import blended
+
+            value, weight = blended(m)
+            for j in range(m.n_outputs):
+                rows = weight[:, j] > 0
+                y_mean[j], y_std[j] = value[rows, j].mean(), max(value[rows, j].std(), 1e-3)
+            net.y_mean.copy_(torch.from_numpy(y_mean.astype(np.float32)))
+            net.y_std.copy_(torch.from_numpy(y_std.astype(np.float32)))
+        train = _tensors(F, m, task_type, y_mean, y_std)
+        valid = _tensors(F_valid, m_valid, task_type, y_mean, y_std) if F_valid is not None and m_valid is not None else None
+        opt = torch.optim.AdamW(net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]))
+        gen = torch.Generator().manual_seed(seed)
+        best, best_state, since, epochs = float("inf"), None, 0, 0
+        n = len(F)
+        for _epoch in range(int(p["epochs"])):
+            epochs += 1
+            net.train()
+            for idx in torch.randperm(n, generator=gen).split(int(p["batch_size"])):
+                opt.zero_grad()
+                batch = {k: v[idx] for k, v in train.items()}
+                loss = _loss(net(batch["x"]), batch, task_type, m.temperature, m.alpha)
+                loss.backward()
+                opt.step()
+            if valid is None:
+                continue
+            net.eval()
+            with torch.no_grad():
+                v = float(_loss(net(valid["x"]), valid, task_type, m.temperature, m.alpha))
+            if v < best - 1e-5:
+                best, best_state, since = v, {k: t.clone() for k, t in net.state_dict().items()}, 0
+            else:
+                since += 1
+                if since >= int(p["patience"]):
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+    finally:
+        torch.set_num_threads(previous)
+    config = {"n_in": F.shape[1], "n_out": m.n_outputs, "hidden": list(p["hidden"]), "dropout": float(p["dropout"])}
+    return net.eval(), config | {"epochs_run": epochs, "best_valid_loss": best if np.isfinite(best) else None}

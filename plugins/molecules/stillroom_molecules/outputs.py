@@ -1,0 +1,67 @@
+"""Task-type plumbing shared by teachers and students: shapes of labels and outputs.
+
+The core's contract (CORE_TASKTYPES): binary -> P(positive) (n,); multiclass -> (n, k)
+probabilities; multilabel -> (n, k) probabilities; regression -> (n, k) values. Every target
+object exposes ``hard``, ``teacher``, ``temperature`` and ``alpha``; these helpers turn any of
+them into (n, k) arrays so one training loop serves every task type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+CLASSIFICATION = ("binary", "multilabel", "multiclass")
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Targets as 2-D arrays: ``hard`` (n, k) NaN = missing (multiclass: one-hot, NaN rows
+    unlabelled), ``teacher`` (n, k) or None, and the recipe."""
+
+    hard: np.ndarray
+    teacher: np.ndarray | None
+    temperature: float
+    alpha: float
+
+    @property
+    def n_outputs(self) -> int:
+        return self.hard.shape[1]
+
+
+def as_matrix(targets: Any, task_type: str, n_classes: int | None = None) -> Matrix:
+    """Any core targets object -> :class:`Matrix`."""
+    hard = np.asarray(targets.hard, dtype=float)
+    teacher = None if targets.teacher is None else np.asarray(targets.teacher, dtype=float)
+    if task_type == "multiclass":
+        k = teacher.shape[1] if teacher is not None else int(n_classes or (np.nanmax(hard) + 1))
+        onehot = np.full((len(hard), k), np.nan)
+        ok = hard >= 0
+        onehot[ok] = 0.0
+        onehot[np.flatnonzero(ok), hard[ok].astype(int)] = 1.0
+        hard = onehot
+    elif hard.ndim == 1:
+        hard = hard[:, None]
+    if teacher is not None and teacher.ndim == 1:
+        teacher = teacher[:, None]
+    return Matrix(hard, teacher, float(getattr(targets, "temperature", 1.0)), float(getattr(targets, "alpha", 0.0)))
+
+
+def blended(m: Matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(target, weight) per cell: alpha*teacher + (1-alpha)*label where labelled, teacher
+    where not, label alone without a teacher; weight 0 where there is nothing to learn."""
+    labelled = ~np.isnan(m.hard)
+    if m.teacher is None:
+        return np.where(labelled, m.hard, 0.0), labelled.astype(float)
+    target = np.where(labelled, m.alpha * m.teacher + (1 - m.alpha) * np.nan_to_num(m.hard), m.teacher)
+    return target, np.isfinite(m.teacher).astype(float)
+
+
+def shape_output(values: np.ndarray, task_type: str) -> np.ndarray:
+    """(n, k) model output -> the core's shape for the task type ((n,) for binary)."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    return values[:, 0] if task_type == "binary" else values

@@ -1,0 +1,151 @@
+"""Hook implementations of the molecules vertical: registration only, the work lives beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from stillroom import hookimpl
+from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
+
+from . import datasets
+from .config import MoleculesConfig
+from .evaluation import evaluate_molecules
+
+ROLES = ("teacher", "student", "baseline")
+CARD = {
+    "intended_use": (
+        "Virtual screening and prioritisation of molecules by a predicted property at fingerprint "
+        "speed, in place of a slow teacher model. Decision support for medicinal chemists; not a "
+        "substitute for measurement, and not to be trusted outside its applicability domain."
+    ),
+    "factors": "Metrics are reported inside vs outside the applicability domain (max Tanimoto to training molecules).",
+    "metrics": (
+        "RMSE/MAE/R2/Spearman (regression) or ROC-AUC/PR-AUC/MCC (classification) per endpoint, fidelity "
+        "to the teacher, applicability-domain coverage and metrics inside vs outside it, enrichment factor "
+        "at the top 1%, molecules/s from SMILES to score; split type (scaffold or random) recorded."
+    ),
+    "ethical_considerations": (
+        "Input examples logged with the model are public textbook molecules; no proprietary structure "
+        "leaves the data. Predictions for toxicity endpoints must not replace regulatory studies."
+    ),
+    "caveats": (
+        "A scaffold split estimates performance on new chemical series; a random split flatters. "
+        "Invalid SMILES are flagged (smiles_valid = false) and get no score."
+    ),
+}
+
+
+@hookimpl
+def stillroom_tasks() -> Iterable[TaskSpec]:
+    yield TaskSpec(
+        name="molecules",
+        description="slow molecule model (descriptor ensemble, ADMET-AI, any MLflow model) distilled into a fingerprint student",
+        config_model=MoleculesConfig,
+        default_config=Path(__file__).with_name("default.yaml"),
+        compliance_profile="molecules",
+        task_type="regression",
+        card=CARD,
+    )
+
+
+@hookimpl
+def stillroom_datasets() -> Iterable[DatasetSpec]:
+    yield DatasetSpec("molecules.solubility", "molecules", datasets.load_solubility, "embedded RDKit solubility set + NCI pool")
+    yield DatasetSpec("molecules.freesolv", "molecules", datasets.load_freesolv, "embedded FreeSolv hydration free energies")
+    yield DatasetSpec("molecules.file", "molecules", datasets.load_file, "CSV/TSV/Parquet/SDF/SMILES file with target column(s)")
+
+
+def _descriptor_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
+    from .teacher import train_descriptor_teacher
+
+    return train_descriptor_teacher(params, bundle, seed)
+
+
+def _admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
+    from .admet import build_admet_teacher
+
+    return build_admet_teacher(params, bundle, seed)
+
+
+@hookimpl
+def stillroom_teachers() -> Iterable[TeacherSpec]:
+    yield TeacherSpec(
+        "molecules.descriptor_ensemble", "molecules", _descriptor_teacher, "LightGBM x3 + ExtraTrees on all RDKit 2D descriptors"
+    )
+    yield TeacherSpec("molecules.admet", "molecules", _admet_teacher, "ADMET-AI Chemprop ensemble (extra [admet]), any endpoint")
+
+
+def _lightgbm(params: dict[str, Any], seed: int) -> Any:
+    from .student import LightGBMStudent
+
+    return LightGBMStudent(params, seed)
+
+
+def _mlp(params: dict[str, Any], seed: int) -> Any:
+    from .student import MLPStudent
+
+    return MLPStudent(params, seed)
+
+
+@hookimpl
+def stillroom_students() -> Iterable[StudentSpec]:
+    yield StudentSpec("molecules.lightgbm", "molecules", _lightgbm, "LightGBM on Morgan count fingerprints, scores SMILES")
+    yield StudentSpec("molecules.mlp", "molecules", _mlp, "small multi-task torch MLP on Morgan counts, scores SMILES")
+
+
+@hookimpl
+def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
+    yield EvaluatorSpec(
+        "molecules.metrics", "molecules", evaluate_molecules, "applicability domain, enrichment, per-endpoint metrics"
+    )
+
+
+@hookimpl
+def stillroom_before_run(context: Any) -> None:
+    """The molecules compliance params: featuriser, RDKit version, AD method, split, endpoint."""
+    if context.task.name != "molecules":
+        return
+    from .chem import RDKIT_VERSION, STANDARDISATION
+    from .featurize import Featurizer, FeaturizerConfig
+    from .metrics import AD_METHOD
+
+    cfg = context.config
+    featurizer = Featurizer(FeaturizerConfig.from_params(cfg.student.params.get("featurizer")))
+    context.params.update(
+        {
+            "molecules.featurizer": featurizer.describe()["featurizer"],
+            "molecules.rdkit_version": RDKIT_VERSION,
+            "molecules.standardisation": STANDARDISATION,
+            "molecules.ad_method": AD_METHOD,
+            "molecules.split": cfg.data.split,
+        }
+    )
+    context.tags["stillroom.molecules.split"] = cfg.data.split
+
+
+@hookimpl
+def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
+    yield ComplianceProfile(
+        name="molecules",
+        metrics=(
+            "ad.coverage",
+            "ad.threshold",
+            "split.scaffold",
+            *(f"{r}.ef_1pct" for r in ROLES),
+        ),
+        params=(
+            "molecules.endpoint",
+            "molecules.units",
+            "molecules.featurizer",
+            "molecules.rdkit_version",
+            "molecules.ad_method",
+            "molecules.split",
+            "run.seed",
+            "data.dataset",
+        ),
+        tags=("stillroom.molecules.split",),
+        artifacts=("molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"),
+        description="Endpoint, units, featuriser, RDKit version, AD coverage and inside/outside metrics, split, enrichment.",
+    )

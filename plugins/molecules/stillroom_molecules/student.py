@@ -1,0 +1,303 @@
+"""Students that score SMILES: LightGBM or a small torch MLP on Morgan count fingerprints.
+
+Both featurise SMILES themselves (the featuriser is part of the model: a scoring job hands
+them SMILES, never feature columns), learn every task type's targets from the core (values
+for regression, Hinton-softened probabilities for classification, blended with labels where
+present) and are logged as an MLflow "model from code" pyfunc whose artifacts are native
+files (:mod:`stillroom_molecules.scorer`). The same class trained on labels alone is the
+same-size no-teacher baseline.
+
+* :class:`LightGBMStudent`: one booster per output. Regression fits the blended values
+  (squared error, rows weighted by what they carry); binary and multilabel fit the core's
+  distillation loss through its gradient as a custom objective, starting from the best
+  constant logit. Multiclass is the MLP's job.
+* :class:`MLPStudent`: one network, one output per endpoint (the multi-task student).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from stillroom.errors import ConfigError
+from stillroom.protocols import ModelDescription, NativeModel
+from stillroom.targets import SoftTargets
+
+from .chem import RDKIT_VERSION
+from .featurize import FeaturizerConfig
+from .loaders import SMILES
+from .outputs import Matrix, as_matrix, blended, shape_output
+from .scorer import Scorer
+
+PUBLIC_EXAMPLE = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1O", "CN1CCC[C@H]1c1cccnc1", "not a smiles"]
+LGBM_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 400,
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 10,
+    "feature_fraction": 0.5,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_delta_step": 0.0,
+    "early_stopping_rounds": 40,
+    "num_threads": 1,  # OpenMP spin-waits: 2 threads on a busy 2-core box measured 30x slower than 1
+}
+TASK_OF_TARGETS = {
+    "SoftTargets": "binary",
+    "MulticlassTargets": "multiclass",
+    "MultilabelTargets": "multilabel",
+    "RegressionTargets": "regression",
+}
+
+
+def task_type_of(targets: Any) -> str:
+    """The task type a targets object stands for (the core's targets classes, by name)."""
+    name = type(targets).__name__
+    if name not in TASK_OF_TARGETS:
+        raise TypeError(f"unknown targets type {name}")
+    return TASK_OF_TARGETS[name]
+
+
+def split_params(params: dict[str, Any], defaults: dict[str, Any]) -> tuple[dict[str, Any], FeaturizerConfig]:
+    params = dict(params)
+    featurizer = FeaturizerConfig.from_params(params.pop("featurizer", None))
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"unknown config field 'student.params.{unknown[0]}' (known: featurizer, {', '.join(sorted(defaults))})"
+        )
+    return defaults | params, featurizer
+
+
+class SmilesStudent:
+    """Common part: featurise (cached while training), fit per task type, log as a pyfunc."""
+
+    kind = "abstract"
+
+    def __init__(self, params: dict[str, Any], seed: int, defaults: dict[str, Any]) -> None:
+        self.params, self.featurizer = split_params(params, defaults)
+        self.seed = seed
+        self.scorer: Scorer | None = None
+        self.loss = "not fitted"
+        self.training: dict[str, Any] = {}
+
+    def fit(self, X: pd.DataFrame, targets: Any, X_valid: pd.DataFrame | None = None, targets_valid: Any = None) -> SmilesStudent:
+        task_type = task_type_of(targets)
+        m = as_matrix(targets, task_type)
+        m_valid = as_matrix(targets_valid, task_type, m.n_outputs) if targets_valid is not None else None
+        outputs = ["score"] if m.n_outputs == 1 else [f"score_{j}" for j in range(m.n_outputs)]
+        self.scorer = Scorer(self.kind, task_type, outputs, self.featurizer)
+        F = self.scorer.features(X[SMILES].tolist(), use_cache=True)
+        F_valid = self.scorer.features(X_valid[SMILES].tolist(), use_cache=True) if X_valid is not None else None
+        self._fit(F, m, F_valid, m_valid, targets, targets_valid)
+        has_teacher = m.teacher is not None
+        self.loss = (
+            f"distillation ({'blended values' if task_type == 'regression' else 'Hinton soft targets'}, "
+            f"T={m.temperature:g}, alpha={m.alpha:g})"
+            if has_teacher
+            else "labels only (no teacher)"
+        )
+        return self
+
+    def _fit(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+    ) -> None:
+        raise NotImplementedError
+
+    def _fitted(self) -> Scorer:
+        if self.scorer is None:
+            raise RuntimeError("student is not fitted")
+        return self.scorer
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """From SMILES to outputs, the whole way (standardise, featurise, model): what is timed."""
+        scorer = self._fitted()
+        out, _valid = scorer.predict_smiles(X[SMILES].tolist())
+        return shape_output(out, scorer.task_type)
+
+    def describe(self) -> ModelDescription:
+        scorer = self._fitted()
+        with tempfile.TemporaryDirectory() as tmp:
+            size = sum(p.stat().st_size for p in scorer.save(Path(tmp)).iterdir())
+        return ModelDescription(
+            name=f"molecules-{self.kind}-student",
+            kind=f"{self.kind} on {self.featurizer_text()}, {self.loss}",
+            n_parameters=scorer.n_parameters(),
+            size_bytes=int(size),
+            details={"featurizer": self.featurizer_text(), "rdkit_version": RDKIT_VERSION, **self.training},
+        )
+
+    def featurizer_text(self) -> str:
+        from .featurize import Featurizer
+
+        return Featurizer(self.featurizer).describe()["featurizer"]
+
+    def native_model(self) -> NativeModel:
+        """A models-from-code pyfunc: the code file plus the native files as artifacts."""
+        scorer = self._fitted()
+        directory = scorer.save(Path(tempfile.mkdtemp(prefix="stillroom-molecules-student-")))
+        example = pd.DataFrame({SMILES: PUBLIC_EXAMPLE})
+        return NativeModel(
+            "pyfunc",
+            str(Path(__file__).with_name("pyfunc_student.py")),
+            signature=smiles_signature(scorer),
+            input_example=example,
+            log_kwargs={"artifacts": {"student": str(directory)}, "pip_requirements": requirements()},
+        )
+
+
+def smiles_signature(scorer: Scorer) -> Any:
+    """Input: one string column ``smiles``; output: the score column(s) and the validity flag."""
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    outputs = [ColSpec("double", c) for c in scorer.output_columns()] + [ColSpec("boolean", "smiles_valid")]
+    return ModelSignature(inputs=Schema([ColSpec("string", SMILES)]), outputs=Schema(outputs))
+
+
+def requirements() -> list[str]:
+    """Pinned requirements of the logged model (what scoring needs: no teacher, no admet-ai)."""
+    out = []
+    for dist in ("stillroom-molecules", "rdkit", "lightgbm", "torch", "numpy", "pandas", "scipy"):
+        try:
+            out.append(f"{dist}=={md.version(dist).split('+')[0]}")
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+class LightGBMStudent(SmilesStudent):
+    """One LightGBM booster per output on fingerprints."""
+
+    kind = "lightgbm"
+
+    def __init__(self, params: dict[str, Any], seed: int) -> None:
+        super().__init__(params, seed, LGBM_DEFAULTS)
+
+    def _lgb_params(self) -> dict[str, Any]:
+        skip = ("n_estimators", "early_stopping_rounds")
+        return {k: v for k, v in self.params.items() if k not in skip} | {
+            "seed": self.seed,
+            "verbosity": -1,
+            "deterministic": True,
+        }
+
+    def _fit(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+    ) -> None:
+        scorer = self._fitted()
+        if scorer.task_type == "multiclass":
+            raise ConfigError(
+                "the LightGBM molecules student handles regression, binary and multilabel; use molecules.mlp for multiclass"
+            )
+        trees = []
+        for j in range(m.n_outputs):
+            if scorer.task_type == "regression":
+                booster, init = self._fit_regression(F, m, F_valid, m_valid, j)
+            else:
+                booster, init = self._fit_classification(F, m, F_valid, m_valid, j)
+            scorer.boosters.append(booster)
+            scorer.init.append(init)
+            trees.append(booster.num_trees())
+        self.training = {"trees_per_output": trees}
+
+    def _train(self, params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset | None, feval: Any = None) -> lgb.Booster:
+        callbacks = []
+        if valid is not None and self.params["early_stopping_rounds"]:
+            callbacks.append(lgb.early_stopping(int(self.params["early_stopping_rounds"]), verbose=False))
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=int(self.params["n_estimators"]),
+            valid_sets=[valid] if valid is not None else [],
+            feval=feval,
+            callbacks=callbacks,
+        )
+        # only the trees up to the best iteration are shipped: what is measured is what is shipped
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or None))
+
+    def _fit_regression(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int
+    ) -> tuple[lgb.Booster, float]:
+        value, weight = blended(m)
+        rows = weight[:, j] > 0
+        train = lgb.Dataset(F[rows], label=value[rows, j], weight=weight[rows, j], free_raw_data=True)
+        valid = None
+        if F_valid is not None and m_valid is not None:
+            v_value, v_weight = blended(m_valid)
+            v_rows = v_weight[:, j] > 0
+            if v_rows.any():
+                valid = lgb.Dataset(F_valid[v_rows], label=v_value[v_rows, j], weight=v_weight[v_rows, j], reference=train)
+        params = self._lgb_params() | {"objective": "regression", "metric": "l2"}
+        return self._train(params, train, valid), 0.0
+
+    def _fit_classification(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int
+    ) -> tuple[lgb.Booster, float]:
+        targets = _column_targets(m, j)
+        rows = np.isfinite(targets.hard) | (targets.teacher is not None)
+        targets = _subset(targets, rows)
+        init = targets.initial_logit()
+        train = lgb.Dataset(F[rows], label=targets.blended(), init_score=np.full(int(rows.sum()), init), free_raw_data=True)
+        valid, feval = None, None
+        if F_valid is not None and m_valid is not None:
+            vt = _column_targets(m_valid, j)
+            v_rows = np.isfinite(vt.hard) | (vt.teacher is not None)
+            vt = _subset(vt, v_rows)
+            if v_rows.any():
+                valid = lgb.Dataset(
+                    F_valid[v_rows], label=vt.blended(), init_score=np.full(int(v_rows.sum()), init), reference=train
+                )
+                feval = lambda z, _data: ("distillation_loss", vt.loss(z), False)  # noqa: E731
+        params = self._lgb_params() | {"objective": lambda z, _d: targets.gradient(z), "metric": "None"}
+        return self._train(params, train, valid, feval), init
+
+
+def _column_targets(m: Matrix, j: int) -> SoftTargets:
+    teacher = None if m.teacher is None else m.teacher[:, j]
+    return SoftTargets(m.hard[:, j], teacher, m.temperature, m.alpha) if teacher is not None else _LabelsOnly(m.hard[:, j])
+
+
+class _LabelsOnly(SoftTargets):
+    """Baseline targets of one output that tolerate NaN (missing) labels until :func:`_subset`
+    drops those rows (a multilabel file rarely has every label for every molecule)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hard", np.asarray(self.hard, dtype=float))
+
+
+def _subset(t: SoftTargets, rows: np.ndarray) -> SoftTargets:
+    teacher = None if t.teacher is None else t.teacher[rows]
+    if teacher is None:
+        return SoftTargets(t.hard[rows])
+    return SoftTargets(t.hard[rows], teacher, t.temperature, t.alpha)
+
+
+class MLPStudent(SmilesStudent):
+    """A small multi-task MLP on fingerprints."""
+
+    kind = "mlp"
+
+    def __init__(self, params: dict[str, Any], seed: int) -> None:
+        from .mlp import DEFAULTS
+
+        super().__init__(params, seed, DEFAULTS)
+
+    def _fit(
+        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+    ) -> None:
+        from .mlp import train_network
+
+        scorer = self._fitted()
+        net, config = train_network(F, m, scorer.task_type, self.params, self.seed, F_valid, m_valid)
+        scorer.network = net
+        scorer.network_config = {k: config[k] for k in ("n_in", "n_out", "hidden", "dropout")}
+        scorer.init = [0.0] * m.n_outputs
+        self.training = {"epochs_run": config["epochs_run"]}

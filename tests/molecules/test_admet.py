@@ -1,0 +1,38 @@
+"""The ADMET-AI teacher: same numbers as ADMET-AI's own predictor, endpoint checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stillroom.errors import ConfigError
+
+pytest.importorskip("admet_ai")
+
+from stillroom_molecules.admet import AdmetTeacher, check_endpoints  # noqa: E402
+
+SMILES = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "c1ccc2ccccc2c1", "O=C(O)CCCCC(=O)O"]
+
+
+def test_reproduces_admet_ai_predictions() -> None:
+    from admet_ai import ADMETModel
+
+    reference = ADMETModel(include_physchem=False, drugbank_path=None, num_workers=0).predict(SMILES)
+    regression = AdmetTeacher(["Solubility_AqSolDB", "Lipophilicity_AstraZeneca"]).predict(pd.DataFrame({"smiles": SMILES}))
+    assert regression.shape == (5, 2)
+    assert np.allclose(regression, reference[["Solubility_AqSolDB", "Lipophilicity_AstraZeneca"]].to_numpy(), atol=1e-5)
+    teacher = AdmetTeacher(["BBB_Martins"])
+    binary = teacher.predict(pd.DataFrame({"smiles": SMILES}))
+    assert binary.shape == (5,) and np.allclose(binary, reference["BBB_Martins"].to_numpy(), atol=1e-5)
+    desc = teacher.describe()
+    assert desc.n_parameters > 100_000 and desc.version == "2.0.1" and "BBB_Martins" in desc.details["identity"]
+
+
+def test_endpoint_checks() -> None:
+    assert check_endpoints(["hERG", "AMES"]) == (["hERG", "AMES"], "multilabel")
+    assert check_endpoints(["Caco2_Wang"])[1] == "regression"
+    with pytest.raises(ConfigError, match="unknown ADMET-AI endpoint 'LogP_Magic' \\(known: .*AMES"):
+        check_endpoints(["LogP_Magic"])
+    with pytest.raises(ConfigError, match="mixes regression and classification"):
+        check_endpoints(["hERG", "Caco2_Wang"])

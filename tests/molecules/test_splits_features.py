@@ -1,0 +1,72 @@
+"""Scaffold and random splits; the featuriser (values, cache, processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stillroom.errors import ConfigError
+from stillroom_molecules import embedded
+from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, featurize_block
+from stillroom_molecules.splits import random_split, scaffold_of, scaffold_split
+
+
+@pytest.fixture(scope="module")
+def smiles() -> list[str]:
+    return embedded.freesolv().frame["smiles"].tolist()
+
+
+def test_scaffold_split_shares_no_scaffold(smiles: list[str]) -> None:
+    train, valid, test = scaffold_split(smiles, 0.1, 0.1, seed=0)
+    assert len(train) + len(valid) + len(test) == len(smiles)
+    assert not set(train) & set(test) and not set(valid) & set(test)
+    scaf = [scaffold_of(s) for s in smiles]
+    assert not {scaf[i] for i in train} & {scaf[i] for i in test}
+    assert not {scaf[i] for i in valid} & {scaf[i] for i in test}
+    assert abs(len(test) - 0.1 * len(smiles)) < 0.05 * len(smiles)
+    # another seed deals the small scaffold sets differently
+    assert not np.array_equal(test, scaffold_split(smiles, 0.1, 0.1, seed=1)[2])
+
+
+def test_random_split_is_a_seeded_partition() -> None:
+    a = random_split(100, 0.1, 0.2, seed=3)
+    assert [len(x) for x in a] == [70, 10, 20]
+    assert sorted(np.concatenate(a).tolist()) == list(range(100))
+    assert all(np.array_equal(x, y) for x, y in zip(a, random_split(100, 0.1, 0.2, seed=3), strict=True))
+
+
+def test_morgan_counts_and_descriptors() -> None:
+    cfg = FeaturizerConfig(n_bits=1024, descriptors=("MolWt", "TPSA"), cache=False)
+    X = Featurizer(cfg).transform(["CCO", "CCCCCCCC", "nonsense("])
+    assert X.shape == (3, 1026) and X.dtype == np.float32
+    assert X[1, :1024].sum() > X[0, :1024].sum()  # counts: the octane chain sets the same bits many times
+    assert X[1, :1024].max() > 1
+    assert X[0, 1024] == pytest.approx(46.07, abs=0.01)  # ethanol's molecular weight
+    assert np.isnan(X[2]).all()
+
+
+def test_cache_and_processes_give_identical_features(tmp_path: Path, smiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = FeaturizerConfig(n_bits=512, descriptors="screening")
+    first = Featurizer(cfg, cache_dir=tmp_path).transform(smiles)
+    files = list((tmp_path / "features").glob("*.npy"))
+    assert len(files) == 1
+    again = Featurizer(FeaturizerConfig(n_bits=512, descriptors="screening", n_jobs=2), cache_dir=tmp_path).transform(smiles)
+    assert np.array_equal(first, again)
+    # two processes, no cache: the same numbers as one process
+    import stillroom_molecules.featurize as fz
+
+    monkeypatch.setattr(fz, "PARALLEL_MIN_ROWS", 10)
+    parallel = Featurizer(FeaturizerConfig(n_bits=512, descriptors="screening", n_jobs=2, cache=False)).transform(smiles)
+    assert np.array_equal(parallel, featurize_block(smiles, FeaturizerConfig(n_bits=512, descriptors="screening")))
+    files[0].write_bytes(b"corrupted")  # a corrupted entry is recomputed, never trusted
+    fz._ROWS.clear()
+    assert np.array_equal(Featurizer(cfg, cache_dir=tmp_path).transform(smiles), first)
+
+
+def test_featurizer_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown featurizer field 'bits'"):
+        FeaturizerConfig.from_params({"bits": 3})
+    with pytest.raises(ConfigError, match="unknown RDKit descriptor"):
+        FeaturizerConfig.from_params({"descriptors": ["NotADescriptor"]})

@@ -1,0 +1,122 @@
+"""Students on every task type, the shipped files, the SMILES scoring path, the ADMET-AI teacher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stillroom.errors import ConfigError
+from stillroom.targets import labels_only, make_targets
+from stillroom_molecules import embedded
+from stillroom_molecules.chem import standardise, standardised_mol
+from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, featurize_mols
+from stillroom_molecules.metrics import enrichment_factor, max_similarity
+from stillroom_molecules.scorer import Scorer
+from stillroom_molecules.student import LightGBMStudent, MLPStudent
+
+SMALL_MLP = {"hidden": [64], "epochs": 15, "patience": 5}
+
+
+@pytest.fixture(scope="module")
+def solubility() -> tuple[pd.DataFrame, pd.DataFrame]:
+    train, test = embedded.solubility()
+    return train.frame.sample(500, random_state=0).reset_index(drop=True), test.frame
+
+
+def _rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.ravel(a) - np.ravel(b)) ** 2)))
+
+
+@pytest.mark.parametrize(
+    "cls, params", [(LightGBMStudent, {"n_estimators": 120}), (MLPStudent, SMALL_MLP)], ids=["lightgbm", "mlp"]
+)
+def test_regression_students_learn_and_ship_what_they_measure(cls, params, solubility, tmp_path: Path) -> None:
+    train, test = solubility
+    y = train[["SOL"]].to_numpy()
+    student = cls(params, seed=0).fit(train[["smiles"]], labels_only("regression", y))
+    pred = student.predict(test[["smiles"]])
+    assert pred.shape == (len(test), 1)
+    spread = float(test["SOL"].std())
+    assert _rmse(pred, test["SOL"]) < 0.75 * spread  # far better than predicting the mean
+    saved = Scorer.load(student.scorer.save(tmp_path / "m"))
+    frame = saved.frame(test["smiles"].tolist() + ["(((", ""])
+    assert np.allclose(frame["score"].to_numpy()[: len(test)], pred[:, 0])
+    assert frame["smiles_valid"].tolist()[-2:] == [False, False] and frame["score"].isna().sum() == 2
+    assert not any(p.suffix in (".pkl", ".joblib") for p in (tmp_path / "m").iterdir())
+
+
+def test_distilled_regression_student_follows_its_teacher(solubility) -> None:
+    """Teacher values on pool molecules with no label: the student learns them (blended targets)."""
+    train, _ = solubility
+    pool = embedded.nci_pool().frame.head(400)
+    X = pd.concat([train[["smiles"]], pool], ignore_index=True)
+    # a synthetic but smooth 'teacher': heavy-atom count, which fingerprints capture well
+    teacher = np.array([[standardised_mol(s)[0].GetNumHeavyAtoms() / 10.0] for s in X["smiles"]])
+    hard = np.vstack([train[["SOL"]].to_numpy(), np.full((len(pool), 1), np.nan)])
+    student = LightGBMStudent({"n_estimators": 150}, 0).fit(X, make_targets("regression", hard, teacher, 1.0, 1.0))
+    fitted = student.predict(X)[:, 0]
+    assert np.corrcoef(fitted, teacher[:, 0])[0, 1] > 0.95
+    assert "distillation" in student.describe().kind
+
+
+def test_binary_and_multilabel_students(solubility) -> None:
+    train, test = solubility
+    y = (train["SOL"] > train["SOL"].median()).astype(int).to_numpy()
+    binary = LightGBMStudent({"n_estimators": 80}, 0).fit(train[["smiles"]], labels_only("binary", y))
+    p = binary.predict(test[["smiles"]])
+    assert p.shape == (len(test),) and ((p >= 0) & (p <= 1)).all()
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(test["SOL"] > train["SOL"].median(), p) > 0.85
+    # two labels, one of them missing for a third of the rows: the multi-task MLP
+    Y = np.column_stack([y, (train["SOL"] > train["SOL"].quantile(0.25)).astype(float)])
+    Y[::3, 1] = np.nan
+    teacher = np.clip(Y + 0.1 * np.random.default_rng(0).normal(size=Y.shape), 0.01, 0.99)
+    teacher[::3, 1] = 0.5
+    mlp = MLPStudent(SMALL_MLP, 0).fit(train[["smiles"]], make_targets("multilabel", Y, teacher, 2.0, 0.5))
+    probs = mlp.predict(test[["smiles"]])
+    assert probs.shape == (len(test), 2) and roc_auc_score(test["SOL"] > train["SOL"].median(), probs[:, 0]) > 0.8
+
+
+def test_multiclass_is_the_mlps_job(solubility) -> None:
+    train, test = solubility
+    y = np.digitize(train["SOL"], np.quantile(train["SOL"], [1 / 3, 2 / 3]))
+    mlp = MLPStudent(SMALL_MLP, 0).fit(train[["smiles"]], labels_only("multiclass", y))
+    probs = mlp.predict(test[["smiles"]])
+    assert probs.shape == (len(test), 3) and np.allclose(probs.sum(1), 1.0)
+    truth = np.digitize(test["SOL"], np.quantile(train["SOL"], [1 / 3, 2 / 3]))
+    assert (probs.argmax(1) == truth).mean() > 0.55  # three balanced classes: chance is 1/3
+    with pytest.raises(ConfigError, match="use molecules.mlp for multiclass"):
+        LightGBMStudent({}, 0).fit(train[["smiles"]], labels_only("multiclass", y))
+
+
+def test_student_params_are_checked() -> None:
+    with pytest.raises(ConfigError, match="unknown config field 'student.params.trees'"):
+        LightGBMStudent({"trees": 3}, 0)
+    with pytest.raises(ConfigError, match="unknown featurizer field"):
+        MLPStudent({"featurizer": {"size": 3}}, 0)
+
+
+def test_scoring_parses_once_and_matches_training_features() -> None:
+    """The fused scoring path (standardised molecule -> features) equals featurising the
+    canonical SMILES, as training does, on real raw NCI SMILES."""
+    raw = [line.split()[0] for line in embedded.nci_pool_path().read_text().splitlines()[:800] if line.strip()]
+    cfg = FeaturizerConfig(descriptors="screening", cache=False)
+    fused = featurize_mols([standardised_mol(s)[0] for s in raw], cfg)
+    canonical = Featurizer(cfg).transform(standardise(raw).smiles)
+    assert np.array_equal(np.isnan(fused), np.isnan(canonical))
+    assert np.array_equal(np.nan_to_num(fused), np.nan_to_num(canonical))
+
+
+def test_applicability_domain_and_enrichment() -> None:
+    sims = max_similarity(["CCO", "CCCO", "c1ccc2ccccc2c1"], ["CCO", "CCCCO"])
+    assert sims[0] == pytest.approx(1.0) and 0.2 < sims[1] < 1.0 and sims[2] < 0.1
+    y = np.zeros(100, dtype=bool)
+    y[:5] = True
+    perfect, reverse = np.arange(100)[::-1].astype(float), np.arange(100).astype(float)
+    assert enrichment_factor(y, perfect, 0.05) == pytest.approx(20.0)  # every screened molecule a hit: 1 / 0.05
+    assert enrichment_factor(y, reverse, 0.05) == 0.0
+    assert np.isnan(enrichment_factor(np.zeros(10, dtype=bool), reverse[:10], 0.1))
