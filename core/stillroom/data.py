@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
+from .targets import TASK_TYPES
 
 
 def frame_digest(df: pd.DataFrame) -> str:

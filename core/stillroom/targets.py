@@ -33,7 +33,7 @@ baseline student (no teacher) is the special case ``teacher=None``: cross-entrop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
@@ -62,6 +62,8 @@ class SoftTargets:
     ``hard`` holds 0/1 labels and NaN where a row has none; ``teacher`` the teacher's
     positive-class probability per row, or ``None`` for the no-teacher baseline.
     """
+
+    task_type: ClassVar[str] = "binary"
 
     hard: np.ndarray
     teacher: np.ndarray | None = None
@@ -172,6 +174,8 @@ class MulticlassTargets:
     is for training only: the student predicts ``softmax(z)`` on the teacher's scale.
     """
 
+    task_type: ClassVar[str] = "multiclass"
+
     hard: np.ndarray
     teacher: np.ndarray | None = None
     temperature: float = 1.0
@@ -246,10 +250,9 @@ class MulticlassTargets:
 
 
 @dataclass(frozen=True)
-class MultilabelTargets:
-    """Targets for k independent yes/no labels: ``hard`` float (n, k) with NaN where a label
-    is missing, ``teacher`` probabilities (n, k). Each label is a binary problem, so
-    :meth:`column` hands out :class:`SoftTargets` and every binary student loss applies."""
+class _ColumnTargets:
+    """Targets laid out as k output columns: ``hard`` float (n, k) with NaN where a value is
+    missing, ``teacher`` (n, k) or ``None`` for the baseline."""
 
     hard: np.ndarray
     teacher: np.ndarray | None = None
@@ -261,8 +264,8 @@ class MultilabelTargets:
         if self.teacher is not None:
             teacher = _as_2d(self.teacher)
             if teacher.shape != self.hard.shape:
-                raise ValueError(f"MultilabelTargets: teacher outputs {teacher.shape} and labels {self.hard.shape} differ")
-            _check_mix(self.temperature, self.alpha, "MultilabelTargets")
+                raise ValueError(f"{type(self).__name__}: teacher outputs {teacher.shape} and labels {self.hard.shape} differ")
+            _check_mix(self.temperature, self.alpha, type(self).__name__)
             object.__setattr__(self, "teacher", teacher)
 
     def __len__(self) -> int:
@@ -279,6 +282,15 @@ class MultilabelTargets:
     @property
     def labelled(self) -> np.ndarray:
         return ~np.isnan(self.hard)
+
+
+@dataclass(frozen=True)
+class MultilabelTargets(_ColumnTargets):
+    """Targets for k independent yes/no labels (probabilities from the teacher). Each label is
+    a binary problem, so :meth:`column` hands out :class:`SoftTargets` and every binary
+    student loss applies."""
+
+    task_type: ClassVar[str] = "multilabel"
 
     def column(self, j: int) -> SoftTargets:
         """Binary targets of label ``j``. Without a teacher, rows missing label ``j`` are dropped
@@ -301,41 +313,13 @@ class MultilabelTargets:
 
 
 @dataclass(frozen=True)
-class RegressionTargets:
-    """Targets for k real-valued outputs: ``hard`` float (n, k) with NaN where a value is
-    missing, ``teacher`` values (n, k). The student regresses on
+class RegressionTargets(_ColumnTargets):
+    """Targets for k real-valued outputs. The student regresses on
     ``alpha * teacher + (1 - alpha) * y`` where a measurement exists and on the teacher alone
-    where not (squared error makes the blend the minimiser of the blended loss). There is no
-    temperature for real values."""
+    where not (squared error makes the blend the minimiser of the blended loss). The
+    temperature is ignored: there is none for real values."""
 
-    hard: np.ndarray
-    teacher: np.ndarray | None = None
-    temperature: float = 1.0
-    alpha: float = 0.7
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hard", _as_2d(self.hard))
-        if self.teacher is not None:
-            teacher = _as_2d(self.teacher)
-            if teacher.shape != self.hard.shape:
-                raise ValueError(f"RegressionTargets: teacher outputs {teacher.shape} and labels {self.hard.shape} differ")
-            _check_mix(1.0, self.alpha, "RegressionTargets")
-            object.__setattr__(self, "teacher", teacher)
-
-    def __len__(self) -> int:
-        return len(self.hard)
-
-    @property
-    def n_outputs(self) -> int:
-        return self.hard.shape[1]
-
-    @property
-    def has_teacher(self) -> bool:
-        return self.teacher is not None
-
-    @property
-    def labelled(self) -> np.ndarray:
-        return ~np.isnan(self.hard)
+    task_type: ClassVar[str] = "regression"
 
     def blended(self) -> np.ndarray:
         """(n, k) regression targets; NaN only where neither a label nor a teacher exists."""

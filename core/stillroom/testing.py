@@ -2,7 +2,8 @@
 
 Fixtures:
 
-* ``tracking_store``: a fresh MLflow SQLite store in a temp dir, set as the tracking URI.
+* ``tracking_store``: a fresh MLflow SQLite store in a temp dir, set as the tracking URI
+  (:func:`temporary_store` gives the same for a module- or package-scoped fixture).
 * ``register_plugin``: register a plugin object for one test, unregistered afterwards.
 
 Helper :func:`assert_compliance_bundle` checks that a run logged everything its vertical's
@@ -12,24 +13,45 @@ compliance profile requires (metrics, params, tags, artifacts).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 
-@pytest.fixture
-def tracking_store(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A real MLflow SQLite store and artifact root under ``tmp_path``."""
+@contextmanager
+def temporary_store(root: Path) -> Iterator[str]:
+    """A real MLflow SQLite store, artifact root and stillroom cache under ``root``.
+
+    Tracking and registry point at it, credentials of a team server are cleared (a test must
+    never reach a real server), and the working directory is ``root`` so MLflow's default
+    artifact root ``./mlruns`` lands there too; everything is restored on exit. Use it in
+    module-scoped fixtures where several tests share one distillation.
+    """
     from . import tracking
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    monkeypatch.setenv("STILLROOM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)  # default artifact root ./mlruns lands in the temp dir
-    tracking.use_store(uri)
-    yield uri
-    tracking.use_store(None)
+    uri = f"sqlite:///{Path(root) / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    try:
+        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            mp.setenv(key, uri)
+        mp.setenv("STILLROOM_CACHE_DIR", str(Path(root) / "cache"))
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+            mp.delenv(key, raising=False)
+        mp.chdir(root)
+        tracking.use_store(uri)
+        yield uri
+    finally:
+        tracking.use_store(None)
+        mp.undo()
+
+
+@pytest.fixture
+def tracking_store(tmp_path: Path) -> Iterator[str]:
+    """A real MLflow SQLite store and artifact root under ``tmp_path``, for one test."""
+    with temporary_store(tmp_path) as uri:
+        yield uri
 
 
 @pytest.fixture

@@ -11,25 +11,14 @@ from e2e.conftest import SMALL
 from typer.testing import CliRunner
 
 from stillroom.cli import app
+from stillroom.testing import temporary_store
 
 
 @pytest.fixture(scope="package")
 def audit_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MLflow SQLite store in a temp dir, for this package's tests."""
-    from stillroom import tracking
-
-    root = tmp_path_factory.mktemp("audit-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("STILLROOM_CACHE_DIR", str(root / "cache"))
-    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_REGISTRY_URI"):
-        mp.delenv(key, raising=False)
-    mp.chdir(root)
-    tracking.use_store(uri)
-    yield uri
-    tracking.use_store(None)
-    mp.undo()
+    with temporary_store(tmp_path_factory.mktemp("audit-store")) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="package")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from stillroom.testing import temporary_store
+
 SMALL = [
     "data.simulation.n_customers=300",
     "data.simulation.n_terminals=600",
@@ -25,18 +27,8 @@ SMALL = [
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MLflow SQLite store for the module (tests below share one distillation)."""
-    from stillroom import tracking
-
-    root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("STILLROOM_CACHE_DIR", str(root / "cache"))
-    mp.chdir(root)
-    tracking.use_store(uri)
-    yield uri
-    tracking.use_store(None)
-    mp.undo()
+    with temporary_store(tmp_path_factory.mktemp("mlflow")) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")

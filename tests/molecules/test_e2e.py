@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import stillroom
 from stillroom import tracking
 from stillroom.cli import app
-from stillroom.testing import assert_compliance_bundle
+from stillroom.testing import assert_compliance_bundle, temporary_store
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -35,16 +35,8 @@ SMALL = [
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("mlflow-molecules")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("STILLROOM_CACHE_DIR", str(root / "cache"))
-    mp.chdir(root)
-    tracking.use_store(uri)
-    yield uri
-    tracking.use_store(None)
-    mp.undo()
+    with temporary_store(tmp_path_factory.mktemp("mlflow-molecules")) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stillroom.testing import temporary_store
+
 FEATURES = [f"f{i}" for i in range(12)]
 MODEL = "scale-student"
 
@@ -53,17 +55,10 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registered]
     from stillroom.data import synthetic_example
 
     root = tmp_path_factory.mktemp("scale-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MLFLOW_REGISTRY_URI", uri)
-    mp.chdir(root)
-    tracking.use_store(uri)
-    student = fit_student()
-    X = transactions(500, 1)[FEATURES]
-    with tracking.run("scale-tests", "distill", {"stillroom.role": "distillation"}):
-        logged = tracking.log_student_model(student.native_model(), synthetic_example(X))
-        version = tracking.register(logged.model_uri, MODEL, {"stillroom.gate": "passed"}, "test student")
-    yield Registered(f"models:/{MODEL}/{version}", student.booster, logged.model_id, root)
-    tracking.use_store(None)
-    mp.undo()
+    with temporary_store(root):
+        student = fit_student()
+        X = transactions(500, 1)[FEATURES]
+        with tracking.run("scale-tests", "distill", {"stillroom.role": "distillation"}):
+            logged = tracking.log_student_model(student.native_model(), synthetic_example(X))
+            version = tracking.register(logged.model_uri, MODEL, {"stillroom.gate": "passed"}, "test student")
+        yield Registered(f"models:/{MODEL}/{version}", student.booster, logged.model_id, root)

@@ -261,20 +261,17 @@ class _CachedTeacher:
 
 
 def task_type_of(targets: Any) -> str:
-    name = type(targets).__name__
-    return {"SoftTargets": "binary", "MulticlassTargets": "multiclass", "MultilabelTargets": "multilabel"}.get(
-        name
-    ) or _unsupported(name)
-
-
-def _unsupported(name: str) -> str:
-    raise ConfigError(f"the CNN student handles binary, multiclass and multilabel tasks, not targets of type {name}")
+    """The targets' task type, if the CNN student handles it (classification only)."""
+    kind = getattr(targets, "task_type", None)
+    if kind not in ("binary", "multiclass", "multilabel"):
+        raise ConfigError(f"the CNN student handles binary, multiclass and multilabel tasks, not {kind or type(targets)}")
+    return str(kind)
 
 
 def label_tensor(targets: Any) -> torch.Tensor:
     """Hard labels: class index with -1 = none (binary/multiclass), or (n, k) float with NaN."""
     hard = np.asarray(targets.hard)
-    if type(targets).__name__ == "MultilabelTargets":
+    if targets.task_type == "multilabel":
         return torch.from_numpy(hard.astype(np.float32))
     hard = np.where(np.isnan(hard.astype(float)), -1, hard).astype(np.int64)
     return torch.from_numpy(hard)

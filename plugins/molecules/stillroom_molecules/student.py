@@ -49,20 +49,14 @@ LGBM_DEFAULTS: dict[str, Any] = {
     "early_stopping_rounds": 40,
     "num_threads": 1,  # OpenMP spin-waits: 2 threads on a busy 2-core box measured 30x slower than 1
 }
-TASK_OF_TARGETS = {
-    "SoftTargets": "binary",
-    "MulticlassTargets": "multiclass",
-    "MultilabelTargets": "multilabel",
-    "RegressionTargets": "regression",
-}
 
 
 def task_type_of(targets: Any) -> str:
-    """The task type a targets object stands for (the core's targets classes, by name)."""
-    name = type(targets).__name__
-    if name not in TASK_OF_TARGETS:
-        raise TypeError(f"unknown targets type {name}")
-    return TASK_OF_TARGETS[name]
+    """The task type a targets object stands for (every core targets class says it)."""
+    kind = getattr(targets, "task_type", None)
+    if kind is None:
+        raise TypeError(f"unknown targets type {type(targets).__name__}")
+    return str(kind)
 
 
 def split_params(params: dict[str, Any], defaults: dict[str, Any]) -> tuple[dict[str, Any], FeaturizerConfig]:
