@@ -1,11 +1,16 @@
 """Hook implementations of the medical imaging vertical: registration, and teachers from files
-and MLflow URIs for the ``medical`` task. The work lives beside it."""
+and MLflow URIs for the ``medical`` task. The work lives beside it.
+
+torch is imported only when a medical model is built: every ``stillroom`` command loads every
+installed vertical's hooks, and a fraud team's ``stillroom score`` must not pay torch's 1.5 s
+import (or need it to work) because the medical vertical is installed beside it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
 from stillroom.data import DataBundle
@@ -14,8 +19,10 @@ from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, St
 from . import datasets
 from .config import MedicalConfig
 from .evaluation import evaluate_medical
-from .student import CNNStudent
-from .teacher import TorchTeacher, load_state_dict_teacher, load_torchscript_teacher, mlflow_teacher, train_resnet_teacher
+
+if TYPE_CHECKING:
+    from .student import CNNStudent
+    from .teacher import TorchTeacher
 
 TASK = "medical"
 ROLES = ("teacher", "student", "baseline")
@@ -67,15 +74,33 @@ def stillroom_datasets() -> Iterable[DatasetSpec]:
     yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG folder with a labels CSV")
 
 
+def _resnet_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) -> TorchTeacher:
+    from .teacher import train_resnet_teacher
+
+    return train_resnet_teacher(params, bundle, seed)
+
+
+def _state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) -> TorchTeacher:
+    from .teacher import load_state_dict_teacher
+
+    return load_state_dict_teacher(params, bundle, seed)
+
+
+def _cnn_student(params: dict[str, Any], seed: int) -> CNNStudent:
+    from .student import CNNStudent
+
+    return CNNStudent(params, seed)
+
+
 @hookimpl
 def stillroom_teachers() -> Iterable[TeacherSpec]:
-    yield TeacherSpec("medical.resnet", TASK, train_resnet_teacher, "ResNet-style CNN trained on CPU (cached)")
-    yield TeacherSpec("medical.state_dict", TASK, load_state_dict_teacher, "state dict file + named architecture")
+    yield TeacherSpec("medical.resnet", TASK, _resnet_teacher, "ResNet-style CNN trained on CPU (cached)")
+    yield TeacherSpec("medical.state_dict", TASK, _state_dict_teacher, "state dict file + named architecture")
 
 
 @hookimpl
 def stillroom_students() -> Iterable[StudentSpec]:
-    yield StudentSpec("medical.cnn", TASK, CNNStudent, "compact depthwise-separable CNN, any mix of distillation families")
+    yield StudentSpec("medical.cnn", TASK, _cnn_student, "compact depthwise-separable CNN, any mix of distillation families")
 
 
 @hookimpl
@@ -90,6 +115,8 @@ def stillroom_make_teacher(spec: Any, task: TaskSpec, bundle: DataBundle, seed: 
     """A ``teacher.uri`` for the medical task: a TorchScript file or an MLflow pytorch model."""
     if task.name != TASK or not spec.uri:
         return None
+    from .teacher import load_torchscript_teacher, mlflow_teacher
+
     if spec.uri.startswith(("models:/", "runs:/")):
         return mlflow_teacher(spec.uri, dict(spec.params), bundle)
     return load_torchscript_teacher(spec.uri, dict(spec.params), bundle)
