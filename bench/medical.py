@@ -164,7 +164,8 @@ def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         f"test {meta['rows']['test']}, classes balanced. Seeds {meta['seeds']}; mean ± sd over seeds.",
         f"Machine: {meta['machine']}; {meta['note']} Wall time {meta['wall_seconds'] / 60:.1f} min.",
         f"Teacher: ResNet-style {TEACHER['widths']} x {TEACHER['blocks']} blocks, {meta['teacher_epochs']} epochs max; students: "
-        f"depthwise-separable {STUDENT['widths']}, {meta['student_epochs']} epochs max; early stopping on validation loss "
+        f"depthwise-separable {meta.get('student_widths', STUDENT['widths'])}, {meta['student_epochs']} epochs max; "
+        "early stopping on validation loss "
         f"(patience 3); T={RECIPE['temperature']}, alpha={RECIPE['alpha']}; no augmentation.",
         "AUROC and accuracy (argmax, as in MedMNIST) on test; sensitivity/specificity at the Youden threshold chosen on "
         "validation and then fixed. Latency: p50 of one image per call, one thread, same images, same process.",
@@ -229,6 +230,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--teacher-epochs", type=int, default=8)
     parser.add_argument("--student-epochs", type=int, default=10)
+    parser.add_argument("--student-widths", type=int, nargs=3, default=STUDENT["widths"], help="channels of the 3 stages")
     parser.add_argument("--out", default=str(ROOT / "results" / "medical"))
     parser.add_argument("--render", help="rebuild the Markdown report from a saved medical.json and exit")
     args = parser.parse_args()
@@ -238,6 +240,7 @@ def main() -> None:
         Path(args.render).with_suffix(".md").write_text(text)
         print(text)
         return
+    STUDENT["widths"] = list(args.student_widths)  # forked seed workers inherit it
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_seed, s, args.data, args.teacher_epochs, args.student_epochs) for s in args.seeds]
@@ -254,6 +257,7 @@ def main() -> None:
         "seeds": args.seeds,
         "teacher_epochs": args.teacher_epochs,
         "student_epochs": args.student_epochs,
+        "student_widths": STUDENT["widths"],
         "machine": f"{os.cpu_count()} cores, no GPU, {platform.processor() or platform.machine()}, torch 1 thread per seed",
         "note": "the machine was shared with other jobs (load 5-9 on 2 cores), so times are slow; latency ratios are "
         "measured on the same images in the same process and stay fair.",

@@ -55,8 +55,22 @@ def soften(p: np.ndarray, temperature: float) -> np.ndarray:
     return expit(logit(p) / temperature)
 
 
+class _Rows:
+    """What every targets class answers the same way: its row count and whether a teacher speaks."""
+
+    hard: np.ndarray
+    teacher: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.hard)
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.teacher is not None
+
+
 @dataclass(frozen=True)
-class SoftTargets:
+class SoftTargets(_Rows):
     """Everything a student learns from on one set of rows.
 
     ``hard`` holds 0/1 labels and NaN where a row has none; ``teacher`` the teacher's
@@ -88,13 +102,6 @@ class SoftTargets:
     def labels_only(cls, y: np.ndarray) -> SoftTargets:
         """Targets of the baseline: the hard labels, no teacher."""
         return cls(hard=np.asarray(y, dtype=float))
-
-    def __len__(self) -> int:
-        return len(self.hard)
-
-    @property
-    def has_teacher(self) -> bool:
-        return self.teacher is not None
 
     @property
     def labelled(self) -> np.ndarray:
@@ -162,7 +169,7 @@ def _check_mix(temperature: float, alpha: float, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class MulticlassTargets:
+class MulticlassTargets(_Rows):
     """Targets for one-of-k labels: ``hard`` int (n,) with -1 where a row has no label,
     ``teacher`` class probabilities (n, k) or ``None`` for the baseline.
 
@@ -201,13 +208,6 @@ class MulticlassTargets:
         object.__setattr__(self, "n_classes", teacher.shape[1])
         if hard.max(initial=-1) >= teacher.shape[1]:
             raise ValueError(f"MulticlassTargets: a label is >= the teacher's {teacher.shape[1]} classes")
-
-    def __len__(self) -> int:
-        return len(self.hard)
-
-    @property
-    def has_teacher(self) -> bool:
-        return self.teacher is not None
 
     @property
     def labelled(self) -> np.ndarray:
@@ -250,7 +250,7 @@ class MulticlassTargets:
 
 
 @dataclass(frozen=True)
-class _ColumnTargets:
+class _ColumnTargets(_Rows):
     """Targets laid out as k output columns: ``hard`` float (n, k) with NaN where a value is
     missing, ``teacher`` (n, k) or ``None`` for the baseline."""
 
@@ -268,16 +268,9 @@ class _ColumnTargets:
             _check_mix(self.temperature, self.alpha, type(self).__name__)
             object.__setattr__(self, "teacher", teacher)
 
-    def __len__(self) -> int:
-        return len(self.hard)
-
     @property
     def n_outputs(self) -> int:
         return self.hard.shape[1]
-
-    @property
-    def has_teacher(self) -> bool:
-        return self.teacher is not None
 
     @property
     def labelled(self) -> np.ndarray:
