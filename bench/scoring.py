@@ -482,8 +482,8 @@ def report(payload: dict[str, Any]) -> str:
         "# Scoring benchmark: teacher, student, compiled student, Spark",
         "",
         f"Date {payload['date']}; command `{payload['command']}`; data seed {SEED}.",
-        f"Machine: {payload['machine']}. The machine was shared with other jobs while this ran (load average "
-        f"{payload['load']}); wall-clock rates are lower than on an idle machine, ratios on the same data hold.",
+        f"Machine: {payload['machine']}. Load average when the run ended: {payload['load']} (see the notes for how "
+        "busy the machine was while each cell ran); wall-clock rates drop on a busy machine, ratios on the same data hold.",
         "",
         f"Model: the student of a real `stillroom distill fraud` run (default config, run `{payload['model']['run_id']}`), "
         f"{payload['model']['trees']} trees of at most 15 leaves, 18 features; teacher: that run's ensemble. "
