@@ -27,7 +27,7 @@ from .audit import record
 from .cache import cache_key, cached_outputs, default_cache_dir, use_cache_dir
 from .config import DistillConfig
 from .context import EvaluationContext, EvaluationResult
-from .data import DataBundle, frame_digest, validate_bundle
+from .data import DataBundle, frame_digest, synthetic_example, validate_bundle
 from .distillation import ROLES, Distillation, Outputs, TeacherRecord, TransferSet
 from .efficiency import measure_efficiency
 from .evaluation import TABLE_METRICS, operating_thresholds, results_table
@@ -150,7 +150,7 @@ def teacher_phase(
     with step("teacher: measuring efficiency"):
         eff = _efficiency(teacher.predict, efficiency_batch(bundle, cfg.evaluation.efficiency_rows), cfg, desc)
     source = cfg.teacher.uri or f"plugin:{cfg.teacher.name}"
-    record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg))
+    record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg, bundle))
     outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
     return record_, outputs, (teacher if keep else None)
 
@@ -202,8 +202,12 @@ def _thresholds(cfg: DistillConfig, bundle: DataBundle, outputs: Outputs) -> dic
     return operating_thresholds(op.kind, op.value, bundle.y(bundle.validation), outputs.valid)
 
 
-def _teacher_model_id(teacher: Teacher, desc: ModelDescription, cfg: DistillConfig) -> str | None:
-    """Log a plugin-trained teacher in its own run (its lineage); link an MLflow teacher."""
+def _teacher_model_id(teacher: Teacher, desc: ModelDescription, cfg: DistillConfig, bundle: DataBundle) -> str | None:
+    """Log a plugin-trained teacher in its own run (its lineage); link an MLflow teacher.
+
+    A tabular teacher gets a signature from a synthetic example, so the logged model can be
+    served or run in Spark by column name (``teacher.spark_master`` with its URI).
+    """
     if getattr(teacher, "model_id", None):
         return teacher.model_id  # type: ignore[attr-defined]
     native = teacher.native_model()
@@ -215,6 +219,7 @@ def _teacher_model_id(teacher: Teacher, desc: ModelDescription, cfg: DistillConf
             desc.name,
             cfg.run.experiment,
             {"kind": desc.kind, "n_parameters": desc.n_parameters, "size_bytes": desc.size_bytes, **desc.details},
+            None if bundle.opaque_features else synthetic_example(bundle.X(bundle.train), seed=cfg.run.seed),
         )
 
 

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -334,17 +334,29 @@ def log_teacher_input(model_id: str | None) -> None:
         MlflowClient().log_inputs(mlflow.active_run().info.run_id, models=[LoggedModelInput(model_id=model_id)])
 
 
-def log_teacher_model(native: NativeModel, name: str, experiment: str, description: dict[str, Any]) -> str:
+def log_teacher_model(
+    native: NativeModel, name: str, experiment: str, description: dict[str, Any], example: pd.DataFrame | None = None
+) -> str:
     """Log a teacher trained by a plugin in its own run; return its logged-model id.
 
     The teacher's own run is its lineage (how it was trained); the distillation run then
     names it as an input. Teachers may use any flavor, pickle-based ones included: they are
-    research artifacts; students must be native.
+    research artifacts; students must be native. A scikit-learn classifier is logged so that
+    its pyfunc returns probabilities: then the same logged teacher (``models:/<model id>``) can
+    label a large transfer set through Spark (``teacher.spark_master``).
     """
+    proba = native.flavor == "sklearn" and hasattr(native.model, "predict_proba")
+    if proba:
+        native = replace(native, log_kwargs={"pyfunc_predict_fn": "predict_proba", **native.log_kwargs})
+    signature = None
+    if example is not None and native.signature is None:
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(example, native.model.predict_proba(example) if proba else _predict_native(native, example))
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"teacher: {name}", tags={f"{TAG_PREFIX}role": "teacher"}):
         log_params({f"teacher.{k}": v for k, v in description.items()})
-        info = _log_native(native, "teacher", signature=None, input_example=None)
+        info = _log_native(native, "teacher", signature=signature, input_example=example)
     return info.model_id
 
 

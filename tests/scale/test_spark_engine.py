@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from stillroom import tracking
+from stillroom.data import synthetic_example
 from stillroom.errors import DataError, ModelLoadError
+from stillroom.protocols import NativeModel
 from stillroom.scoring import score
 
 from .conftest import FEATURES, Registered, transactions
@@ -109,8 +111,9 @@ def test_spark_engine_refuses_csv_and_a_master_without_spark(registered: Registe
 def test_teacher_labels_through_spark_equal_its_local_probabilities(
     registered: Registered, spark: object, tmp_path: Path
 ) -> None:
-    """A LightGBM teacher (here the registered model) and a scikit-learn one logged to return
-    probabilities label rows through Spark exactly as in-process, in the rows' order."""
+    """A LightGBM teacher (here the registered model) and a scikit-learn one logged as the
+    pipeline logs a plugin-trained teacher label rows through Spark exactly as in-process, in
+    the rows' order; a scikit-learn pyfunc that predicts labels is refused."""
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
@@ -122,10 +125,12 @@ def test_teacher_labels_through_spark_equal_its_local_probabilities(
 
     y = (rows["f0"] + rows["f1"] > 0).astype(int)
     logistic = LogisticRegression().fit(rows, y)
+    teacher_id = tracking.log_teacher_model(
+        NativeModel("sklearn", logistic), "logistic", "scale-tests", {"kind": "logistic"}, synthetic_example(rows)
+    )
     with mlflow.start_run():
-        proba = mlflow.sklearn.log_model(logistic, name="teacher", pyfunc_predict_fn="predict_proba", input_example=rows.head(2))
         labels = mlflow.sklearn.log_model(logistic, name="labels-teacher", input_example=rows.head(2))
-    by_spark = label_rows(tracking.teacher_spark_udf_factory(proba.model_uri), rows, None, tmp_path / "sk")
+    by_spark = label_rows(tracking.teacher_spark_udf_factory(f"models:/{teacher_id}"), rows, None, tmp_path / "sk")
     np.testing.assert_allclose(by_spark, logistic.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
     with pytest.raises(ModelLoadError, match="does not return probabilities"):
         tracking.teacher_spark_udf_factory(labels.model_uri)
