@@ -16,7 +16,6 @@ on rows that sit exactly on the trees' split thresholds, where a wrong compariso
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelLoadError
+from .manifest import sha256_file
 
 ENGINE = "lleaves"
 COMPILED_DIR = "compiled"  # inside the logged model's artifacts, beside model.lgb
@@ -41,10 +41,6 @@ TOLERANCE = 1e-6
 PROBE_ROWS = 20_000
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _version(dist: str) -> str:
@@ -184,9 +180,9 @@ def compile_student(model_file: Path, out_dir: Path) -> dict[str, Any]:
     record = {
         "engine": ENGINE,
         "object_file": OBJECT_FILE,
-        "object_sha256": _sha256(object_file),
+        "object_sha256": sha256_file(object_file),
         "model_file": MODEL_FILE,
-        "model_sha256": _sha256(model_file),
+        "model_sha256": sha256_file(model_file),
         "target": asdict(Target.here()),
         "check": {"rows": PROBE_ROWS, "max_abs_diff_vs_lightgbm": gap, "tolerance": TOLERANCE},
     }
@@ -218,10 +214,10 @@ def load_compiled(model_dir: Path, columns: list[str]) -> Loaded:
     if reason:
         return Loaded(None, "lightgbm", f"{reason}; scoring with LightGBM")
     record = _read_record(folder)
-    if record.get("model_sha256") != _sha256(model_file):
+    if record.get("model_sha256") != sha256_file(model_file):
         raise ModelLoadError(f"compiled artifact in {folder} was not built from this model's {MODEL_FILE}")
     object_file = folder / str(record.get("object_file", OBJECT_FILE))
-    if not object_file.is_file() or _sha256(object_file) != record.get("object_sha256"):
+    if not object_file.is_file() or sha256_file(object_file) != record.get("object_sha256"):
         raise ModelLoadError(f"compiled artifact {object_file.name} is corrupted (sha256 differs from its record)")
     mismatch = _built_elsewhere(record)
     with tempfile.TemporaryDirectory(prefix="stillroom-compile-") as tmp:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 
 class StrictModel(BaseModel):
@@ -147,7 +147,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {p} is not valid YAML: {_first_line(exc)}") from None
+        raise ConfigError(f"config file {p} is not valid YAML: {first_line(exc)}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -243,7 +243,3 @@ def _describe(exc: ValidationError) -> str:
         msg = f"invalid config field {where!r}: {first['msg']}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return msg + more
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -28,7 +28,7 @@ def frame_digest(df: pd.DataFrame) -> str:
     holding arrays (images) are hashed cell by cell from their bytes, shape and dtype.
     """
     h = hashlib.sha256()
-    plain = [c for c in df.columns if not _holds_arrays(df[c])]
+    plain = [c for c in df.columns if not holds_arrays(df[c])]
     if plain:
         h.update(pd.util.hash_pandas_object(df[plain], index=False).to_numpy().tobytes())
     for col in df.columns:
@@ -41,7 +41,8 @@ def frame_digest(df: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def _holds_arrays(series: pd.Series) -> bool:
+def holds_arrays(series: pd.Series) -> bool:
+    """Whether a column holds one array per cell (images), which pandas cannot hash or profile."""
     return series.dtype == object and len(series) > 0 and isinstance(series.iloc[0], np.ndarray)
 
 

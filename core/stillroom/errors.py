@@ -9,6 +9,13 @@ its traceback.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (its type name if it has none), cut to ``limit``:
+    what a one-line error needs from a library's multi-line traceback text."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 class StillroomError(Exception):
     """Base class of user-facing errors: the message is shown to the user as is."""
 

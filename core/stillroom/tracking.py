@@ -34,7 +34,8 @@ from mlflow.entities import LoggedModelInput  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from .errors import AccessDeniedError, GateError, ModelLoadError, TrackingError  # noqa: E402
+from .data import holds_arrays  # noqa: E402
+from .errors import AccessDeniedError, GateError, ModelLoadError, TrackingError, first_line  # noqa: E402
 from .protocols import NativeModel  # noqa: E402
 
 TAG_PREFIX = "stillroom."
@@ -236,8 +237,7 @@ def _check_sqlite(uri: str) -> None:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    return first_line(exc, 300)
 
 
 # --- runs ---------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def log_datasets(
 
 def _profileable(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every array-valued cell replaced by its shape, e.g. ``"(1, 28, 28)"``."""
-    arrays = [c for c in frame.columns if frame[c].dtype == object and len(frame) and isinstance(frame[c].iloc[0], np.ndarray)]
+    arrays = [c for c in frame.columns if holds_arrays(frame[c])]
     if not arrays:
         return frame
     return frame.assign(**{c: frame[c].map(lambda a: str(tuple(np.shape(a)))) for c in arrays})

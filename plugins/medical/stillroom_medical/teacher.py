@@ -20,7 +20,6 @@ file has only its outputs, so it teaches through the response and DKD families.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from torch import nn
 
 from stillroom.cache import cache_key, cached_model, default_cache_dir
 from stillroom.data import DataBundle, frame_digest
-from stillroom.errors import ConfigError, ModelLoadError
+from stillroom.errors import ConfigError, ModelLoadError, first_line
+from stillroom.manifest import sha256_file
 from stillroom.protocols import ModelDescription, NativeModel
 from stillroom.torchkd import DistillationObjective, ModelOutputs
 
@@ -185,7 +185,7 @@ def load_state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: in
         net.load_state_dict(state)
     except Exception as exc:
         raise ModelLoadError(
-            f"teacher state dict {p} does not fit architecture {params.get('architecture', 'resnet')!r}: {_first(exc)}"
+            f"teacher state dict {p} does not fit architecture {params.get('architecture', 'resnet')!r}: {first_line(exc, 300)}"
         ) from None
     return TorchTeacher(
         net,
@@ -193,7 +193,7 @@ def load_state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: in
         kind=f"state dict -> {params.get('architecture', 'resnet')}",
         task_type=bundle.task_type,
         uri=str(p.resolve()),
-        identity=_sha256(p),
+        identity=sha256_file(p),
         threads=int(params.get("threads", 2)),
     )
 
@@ -206,14 +206,14 @@ def load_torchscript_teacher(path: str, params: dict[str, Any], bundle: DataBund
     try:
         module = torch.jit.load(str(p), map_location="cpu")
     except Exception as exc:
-        raise ModelLoadError(f"teacher file {p} is not a TorchScript model (torch.jit.save): {_first(exc)}") from None
+        raise ModelLoadError(f"teacher file {p} is not a TorchScript model (torch.jit.save): {first_line(exc, 300)}") from None
     teacher = TorchTeacher(
         module,
         name=p.stem,
         kind="TorchScript file",
         task_type=bundle.task_type,
         uri=str(p.resolve()),
-        identity=_sha256(p),
+        identity=sha256_file(p),
         outputs=str(params.get("outputs", "logits")),
         threads=int(params.get("threads", 2)),
     )
@@ -251,18 +251,10 @@ def _probe(teacher: TorchTeacher, bundle: DataBundle) -> None:
     try:
         out = teacher.logits(x)
     except Exception as exc:
-        raise ModelLoadError(f"teacher {teacher.name} fails on images of shape {tuple(x.shape[1:])}: {_first(exc)}") from None
+        shape = tuple(x.shape[1:])
+        raise ModelLoadError(f"teacher {teacher.name} fails on images of shape {shape}: {first_line(exc, 300)}") from None
     k = output_count(bundle)
     if out.dim() != 2 or out.shape[1] != k:
         raise ModelLoadError(
             f"teacher {teacher.name} returns shape {tuple(out.shape)}; this {bundle.task_type} task needs (n, {k})"
         )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _first(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
