@@ -47,14 +47,15 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
     with tracking.run(cfg.run.experiment, name, tags) as run_id:
         context = RunContext(task=task, config=cfg, run_id=run_id)
         pm.before_run(context)
-        datasets = _log_lineage(pm, d)
+        lineage = d.bundle.lineage()  # digests every split: once per run, shared below
+        datasets = _log_lineage(pm, d, lineage)
         tracking.log_params(context.params)  # what lifecycle plugins added
         tracking.set_tags(context.tags)
         with step("MLflow: logging the student model"):
             logged = tracking.log_student_model(d.student.native_model(), _input_example(d))
             extra = _log_extra_models(d)
         tracking.log_metrics(_with_intervals(d.result), model_id=logged.model_id, dataset=datasets["test"])
-        write_artifacts(pm, d)
+        write_artifacts(pm, d, lineage)
         files = logged.files | {f"{name}/{path}": digest for name, m in extra.items() for path, digest in m.files.items()}
         manifest = build_manifest(d.artifact_dir, files, {"run_id": run_id, "model_uri": logged.model_uri})
         (d.artifact_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -73,7 +74,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
             "model_uri": logged.model_uri,
             "metrics": d.result.metrics,
             "intervals": d.result.intervals,
-            "lineage": d.bundle.lineage(),
+            "lineage": lineage,
             "timings": dict(timings),
             "tracking_uri": tracking_uri,
         }
@@ -81,13 +82,13 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
     return summary
 
 
-def _log_lineage(pm: StillroomPluginManager, d: Distillation) -> dict[str, Any]:
+def _log_lineage(pm: StillroomPluginManager, d: Distillation, lineage: dict[str, Any]) -> dict[str, Any]:
     """Datasets with digests, the teacher as an input, params and tags; returns the datasets."""
     bundle, transfer, cfg = d.bundle, d.transfer, d.config
     frames = bundle.splits()
     transfer_frame = transfer.X.assign(origin=transfer.origin)
     frames["transfer"] = transfer_frame
-    digests = {k: frame_digest(v) for k, v in frames.items()}
+    digests = {k: split["digest"] for k, split in lineage["splits"].items()} | {"transfer": frame_digest(transfer_frame)}
     datasets = tracking.log_datasets(frames, digests, bundle.source, bundle.label)
     tracking.log_teacher_input(d.teacher.model_id)
     params = config_mod.flatten(cfg) | {
@@ -144,12 +145,13 @@ def _with_intervals(result: EvaluationResult) -> dict[str, float]:
     return out
 
 
-def write_artifacts(pm: StillroomPluginManager, d: Distillation) -> None:
-    """Config, lineage, environment, metrics, gate, reference scores, tables and the model card."""
+def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[str, Any]) -> None:
+    """Config, lineage (``bundle.lineage()``, computed once by the caller), environment, metrics,
+    gate, reference scores, tables and the model card."""
     root: Path = d.artifact_dir
     (root / "config.yaml").write_text(config_mod.dump(d.config))
-    lineage = d.bundle.lineage() | {"transfer": d.transfer.composition(), "teacher": describe_model(d.teacher.description)}
-    (root / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
+    record_ = lineage | {"transfer": d.transfer.composition(), "teacher": describe_model(d.teacher.description)}
+    (root / "lineage.json").write_text(json.dumps(record_, indent=2, default=str))
     (root / "environment.json").write_text(json.dumps(environment(pm), indent=2))
     (root / "metrics.json").write_text(json.dumps({"metrics": d.result.metrics, "intervals": d.result.intervals}, indent=2))
     (root / "gate.json").write_text(json.dumps(d.gate.as_dict(), indent=2))
