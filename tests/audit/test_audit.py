@@ -17,11 +17,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,6 +26,7 @@ from typing import Any
 
 import pytest
 from server.postgres import free_port, require_binary
+from server.processes import stop_group, wait_healthy
 from typer.testing import CliRunner
 
 from stillroom.cli import app
@@ -149,28 +147,10 @@ def ui_url(promoted: dict[str, Any], audit_store: str) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + RENDER_TIMEOUT
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"stillroom ui did not come up:\n{log.read_text()[-3000:]}", pytrace=False)
-            time.sleep(0.5)
+        wait_healthy(url, proc, log, "stillroom ui", timeout=RENDER_TIMEOUT)
         yield url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+        stop_group(proc, grace=10)
 
 
 @pytest.fixture(scope="module")
