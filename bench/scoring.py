@@ -452,18 +452,16 @@ def _target_row(what: str, measured: str, ok: bool) -> str:
 
 def targets(results: list[dict[str, Any]], sizes: list[int]) -> list[str]:
     lines = ["| target | measured | met |", "|---|---|---|"]
-    for size in sizes:
-        r = _find(results, "in memory", "lleaves", size, ok=True)
-        if r:
-            rate = r["rows_per_second"]
-            what = f"compiled student in memory >= 3M rows/s ({size / 1e6:g}M rows)"
-            lines.append(_target_row(what, f"{rate:,.0f}", rate >= TARGET_COMPILED_IN_MEMORY))
-    for size in sizes:
-        r = _find(results, "Parquet to Parquet", "lleaves", size, ok=True)
-        if r:
-            rate = r["rows_per_second"]
-            what = f"Parquet to Parquet >= 1M rows/s, local engine, compiled ({size / 1e6:g}M rows)"
-            lines.append(_target_row(what, f"{rate:,.0f}", rate >= TARGET_PARQUET))
+    throughput = (
+        ("in memory", "compiled student in memory >= 3M rows/s", TARGET_COMPILED_IN_MEMORY),
+        ("Parquet to Parquet", "Parquet to Parquet >= 1M rows/s, local engine, compiled", TARGET_PARQUET),
+    )
+    for mode, target, minimum in throughput:
+        for size in sizes:
+            r = _find(results, mode, "lleaves", size, ok=True)
+            if r:
+                rate = r["rows_per_second"]
+                lines.append(_target_row(f"{target} ({size / 1e6:g}M rows)", f"{rate:,.0f}", rate >= minimum))
     if len(sizes) > 1:
         for engine in ("lleaves", "lightgbm", "spark"):
             small, large = (_find(results, "Parquet to Parquet", engine, s, ok=True) for s in (sizes[0], sizes[-1]))
