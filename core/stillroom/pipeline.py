@@ -250,6 +250,9 @@ def fit_students(
     y_valid = bundle.y(bundle.validation)
     targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, recipe.temperature, recipe.alpha)
     valid_targets = make_targets(kind, y_valid, outputs.valid["teacher"], recipe.temperature, recipe.alpha)
+    for model in (student, baseline):
+        if hasattr(model, "name_outputs"):
+            model.name_outputs(list(bundle.output_names))
     with step(
         f"student: distilling {cfg.student.name} on {len(transfer.X):,} transfer rows "
         f"(T={recipe.temperature}, alpha={recipe.alpha})"

@@ -85,6 +85,11 @@ class Student(Protocol):
     A student shipped in several native forms (ONNX for serving, TorchScript for torch users)
     may add ``extra_native_models() -> dict[name, NativeModel]``: each is logged as a further
     model of the run; ``native_model()`` is the one registered.
+
+    A student whose logged model names its outputs (a pyfunc returning one column per
+    endpoint) may add ``name_outputs(names)``: the pipeline calls it before ``fit`` with the
+    data's output names (target columns, labels or classes), so a scoring job gets
+    ``logD``/``hERG`` columns instead of positions.
     """
 
     def fit(

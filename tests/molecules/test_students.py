@@ -120,3 +120,13 @@ def test_applicability_domain_and_enrichment() -> None:
     assert enrichment_factor(y, perfect, 0.05) == pytest.approx(20.0)  # every screened molecule a hit: 1 / 0.05
     assert enrichment_factor(y, reverse, 0.05) == 0.0
     assert np.isnan(enrichment_factor(np.zeros(10, dtype=bool), reverse[:10], 0.1))
+
+
+def test_logged_outputs_are_named_after_the_data_when_the_names_fit() -> None:
+    from stillroom_molecules.student import output_columns
+
+    assert output_columns(["logS", "dG_hyd"], 2) == ["logS", "dG_hyd"]
+    assert output_columns(["logS"], 1) == ["score"]  # one output: the scoring column is `score`
+    assert output_columns([], 2) == ["score_0", "score_1"]  # a student used outside the pipeline
+    assert output_columns(["a", "a"], 2) == ["score_0", "score_1"]  # duplicates would collide
+    assert output_columns(["a", "smiles_valid"], 2) == ["score_0", "score_1"]  # the flag's name is taken

@@ -8,11 +8,24 @@ torch ``state_dict`` loaded with ``weights_only=True``.
 
 From SMILES to score: standardise (invalid SMILES are flagged, never raised), featurise the
 valid ones, predict; an invalid row gets NaN outputs and ``smiles_valid = False``.
+
+A big batch (a screening library streamed in chunks by ``stillroom score``) is scored by a
+pool of worker processes, one per core: RDKit's SMILES parser holds the GIL, so threads do not
+help, and parsing is most of the cost. The pool is started once per loaded model and reused for
+every chunk; ``STILLROOM_MOLECULES_JOBS`` sets its size (``1``: score in this process).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import warnings
+import weakref
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +34,27 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from stillroom.errors import ModelLoadError
+from stillroom.errors import ConfigError, ModelLoadError
 
 from .chem import RDKIT_VERSION, standardised_mol
 from .featurize import Featurizer, FeaturizerConfig, featurize_mols
 
 SPEC_FILE = "student.json"
 VALID_COLUMN = "smiles_valid"
+JOBS_VARIABLE = "STILLROOM_MOLECULES_JOBS"
+PARALLEL_MIN_SMILES = 20_000  # below this, starting workers (importing RDKit, LightGBM) costs more than it saves
+_WORKER: Scorer | None = None  # the scorer a worker process loaded once
+
+
+def scoring_jobs() -> int:
+    """Worker processes for a big batch: ``STILLROOM_MOLECULES_JOBS`` or the usable cores."""
+    value = os.environ.get(JOBS_VARIABLE, "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ConfigError(f"{JOBS_VARIABLE}={value!r}: give a number of processes (1 = no workers)") from None
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -42,6 +69,9 @@ class Scorer:
     init: list[float] = field(default_factory=list)  # per booster: starting logit (0 for regression)
     network: Any = None  # torch module for kind == "mlp"
     network_config: dict[str, Any] = field(default_factory=dict)
+    threads: int = 0  # LightGBM prediction threads (0: its default, every core); a pool worker uses 1
+    _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
 
     def features(self, smiles: list[str], use_cache: bool = False) -> np.ndarray:
         return Featurizer(self.featurizer).transform(smiles, use_cache=use_cache)
@@ -51,7 +81,10 @@ class Scorer:
         if len(F) == 0:
             return np.zeros((0, len(self.outputs)))
         if self.kind == "lightgbm":
-            raw = np.column_stack([b.predict(F, raw_score=True) + i for b, i in zip(self.boosters, self.init, strict=True)])
+            threads = {"num_threads": self.threads} if self.threads else {}
+            raw = np.column_stack(
+                [b.predict(F, raw_score=True, **threads) + i for b, i in zip(self.boosters, self.init, strict=True)]
+            )
             return raw if self.task_type == "regression" else expit(raw)
         from .mlp import network_predict
 
@@ -59,6 +92,55 @@ class Scorer:
 
     def predict_smiles(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
         """(outputs (n, k) with NaN rows for invalid SMILES, valid mask (n,)).
+
+        A batch of at least ``PARALLEL_MIN_SMILES`` goes to the worker pool in order-preserving
+        slices; the result is the same as in this process (a test checks it)."""
+        jobs = scoring_jobs()
+        if jobs <= 1 or len(smiles) < PARALLEL_MIN_SMILES or self._in_process_only:
+            return self.predict_block(smiles)
+        slices = [list(part) for part in np.array_split(np.asarray(smiles, dtype=object), jobs * 4)]
+        try:
+            parts = list(self._workers(jobs).map(_score_in_worker, slices))
+        except BrokenProcessPool:
+            # a spawned worker re-imports the caller's script: without `if __name__ == "__main__":`
+            # it dies; scoring still completes, in this process
+            warnings.warn(
+                "molecule scoring workers could not start (a script that loads the model needs an "
+                f'`if __name__ == "__main__":` guard); scoring in one process. {JOBS_VARIABLE}=1 silences this.',
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.close()
+            self._in_process_only = True
+            return self.predict_block(smiles)
+        return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _workers(self, jobs: int) -> ProcessPoolExecutor:
+        """The pool, started on first use: each worker loads this model from its saved files.
+
+        Workers are spawned, not forked: a fork after LightGBM's or torch's OpenMP threads have
+        run can deadlock the child."""
+        if self._pool is None or self._pool._max_workers != jobs:  # noqa: SLF001 (resize when the setting changes)
+            self.close()
+            directory = Path(tempfile.mkdtemp(prefix="stillroom-molecules-scorer-"))
+            self.save(directory)
+            self._pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_load_worker,
+                initargs=(str(directory),),
+            )
+            weakref.finalize(self, _shutdown, self._pool, directory)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker pool (a loaded model otherwise keeps it until it is garbage)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def predict_block(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_smiles` in this process.
 
         Each SMILES is parsed once: the standardised molecule is featurised directly (its
         fingerprint equals that of its canonical SMILES, which is what training used; a test
@@ -130,3 +212,26 @@ class Scorer:
             trees = sum(b.num_trees() for b in self.boosters)
             return int(2 * leaves - trees)
         return int(sum(p.numel() for p in self.network.parameters()))
+
+
+def _load_worker(directory: str) -> None:
+    """Worker start: load the model once, one thread per process (the pool is the parallelism)."""
+    global _WORKER
+    os.environ[JOBS_VARIABLE] = "1"
+    _WORKER = Scorer.load(directory)
+    _WORKER.threads = 1  # LightGBM's OpenMP threads in every worker would fight over the same cores
+    if _WORKER.network is not None:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _score_in_worker(smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
+    if _WORKER is None:
+        raise RuntimeError("scoring worker started without a model")
+    return _WORKER.predict_block(smiles)
+
+
+def _shutdown(pool: ProcessPoolExecutor, directory: Path) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)
+    shutil.rmtree(directory, ignore_errors=True)

@@ -33,7 +33,7 @@ from .chem import RDKIT_VERSION
 from .featurize import FeaturizerConfig
 from .loaders import SMILES
 from .outputs import Matrix, as_matrix, blended, shape_output
-from .scorer import Scorer
+from .scorer import VALID_COLUMN, Scorer
 
 PUBLIC_EXAMPLE = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1O", "CN1CCC[C@H]1c1cccnc1", "not a smiles"]
 LGBM_DEFAULTS: dict[str, Any] = {
@@ -81,13 +81,17 @@ class SmilesStudent:
         self.scorer: Scorer | None = None
         self.loss = "not fitted"
         self.training: dict[str, Any] = {}
+        self.names: list[str] = []
+
+    def name_outputs(self, names: list[str]) -> None:
+        """Output column names for the logged model (the data's target columns or endpoints)."""
+        self.names = [str(n) for n in names]
 
     def fit(self, X: pd.DataFrame, targets: Any, X_valid: pd.DataFrame | None = None, targets_valid: Any = None) -> SmilesStudent:
         task_type = task_type_of(targets)
         m = as_matrix(targets, task_type)
         m_valid = as_matrix(targets_valid, task_type, m.n_outputs) if targets_valid is not None else None
-        outputs = ["score"] if m.n_outputs == 1 else [f"score_{j}" for j in range(m.n_outputs)]
-        self.scorer = Scorer(self.kind, task_type, outputs, self.featurizer)
+        self.scorer = Scorer(self.kind, task_type, output_columns(self.names, m.n_outputs), self.featurizer)
         F = self.scorer.features(X[SMILES].tolist(), use_cache=True)
         F_valid = self.scorer.features(X_valid[SMILES].tolist(), use_cache=True) if X_valid is not None else None
         self._fit(F, m, F_valid, m_valid, targets, targets_valid)
@@ -145,6 +149,14 @@ class SmilesStudent:
             input_example=example,
             log_kwargs={"artifacts": {"student": str(directory)}, "pip_requirements": requirements()},
         )
+
+
+def output_columns(names: list[str], n_outputs: int) -> list[str]:
+    """The data's names when they fit (one per output, distinct, not the flag), else positions."""
+    if n_outputs == 1:
+        return ["score"]
+    usable = len(names) == n_outputs and len(set(names)) == n_outputs and VALID_COLUMN not in names and all(names)
+    return list(names) if usable else [f"score_{j}" for j in range(n_outputs)]
 
 
 def smiles_signature(scorer: Scorer) -> Any:
