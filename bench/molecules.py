@@ -402,8 +402,8 @@ def render_panel(t: dict) -> list[str]:
             else ""
         ),
         "",
-        "| student (regression + classification) | trees per output (MLP: epochs) | student mol/s (1 process) | student mol/s (pool) "
-        "| pool start (s) | speedup vs both ensembles | speedup vs ADMETModel.predict |",
+        "| student (regression + classification) | trees per output (MLP: epochs) | student mol/s (1 process) "
+        "| student mol/s (pool) | pool start (s) | speedup vs both ensembles | speedup vs ADMETModel.predict |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     by_student: dict[str, list[dict]] = {}
