@@ -4,16 +4,25 @@ A teacher can be the slowest thing in the building (an ensemble, a graph net, a
 published model). Its outputs on the transfer, validation and test rows are computed once and
 kept, so that re-running a distillation with another recipe or student costs no teacher time,
 and the teacher need not stay in memory while the student trains.
+
+A cache that only grows fills a disk: every hit marks its entry as used (its modification
+time), and :func:`prune` (``stillroom cache prune``) removes entries unused for a while or
+the least recently used ones beyond a size budget. Only files stillroom writes are touched
+(``teacher-*.npy``, ``model-*.joblib``, ``features/*.npy`` and interrupted ``*.partial``
+writes), so a cache directory pointed at a shared folder never loses anything else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +61,9 @@ def cached_outputs(directory: Path | None, key: str | None, compute: Callable[[]
     path = directory / f"teacher-{key}.npy"
     if path.is_file():
         try:
-            return np.load(path, allow_pickle=False), True
+            values = np.load(path, allow_pickle=False)
+            mark_used(path)
+            return values, True
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # a corrupted entry is recomputed, never trusted
     values = np.asarray(compute(), dtype=float)
@@ -77,7 +88,9 @@ def cached_model(directory: Path, key: str, fit: Callable[[], object]) -> tuple[
     path = directory / f"model-{key}.joblib"
     if path.is_file():
         try:
-            return joblib.load(path), True
+            model = joblib.load(path)
+            mark_used(path)
+            return model, True
         except Exception:  # corrupted or written by an incompatible library version
             path.unlink(missing_ok=True)
     model = fit()
@@ -89,3 +102,96 @@ def cached_model(directory: Path, key: str, fit: Callable[[], object]) -> tuple[
     finally:
         Path(tmp).unlink(missing_ok=True)
     return model, False
+
+
+# --------------------------------------------------------------------------- maintenance
+
+PARTIAL_GRACE_SECONDS = 3600.0  # a younger .partial file may be a write in progress
+_UNITS = {"": 1, "B": 1} | {p + s: 1 << (10 * (i + 1)) for i, p in enumerate("KMGT") for s in ("", "B")}  # binary units
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached file: what it holds, its size and when it was last written or read."""
+
+    path: Path
+    kind: str  # teacher outputs | teacher model | features | partial write
+    size: int
+    last_used: float
+
+
+def mark_used(path: Path) -> None:
+    """Record a cache hit (the entry's modification time): what least-recently-used pruning reads."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache still serves hits; it is just not pruned by use
+
+
+def _kind(path: Path, root: Path) -> str | None:
+    name = path.name
+    if name.endswith(".partial"):
+        return "partial write"
+    if name.startswith("teacher-") and name.endswith(".npy"):
+        return "teacher outputs"
+    if name.startswith("model-") and name.endswith(".joblib"):
+        return "teacher model"
+    if path.parent.name == "features" and name.endswith(".npy"):
+        return "features"
+    return None
+
+
+def entries(directory: Path | None = None) -> list[CacheEntry]:
+    """Every file stillroom wrote under the cache directory, oldest use first."""
+    root = Path(directory) if directory is not None else default_cache_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.rglob("*"):
+        kind = _kind(path, root) if path.is_file() else None
+        if kind is not None:
+            st = path.stat()
+            found.append(CacheEntry(path, kind, st.st_size, st.st_mtime))
+    return sorted(found, key=lambda e: e.last_used)
+
+
+def parse_size(text: str) -> int:
+    """``500MB``, ``2GB``, ``1.5G`` or a number of bytes -> bytes (binary units)."""
+    from .errors import ConfigError
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in _UNITS:
+        raise ConfigError(f"size {text!r}: give a number with an optional unit, e.g. 500MB or 2GB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def prune(
+    directory: Path | None = None,
+    max_bytes: int | None = None,
+    older_than_days: float | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> list[CacheEntry]:
+    """Remove (or with ``dry_run`` only list) entries unused for ``older_than_days``, then the
+    least recently used ones until the rest fits in ``max_bytes``; interrupted writes older
+    than an hour always go. Returns what was (or would be) removed."""
+    now = time.time() if now is None else now
+    keep, remove = [], []
+    for entry in entries(directory):
+        age = now - entry.last_used
+        if entry.kind == "partial write":
+            if age > PARTIAL_GRACE_SECONDS:  # abandoned; a younger one may be a write in progress: never touched
+                remove.append(entry)
+            continue
+        (remove if older_than_days is not None and age > older_than_days * 86400 else keep).append(entry)
+    if max_bytes is not None:
+        total = sum(e.size for e in keep)
+        while keep and total > max_bytes:  # oldest use first
+            entry = keep.pop(0)
+            remove.append(entry)
+            total -= entry.size
+    if not dry_run:
+        for entry in remove:
+            entry.path.unlink(missing_ok=True)
+    return remove

@@ -1,4 +1,4 @@
-"""The ``stillroom`` command line: plugins, distill, score, promote, report, ui, server.
+"""The ``stillroom`` command line: plugins, distill, score, promote, report, ui, server, cache.
 
 Errors a user can cause end in one line on stderr and exit code 2; nothing is started or
 half-written before the inputs are known to be good.
@@ -198,6 +198,82 @@ def ui(
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     console.print(f"MLflow UI on http://{host}:{port} (store {store}); Ctrl+C to stop")
     raise typer.Exit(subprocess.call([exe, "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]))
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The disk cache of teacher outputs, plugin-trained teachers and features.")
+app.add_typer(cache_app, name="cache")
+
+
+def _cache_dir(directory: Path | None) -> Path:
+    from .cache import default_cache_dir
+
+    return directory or default_cache_dir()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} GB"
+
+
+CacheDirOption = Annotated[
+    Path | None, typer.Option("--dir", help="cache directory (default: STILLROOM_CACHE_DIR or ~/.cache/stillroom)")
+]
+
+
+@cache_app.command("info")
+def cache_info(directory: CacheDirOption = None) -> None:
+    """What the cache holds: files and size per kind, and when it was last used."""
+    from .cache import entries
+
+    root = _cache_dir(directory)
+    found = entries(root)
+    table = Table(title=f"stillroom cache: {root}")
+    for column in ("kind", "files", "size", "last used"):
+        table.add_column(column, justify="right" if column in ("files", "size") else "left")
+    for kind in sorted({e.kind for e in found}):
+        part = [e for e in found if e.kind == kind]
+        last = max(e.last_used for e in part)
+        table.add_row(kind, f"{len(part):,}", _size(sum(e.size for e in part)), _when(last))
+    table.add_row("total", f"{len(found):,}", _size(sum(e.size for e in found)), "", style="bold")
+    console.print(table)
+
+
+def _when(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    max_size: Annotated[str | None, typer.Option(help="keep at most this much, least recently used go first: 2GB")] = None,
+    older_than: Annotated[float | None, typer.Option(min=0, help="remove entries unused for this many days")] = None,
+    dry_run: Annotated[bool, typer.Option(help="list what would go, remove nothing")] = False,
+    directory: CacheDirOption = None,
+) -> None:
+    """Reclaim disk: entries unused for a while, or the least recently used beyond a budget.
+
+    A pruned entry is recomputed by the next run that needs it (a teacher retrained, outputs
+    relabelled); only files stillroom writes are ever removed."""
+    from .cache import parse_size, prune
+    from .errors import ConfigError
+
+    with _user_errors():
+        if max_size is None and older_than is None:
+            raise ConfigError("stillroom cache prune: give --max-size and/or --older-than (or see stillroom cache info)")
+        limit = parse_size(max_size) if max_size is not None else None
+        removed = prune(_cache_dir(directory), max_bytes=limit, older_than_days=older_than, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for entry in removed if dry_run else []:
+        console.print(
+            f"  {entry.kind}: {entry.path} ({_size(entry.size)}, last used {_when(entry.last_used)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"{verb} {len(removed):,} file(s), {_size(sum(e.size for e in removed))}", highlight=False)
 
 
 server_app = typer.Typer(

@@ -53,3 +53,85 @@ def test_a_runs_cache_dir_applies_inside_the_run_only(tmp_path: Path, monkeypatc
     assert default_cache_dir() == tmp_path / "env"
     with use_cache_dir(None):  # no run.cache_dir: the environment decides
         assert default_cache_dir() == tmp_path / "env"
+
+
+def _aged(path: Path, days: float, now: float) -> Path:
+    import os
+
+    os.utime(path, (now - days * 86400, now - days * 86400))
+    return path
+
+
+def _filled_cache(root: Path, now: float) -> dict[str, Path]:
+    """Three teacher outputs of 1 kB used 40, 10 and 1 day(s) ago, features, a model, an old
+    interrupted write, a fresh one (maybe in progress) and a file that is not ours."""
+    (root / "features").mkdir(parents=True)
+    files = {
+        "old": root / "teacher-old.npy",
+        "mid": root / "teacher-mid.npy",
+        "new": root / "teacher-new.npy",
+        "features": root / "features" / "abc-def.npy",
+        "model": root / "teachers" / "model-k.joblib",
+        "stale_partial": root / "tmpa.partial",
+        "fresh_partial": root / "tmpb.partial",
+        "foreign": root / "notes.txt",
+    }
+    files["model"].parent.mkdir()
+    for path in files.values():
+        path.write_bytes(b"x" * 1024)
+    for name, days in {"old": 40, "mid": 10, "new": 1, "features": 5, "model": 20, "stale_partial": 2, "foreign": 400}.items():
+        _aged(files[name], days, now)
+    return files
+
+
+def test_prune_by_age_removes_only_stale_stillroom_files(tmp_path: Path) -> None:
+    import time
+
+    from stillroom.cache import entries, prune
+
+    now = time.time()
+    files = _filled_cache(tmp_path, now)
+    assert {e.kind for e in entries(tmp_path)} == {"teacher outputs", "features", "teacher model", "partial write"}
+    planned = prune(tmp_path, older_than_days=15, dry_run=True, now=now)
+    assert {e.path for e in planned} == {files["old"], files["model"], files["stale_partial"]}
+    assert all(p.exists() for p in files.values())  # a dry run removes nothing
+    prune(tmp_path, older_than_days=15, now=now)
+    left = {p for p in files.values() if p.exists()}
+    assert left == {files["mid"], files["new"], files["features"], files["fresh_partial"], files["foreign"]}
+
+
+def test_prune_to_a_size_budget_drops_least_recently_used_first(tmp_path: Path) -> None:
+    import time
+
+    from stillroom.cache import cached_outputs, prune
+
+    now = time.time()
+    files = _filled_cache(tmp_path, now)
+    np.save(files["old"], np.arange(3.0))  # a real entry, then a hit: the oldest becomes the most recent
+    _aged(files["old"], 40, now)
+    cached_outputs(tmp_path, "old", lambda: 1 / 0)
+    removed = prune(tmp_path, max_bytes=2 * 1024 + 200, now=time.time())
+    kept = {p for p in files.values() if p.exists()}
+    assert {files["old"], files["new"], files["features"]} <= kept  # used just now, a day ago, 5 days ago
+    assert files["foreign"] in kept and files["fresh_partial"] in kept  # not ours; maybe a write in progress
+    assert {e.path for e in removed} == {files["model"], files["mid"], files["stale_partial"]}  # 20 and 10 days
+
+
+def test_cache_commands(tmp_path: Path) -> None:
+    import time
+
+    from typer.testing import CliRunner
+
+    from stillroom.cli import app
+
+    _filled_cache(tmp_path, time.time())
+    runner = CliRunner()
+    info = runner.invoke(app, ["cache", "info", "--dir", str(tmp_path)])
+    assert info.exit_code == 0 and "teacher outputs" in info.output and "7" in info.output
+    dry = runner.invoke(app, ["cache", "prune", "--older-than", "15", "--dry-run", "--dir", str(tmp_path)])
+    assert dry.exit_code == 0 and "would remove 3 file(s)" in dry.output and (tmp_path / "teacher-old.npy").exists()
+    done = runner.invoke(app, ["cache", "prune", "--max-size", "3KB", "--dir", str(tmp_path)])
+    assert done.exit_code == 0 and "removed" in done.output and not (tmp_path / "teacher-old.npy").exists()
+    for bad in (["cache", "prune", "--dir", str(tmp_path)], ["cache", "prune", "--max-size", "5parsecs", "--dir", str(tmp_path)]):
+        result = runner.invoke(app, bad)
+        assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output

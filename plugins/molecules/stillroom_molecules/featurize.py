@@ -29,6 +29,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
+from stillroom.cache import mark_used
 from stillroom.errors import ConfigError
 
 from .chem import RDKIT_VERSION, smiles_digest
@@ -147,6 +148,7 @@ class Featurizer:
             try:
                 values = np.load(path, allow_pickle=False)
                 if values.shape == (len(smiles), self.n_features):
+                    mark_used(path)
                     return values
             except (OSError, ValueError):
                 pass
