@@ -71,6 +71,7 @@ class Scorer:
     network_config: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # LightGBM prediction threads (0: its default, every core); a pool worker uses 1
     _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _pool_jobs: int = field(default=0, init=False, repr=False, compare=False)
     _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
 
     def features(self, smiles: list[str], use_cache: bool = False) -> np.ndarray:
@@ -120,8 +121,9 @@ class Scorer:
 
         Workers are spawned, not forked: a fork after LightGBM's or torch's OpenMP threads have
         run can deadlock the child."""
-        if self._pool is None or self._pool._max_workers != jobs:  # noqa: SLF001 (resize when the setting changes)
+        if self._pool is None or self._pool_jobs != jobs:  # (re)started when the setting changes
             self.close()
+            self._pool_jobs = jobs
             directory = Path(tempfile.mkdtemp(prefix="stillroom-molecules-scorer-"))
             self.save(directory)
             self._pool = ProcessPoolExecutor(
