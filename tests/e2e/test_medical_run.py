@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from medical.npz import write_npz
 from typer.testing import CliRunner
 
 from stillroom import tracking
@@ -114,14 +115,7 @@ def _nothing_written() -> None:
     assert mlflow.MlflowClient().search_registered_models() == []
 
 
-def _npz(path: Path, **overrides: np.ndarray) -> str:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 40), ("val", 20), ("test", 20)):
-        arrays[f"{split}_images"] = rng.integers(0, 256, size=(n, 16, 16), dtype=np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(n, 1).astype(np.uint8)
-    np.savez(path, **(arrays | overrides))
-    return str(path)
+NPZ_SPLITS = (("train", 40), ("val", 20), ("test", 20))  # the bad arrays below are sized for these
 
 
 @pytest.mark.parametrize(
@@ -134,7 +128,7 @@ def _npz(path: Path, **overrides: np.ndarray) -> str:
     ids=["wrong-image-shape", "label-out-of-range", "empty-split"],
 )
 def test_bad_npz_input(tracking_store: str, tmp_path: Path, overrides: dict, message: str) -> None:
-    path = _npz(tmp_path / "scans.npz", **overrides)
+    path = write_npz(tmp_path / "scans.npz", NPZ_SPLITS, **overrides)
     _fails(_args(["data.dataset=medical.npz", f"data.path={path}"]), message)
     _nothing_written()
 

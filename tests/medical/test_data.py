@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from medical.npz import write_npz
 from stillroom.data import validate_bundle
 from stillroom.errors import DataError
 from stillroom_medical.images import stack, to_bundle
@@ -49,32 +50,21 @@ def test_bundle_from_synthetic_data() -> None:
     assert multilabel.labels == ["label_lesion", "label_calcification"] and multilabel.y(multilabel.test).shape == (30, 2)
 
 
-def _npz(path: Path, **overrides: np.ndarray) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 30), ("val", 10), ("test", 12)):
-        arrays[f"{split}_images"] = rng.integers(0, 256, size=(n, 16, 16), dtype=np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(n, 1).astype(np.uint8)
-    arrays.update(overrides)
-    np.savez(path, **arrays)
-    return path
-
-
 def test_npz_grey_rgb_and_multilabel(tmp_path: Path) -> None:
-    data = load_npz(_npz(tmp_path / "grey.npz"))
+    data = load_npz(write_npz(tmp_path / "grey.npz"))
     assert data.task_type == "binary" and data.train.images.shape == (30, 1, 16, 16)
     assert data.train.images.max() <= 1.0
     rgb = np.random.default_rng(1).integers(0, 256, size=(30, 16, 16, 3), dtype=np.uint8)
-    data = load_npz(_npz(tmp_path / "rgb.npz", train_images=rgb, val_images=rgb[:10], test_images=rgb[:12]))
+    data = load_npz(write_npz(tmp_path / "rgb.npz", train_images=rgb, val_images=rgb[:10], test_images=rgb[:12]))
     assert data.train.images.shape == (30, 3, 16, 16)
     ml = {
         f"{s}_labels": (np.arange(n * 3).reshape(n, 3) % 2).astype(np.uint8)
         for s, n in (("train", 30), ("val", 10), ("test", 12))
     }
-    data = load_npz(_npz(tmp_path / "ml.npz", **ml))
+    data = load_npz(write_npz(tmp_path / "ml.npz", **ml))
     assert data.task_type == "multilabel" and data.train.labels.shape == (30, 3)
     classes = {f"{s}_labels": (np.arange(n) % 4).reshape(n, 1) for s, n in (("train", 30), ("val", 10), ("test", 12))}
-    assert load_npz(_npz(tmp_path / "mc.npz", **classes)).task_type == "multiclass"
+    assert load_npz(write_npz(tmp_path / "mc.npz", **classes)).task_type == "multiclass"
 
 
 @pytest.mark.parametrize(
@@ -90,7 +80,7 @@ def test_npz_grey_rgb_and_multilabel(tmp_path: Path) -> None:
 )
 def test_npz_bad_input(tmp_path: Path, overrides: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
-        load_npz(_npz(tmp_path / "bad.npz", **overrides))
+        load_npz(write_npz(tmp_path / "bad.npz", **overrides))
 
 
 def test_corrupt_or_incomplete_npz(tmp_path: Path) -> None:
