@@ -166,6 +166,15 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
+def format_size(n: float) -> str:
+    """Bytes for a person, in the binary units :func:`parse_size` reads: ``1.5 GB``, ``300 B``."""
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} GB"
+
+
 def prune(
     directory: Path | None = None,
     max_bytes: int | None = None,

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import StillroomError
+from .errors import ConfigError, StillroomError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Knowledge distillation for regulated industries, audited in MLflow."
@@ -204,20 +204,6 @@ cache_app = typer.Typer(no_args_is_help=True, help="The disk cache of teacher ou
 app.add_typer(cache_app, name="cache")
 
 
-def _cache_dir(directory: Path | None) -> Path:
-    from .cache import default_cache_dir
-
-    return directory or default_cache_dir()
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GB"
-
-
 CacheDirOption = Annotated[
     Path | None, typer.Option("--dir", help="cache directory (default: STILLROOM_CACHE_DIR or ~/.cache/stillroom)")
 ]
@@ -226,9 +212,9 @@ CacheDirOption = Annotated[
 @cache_app.command("info")
 def cache_info(directory: CacheDirOption = None) -> None:
     """What the cache holds: files and size per kind, and when it was last used."""
-    from .cache import entries
+    from .cache import default_cache_dir, entries, format_size
 
-    root = _cache_dir(directory)
+    root = directory or default_cache_dir()
     found = entries(root)
     table = Table(title=f"stillroom cache: {root}")
     for column in ("kind", "files", "size", "last used"):
@@ -236,8 +222,8 @@ def cache_info(directory: CacheDirOption = None) -> None:
     for kind in sorted({e.kind for e in found}):
         part = [e for e in found if e.kind == kind]
         last = max(e.last_used for e in part)
-        table.add_row(kind, f"{len(part):,}", _size(sum(e.size for e in part)), _when(last))
-    table.add_row("total", f"{len(found):,}", _size(sum(e.size for e in found)), "", style="bold")
+        table.add_row(kind, f"{len(part):,}", format_size(sum(e.size for e in part)), _when(last))
+    table.add_row("total", f"{len(found):,}", format_size(sum(e.size for e in found)), "", style="bold")
     console.print(table)
 
 
@@ -258,22 +244,21 @@ def cache_prune(
 
     A pruned entry is recomputed by the next run that needs it (a teacher retrained, outputs
     relabelled); only files stillroom writes are ever removed."""
-    from .cache import parse_size, prune
-    from .errors import ConfigError
+    from .cache import format_size, parse_size, prune
 
     with _user_errors():
         if max_size is None and older_than is None:
             raise ConfigError("stillroom cache prune: give --max-size and/or --older-than (or see stillroom cache info)")
         limit = parse_size(max_size) if max_size is not None else None
-        removed = prune(_cache_dir(directory), max_bytes=limit, older_than_days=older_than, dry_run=dry_run)
+        removed = prune(directory, max_bytes=limit, older_than_days=older_than, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for entry in removed if dry_run else []:
         console.print(
-            f"  {entry.kind}: {entry.path} ({_size(entry.size)}, last used {_when(entry.last_used)})",
+            f"  {entry.kind}: {entry.path} ({format_size(entry.size)}, last used {_when(entry.last_used)})",
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"{verb} {len(removed):,} file(s), {_size(sum(e.size for e in removed))}", highlight=False)
+    console.print(f"{verb} {len(removed):,} file(s), {format_size(sum(e.size for e in removed))}", highlight=False)
 
 
 server_app = typer.Typer(
@@ -302,7 +287,6 @@ def server_start(
     check_only: Annotated[bool, typer.Option("--check", help="check the settings, print the command, do not start")] = False,
 ) -> None:
     """Check the team server's settings, then run ``mlflow server --app-name basic-auth`` in this process."""
-    from .errors import ConfigError
     from .server import ServerSettings, check
 
     with _user_errors():
