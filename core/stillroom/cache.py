@@ -128,7 +128,9 @@ def mark_used(path: Path) -> None:
         pass  # a read-only cache still serves hits; it is just not pruned by use
 
 
-def _kind(path: Path, root: Path) -> str | None:
+def _kind(path: Path) -> str | None:
+    """What a file under the cache holds, from the names the writers above (and the molecules
+    featuriser's ``features/``) give it; None for anything stillroom did not write."""
     name = path.name
     if name.endswith(".partial"):
         return "partial write"
@@ -148,7 +150,7 @@ def entries(directory: Path | None = None) -> list[CacheEntry]:
         return []
     found = []
     for path in root.rglob("*"):
-        kind = _kind(path, root) if path.is_file() else None
+        kind = _kind(path) if path.is_file() else None
         if kind is not None:
             st = path.stat()
             found.append(CacheEntry(path, kind, st.st_size, st.st_mtime))
