@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -165,11 +166,12 @@ def student_speeds(scorer, test_smiles: list[str], quick: bool) -> dict[str, flo
     (one process per core) that ``stillroom score`` uses for chunks of 20,000 or more."""
     from stillroom_molecules.scorer import JOBS_VARIABLE, PARALLEL_MIN_SMILES
 
-    batch = (test_smiles * (1 + (5_000 if quick else 60_000) // len(test_smiles)))[: 5_000 if quick else 60_000]
+    size = 5_000 if quick else 60_000
+    batch = (test_smiles * (1 + size // len(test_smiles)))[:size]
     speeds = {"batch": len(batch)}
     os.environ[JOBS_VARIABLE] = "1"
     speeds["serial"] = throughput(scorer.predict_smiles, batch, 2)
-    os.environ[JOBS_VARIABLE] = str(os.cpu_count() or 1)
+    os.environ.pop(JOBS_VARIABLE)  # the product's default: one worker per usable core
     try:
         warm = batch[: max(PARALLEL_MIN_SMILES, len(batch) // 4)]
         first = float("nan")  # a batch below the threshold never starts workers
@@ -185,20 +187,18 @@ def student_speeds(scorer, test_smiles: list[str], quick: bool) -> dict[str, flo
     return speeds
 
 
-def teacher_speeds(frame: pd.DataFrame, families: dict[str, list[str]], repeats: int) -> dict[str, float]:
+def teacher_speeds(frame: pd.DataFrame, teachers: dict[str, Any], repeats: int) -> dict[str, float]:
     """Molecules/s of each ensemble on the test batch, of both (the same batch through each in
     turn: what five endpoints cost), and of ADMET-AI's own ``ADMETModel.predict`` (every endpoint,
     physico-chemical descriptors and DrugBank percentiles: the package as published)."""
-    from stillroom_molecules.admet import AdmetTeacher
-
-    speeds = {family: throughput(AdmetTeacher(endpoints).predict, frame, repeats) for family, endpoints in families.items()}
+    speeds = {family: throughput(teacher.predict, frame, repeats) for family, teacher in teachers.items()}
     speeds["all endpoints"] = 1.0 / sum(1.0 / v for v in speeds.values())
     try:
         from admet_ai import ADMETModel
 
         published = ADMETModel(num_workers=0)
         smiles = frame["smiles"].tolist()
-        speeds["ADMETModel.predict"] = throughput(lambda batch: published.predict(batch), smiles, 1)
+        speeds["ADMETModel.predict"] = throughput(published.predict, smiles, 1)
     except Exception as exc:  # the reference is context, not the target: report why it is missing
         print(f"  ADMETModel.predict not measured: {type(exc).__name__}: {exc}")
     return speeds
@@ -214,7 +214,8 @@ def admet_table(quick: bool, only: list[str] | None = None) -> dict:
     print(f"table 1: {len(frame):,} molecules, {int(is_test.sum()):,} held out (NCI, unseen scaffolds)")
     test_frame = frame[is_test].reset_index(drop=True)
     families = {"regression": REGRESSION, "classification": CLASSIFICATION}
-    teacher_rate = teacher_speeds(test_frame, families, 1 if quick else 3)
+    teachers = {family: AdmetTeacher(endpoints) for family, endpoints in families.items()}  # each loads five models once
+    teacher_rate = teacher_speeds(test_frame, teachers, 1 if quick else 3)
     print("  teacher molecules/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in teacher_rate.items()))
     rows, panel, facts = [], [], endpoint_facts(REGRESSION + CLASSIFICATION)
     train_idx = np.flatnonzero(~is_test)
@@ -223,7 +224,7 @@ def admet_table(quick: bool, only: list[str] | None = None) -> dict:
     chosen = {k: v for k, v in STUDENTS.items() if not only or k in only}
     for family, endpoints in families.items():
         task_type = "regression" if family == "regression" else "multilabel"
-        values = teacher_outputs(AdmetTeacher(endpoints), frame, "-".join(endpoints))
+        values = teacher_outputs(teachers[family], frame, "-".join(endpoints))
         nan = np.full_like(values, np.nan)
         for label, spec in chosen.items():
             params = dict(spec["params"])
