@@ -17,7 +17,6 @@ on rows that sit exactly on the trees' split thresholds, where a wrong compariso
 from __future__ import annotations
 
 import json
-import os
 import platform
 import tempfile
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .environment import usable_cores
 from .errors import ModelLoadError
 from .manifest import sha256_file
 
@@ -128,17 +128,13 @@ def _lightgbm_scores(model_file: Path, rows: np.ndarray) -> np.ndarray:
     return np.asarray(lgb.Booster(model_file=str(model_file)).predict(rows))
 
 
-def _threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 class CompiledModel:
     """An lleaves-compiled student; ``predict`` takes the model's columns in signature order."""
 
     def __init__(self, model: Any, features: list[str]) -> None:
         self._model = model
         self.features = features
-        self.threads = _threads()
+        self.threads = usable_cores()
 
     def predict_array(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self._model.predict(np.ascontiguousarray(rows, dtype=np.float64), n_jobs=self.threads))

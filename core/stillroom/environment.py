@@ -35,6 +35,11 @@ def environment(pm: StillroomPluginManager) -> dict[str, Any]:
     }
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's share), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def git_commit() -> str | None:
     """The commit checked out where the run was started, if that is a git checkout."""
     try:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from stillroom.environment import usable_cores
 from stillroom.errors import ConfigError, ModelLoadError
 
 from .chem import RDKIT_VERSION, standardised_mol
@@ -54,7 +55,7 @@ def scoring_jobs() -> int:
             return max(1, int(value))
         except ValueError:
             raise ConfigError(f"{JOBS_VARIABLE}={value!r}: give a number of processes (1 = no workers)") from None
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 @dataclass
