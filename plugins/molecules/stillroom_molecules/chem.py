@@ -34,11 +34,6 @@ _chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
 _uncharger = rdMolStandardize.Uncharger()
 
 
-def standardise_mol(mol: Chem.Mol) -> Chem.Mol:
-    """Largest fragment, neutralised."""
-    return _uncharger.uncharge(_chooser.choose(mol))
-
-
 def standardised_mol(smiles: object) -> tuple[Chem.Mol | None, str | None]:
     """(standardised molecule, None) or (None, reason) for one input value.
 
