@@ -105,7 +105,7 @@ def test_scoring_parses_once_and_matches_training_features() -> None:
     canonical SMILES, as training does, on real raw NCI SMILES."""
     raw = [line.split()[0] for line in embedded.nci_pool_path().read_text().splitlines()[:800] if line.strip()]
     cfg = FeaturizerConfig(descriptors="screening", cache=False)
-    fused = featurize_mols([standardised_mol(s)[0] for s in raw], cfg)
+    fused = featurize_mols([standardised_mol(s, cfg.needs_stereo())[0] for s in raw], cfg)  # as the scorer does
     canonical = Featurizer(cfg).transform(standardise(raw).smiles)
     assert np.array_equal(np.isnan(fused), np.isnan(canonical))
     assert np.array_equal(np.nan_to_num(fused), np.nan_to_num(canonical))

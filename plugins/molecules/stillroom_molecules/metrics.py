@@ -33,7 +33,7 @@ AD_METHOD = "max Tanimoto similarity to the training molecules (Morgan r=2, 2048
 
 def bit_fingerprints(smiles: Sequence[str]) -> list[DataStructs.ExplicitBitVect]:
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    return [gen.GetFingerprint(m) for m in to_mols(smiles) if m is not None]
+    return [gen.GetFingerprint(m) for m in to_mols(smiles, stereo=False) if m is not None]  # Morgan ignores stereo
 
 
 def max_similarity(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
@@ -41,7 +41,7 @@ def max_similarity(query: Sequence[str], reference: Sequence[str]) -> np.ndarray
     ref = bit_fingerprints(reference)
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     out = np.zeros(len(query))
-    for i, mol in enumerate(to_mols(query)):
+    for i, mol in enumerate(to_mols(query, stereo=False)):
         if mol is not None and ref:
             out[i] = max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), ref))
     return out
