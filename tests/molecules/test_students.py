@@ -100,12 +100,13 @@ def test_student_params_are_checked() -> None:
         MLPStudent({"featurizer": {"size": 3}}, 0)
 
 
-def test_scoring_parses_once_and_matches_training_features() -> None:
+@pytest.mark.parametrize("descriptors", ["none", "screening"])  # without / with stereo perception
+def test_scoring_parses_once_and_matches_training_features(descriptors: str) -> None:
     """The fused scoring path (standardised molecule -> features) equals featurising the
     canonical SMILES, as training does, on real raw NCI SMILES."""
     raw = [line.split()[0] for line in embedded.nci_pool_path().read_text().splitlines()[:800] if line.strip()]
-    cfg = FeaturizerConfig(descriptors="screening", cache=False)
-    fused = featurize_mols([standardised_mol(s, cfg.needs_stereo())[0] for s in raw], cfg)  # as the scorer does
+    cfg = FeaturizerConfig(descriptors=descriptors, cache=False)
+    fused = featurize_mols([standardised_mol(s, not cfg.fingerprint_only())[0] for s in raw], cfg)  # as the scorer does
     canonical = Featurizer(cfg).transform(standardise(raw).smiles)
     assert np.array_equal(np.isnan(fused), np.isnan(canonical))
     assert np.array_equal(np.nan_to_num(fused), np.nan_to_num(canonical))
