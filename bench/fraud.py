@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -263,28 +262,9 @@ def ablation_table(runs: list[Run]) -> list[str]:
 
 
 def machine() -> str:
-    import importlib.metadata as md
+    from machine import describe
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem = next(
-        (
-            int(line.split()[1]) // 1024**2
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        ),
-        0,
-    )
-    versions = ", ".join(
-        f"{d} {md.version(d)}" for d in ("stillroom", "stillroom-fraud", "lightgbm", "scikit-learn", "mlflow", "numpy", "pandas")
-    )
-    return f"{cpu}, {os.cpu_count()} cores, {mem} GiB RAM; Python {platform.python_version()}; {versions}"
+    return describe(("stillroom", "stillroom-fraud", "lightgbm", "scikit-learn", "mlflow", "numpy", "pandas"))
 
 
 def regime_section(args: argparse.Namespace, regime: str, runs: list[Run]) -> list[str]:
