@@ -20,7 +20,8 @@ def _proc_field(path: str, key: str) -> str | None:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), None)
 
 
-def _version(dist: str) -> str:
+def version(dist: str) -> str:
+    """The installed version of a distribution, or ``not installed``."""
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
@@ -32,5 +33,5 @@ def describe(packages: tuple[str, ...]) -> str:
     cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or platform.machine()
     mem_kib = _proc_field("/proc/meminfo", "MemTotal")
     mem = f"{int(mem_kib.split()[0]) // 1024**2} GiB RAM" if mem_kib else "RAM unknown"
-    versions = ", ".join(f"{d} {_version(d)}" for d in packages)
+    versions = ", ".join(f"{d} {version(d)}" for d in packages)
     return f"{cpu}, {os.cpu_count()} cores, {mem}; Python {platform.python_version()}; {versions}"

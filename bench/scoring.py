@@ -540,6 +540,7 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes, args.teacher_rows, args.out = [100_000, 200_000], 50_000, Path(tempfile.gettempdir()) / "stillroom-bench"
     sys.path.insert(0, str(HERE))
     from fraud import machine
+    from machine import version
 
     work = args.work or Path(tempfile.mkdtemp(prefix="stillroom-scoring-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -554,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine()
         + ", "
-        + ", ".join(f"{d} {_version(d)}" for d in ("lleaves", "llvmlite", "treelite", "tl2cgen", "pyspark")),
+        + ", ".join(f"{d} {version(d)}" for d in ("lleaves", "llvmlite", "treelite", "tl2cgen", "pyspark")),
         "load": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
         "sizes": args.sizes,
         "batches": {str(k): v for k, v in batches.items()},
@@ -566,15 +567,6 @@ def main(argv: list[str] | None = None) -> None:
     text = report(payload)
     (args.out / "scoring.md").write_text(text)
     print(text)
-
-
-def _version(dist: str) -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":
