@@ -3,6 +3,8 @@ one process; a pool that cannot start costs speed, never the job."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,8 +43,11 @@ def test_worker_pool_scores_like_one_process(fitted: Scorer, library: list[objec
         parallel, parallel_valid = fitted.predict_smiles(library)
         assert fitted._pool is not None  # the work really went to workers
         again, _ = fitted.predict_smiles(library)  # the pool is reused, not restarted
+        model_copy = Path(fitted._cleanup.peek()[2][1])  # what the workers loaded
+        assert (model_copy / "student.json").is_file()
     finally:
         fitted.close()
+    assert not model_copy.exists()  # closing removes it, not only garbage collection
     assert np.array_equal(serial_valid, parallel_valid) and (~parallel_valid).sum() == 4
     assert np.array_equal(serial, parallel, equal_nan=True) and np.array_equal(parallel, again, equal_nan=True)
     assert np.isnan(parallel[~parallel_valid]).all() and np.isfinite(parallel[parallel_valid]).all()

@@ -74,6 +74,7 @@ class Scorer:
     _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _pool_jobs: int = field(default=0, init=False, repr=False, compare=False)
     _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
+    _cleanup: weakref.finalize | None = field(default=None, init=False, repr=False, compare=False)
 
     def features(self, smiles: list[str], use_cache: bool = False) -> np.ndarray:
         return Featurizer(self.featurizer).transform(smiles, use_cache=use_cache)
@@ -133,14 +134,18 @@ class Scorer:
                 initializer=_load_worker,
                 initargs=(str(directory),),
             )
-            weakref.finalize(self, _shutdown, self._pool, directory)
+            self._cleanup = weakref.finalize(self, _shutdown, self._pool, directory)
         return self._pool
 
     def close(self) -> None:
-        """Stop the worker pool (a loaded model otherwise keeps it until it is garbage)."""
+        """Stop the worker pool and remove the model copy its workers loaded (a loaded model
+        otherwise keeps both until it is garbage)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._cleanup is not None:
+            self._cleanup()  # runs once: the pool is already down, the directory goes
+            self._cleanup = None
 
     def predict_block(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_smiles` in this process.
