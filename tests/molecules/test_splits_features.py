@@ -47,6 +47,29 @@ def test_morgan_counts_and_descriptors() -> None:
     assert np.isnan(X[2]).all()
 
 
+@pytest.mark.parametrize("counts", [True, False])
+def test_features_are_rdkits_own_fingerprints_and_descriptors(counts: bool) -> None:
+    """The sparse rows the scorer predicts from hold exactly RDKit's dense fingerprint arrays
+    and descriptor values (read here through RDKit's own NumPy and descriptor functions)."""
+    from rdkit.Chem import Descriptors, rdFingerprintGenerator
+
+    from stillroom_molecules.chem import to_mols
+    from stillroom_molecules.featurize import SCREENING_DESCRIPTORS, feature_rows
+
+    mols = [m for m in to_mols(embedded.nci_pool().frame["smiles"].head(500).tolist()) if m is not None]
+    cfg = FeaturizerConfig(n_bits=1024, counts=counts, descriptors="screening", cache=False)
+    rows = feature_rows(mols, cfg)
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+    as_numpy = gen.GetCountFingerprintAsNumPy if counts else gen.GetFingerprintAsNumPy
+    reference = np.array(
+        [np.concatenate([as_numpy(m), [getattr(Descriptors, d)(m) for d in SCREENING_DESCRIPTORS]]) for m in mols],
+        dtype=np.float32,
+    )
+    assert rows.shape == reference.shape and rows.has_sorted_indices
+    assert np.array_equal(rows.toarray(), reference)
+    assert rows.nnz < 0.1 * reference.size  # a molecule sets a few dozen positions
+
+
 def test_cache_and_processes_give_identical_features(tmp_path: Path, smiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = FeaturizerConfig(n_bits=512, descriptors="screening")
     first = Featurizer(cfg, cache_dir=tmp_path).transform(smiles)

@@ -12,7 +12,7 @@ from stillroom.errors import ConfigError
 from stillroom.targets import labels_only, make_targets
 from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardise, standardised_mol
-from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, featurize_mols
+from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, feature_rows
 from stillroom_molecules.metrics import enrichment_factor, max_similarity
 from stillroom_molecules.scorer import Scorer
 from stillroom_molecules.student import LightGBMStudent, MLPStudent
@@ -106,10 +106,40 @@ def test_scoring_parses_once_and_matches_training_features(descriptors: str) -> 
     canonical SMILES, as training does, on real raw NCI SMILES."""
     raw = [line.split()[0] for line in embedded.nci_pool_path().read_text().splitlines()[:800] if line.strip()]
     cfg = FeaturizerConfig(descriptors=descriptors, cache=False)
-    fused = featurize_mols([standardised_mol(s, not cfg.fingerprint_only())[0] for s in raw], cfg)  # as the scorer does
+    mols = [standardised_mol(s, not cfg.fingerprint_only())[0] for s in raw]
+    fused = feature_rows([m for m in mols if m is not None], cfg)  # as the scorer does
     canonical = Featurizer(cfg).transform(standardise(raw).smiles)
-    assert np.array_equal(np.isnan(fused), np.isnan(canonical))
-    assert np.array_equal(np.nan_to_num(fused), np.nan_to_num(canonical))
+    assert np.isnan(canonical).all(axis=1).sum() == sum(m is None for m in mols)
+    assert np.array_equal(fused.toarray(), canonical[~np.isnan(canonical).all(axis=1)])
+
+
+def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(solubility) -> None:
+    """Scoring sums the folded first-layer weights of each molecule's set positions instead of
+    multiplying the whole standardised row: the same outputs as the network's own forward pass,
+    also after the weights change (the folded copy must follow them)."""
+    import torch
+
+    from stillroom_molecules.mlp import network_predict
+
+    train, test = solubility
+    student = MLPStudent(SMALL_MLP | {"featurizer": {"descriptors": "screening"}}, 0)
+    student.fit(train[["smiles"]], labels_only("regression", train[["SOL"]].to_numpy()))
+    net = student.scorer.network
+    F = student.scorer.features(test["smiles"].tolist())
+
+    def dense(F: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return (net(torch.from_numpy(F)) * net.y_std + net.y_mean).double().numpy()
+
+    assert np.allclose(network_predict(net, F, "regression"), dense(F), rtol=1e-5, atol=1e-5)
+    assert np.allclose(student.predict(test[["smiles"]]), dense(F), rtol=1e-5, atol=1e-5)
+    before = network_predict(net, F[:5], "regression")
+    with torch.no_grad():
+        net.body[0].weight.mul_(2.0)
+        net.x_std.add_(1.0)
+    after = network_predict(net, F[:5], "regression")
+    assert not np.allclose(after, before) and np.allclose(after, dense(F[:5]), rtol=1e-5, atol=1e-5)
+    assert network_predict(net, F[:0], "regression").shape == (0, 1)
 
 
 def test_applicability_domain_and_enrichment() -> None:

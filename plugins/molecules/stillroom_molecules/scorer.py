@@ -32,13 +32,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.special import expit
 
 from stillroom.environment import usable_cores
 from stillroom.errors import ConfigError, ModelLoadError
 
 from .chem import RDKIT_VERSION, standardised_mol
-from .featurize import Featurizer, FeaturizerConfig, featurize_mols
+from .featurize import Featurizer, FeaturizerConfig, feature_rows
 
 SPEC_FILE = "student.json"
 VALID_COLUMN = "smiles_valid"
@@ -79,9 +80,9 @@ class Scorer:
     def features(self, smiles: list[str], use_cache: bool = False) -> np.ndarray:
         return Featurizer(self.featurizer).transform(smiles, use_cache=use_cache)
 
-    def predict_features(self, F: np.ndarray) -> np.ndarray:
-        """(n, k) outputs: values for regression, probabilities otherwise."""
-        if len(F) == 0:
+    def predict_features(self, F: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+        """(n, k) outputs: values for regression, probabilities otherwise; dense or CSR rows."""
+        if F.shape[0] == 0:
             return np.zeros((0, len(self.outputs)))
         if self.kind == "lightgbm":
             threads = {"num_threads": self.threads} if self.threads else {}
@@ -152,13 +153,13 @@ class Scorer:
 
         Each SMILES is parsed once: the standardised molecule is featurised directly (its
         fingerprint equals that of its canonical SMILES, which is what training used; a test
-        checks this on the NCI pool)."""
+        checks this on the NCI pool), into sparse rows that both model kinds predict from."""
         stereo = not self.featurizer.fingerprint_only()
         mols = [standardised_mol(s, stereo)[0] for s in smiles]
         valid = np.array([m is not None for m in mols], dtype=bool)
         out = np.full((len(mols), len(self.outputs)), np.nan)
         if valid.any():
-            out[valid] = self.predict_features(featurize_mols([m for m in mols if m is not None], self.featurizer))
+            out[valid] = self.predict_features(feature_rows([m for m in mols if m is not None], self.featurizer))
         return out, valid
 
     def frame(self, smiles: list[object]) -> pd.DataFrame:
