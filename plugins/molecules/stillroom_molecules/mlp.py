@@ -5,6 +5,9 @@ One network with a shared trunk and one output per endpoint learns several endpo
 for every endpoint on every pool molecule are dense, where real labels are sparse). Inputs
 are log1p-scaled Morgan counts (and descriptors) standardised with the training rows' moments,
 which are kept as buffers of the network so the saved ``state_dict`` is the whole model.
+Scoring folds that standardisation into the first layer and sums its weights over each
+molecule's set fingerprint positions (:func:`network_predict`): the network's cost no longer
+grows with the fingerprint's length, and RDKit's parse is again nearly all of a molecule's cost.
 
 Losses (masked where a row has nothing to learn for an output):
 * regression: MSE to the blended target (alpha * teacher + (1 - alpha) * label), on targets
