@@ -88,6 +88,19 @@ def test_cache_and_processes_give_identical_features(tmp_path: Path, smiles: lis
     assert np.array_equal(Featurizer(cfg, cache_dir=tmp_path).transform(smiles), first)
 
 
+def test_in_memory_rows_are_bounded_in_bytes(tmp_path: Path, smiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-process row cache holds a byte budget, so a long fingerprint keeps fewer rows."""
+    import stillroom_molecules.featurize as fz
+
+    monkeypatch.setattr(fz, "_ROWS", {})
+    monkeypatch.setattr(fz, "_CACHE_BYTES", 10 * 4 * 2048)  # ten rows of 2,048 positions
+    batch = list(dict.fromkeys(smiles))[:30]
+    for n_bits, kept in ((1024, 20), (2048, 10), (8192, 2)):
+        featurizer = Featurizer(FeaturizerConfig(n_bits=n_bits), cache_dir=tmp_path)
+        assert np.array_equal(featurizer.transform(batch), featurize_block(batch, featurizer.config))
+        assert len(fz._ROWS[featurizer.identity()]) == kept
+
+
 def test_featurizer_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown featurizer field 'bits'"):
         FeaturizerConfig.from_params({"bits": 3})

@@ -56,7 +56,9 @@ SCREENING_DESCRIPTORS = (
 LIMIT = 1e6  # a few descriptors (Ipc ...) explode; features stay finite for every model
 PARALLEL_MIN_ROWS = 4000
 _ROWS: dict[str, OrderedDict[str, np.ndarray]] = {}  # featuriser identity -> SMILES -> feature row
-_MAX_ROWS = 60_000  # per featuriser: ~0.5 GB of descriptor rows at most
+# per featuriser: rows kept in memory up to this many bytes (60,000 rows of 2,048 float32 positions);
+# a row count would let an 8,192-bit fingerprint hold 2 GB and a 65,536-bit one 16 GB
+_CACHE_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ class Featurizer:
             for s, row in zip(missing, self._compute(missing), strict=True):
                 rows[s] = row
         out = np.vstack([rows[s] for s in smiles]) if smiles else np.zeros((0, self.n_features), dtype=np.float32)
-        while len(rows) > _MAX_ROWS:
+        while len(rows) > max(1, _CACHE_BYTES // (4 * self.n_features)):
             rows.popitem(last=False)
         return out
 

@@ -73,9 +73,8 @@ def network_predict(net: Network, F: np.ndarray | sparse.csr_matrix, task_type: 
     """Outputs of the trained network on dense or CSR feature rows (probabilities for
     classification), computed through the rows' non-zero entries: see :func:`_input_layer`."""
     net.eval()
-    rows = F if sparse.issparse(F) else sparse.csr_matrix(F)
     with torch.inference_mode():
-        z = net.body[1:](_input_layer(net, sparse.csr_matrix(rows, dtype=np.float32)))
+        z = net.body[1:](_input_layer(net, sparse.csr_matrix(F, dtype=np.float32)))
         if task_type == "regression":
             return (z * net.y_std + net.y_mean).double().numpy()
         if task_type == "multiclass":
