@@ -113,7 +113,7 @@ def test_scoring_parses_once_and_matches_training_features(descriptors: str) -> 
     assert np.array_equal(fused.toarray(), canonical[~np.isnan(canonical).all(axis=1)])
 
 
-def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(solubility) -> None:
+def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(solubility, tmp_path: Path) -> None:
     """Scoring sums the folded first-layer weights of each molecule's set positions instead of
     multiplying the whole standardised row: the same outputs as the network's own forward pass,
     also after the weights change (the folded copy must follow them)."""
@@ -140,6 +140,10 @@ def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(sol
     after = network_predict(net, F[:5], "regression")
     assert not np.allclose(after, before) and np.allclose(after, dense(F[:5]), rtol=1e-5, atol=1e-5)
     assert network_predict(net, F[:0], "regression").shape == (0, 1)
+    student.scorer.save(tmp_path / "m")
+    with torch.inference_mode():  # a batch job that loads the model in inference mode: no version counters
+        loaded = Scorer.load(tmp_path / "m")
+    assert np.allclose(loaded.predict_features(F[:5]), after, rtol=1e-5, atol=1e-5)
 
 
 def test_applicability_domain_and_enrichment() -> None:

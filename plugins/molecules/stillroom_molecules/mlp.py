@@ -111,17 +111,25 @@ def _folded_input_weights(net: Network) -> tuple[torch.Tensor, torch.Tensor]:
 
     Kept on the network until one of the tensors it is made of changes in place (training
     steps and ``load_state_dict`` do), so a single-molecule call does not refold 2,048 x 512
-    weights each time."""
+    weights each time. A network built under ``torch.inference_mode`` has no version counters
+    to watch: it is folded on every call."""
     first = net.body[0]
     parts = (first.weight, first.bias, net.x_mean, net.x_std)
+    if any(t.is_inference() for t in parts):
+        return _fold(net)
     key = tuple((id(t), t._version) for t in parts)
     cached = net.__dict__.get("_folded")
     if cached is None or cached[0] != key:
-        with torch.no_grad():
-            weight = (first.weight / net.x_std).T.contiguous()
-            cached = (key, weight, first.bias - net.x_mean @ weight)
+        cached = (key, *_fold(net))
         net.__dict__["_folded"] = cached
     return cached[1], cached[2]
+
+
+def _fold(net: Network) -> tuple[torch.Tensor, torch.Tensor]:
+    first = net.body[0]
+    with torch.no_grad():
+        weight = (first.weight / net.x_std).T.contiguous()
+        return weight, first.bias - net.x_mean @ weight
 
 
 def load_network(path: Path, config: dict[str, Any]) -> Network:
