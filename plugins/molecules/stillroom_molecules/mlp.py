@@ -93,7 +93,7 @@ def _input_layer(net: Network, rows: sparse.csr_matrix) -> torch.Tensor:
     weight, bias = _folded_input_weights(net)
     if rows.shape[0] == 0:
         return bias.expand(0, -1)
-    values = torch.from_numpy(np.sign(rows.data) * np.log1p(np.abs(rows.data)))
+    values = signed_log(torch.from_numpy(rows.data))  # zero stays zero: the rows stay sparse
     return (
         nn.functional.embedding_bag(
             torch.from_numpy(rows.indices.astype(np.int64)),
