@@ -122,9 +122,10 @@ EDGE_CASES = [
 ]
 
 
-def test_parsing_without_stereo_perception_changes_no_fingerprint() -> None:
-    """Fingerprint-only features skip stereo perception (a quarter of the parse); counts and
-    bits must equal those of the full parse, on real raw SMILES with salts, charges, stereo."""
+def test_parsing_without_stereo_perception_changes_no_feature_that_skips_it() -> None:
+    """Fingerprints and the ``fast`` descriptors skip stereo perception (a quarter of the
+    parse); their values must equal those of the full parse, on real raw SMILES with salts,
+    charges, stereo. Descriptors that read stereo keep it."""
     from stillroom_molecules.chem import standardised_mol
     from stillroom_molecules.featurize import featurize_mols
 
@@ -134,9 +135,16 @@ def test_parsing_without_stereo_perception_changes_no_fingerprint() -> None:
     fast = [standardised_mol(s, stereo=False)[0] for s in raw]
     assert [m is None for m in fast] == [m is None for m in full]
     assert sum(m is None for m in full) >= 2
-    for counts in (True, False):
-        cfg = FeaturizerConfig(n_bits=1024, counts=counts, cache=False)
-        assert cfg.fingerprint_only() and not FeaturizerConfig(descriptors="screening").fingerprint_only()
+    for counts, descriptors in ((True, "none"), (False, "none"), (True, "fast")):
+        cfg = FeaturizerConfig(n_bits=1024, counts=counts, descriptors=descriptors, cache=False)
+        assert not cfg.needs_stereo()
         assert np.array_equal(featurize_mols(full, cfg), featurize_mols(fast, cfg), equal_nan=True)
+    assert FeaturizerConfig(descriptors="screening").needs_stereo()
+    # the comparison sees a descriptor that reads stereo: SPS of a macrolide with E/Z bonds and
+    # stereocentres (from the Lipophilicity set) differs without perception, so SPS keeps it
+    macrolide = "COc1cc(O)c2C(=O)O[C@@H](C)C\\C=C/C(=O)[C@@H](O)[C@@H](O)C\\C=C\\c2c1"
+    sps = FeaturizerConfig(n_bits=16, descriptors=("SPS",), cache=False)
+    with_stereo, without = (featurize_mols([standardised_mol(macrolide, stereo=s)[0]], sps) for s in (True, False))
+    assert with_stereo[0, -1] != without[0, -1] and sps.needs_stereo()
     explicit_h = fast[raw.index("[H]C([H])([H])O")]
     assert explicit_h.GetNumAtoms() == 2  # the hydrogens were removed, as MolFromSmiles does

@@ -100,13 +100,13 @@ def test_student_params_are_checked() -> None:
         MLPStudent({"featurizer": {"size": 3}}, 0)
 
 
-@pytest.mark.parametrize("descriptors", ["none", "screening"])  # without / with stereo perception
+@pytest.mark.parametrize("descriptors", ["none", "fast", "screening"])  # without, without, with stereo perception
 def test_scoring_parses_once_and_matches_training_features(descriptors: str) -> None:
     """The fused scoring path (standardised molecule -> features) equals featurising the
     canonical SMILES, as training does, on real raw NCI SMILES."""
     raw = [line.split()[0] for line in embedded.nci_pool_path().read_text().splitlines()[:800] if line.strip()]
     cfg = FeaturizerConfig(descriptors=descriptors, cache=False)
-    mols = [standardised_mol(s, not cfg.fingerprint_only())[0] for s in raw]
+    mols = [standardised_mol(s, cfg.needs_stereo())[0] for s in raw]
     fused = feature_rows([m for m in mols if m is not None], cfg)  # as the scorer does
     canonical = Featurizer(cfg).transform(standardise(raw).smiles)
     assert np.isnan(canonical).all(axis=1).sum() == sum(m is None for m in mols)

@@ -54,6 +54,23 @@ SCREENING_DESCRIPTORS = (
     "HeavyAtomCount",
     "NumHeteroatoms",
 )
+# whole-molecule size, polarity and ring counts, each under 5 us per molecule (about 19 us
+# together on the bench's held-out molecules, against about 200 for ``screening``); none reads stereo,
+# so they leave the parse without stereo perception (values identical, a test checks)
+FAST_DESCRIPTORS = (
+    "MolWt",
+    "HeavyAtomCount",
+    "NumHeteroatoms",
+    "NOCount",
+    "NHOHCount",
+    "NumHDonors",
+    "TPSA",
+    "LabuteASA",
+    "HallKierAlpha",
+    "FractionCSP3",
+    "RingCount",
+    "NumAromaticRings",
+)
 LIMIT = 1e6  # a few descriptors (Ipc ...) explode; features stay finite for every model
 PARALLEL_MIN_ROWS = 4000
 _ROWS: dict[str, OrderedDict[str, np.ndarray]] = {}  # featuriser identity -> SMILES -> feature row
@@ -64,7 +81,8 @@ _CACHE_BYTES = 512 * 2**20
 
 @dataclass(frozen=True)
 class FeaturizerConfig:
-    """``descriptors``: ``none``, ``screening`` (12 cheap ones), ``all`` (RDKit's ~217) or a list."""
+    """``descriptors``: ``none``, ``fast`` (12 at about 19 us per molecule), ``screening`` (12 with
+    Crippen logP, about 200 us), ``all`` (RDKit's ~217) or a list."""
 
     radius: int = 2
     n_bits: int = 2048
@@ -88,14 +106,16 @@ class FeaturizerConfig:
         cfg.descriptor_names()  # validates names
         return cfg
 
-    def fingerprint_only(self) -> bool:
-        """Whether molecules can be parsed without stereo perception (see :func:`chem.parse`).
+    def needs_stereo(self) -> bool:
+        """Whether molecules must be parsed with stereo perception (see :func:`chem.parse`).
 
-        Only for fingerprint-only features: three descriptors read stereo, and the others were
-        measured slower on such molecules (340 -> 370 us per NCI molecule for ``screening``),
-        which cancels the saving; fingerprint-only went from 75 to 61 us.
+        Not for fingerprints and the ``fast`` descriptors, whose values are the same either way
+        (a test checks): fingerprint-only features went from 75 to 61 us per NCI molecule without
+        it, ``fast`` from 63 to 48 us per held-out molecule. Other descriptors keep it: SPS reads
+        stereo, and the rest were measured slower on such molecules (340 -> 370 us per NCI
+        molecule for ``screening``), cancelling the saving.
         """
-        return not self.descriptor_names()
+        return not set(self.descriptor_names()) <= set(FAST_DESCRIPTORS)
 
     def n_features(self) -> int:
         """Columns of a feature row: fingerprint positions, then descriptors."""
@@ -104,12 +124,14 @@ class FeaturizerConfig:
     def descriptor_names(self) -> tuple[str, ...]:
         if self.descriptors == "none":
             return ()
+        if self.descriptors == "fast":
+            return FAST_DESCRIPTORS
         if self.descriptors == "screening":
             return SCREENING_DESCRIPTORS
         if self.descriptors == "all":
             return ALL_DESCRIPTORS
         if isinstance(self.descriptors, str):
-            raise ConfigError(f"featurizer.descriptors {self.descriptors!r}: use none, screening, all or a list of names")
+            raise ConfigError(f"featurizer.descriptors {self.descriptors!r}: use none, fast, screening, all or a list of names")
         unknown = [d for d in self.descriptors if d not in ALL_DESCRIPTORS]
         if unknown:
             raise ConfigError(f"featurizer.descriptors: unknown RDKit descriptor(s) {unknown[:5]}")
@@ -209,7 +231,7 @@ class Featurizer:
 
 def featurize_block(smiles: list[str], config: FeaturizerConfig) -> np.ndarray:
     """One process's share: RDKit parse, fingerprint and descriptors into one float32 block."""
-    return featurize_mols(to_mols(smiles, stereo=not config.fingerprint_only()), config)
+    return featurize_mols(to_mols(smiles, stereo=config.needs_stereo()), config)
 
 
 def featurize_mols(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> np.ndarray:

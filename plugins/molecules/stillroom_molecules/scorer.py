@@ -154,7 +154,7 @@ class Scorer:
         Each SMILES is parsed once: the standardised molecule is featurised directly (its
         fingerprint equals that of its canonical SMILES, which is what training used; a test
         checks this on the NCI pool), into sparse rows that both model kinds predict from."""
-        stereo = not self.featurizer.fingerprint_only()
+        stereo = self.featurizer.needs_stereo()
         mols = [standardised_mol(s, stereo)[0] for s in smiles]
         valid = np.array([m is not None for m in mols], dtype=bool)
         out = np.full((len(mols), len(self.outputs)), np.nan)
