@@ -39,8 +39,9 @@ def test_random_split_is_a_seeded_partition() -> None:
 
 def test_morgan_counts_and_descriptors() -> None:
     cfg = FeaturizerConfig(n_bits=1024, descriptors=("MolWt", "TPSA"), cache=False)
-    X = Featurizer(cfg).transform(["CCO", "CCCCCCCC", "nonsense("])
-    assert X.shape == (3, 1026) and X.dtype == np.float32
+    rows = Featurizer(cfg).transform(["CCO", "CCCCCCCC", "nonsense("])
+    assert rows.shape == (3, 1026) and rows.dtype == np.float32
+    X = rows.toarray()
     assert X[1, :1024].sum() > X[0, :1024].sum()  # counts: the octane chain sets the same bits many times
     assert X[1, :1024].max() > 1
     assert X[0, 1024] == pytest.approx(46.07, abs=0.01)  # ethanol's molecular weight
@@ -70,35 +71,51 @@ def test_features_are_rdkits_own_fingerprints_and_descriptors(counts: bool) -> N
     assert rows.nnz < 0.1 * reference.size  # a molecule sets a few dozen positions
 
 
+def _same(a, b) -> bool:
+    """Two CSR feature matrices hold the same values (NaN rows included)."""
+    return a.shape == b.shape and np.array_equal(a.toarray(), b.toarray(), equal_nan=True)
+
+
 def test_cache_and_processes_give_identical_features(tmp_path: Path, smiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = FeaturizerConfig(n_bits=512, descriptors="screening")
-    first = Featurizer(cfg, cache_dir=tmp_path).transform(smiles)
-    files = list((tmp_path / "features").glob("*.npy"))
-    assert len(files) == 1
-    again = Featurizer(FeaturizerConfig(n_bits=512, descriptors="screening", n_jobs=2), cache_dir=tmp_path).transform(smiles)
-    assert np.array_equal(first, again)
+    first = Featurizer(cfg, cache_dir=tmp_path).transform(smiles + ["nonsense("])
+    files = list((tmp_path / "features").glob("*.npz"))
+    assert len(files) == 1 and np.isnan(first[-1].toarray()).all()
+    again = Featurizer(FeaturizerConfig(n_bits=512, descriptors="screening", n_jobs=2), cache_dir=tmp_path).transform(
+        smiles + ["nonsense("]
+    )
+    assert _same(first, again)
     # two processes, no cache: the same numbers as one process
     import stillroom_molecules.featurize as fz
 
     monkeypatch.setattr(fz, "PARALLEL_MIN_ROWS", 10)
     parallel = Featurizer(FeaturizerConfig(n_bits=512, descriptors="screening", n_jobs=2, cache=False)).transform(smiles)
-    assert np.array_equal(parallel, featurize_block(smiles, FeaturizerConfig(n_bits=512, descriptors="screening")))
+    assert _same(parallel, featurize_block(smiles, FeaturizerConfig(n_bits=512, descriptors="screening")))
     files[0].write_bytes(b"corrupted")  # a corrupted entry is recomputed, never trusted
     fz._ROWS.clear()
-    assert np.array_equal(Featurizer(cfg, cache_dir=tmp_path).transform(smiles), first)
+    assert _same(Featurizer(cfg, cache_dir=tmp_path).transform(smiles + ["nonsense("]), first)
 
 
 def test_in_memory_rows_are_bounded_in_bytes(tmp_path: Path, smiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The per-process row cache holds a byte budget, so a long fingerprint keeps fewer rows."""
+    """The per-process row cache holds a byte budget of stored entries: it keeps the newest
+    rows that fit, so rows with more entries (descriptors, longer fingerprints) keep fewer."""
     import stillroom_molecules.featurize as fz
 
     monkeypatch.setattr(fz, "_ROWS", {})
-    monkeypatch.setattr(fz, "_CACHE_BYTES", 10 * 4 * 2048)  # ten rows of 2,048 positions
+    monkeypatch.setattr(fz, "_CACHE_BYTES", 8 * 400)  # 400 stored entries (int32 position, float32 value)
     batch = list(dict.fromkeys(smiles))[:30]
-    for n_bits, kept in ((1024, 20), (2048, 10), (8192, 2)):
-        featurizer = Featurizer(FeaturizerConfig(n_bits=n_bits), cache_dir=tmp_path)
-        assert np.array_equal(featurizer.transform(batch), featurize_block(batch, featurizer.config))
-        assert len(fz._ROWS[featurizer.identity()]) == kept
+    kept_by = {}
+    for descriptors in ("none", "screening", "all"):
+        featurizer = Featurizer(FeaturizerConfig(n_bits=1024, descriptors=descriptors), cache_dir=tmp_path)
+        expected = featurize_block(batch, featurizer.config)
+        assert _same(featurizer.transform(batch), expected)
+        cache = fz._ROWS[featurizer.identity()]
+        sizes = 8 * np.diff(expected.indptr)
+        fits = int((np.cumsum(sizes[::-1]) <= fz._CACHE_BYTES).sum())  # newest rows first
+        assert list(cache.entries) == batch[len(batch) - max(fits, 1) :]
+        assert cache.nbytes == sizes[len(batch) - max(fits, 1) :].sum()
+        kept_by[descriptors] = len(cache.entries)
+    assert kept_by["none"] > kept_by["screening"] > kept_by["all"] >= 1
 
 
 def test_featurizer_config_errors() -> None:
@@ -127,7 +144,7 @@ def test_parsing_without_stereo_perception_changes_no_feature_that_skips_it() ->
     parse); their values must equal those of the full parse, on real raw SMILES with salts,
     charges, stereo. Descriptors that read stereo keep it."""
     from stillroom_molecules.chem import standardised_mol
-    from stillroom_molecules.featurize import featurize_mols
+    from stillroom_molecules.featurize import feature_rows
 
     raw = [line.split()[0] for line in embedded.nci_pool_path().read_text().splitlines()[:1500] if line.strip()]
     raw += EDGE_CASES
@@ -138,13 +155,13 @@ def test_parsing_without_stereo_perception_changes_no_feature_that_skips_it() ->
     for counts, descriptors in ((True, "none"), (False, "none"), (True, "fast")):
         cfg = FeaturizerConfig(n_bits=1024, counts=counts, descriptors=descriptors, cache=False)
         assert not cfg.needs_stereo()
-        assert np.array_equal(featurize_mols(full, cfg), featurize_mols(fast, cfg), equal_nan=True)
+        assert _same(feature_rows(full, cfg), feature_rows(fast, cfg))
     assert FeaturizerConfig(descriptors="screening").needs_stereo()
     # the comparison sees a descriptor that reads stereo: SPS of a macrolide with E/Z bonds and
     # stereocentres (from the Lipophilicity set) differs without perception, so SPS keeps it
     macrolide = "COc1cc(O)c2C(=O)O[C@@H](C)C\\C=C/C(=O)[C@@H](O)[C@@H](O)C\\C=C\\c2c1"
     sps = FeaturizerConfig(n_bits=16, descriptors=("SPS",), cache=False)
-    with_stereo, without = (featurize_mols([standardised_mol(macrolide, stereo=s)[0]], sps) for s in (True, False))
+    with_stereo, without = (feature_rows([standardised_mol(macrolide, stereo=s)[0]], sps).toarray() for s in (True, False))
     assert with_stereo[0, -1] != without[0, -1] and sps.needs_stereo()
     explicit_h = fast[raw.index("[H]C([H])([H])O")]
     assert explicit_h.GetNumAtoms() == 2  # the hydrogens were removed, as MolFromSmiles does

@@ -108,15 +108,16 @@ def test_scoring_parses_once_and_matches_training_features(descriptors: str) -> 
     cfg = FeaturizerConfig(descriptors=descriptors, cache=False)
     mols = [standardised_mol(s, cfg.needs_stereo())[0] for s in raw]
     fused = feature_rows([m for m in mols if m is not None], cfg)  # as the scorer does
-    canonical = Featurizer(cfg).transform(standardise(raw).smiles)
+    canonical = Featurizer(cfg).transform(standardise(raw).smiles).toarray()
     assert np.isnan(canonical).all(axis=1).sum() == sum(m is None for m in mols)
     assert np.array_equal(fused.toarray(), canonical[~np.isnan(canonical).all(axis=1)])
 
 
 def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(solubility, tmp_path: Path) -> None:
-    """Scoring sums the folded first-layer weights of each molecule's set positions instead of
-    multiplying the whole standardised row: the same outputs as the network's own forward pass,
-    also after the weights change (the folded copy must follow them)."""
+    """The network sums the folded first-layer weights of each molecule's set positions instead
+    of multiplying the whole standardised row: the same outputs as the dense formula
+    ``body((signed_log(x) - mean) / std)``, also after the weights change (the folded copy
+    must follow them)."""
     import torch
 
     from stillroom_molecules.mlp import network_predict
@@ -127,9 +128,11 @@ def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(sol
     net = student.scorer.network
     F = student.scorer.features(test["smiles"].tolist())
 
-    def dense(F: np.ndarray) -> np.ndarray:
+    def dense(F) -> np.ndarray:
+        x = torch.from_numpy(F.toarray())
         with torch.no_grad():
-            return (net(torch.from_numpy(F)) * net.y_std + net.y_mean).double().numpy()
+            z = net.body((torch.sign(x) * torch.log1p(x.abs()) - net.x_mean) / net.x_std)
+            return (z * net.y_std + net.y_mean).double().numpy()
 
     assert np.allclose(network_predict(net, F, "regression"), dense(F), rtol=1e-5, atol=1e-5)
     assert np.allclose(student.predict(test[["smiles"]]), dense(F), rtol=1e-5, atol=1e-5)
@@ -144,6 +147,42 @@ def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(sol
     with torch.inference_mode():  # a batch job that loads the model in inference mode: no version counters
         loaded = Scorer.load(tmp_path / "m")
     assert np.allclose(loaded.predict_features(F[:5]), after, rtol=1e-5, atol=1e-5)
+
+
+def test_mlp_trains_through_the_set_positions_with_the_dense_networks_gradients() -> None:
+    """Training reads CSR rows and never builds the dense matrix: the moments of the inputs
+    and every parameter's gradient must be those of the dense formula on real fingerprints."""
+    import torch
+
+    from stillroom_molecules.mlp import Network, SparseRows, input_moments
+
+    smiles = embedded.nci_pool().frame["smiles"].head(300).tolist()
+    F = Featurizer(FeaturizerConfig(n_bits=1024, descriptors="fast", cache=False)).transform(smiles)
+    assert F.nnz < 0.1 * F.shape[0] * F.shape[1]
+    dense = F.toarray().astype(np.float64)
+    logx = np.sign(dense) * np.log1p(np.abs(dense))
+    mean, std = input_moments(F)
+    assert np.allclose(mean, logx.mean(0), atol=1e-6)
+    assert np.allclose(std, np.maximum(logx.std(0), 1.0), atol=1e-5) and (std >= 1.0).all()
+    assert (std > 1.0).any()  # the descriptors spread wider than the floor
+
+    def gradients(sparse_path: bool) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        net = Network(F.shape[1], 2, [32, 8], dropout=0.0)
+        net.x_mean.copy_(torch.from_numpy(mean))
+        net.x_std.copy_(torch.from_numpy(std))
+        if sparse_path:
+            z = net(SparseRows.of(F))
+        else:
+            z = net.body((torch.from_numpy(logx.astype(np.float32)) - net.x_mean) / net.x_std)
+        (z**2).mean().backward()
+        return {name: p.grad.clone() for name, p in net.named_parameters()}
+
+    through_rows, reference = gradients(True), gradients(False)
+    assert set(through_rows) == set(reference)
+    for name, grad in reference.items():
+        assert grad.abs().sum() > 0
+        assert torch.allclose(through_rows[name], grad, rtol=1e-4, atol=1e-6), name
 
 
 def test_applicability_domain_and_enrichment() -> None:

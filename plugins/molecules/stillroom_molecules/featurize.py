@@ -6,7 +6,7 @@ which matters for properties that add up over a molecule (solubility, lipophilic
 optional RDKit 2D descriptors add whole-molecule physics (logP, TPSA ...) at a cost of
 roughly 100x per molecule, so a screening student uses a short list or none.
 
-Featurisation is vectorised (one NumPy block per batch), runs in several processes for big
+Featurisation is vectorised (one CSR block per batch), runs in several processes for big
 batches, and is cached by the featuriser's identity and a digest of the SMILES list, so the
 pipeline's repeated calls on the same rows (student, baseline, evaluation, efficiency) and a
 second run with another recipe cost no RDKit time.
@@ -73,9 +73,9 @@ FAST_DESCRIPTORS = (
 )
 LIMIT = 1e6  # a few descriptors (Ipc ...) explode; features stay finite for every model
 PARALLEL_MIN_ROWS = 4000
-_ROWS: dict[str, OrderedDict[str, np.ndarray]] = {}  # featuriser identity -> SMILES -> feature row
-# per featuriser: rows kept in memory up to this many bytes (60,000 rows of 2,048 float32 positions);
-# a row count would let an 8,192-bit fingerprint hold 2 GB and a 65,536-bit one 16 GB
+_ROWS: dict[str, RowCache] = {}  # featuriser identity -> SMILES -> feature row
+# per featuriser: rows kept in memory up to this many bytes (about a million molecules' fingerprint
+# rows); a row count would let a long fingerprint or a long descriptor list hold many times that
 _CACHE_BYTES = 512 * 2**20
 
 
@@ -140,7 +140,7 @@ class FeaturizerConfig:
 
 @dataclass
 class Featurizer:
-    """SMILES (already standardised) -> float32 feature matrix."""
+    """SMILES (already standardised) -> float32 CSR feature rows."""
 
     config: FeaturizerConfig = field(default_factory=FeaturizerConfig)
     cache_dir: Path | None = None
@@ -172,8 +172,13 @@ class Featurizer:
             "identity": self.identity(),
         }
 
-    def transform(self, smiles: Sequence[str], use_cache: bool | None = None) -> np.ndarray:
-        """Features of every SMILES; a row of an unparsable SMILES is all NaN.
+    def transform(self, smiles: Sequence[str], use_cache: bool | None = None) -> sparse.csr_matrix:
+        """Features of every SMILES as float32 CSR rows; the row of an unparsable SMILES is all NaN.
+
+        Sparse because a molecule sets a few dozen of thousands of fingerprint positions: a
+        million training molecules at 4,096 positions are about 0.5 GB of rows instead of 16 GB
+        dense, and the MLP trains through the set positions only. Call ``.toarray()`` where a
+        model wants dense input (the descriptor teacher does).
 
         With the cache, rows already computed in this process (for any list holding the same
         molecule) and whole lists stored on disk are reused; ``use_cache=False`` computes
@@ -186,28 +191,25 @@ class Featurizer:
         path = self._cache_path(key)
         if path.is_file():
             try:
-                values = np.load(path, allow_pickle=False)
-                if values.shape == (len(smiles), self.n_features):
+                values = sparse.load_npz(path).tocsr()
+                if values.shape == (len(smiles), self.n_features) and values.dtype == np.float32:
                     mark_used(path)
                     return values
-            except (OSError, ValueError):
+            except (OSError, ValueError, KeyError, EOFError):
                 pass
             path.unlink(missing_ok=True)  # a corrupted entry is recomputed, never trusted
         values = self._from_rows(smiles)
         _store(path, values)
         return values
 
-    def _from_rows(self, smiles: list[str]) -> np.ndarray:
+    def _from_rows(self, smiles: list[str]) -> sparse.csr_matrix:
         """Assemble from the in-process per-molecule cache, computing only the missing rows."""
-        rows = _ROWS.setdefault(self.identity(), OrderedDict())
-        missing = list(dict.fromkeys(s for s in smiles if s not in rows))
+        rows = _ROWS.setdefault(self.identity(), RowCache())
+        missing = list(dict.fromkeys(s for s in smiles if s not in rows.entries))
         if missing:
-            for s, row in zip(missing, self._compute(missing), strict=True):
-                rows[s] = row
-        out = np.vstack([rows[s] for s in smiles]) if smiles else np.zeros((0, self.n_features), dtype=np.float32)
-        limit = max(1, _CACHE_BYTES // (4 * self.n_features))  # float32 rows
-        while len(rows) > limit:
-            rows.popitem(last=False)
+            rows.put(missing, self._compute(missing))
+        out = rows.take(smiles, self.n_features)
+        rows.evict(_CACHE_BYTES)
         return out
 
     def _cache_path(self, key: str) -> Path:
@@ -217,60 +219,87 @@ class Featurizer:
             root = default_cache_dir()
         else:
             root = self.cache_dir
-        return root / "features" / f"{key}.npy"
+        return root / "features" / f"{key}.npz"
 
-    def _compute(self, smiles: list[str]) -> np.ndarray:
+    def _compute(self, smiles: list[str]) -> sparse.csr_matrix:
         jobs = self.config.n_jobs if self.config.n_jobs > 0 else usable_cores()
         if jobs <= 1 or len(smiles) < PARALLEL_MIN_ROWS:
             return featurize_block(smiles, self.config)
         chunks = np.array_split(np.arange(len(smiles)), jobs * 4)
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             parts = pool.map(featurize_block, [[smiles[i] for i in c] for c in chunks], [self.config] * len(chunks))
-            return np.vstack(list(parts))
+            return sparse.vstack(list(parts), format="csr")
 
 
-def featurize_block(smiles: list[str], config: FeaturizerConfig) -> np.ndarray:
-    """One process's share: RDKit parse, fingerprint and descriptors into one float32 block."""
-    return featurize_mols(to_mols(smiles, stereo=config.needs_stereo()), config)
+@dataclass
+class RowCache:
+    """One featuriser's rows by SMILES, oldest first, with their size in bytes (what bounds it)."""
+
+    entries: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=OrderedDict)
+    nbytes: int = 0
+
+    def put(self, smiles: list[str], rows: sparse.csr_matrix) -> None:
+        for i, s in enumerate(smiles):
+            part = slice(rows.indptr[i], rows.indptr[i + 1])
+            entry = (rows.indices[part].copy(), rows.data[part].copy())
+            self.entries[s] = entry
+            self.nbytes += entry[0].nbytes + entry[1].nbytes
+
+    def take(self, smiles: list[str], width: int) -> sparse.csr_matrix:
+        entries = [self.entries[s] for s in smiles]
+        indptr = np.zeros(len(entries) + 1, dtype=np.int64)
+        np.cumsum([len(e[0]) for e in entries], out=indptr[1:])
+        if not entries:
+            return sparse.csr_matrix((0, width), dtype=np.float32)
+        indices = np.concatenate([e[0] for e in entries])
+        data = np.concatenate([e[1] for e in entries])
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(entries), width))
+
+    def evict(self, limit: int) -> None:
+        """Drop the oldest rows until the rest fit in ``limit`` bytes (at least one row stays)."""
+        while self.nbytes > limit and len(self.entries) > 1:
+            indices, data = self.entries.popitem(last=False)[1]
+            self.nbytes -= indices.nbytes + data.nbytes
 
 
-def featurize_mols(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> np.ndarray:
-    """Dense features of molecules already parsed; the row of a ``None`` molecule is all NaN.
-
-    The dense form of :func:`feature_rows` (training and the disk cache want one array), so
-    that a trained model and the scorer see the very same values."""
-    out = np.full((len(mols), config.n_features()), np.nan, dtype=np.float32)
-    valid = np.array([m is not None for m in mols], dtype=bool)
-    if valid.any():
-        out[valid] = feature_rows([m for m in mols if m is not None], config).toarray()
-    return out
+def featurize_block(smiles: list[str], config: FeaturizerConfig) -> sparse.csr_matrix:
+    """One process's share: RDKit parse, fingerprint and descriptors into float32 CSR rows."""
+    return feature_rows(to_mols(smiles, stereo=config.needs_stereo()), config)
 
 
-def feature_rows(mols: Sequence[Chem.Mol], config: FeaturizerConfig) -> sparse.csr_matrix:
-    """Features of parsed molecules as a float32 CSR matrix: fingerprint, then descriptors.
+def feature_rows(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> sparse.csr_matrix:
+    """Features of parsed molecules as a float32 CSR matrix: fingerprint, then descriptors;
+    the row of a ``None`` molecule is all NaN (stored, so it reads NaN in every position).
 
-    Sparse because a molecule sets a few dozen of the 2,048+ fingerprint positions: the scorer
-    predicts from this form directly (LightGBM reads CSR; the MLP sums the input weights of the
-    set positions), where a dense row cost a memset and a scan of every position, and the MLP's
-    first layer a full matrix product (47 -> 5 us per molecule). Fingerprints are taken through
-    their non-zero entries: RDKit's ``...AsNumPy`` builds and copies a full array per molecule.
+    Training, the disk cache and the scorer all use this one function, so a trained model and
+    the scorer see the very same values. Sparse because a molecule sets a few dozen of the
+    2,048+ fingerprint positions: the scorer predicts from this form directly (LightGBM reads
+    CSR; the MLP sums the input weights of the set positions), where a dense row cost a memset
+    and a scan of every position, and the MLP's first layer a full matrix product (47 -> 5 us
+    per molecule). Fingerprints are taken through their non-zero entries: RDKit's
+    ``...AsNumPy`` builds and copies a full array per molecule.
     """
     names = config.descriptor_names()
     functions = [dict(Descriptors._descList)[n] for n in names]
-    tail = list(range(config.n_bits, config.n_features()))
+    width = config.n_features()
+    tail = list(range(config.n_bits, width))
     nonzero = _nonzero_fingerprint(config)
     indptr, indices, data = [0], [], []
     for mol in mols:
-        positions, values = nonzero(mol)  # ascending positions: the rows are canonical CSR
-        indices += positions
-        data += values
-        if functions:
-            indices += tail
-            data += [_descriptor(fn, mol) for fn in functions]
+        if mol is None:
+            indices += range(width)
+            data += [math.nan] * width
+        else:
+            positions, values = nonzero(mol)  # ascending positions: the rows are canonical CSR
+            indices += positions
+            data += values
+            if functions:
+                indices += tail
+                data += [_descriptor(fn, mol) for fn in functions]
         indptr.append(len(indices))
     return sparse.csr_matrix(
         (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
-        shape=(len(mols), config.n_features()),
+        shape=(len(mols), width),
     )
 
 
@@ -304,9 +333,10 @@ def _nonzero_fingerprint(config: FeaturizerConfig) -> Callable[[Chem.Mol], tuple
     return bits
 
 
-def _store(path: Path, values: np.ndarray) -> None:
+def _store(path: Path, values: sparse.csr_matrix) -> None:
+    """Write a cache entry whole or not at all (a temporary file renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
     with os.fdopen(fd, "wb") as fh:
-        np.save(fh, values, allow_pickle=False)
+        sparse.save_npz(fh, values, compressed=False)
     os.replace(tmp, path)

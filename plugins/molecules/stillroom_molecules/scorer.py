@@ -77,7 +77,7 @@ class Scorer:
     _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
     _cleanup: weakref.finalize | None = field(default=None, init=False, repr=False, compare=False)
 
-    def features(self, smiles: list[str], use_cache: bool = False) -> np.ndarray:
+    def features(self, smiles: list[str], use_cache: bool = False) -> sparse.csr_matrix:
         return Featurizer(self.featurizer).transform(smiles, use_cache=use_cache)
 
     def predict_features(self, F: np.ndarray | sparse.csr_matrix) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from stillroom.errors import ConfigError
 from stillroom.protocols import ModelDescription, NativeModel
@@ -105,7 +106,13 @@ class SmilesStudent:
         return self
 
     def _fit(
-        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+        self,
+        F: sparse.csr_matrix,
+        m: Matrix,
+        F_valid: sparse.csr_matrix | None,
+        m_valid: Matrix | None,
+        targets: Any,
+        targets_valid: Any,
     ) -> None:
         raise NotImplementedError
 
@@ -196,7 +203,13 @@ class LightGBMStudent(SmilesStudent):
         }
 
     def _fit(
-        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+        self,
+        F: sparse.csr_matrix,
+        m: Matrix,
+        F_valid: sparse.csr_matrix | None,
+        m_valid: Matrix | None,
+        targets: Any,
+        targets_valid: Any,
     ) -> None:
         scorer = self._fitted()
         if scorer.task_type == "multiclass":
@@ -230,7 +243,7 @@ class LightGBMStudent(SmilesStudent):
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or None))
 
     def _fit_regression(
-        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int
+        self, F: sparse.csr_matrix, m: Matrix, F_valid: sparse.csr_matrix | None, m_valid: Matrix | None, j: int
     ) -> tuple[lgb.Booster, float]:
         value, weight = blended(m)
         rows = weight[:, j] > 0
@@ -245,7 +258,7 @@ class LightGBMStudent(SmilesStudent):
         return self._train(params, train, valid), 0.0
 
     def _fit_classification(
-        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, j: int
+        self, F: sparse.csr_matrix, m: Matrix, F_valid: sparse.csr_matrix | None, m_valid: Matrix | None, j: int
     ) -> tuple[lgb.Booster, float]:
         targets = _column_targets(m, j)
         rows = np.isfinite(targets.hard) | (targets.teacher is not None)
@@ -297,7 +310,13 @@ class MLPStudent(SmilesStudent):
         super().__init__(params, seed, DEFAULTS)
 
     def _fit(
-        self, F: np.ndarray, m: Matrix, F_valid: np.ndarray | None, m_valid: Matrix | None, targets: Any, targets_valid: Any
+        self,
+        F: sparse.csr_matrix,
+        m: Matrix,
+        F_valid: sparse.csr_matrix | None,
+        m_valid: Matrix | None,
+        targets: Any,
+        targets_valid: Any,
     ) -> None:
         from .mlp import train_network
 

@@ -139,13 +139,13 @@ class EnsembleTeacher:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         # no feature cache here: the teacher's cost is part of what the run measures
-        features = self.featurizer.transform(X[SMILES].tolist(), use_cache=False)
+        features = self.featurizer.transform(X[SMILES].tolist(), use_cache=False).toarray()
         return shape_output(self.model.predict(features), self.model.task_type)
 
     def label(self, X: pd.DataFrame) -> np.ndarray:
         """Bulk labelling (the transfer set): descriptors of molecules featurised while training
         are reused. Only labelling takes this path; the run times the teacher through predict."""
-        features = self.featurizer.transform(X[SMILES].tolist(), use_cache=True)
+        features = self.featurizer.transform(X[SMILES].tolist(), use_cache=True).toarray()
         return shape_output(self.model.predict(features), self.model.task_type)
 
     def describe(self) -> ModelDescription:
@@ -183,7 +183,7 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def fit() -> DescriptorEnsemble:
-        X = featurizer.transform(train[SMILES].tolist())
+        X = featurizer.transform(train[SMILES].tolist()).toarray()  # dense: the ensemble was tuned on it
         return DescriptorEnsemble(p, task_type, seed).fit(X, hard_matrix(bundle, train))
 
     model, hit = cached_model(default_cache_dir() / "teachers", key, fit) if p["cache"] else (fit(), False)
