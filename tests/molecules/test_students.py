@@ -185,6 +185,31 @@ def test_mlp_trains_through_the_set_positions_with_the_dense_networks_gradients(
         assert torch.allclose(through_rows[name], grad, rtol=1e-4, atol=1e-6), name
 
 
+def test_mlp_validation_sees_every_optimiser_step() -> None:
+    """Validation (no gradients) reads the cached folded first layer; the training optimiser's
+    steps must invalidate it, or early stopping judges stale weights."""
+    import torch
+
+    from stillroom_molecules.mlp import DEFAULTS, Network, SparseRows, optimizer
+
+    F = Featurizer(FeaturizerConfig(n_bits=256, cache=False)).transform(["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"])
+    rows = SparseRows.of(F)
+    torch.manual_seed(0)
+    net = Network(F.shape[1], 1, [8], dropout=0.0)
+    opt = optimizer(net, DEFAULTS)
+    for _ in range(3):
+        with torch.no_grad():
+            cached = net(rows)  # fills the cache from the current weights
+        (net(rows) ** 2).sum().backward()  # gradients on: folded afresh
+        opt.step()
+        opt.zero_grad()
+        with torch.no_grad():
+            after = net(rows)
+            net.__dict__.pop("_folded", None)
+            fresh = net(rows)
+        assert not torch.allclose(after, cached) and torch.equal(after, fresh)
+
+
 def test_applicability_domain_and_enrichment() -> None:
     sims = max_similarity(["CCO", "CCCO", "c1ccc2ccccc2c1"], ["CCO", "CCCCO"])
     assert sims[0] == pytest.approx(1.0) and 0.2 < sims[1] < 1.0 and sims[2] < 0.1

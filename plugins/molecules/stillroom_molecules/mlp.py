@@ -215,6 +215,15 @@ def input_moments(F: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), np.maximum(std, 1.0).astype(np.float32)
 
 
+def optimizer(net: Network, p: dict[str, Any]) -> torch.optim.Optimizer:
+    """AdamW over whole parameter lists at once (``foreach``: 4 against 7 ms a step here).
+
+    Not ``fused`` (1.4 ms): its kernel updates the weights without bumping their version
+    counters, so the folded first layer (:func:`_folded_input_weights`) would not see the step
+    and validation would score stale weights (early stopping then stopped after 2 epochs)."""
+    return torch.optim.AdamW(net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]), foreach=True)
+
+
 def train_network(
     F: sparse.csr_matrix,
     m: Matrix,
@@ -251,9 +260,7 @@ def train_network(
         valid = None
         if F_valid is not None and m_valid is not None:
             valid = (SparseRows.of(sparse.csr_matrix(F_valid, dtype=np.float32)), _tensors(m_valid, task_type, y_mean, y_std))
-        # fused: one pass over each parameter per step, where the default loops over the update's
-        # terms; with the first layer read sparsely the optimiser was a third of a step
-        opt = torch.optim.AdamW(net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]), fused=True)
+        opt = optimizer(net, p)
         gen = torch.Generator().manual_seed(seed)
         best, best_state, since, epochs = float("inf"), None, 0, 0
         for _epoch in range(int(p["epochs"])):
