@@ -65,6 +65,7 @@ bench: setup
 	$(PY) bench/medical.py
 	$(PY) bench/scoring.py
 	$(PY) bench/molecules.py
+	$(PY) bench/molecules_training.py
 
 # The README's pictures of the MLflow UI: the browser test, writing its screenshots into docs/.
 screenshots: setup sysdeps

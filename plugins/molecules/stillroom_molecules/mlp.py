@@ -10,7 +10,7 @@ The network reads CSR rows, in training as in scoring: the standardisation is fo
 first layer, whose output is a sum of its weights over each molecule's set positions
 (:class:`SparseRows`, ``embedding_bag``). So the first layer costs what a molecule sets, not the
 fingerprint's length (47 -> 5 us per molecule when scoring), and a training set is held as CSR
-rows, about 60 values per molecule, never as a dense matrix of every position.
+rows, about 40 values per molecule, never as a dense matrix of every position.
 
 Losses (masked where a row has nothing to learn for an output):
 * regression: MSE to the blended target (alpha * teacher + (1 - alpha) * label), on targets
