@@ -36,6 +36,7 @@ from .loaders import SMILES
 from .outputs import Matrix, as_matrix, blended, shape_output
 from .scorer import VALID_COLUMN, Scorer
 
+Rows = sparse.csr_matrix  # feature rows of a featuriser: one CSR row per molecule
 PUBLIC_EXAMPLE = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1O", "CN1CCC[C@H]1c1cccnc1", "not a smiles"]
 LGBM_DEFAULTS: dict[str, Any] = {
     "n_estimators": 400,
@@ -105,15 +106,7 @@ class SmilesStudent:
         )
         return self
 
-    def _fit(
-        self,
-        F: sparse.csr_matrix,
-        m: Matrix,
-        F_valid: sparse.csr_matrix | None,
-        m_valid: Matrix | None,
-        targets: Any,
-        targets_valid: Any,
-    ) -> None:
+    def _fit(self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
         raise NotImplementedError
 
     def _fitted(self) -> Scorer:
@@ -202,15 +195,7 @@ class LightGBMStudent(SmilesStudent):
             "deterministic": True,
         }
 
-    def _fit(
-        self,
-        F: sparse.csr_matrix,
-        m: Matrix,
-        F_valid: sparse.csr_matrix | None,
-        m_valid: Matrix | None,
-        targets: Any,
-        targets_valid: Any,
-    ) -> None:
+    def _fit(self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
         scorer = self._fitted()
         if scorer.task_type == "multiclass":
             raise ConfigError(
@@ -243,7 +228,7 @@ class LightGBMStudent(SmilesStudent):
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or None))
 
     def _fit_regression(
-        self, F: sparse.csr_matrix, m: Matrix, F_valid: sparse.csr_matrix | None, m_valid: Matrix | None, j: int
+        self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None, j: int
     ) -> tuple[lgb.Booster, float]:
         value, weight = blended(m)
         rows = weight[:, j] > 0
@@ -258,7 +243,7 @@ class LightGBMStudent(SmilesStudent):
         return self._train(params, train, valid), 0.0
 
     def _fit_classification(
-        self, F: sparse.csr_matrix, m: Matrix, F_valid: sparse.csr_matrix | None, m_valid: Matrix | None, j: int
+        self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None, j: int
     ) -> tuple[lgb.Booster, float]:
         targets = _column_targets(m, j)
         rows = np.isfinite(targets.hard) | (targets.teacher is not None)
@@ -309,15 +294,7 @@ class MLPStudent(SmilesStudent):
 
         super().__init__(params, seed, DEFAULTS)
 
-    def _fit(
-        self,
-        F: sparse.csr_matrix,
-        m: Matrix,
-        F_valid: sparse.csr_matrix | None,
-        m_valid: Matrix | None,
-        targets: Any,
-        targets_valid: Any,
-    ) -> None:
+    def _fit(self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
         from .mlp import train_network
 
         scorer = self._fitted()
