@@ -43,6 +43,10 @@ NOTES = [
     "(molecules, teacher labels, libraries: about 650 MB in both).",
     "Time is the whole `fit`: featurising the unique molecules (about 1 s), input moments, epochs; at 1x with early "
     "stopping on, at the larger sizes per epoch over a fixed number of epochs.",
+    "Time per epoch varies from run to run on this VM by up to a third: the run before this one (the same code but "
+    "for how the input moments are summed, which gives bitwise the same moments and model) measured 1.21 / 11.75 / "
+    "35.41 / 98.60 s per epoch for the current code and 1.71 / 28.90 for the baseline; peak memory 223 / 321 / "
+    "785 / 2,312 MB (the moments' copies of the rows, now gone, were the difference).",
     "The current MLP's fidelity differs from the baseline's in the third decimal: the folded first layer sums in "
     "another order and AdamW runs over whole parameter lists (foreach), so training takes a slightly different "
     "path from the same seed (and stops early at another epoch). LightGBM students train from the CSR rows to the "
