@@ -188,6 +188,14 @@ def admet_molecules(quick: bool) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, frame["smiles"].isin(test).to_numpy()
 
 
+def transfer_split(is_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) row positions of the transfer set: every molecule not held out, a
+    seeded tenth of them (at least 50) aside for the students' early stopping."""
+    train_idx = np.flatnonzero(~is_test)
+    valid_idx = np.random.default_rng(0).choice(train_idx, size=max(50, len(train_idx) // 10), replace=False)
+    return np.setdiff1d(train_idx, valid_idx), valid_idx
+
+
 def teacher_outputs(teacher, frame: pd.DataFrame, name: str) -> np.ndarray:
     """The teacher's outputs on every molecule, cached on disk (the teacher is the slow part)."""
     from stillroom.cache import cached_outputs
@@ -291,9 +299,7 @@ def admet_table(quick: bool, only: list[str] | None = None) -> dict:
     teacher_rate = teacher_speeds(test_frame, teachers, repeats, published_repeats)
     print("  teacher molecules/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in teacher_rate.items()))
     rows, panel, facts = [], [], endpoint_facts(REGRESSION + CLASSIFICATION)
-    train_idx = np.flatnonzero(~is_test)
-    valid_idx = np.random.default_rng(0).choice(train_idx, size=max(50, len(train_idx) // 10), replace=False)
-    fit_idx = np.setdiff1d(train_idx, valid_idx)
+    fit_idx, valid_idx = transfer_split(is_test)
     chosen = {k: v for k, v in STUDENTS.items() if not only or k in only}
     for family, endpoints in families.items():
         task_type = "regression" if family == "regression" else "multilabel"

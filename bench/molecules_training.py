@@ -39,8 +39,8 @@ RESULTS = HERE / "results"
 BASELINE = "6b1e32e"  # main before the MLP trained through sparse rows
 STUDENT = {"featurizer": {"descriptors": "fast", "n_bits": 4096}}
 NOTES = [
-    "Peak memory is the process's maximum resident set (ru_maxrss) minus what it held before training "
-    "(molecules, teacher labels, libraries: about 650 MB in both).",
+    "Peak memory is how much training raised the process's maximum resident set (ru_maxrss): its peak during "
+    "`fit` minus its peak before (molecules, teacher labels, libraries: about 650 MB in both).",
     "Time is the whole `fit`: featurising the unique molecules (about 1 s), input moments, epochs; at 1x with early "
     "stopping on, at the larger sizes per epoch over a fixed number of epochs.",
     "Time per epoch varies from run to run on this VM by up to a third: the run before this one (the same code but "
@@ -66,9 +66,8 @@ def worker(repeat: int, epochs: int) -> dict:
     from stillroom_molecules.student import MLPStudent
 
     frame, test = bench.admet_molecules(False)
-    train_idx = np.flatnonzero(~test)
-    valid_idx = np.random.default_rng(0).choice(train_idx, size=max(50, len(train_idx) // 10), replace=False)
-    fit_idx = np.tile(np.setdiff1d(train_idx, valid_idx), repeat)
+    fit_idx, valid_idx = bench.transfer_split(test)
+    fit_idx = np.tile(fit_idx, repeat)
     values = bench.teacher_outputs(AdmetTeacher(bench.REGRESSION), frame, "-".join(bench.REGRESSION))
     labels = np.full_like(values, np.nan)
     student = MLPStudent(STUDENT | ({} if repeat == 1 else {"epochs": epochs, "patience": epochs + 1}), 0)

@@ -178,8 +178,8 @@ class Featurizer:
         Sparse because a molecule sets a few dozen of thousands of fingerprint positions: a
         million training molecules at 4,096 positions are about 0.3 GB of rows (about 40 stored
         values a molecule on the NCI pool) instead of 16 GB dense, and the MLP trains through the
-        set positions only. Call ``.toarray()`` where a
-        model wants dense input (the descriptor teacher does).
+        set positions only. Call ``.toarray()`` where a model wants dense input (the descriptor
+        teacher does).
 
         With the cache, rows already computed in this process (for any list holding the same
         molecule) and whole lists stored on disk are reused; ``use_cache=False`` computes

@@ -82,7 +82,7 @@ class SparseRows(NamedTuple):
         return cls(
             torch.from_numpy(rows.indices.astype(np.int64)),
             torch.from_numpy(rows.indptr[:-1].astype(np.int64)),
-            signed_log(torch.from_numpy(rows.data.astype(np.float32))),  # zero stays zero: rows stay sparse
+            signed_log(torch.from_numpy(rows.data.astype(np.float32, copy=False))),  # zero stays zero: rows stay sparse
         )
 
 
@@ -210,8 +210,7 @@ def input_moments(F: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     Sums per position come from ``np.bincount`` over the stored entries, so the only copies are
     of the values (a CSR copy of the rows and one of their squares was most of the training's
     peak memory at a million molecules)."""
-    values = F.data.astype(np.float64)
-    logx = np.sign(values) * np.log1p(np.abs(values))
+    logx = signed_log(torch.from_numpy(F.data.astype(np.float64))).numpy()
     n = max(F.shape[0], 1)
     mean = np.bincount(F.indices, weights=logx, minlength=F.shape[1]) / n
     square = np.bincount(F.indices, weights=logx * logx, minlength=F.shape[1]) / n
