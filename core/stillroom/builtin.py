@@ -17,6 +17,7 @@ from . import hookimpl
 from .data import DataBundle
 from .evaluation import evaluate_generic
 from .registry import ComplianceProfile, EvaluatorSpec, TaskSpec
+from .taskmetrics import MIXED_KINDS
 
 ROLES = ("teacher", "student", "baseline")
 EFFICIENCY_METRICS = tuple(
@@ -73,6 +74,16 @@ TASK_TYPE_ARTIFACTS = {
     "binary": ("reference/score_histogram.json", "plots/roc_pr.png", "plots/reliability.png", "plots/fidelity_scatter.png"),
     "regression": ("plots/fidelity_scatter.png",),
 }
+
+
+def _mixed(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A mixed panel's entries: the regression profile's and the multilabel one's, as its
+    regression and binary outputs are judged by those metrics."""
+    return tuple(dict.fromkeys(name for kind in MIXED_KINDS.values() for name in table.get(kind, ())))
+
+
+TASK_TYPE_METRICS["mixed"] = _mixed(TASK_TYPE_METRICS)
+TASK_TYPE_ARTIFACTS["mixed"] = _mixed(TASK_TYPE_ARTIFACTS)
 
 
 @hookimpl

@@ -5,8 +5,8 @@ column(s), so the core can slice inputs and labels without knowing the domain. M
 are numeric columns, which the core checks itself; a vertical whose input is a domain object
 (a SMILES string, an image array per cell) names those columns in ``opaque_features`` and
 checks them in its own loader. ``task_type`` says what the labels are (see
-:mod:`stillroom.targets`). ``group`` (optional) names a column for subgroup rates, ``time``
-one for per-day metrics.
+:mod:`stillroom.targets`; a ``mixed`` task says it per label column in ``output_types``).
+``group`` (optional) names a column for subgroup rates, ``time`` one for per-day metrics.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .targets import TASK_TYPES
+from .targets import OUTPUT_TYPES, TASK_TYPES
 
 
 def frame_digest(df: pd.DataFrame) -> str:
@@ -62,7 +62,9 @@ class Split:
 class DataBundle:
     """Everything the pipeline needs from a dataset hook.
 
-    ``label`` is one column, or a list of columns for multilabel and multi-target regression.
+    ``label`` is one column, or a list of columns for multilabel, multi-target regression and
+    mixed tasks. ``output_types`` (mixed tasks only) gives each label column's kind, one of
+    :data:`stillroom.targets.OUTPUT_TYPES`, in label order.
     """
 
     train: pd.DataFrame
@@ -78,6 +80,7 @@ class DataBundle:
     task_type: str = "binary"
     opaque_features: list[str] = field(default_factory=list)
     class_names: list[str] | None = None
+    output_types: list[str] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -86,7 +89,8 @@ class DataBundle:
 
     @property
     def n_outputs(self) -> int:
-        """Width of a model's output: 1 for binary, k classes, labels or regression targets."""
+        """Width of a model's output: 1 for binary, k classes, labels, regression targets or
+        outputs of a mixed panel."""
         if self.task_type == "binary":
             return 1
         if self.task_type == "multiclass":
@@ -106,7 +110,8 @@ class DataBundle:
 
     def y(self, frame: pd.DataFrame) -> np.ndarray:
         """Labels of a split in the layout of :mod:`stillroom.targets`: int (n,) for binary and
-        multiclass, float (n, k) with NaN for a missing value for multilabel and regression."""
+        multiclass, float (n, k) with NaN for a missing value for multilabel, regression and
+        mixed."""
         if self.task_type in ("binary", "multiclass"):
             return frame[self.labels[0]].to_numpy().astype(int)
         return frame[self.labels].to_numpy(dtype=float, na_value=np.nan)
@@ -125,6 +130,7 @@ class DataBundle:
             "task_type": self.task_type,
             "features": list(self.features),
             "label": self.label,
+            **({"output_types": list(self.output_types)} if self.output_types is not None else {}),
             "splits": {name: {"rows": int(len(df)), "digest": frame_digest(df)} for name, df in self.splits().items()},
             **self.details,
         }
@@ -154,6 +160,8 @@ def validate_bundle(bundle: DataBundle) -> None:
 
     if bundle.task_type not in TASK_TYPES:
         raise DataError(f"unknown task type {bundle.task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+    if bundle.task_type == "mixed":
+        _validate_output_types(bundle)
     numeric = [c for c in bundle.features if c not in bundle.opaque_features]
     for name, frame in bundle.splits().items():
         if len(frame) == 0:
@@ -168,28 +176,51 @@ def validate_bundle(bundle: DataBundle) -> None:
         raise DataError(f"train split: label column {bundle.labels[0]!r} has a single class")
 
 
+def _validate_output_types(bundle: DataBundle) -> None:
+    """A mixed task names one known kind per label column."""
+    from .errors import DataError
+
+    kinds, labels = bundle.output_types, bundle.labels
+    expected = f"one of {' or '.join(OUTPUT_TYPES)} per label column {labels}"
+    if kinds is None:
+        raise DataError(f"a mixed task needs output_types: {expected}")
+    if len(kinds) != len(labels):
+        raise DataError(f"output_types has {len(kinds)} entries for {len(labels)} label column(s); expected {expected}")
+    unknown = sorted({str(k) for k in kinds} - set(OUTPUT_TYPES))
+    if unknown:
+        raise DataError(f"unknown output type(s) {unknown}; expected {expected}")
+
+
+def _label_kinds(bundle: DataBundle) -> list[str]:
+    """What each label column holds: ``binary`` (0/1), ``multiclass`` (0..k-1) or ``regression``
+    (real values); a multilabel task's columns are binary, a mixed task's are its output types."""
+    if bundle.task_type == "mixed":
+        return list(bundle.output_types or ())
+    return [{"multilabel": "binary"}.get(bundle.task_type, bundle.task_type)] * len(bundle.labels)
+
+
 def _validate_labels(bundle: DataBundle, frame: pd.DataFrame, name: str) -> None:
-    """Label columns present and of the task type's kind (0/1, 0..k-1, numeric)."""
+    """Label columns present and of their kind (0/1, 0..k-1, numeric)."""
     from .errors import DataError
 
     absent = [c for c in bundle.labels if c not in frame.columns]
     if absent:
         raise DataError(f"{name} split: missing label column(s) {absent}")
-    for col in bundle.labels:
+    for col, kind in zip(bundle.labels, _label_kinds(bundle), strict=True):
         series = frame[col]
         if not pd.api.types.is_numeric_dtype(series):
             raise DataError(f"{name} split: label column {col!r} is not numeric (dtype {series.dtype})")
         if bundle.task_type in ("binary", "multiclass") and series.isna().any():
             raise DataError(f"{name} split: label column {col!r} has {int(series.isna().sum())} missing value(s)")
         values = set(pd.unique(series.dropna()))
-        if bundle.task_type in ("binary", "multilabel") and not values <= {0, 1}:
+        if kind == "binary" and not values <= {0, 1}:
             raise DataError(f"{name} split: label column {col!r} must be 0/1, found {sorted(map(str, values))[:5]}")
-        if bundle.task_type == "multiclass":
+        if kind == "multiclass":
             k = bundle.n_outputs
             bad = sorted(v.item() if hasattr(v, "item") else v for v in values if not (float(v).is_integer() and 0 <= v < k))
             if bad:
                 raise DataError(f"{name} split: label column {col!r} must hold class indices 0..{k - 1}, found {bad[:5]}")
-        if bundle.task_type == "regression" and not np.isfinite(series.dropna().to_numpy(dtype=float)).all():
+        if kind == "regression" and not np.isfinite(series.dropna().to_numpy(dtype=float)).all():
             raise DataError(f"{name} split: label column {col!r} has inf value(s)")
 
 

@@ -21,8 +21,17 @@ HEADLINE = {"roc_auc": roc_auc_score, "average_precision": average_precision_sco
 TABLE_METRICS = {
     "binary": ("roc_auc", "average_precision", "brier", "ece"),
     **{kind: tuple(m.name for m in defs) for kind, defs in taskmetrics.METRICS.items()},
+    "mixed": tuple(m.name for kind in taskmetrics.MIXED_KINDS.values() for m in taskmetrics.METRICS[kind]),
 }
 """The metrics of the teacher / student / baseline table, per task type (card, console)."""
+SUMMARY_METRICS = {
+    "binary": ("average_precision",),
+    "multiclass": ("roc_auc",),
+    "multilabel": ("roc_auc",),
+    "regression": ("rmse",),
+    "mixed": ("rmse", "roc_auc"),  # the regression outputs' and the binary outputs'
+}
+"""The metrics whose retention and gain sum a run up (console summary)."""
 
 
 def operating_thresholds(kind: str, value: float, y_valid: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
@@ -42,40 +51,57 @@ def evaluate_generic(ctx: EvaluationContext) -> EvaluationResult:
 
 
 def evaluate_outputs(ctx: EvaluationContext) -> EvaluationResult:
-    """Multiclass, multilabel and regression: the task type's metrics with CIs (per output as
-    well where there are several), retention and gain oriented so larger is better, and
-    fidelity of student and baseline to the teacher."""
-    kind, result = ctx.bundle.task_type, EvaluationResult()
-    n_boot, level, names = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level, ctx.bundle.output_names
-    for m in taskmetrics.METRICS[kind]:
-        for role, (point, low, high) in metrics.bootstrap_many(
-            m.fn, ctx.y_true, ctx.predictions, n_boot=n_boot, level=level, seed=ctx.seed
-        ).items():
-            result.metrics[f"{role}.{m.name}"] = point
-            result.intervals[f"{role}.{m.name}"] = (low, high)
-            if m.per_output is not None and len(names) > 1:
-                values = taskmetrics.per_column(m.per_output, ctx.y_true, ctx.predictions[role])
-                for name, value in zip(names, values, strict=True):
-                    result.metrics[metrics.metric_key(f"{role}.{m.name}.{name}")] = value
-        result.metrics.update(_retention_and_gain(m.name, result.metrics, m.higher_is_better))
-        if "baseline" in ctx.predictions:
-            better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
-            _, low, high = metrics.bootstrap_difference(
-                m.fn, ctx.y_true, ctx.predictions[better], ctx.predictions[worse], n_boot=n_boot, level=level, seed=ctx.seed
-            )
-            result.intervals[f"gain.{m.name}"] = (low, high)
+    """Multiclass, multilabel, regression and mixed: each output group's metrics with CIs (per
+    output as well where the group has several), retention and gain oriented so larger is
+    better, and fidelity of student and baseline to the teacher."""
+    kind, output_types, result = ctx.bundle.task_type, ctx.bundle.output_types, EvaluationResult()
+    groups = taskmetrics.output_groups(kind, output_types)
+    for group in groups:
+        for m in taskmetrics.METRICS[group.kind]:
+            result.update(_metric_with_intervals(ctx, group, m))
     teacher = ctx.predictions["teacher"]
     for role, prefix in (("student", "fidelity"), ("baseline", "baseline_fidelity")):
         if role in ctx.predictions:
-            fid = taskmetrics.fidelity(kind, teacher, ctx.predictions[role])
+            fid = taskmetrics.fidelity(kind, teacher, ctx.predictions[role], output_types)
             result.metrics.update({f"{prefix}.{k}": v for k, v in fid.items()})
-    if ctx.artifact_dir is not None and kind == "regression":
-        plot_dir = ctx.artifact_dir / "plots"
-        path = plots.fidelity_scatter(
-            teacher[:, 0], ctx.predictions["student"][:, 0], plot_dir / "fidelity_scatter.png", quantity=names[0]
-        )
-        result.artifacts.append(str(Path(path).relative_to(ctx.artifact_dir)))
+    regression = [g for g in groups if g.kind == "regression"]
+    if ctx.artifact_dir is not None and regression:
+        result.artifacts.append(_regression_scatter(ctx, regression[0], ctx.artifact_dir))
     return result
+
+
+def _metric_with_intervals(ctx: EvaluationContext, group: taskmetrics.OutputGroup, m: taskmetrics.MetricDef) -> EvaluationResult:
+    """One metric on one output group: every role's value with its CI (and per output), retention,
+    and gain with its paired CI."""
+    result = EvaluationResult()
+    n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
+    y, names = group.take(ctx.y_true), group.names(ctx.bundle.output_names)
+    predictions = {role: group.take(p) for role, p in ctx.predictions.items()}
+    for role, (point, low, high) in metrics.bootstrap_many(
+        m.fn, y, predictions, n_boot=n_boot, level=level, seed=ctx.seed
+    ).items():
+        result.metrics[f"{role}.{m.name}"] = point
+        result.intervals[f"{role}.{m.name}"] = (low, high)
+        if m.per_output is not None and len(names) > 1:
+            values = taskmetrics.per_column(m.per_output, y, predictions[role])
+            for name, value in zip(names, values, strict=True):
+                result.metrics[metrics.metric_key(f"{role}.{m.name}.{name}")] = value
+    result.metrics.update(_retention_and_gain(m.name, result.metrics, m.higher_is_better))
+    if "baseline" in predictions:
+        better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
+        _, low, high = metrics.bootstrap_difference(
+            m.fn, y, predictions[better], predictions[worse], n_boot=n_boot, level=level, seed=ctx.seed
+        )
+        result.intervals[f"gain.{m.name}"] = (low, high)
+    return result
+
+
+def _regression_scatter(ctx: EvaluationContext, group: taskmetrics.OutputGroup, root: Path) -> str:
+    """Student against teacher on the group's first regression output."""
+    j = 0 if group.columns is None else int(group.columns[0])
+    teacher, student = ctx.predictions["teacher"][:, j], ctx.predictions["student"][:, j]
+    path = plots.fidelity_scatter(teacher, student, root / "plots" / "fidelity_scatter.png", quantity=ctx.bundle.output_names[j])
+    return str(Path(path).relative_to(root))
 
 
 def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:

@@ -86,6 +86,7 @@ _DEFINITIONS = {
     "multilabel": "per-label and macro ROC-AUC and average precision, fidelity (ROC-AUC against the teacher's calls)",
     "regression": "RMSE, MAE, R2, Spearman per target and macro, fidelity (R2, Spearman, MAE to the teacher)",
 }
+_DEFINITIONS["mixed"] = f"regression outputs: {_DEFINITIONS['regression']}; binary outputs: {_DEFINITIONS['multilabel']}"
 
 
 def _operating_point(d: Distillation) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from .context import EvaluationContext, EvaluationResult
 from .data import DataBundle, frame_digest, synthetic_example, validate_bundle
 from .distillation import ROLES, Distillation, Outputs, TeacherRecord, TransferSet
 from .efficiency import measure_efficiency
-from .evaluation import TABLE_METRICS, operating_thresholds, results_table
+from .evaluation import SUMMARY_METRICS, TABLE_METRICS, operating_thresholds, results_table
 from .gate import evaluate_gate
 from .plugins import StillroomPluginManager, get_plugin_manager
 from .progress import console, step, timed
@@ -182,7 +182,7 @@ def check_outputs(values: Any, bundle: DataBundle, role: str, where: str, rows: 
     k = bundle.n_outputs
     if bundle.task_type == "binary" and out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
-    if bundle.task_type == "regression" and out.ndim == 1 and k == 1:
+    if bundle.task_type in ("regression", "mixed") and out.ndim == 1 and k == 1:
         out = out[:, None]
     expected = (rows if rows is not None else len(out),) + (() if bundle.task_type == "binary" else (k,))
     if out.shape != expected:
@@ -246,10 +246,11 @@ def fit_students(
     cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student, baseline: Student
 ) -> None:
     """The distilled student on the transfer set; the same-size baseline on hard labels only."""
-    recipe, kind = cfg.recipe, bundle.task_type
+    recipe, kind, output_types = cfg.recipe, bundle.task_type, bundle.output_types
     y_valid = bundle.y(bundle.validation)
-    targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, recipe.temperature, recipe.alpha)
-    valid_targets = make_targets(kind, y_valid, outputs.valid["teacher"], recipe.temperature, recipe.alpha)
+    mix = (recipe.temperature, recipe.alpha, output_types)
+    targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, *mix)
+    valid_targets = make_targets(kind, y_valid, outputs.valid["teacher"], *mix)
     for model in (student, baseline):
         if hasattr(model, "name_outputs"):
             model.name_outputs(list(bundle.output_names))
@@ -261,9 +262,9 @@ def fit_students(
     with step(f"baseline: training the same {cfg.student.name} on {len(bundle.train):,} labelled rows only"):
         baseline.fit(
             bundle.X(bundle.train),
-            labels_only(kind, bundle.y(bundle.train)),
+            labels_only(kind, bundle.y(bundle.train), output_types),
             bundle.X(bundle.validation),
-            labels_only(kind, y_valid),
+            labels_only(kind, y_valid, output_types),
         )
 
 
@@ -292,17 +293,16 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     values, intervals = summary["metrics"], summary["intervals"]
     table = Table(title=f"{summary['task']}: teacher vs student vs baseline (test split)")
-    names = list(TABLE_METRICS[summary.get("task_type", "binary")])
+    task_type = summary.get("task_type", "binary")
+    names = list(TABLE_METRICS[task_type])
     table.add_column("model")
     for n in names:
         table.add_column(n)
     for row in results_table(names, values, intervals, list(ROLES)):
         table.add_row(row["model"], *[row.get(n, "") for n in names])
     console.print(table)
-    headline = names[1] if summary.get("task_type", "binary") in ("binary", "multiclass") else names[0]
     for key in (
-        f"retention.{headline}",
-        f"gain.{headline}",
+        *(f"{prefix}.{name}" for name in SUMMARY_METRICS[task_type] for prefix in ("retention", "gain")),
         *sorted(k for k in values if k.startswith("fidelity.")),
         "efficiency.speedup_rows_per_second",
         "efficiency.size_ratio",

@@ -54,7 +54,7 @@ class Teacher(Protocol):
 
     ``predict`` returns the task type's outputs (:mod:`stillroom.targets`): for binary tasks
     the probability of the positive class, shape (n,); class or label probabilities, or
-    regression values, shape (n, k) otherwise.
+    regression values, or a mixed panel's values and probabilities, shape (n, k) otherwise.
     ``native_model`` returns the teacher in a loggable form, or ``None`` when it already
     lives in MLflow (then ``describe().uri`` points at it).
     """
@@ -71,9 +71,9 @@ class Student(Protocol):
     """A small, fast model trained from teacher outputs (or from labels alone, as baseline).
 
     ``targets`` (:mod:`stillroom.targets`: ``SoftTargets`` for binary tasks, or the
-    multiclass / multilabel / regression kinds) carries the teacher's outputs, the hard labels,
-    the temperature and alpha: a student minimises that loss and predicts on the teacher's
-    scale (temperature 1). The baseline gets targets without a teacher. ``targets_valid`` is
+    multiclass / multilabel / regression / mixed kinds) carries the teacher's outputs, the hard
+    labels, the temperature and alpha: a student minimises that loss and predicts on the
+    teacher's scale (temperature 1). The baseline gets targets without a teacher. ``targets_valid`` is
     for early stopping.
 
     A student that learns from the teacher's internals (feature- or relation-based

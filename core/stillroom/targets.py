@@ -3,7 +3,9 @@
 Binary (:class:`SoftTargets`) is worked out below; :class:`MulticlassTargets`,
 :class:`MultilabelTargets` and :class:`RegressionTargets` follow the same rules for the other
 task types, and :func:`make_targets` / :func:`labels_only` pick the right one, so the pipeline
-never branches on the task type itself.
+never branches on the task type itself. :class:`MixedTargets` is a panel of regression and
+binary outputs in one model (logD beside hERG): each column follows its own kind's rules, and
+:meth:`MixedTargets.part` hands out the columns of one kind as that kind's class.
 
 A student with logit ``z`` learns from the teacher's probability ``p_t`` (logit ``z_t``) and,
 where a label exists, from the hard label ``y``:
@@ -32,6 +34,7 @@ baseline student (no teacher) is the special case ``teacher=None``: cross-entrop
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -160,7 +163,9 @@ def _cross_entropy(target: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 # --- the other task types ------------------------------------------------------------------
 
-TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
+TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "mixed")
+OUTPUT_TYPES = ("regression", "binary")
+"""What one output column of a ``mixed`` task is."""
 
 
 def _check_mix(temperature: float, alpha: float, name: str) -> None:
@@ -326,28 +331,113 @@ class RegressionTargets(_ColumnTargets):
         rows = np.flatnonzero(~np.isnan(values))
         return rows, values[rows]
 
+    def rows(self, j: int) -> np.ndarray:
+        """Row indices output ``j``'s targets cover (as :meth:`MultilabelTargets.rows`)."""
+        return self.column(j)[0]
 
-Targets = SoftTargets | MulticlassTargets | MultilabelTargets | RegressionTargets
+
+@dataclass(frozen=True)
+class MixedTargets(_ColumnTargets):
+    """Targets for a panel of k outputs of different kinds, ``output_types[j]`` one of
+    :data:`OUTPUT_TYPES` per column: teacher values for regression columns, teacher
+    probabilities for binary ones. Each kind keeps its own rules, so the columns of one kind
+    are handed out as that kind's targets (:meth:`part`) rather than re-implemented here."""
+
+    task_type: ClassVar[str] = "mixed"
+
+    output_types: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kinds = tuple(self.output_types)
+        if len(kinds) != self.n_outputs:
+            raise ValueError(f"MixedTargets: {len(kinds)} output type(s) for {self.n_outputs} output column(s)")
+        unknown = sorted(set(kinds) - set(OUTPUT_TYPES))
+        if unknown:
+            raise ValueError(f"MixedTargets: unknown output type(s) {unknown}; expected {' or '.join(OUTPUT_TYPES)}")
+        object.__setattr__(self, "output_types", kinds)
+
+    def columns_of(self, kind: str) -> np.ndarray:
+        """Indices of the output columns of ``kind`` (one of :data:`OUTPUT_TYPES`)."""
+        if kind not in OUTPUT_TYPES:
+            raise ValueError(f"MixedTargets: unknown output type {kind!r}; expected {' or '.join(OUTPUT_TYPES)}")
+        return np.flatnonzero(np.array(self.output_types, dtype=object) == kind)
+
+    @property
+    def regression_columns(self) -> np.ndarray:
+        return self.columns_of("regression")
+
+    @property
+    def binary_columns(self) -> np.ndarray:
+        return self.columns_of("binary")
+
+    def part(self, kind: str) -> MultilabelTargets | RegressionTargets:
+        """The columns of ``kind`` as that kind's targets (binary columns as multilabel), in
+        column order: what a student or an evaluation written for one kind reuses."""
+        cols = self.columns_of(kind)
+        teacher = None if self.teacher is None else self.teacher[:, cols]
+        cls = MultilabelTargets if kind == "binary" else RegressionTargets
+        return cls(self.hard[:, cols], teacher, self.temperature, self.alpha)
+
+    def _locate(self, j: int) -> tuple[MultilabelTargets | RegressionTargets, int]:
+        """Column ``j``'s part and its index there."""
+        kind = self.output_types[j]
+        return self.part(kind), int(np.searchsorted(self.columns_of(kind), j))
+
+    def column(self, j: int) -> SoftTargets | tuple[np.ndarray, np.ndarray]:
+        """Output ``j`` as its kind gives it: :class:`SoftTargets` for a binary column (see
+        :meth:`MultilabelTargets.column`), ``(rows, values)`` for a regression column (see
+        :meth:`RegressionTargets.column`)."""
+        part, k = self._locate(j)
+        return part.column(k)
+
+    def rows(self, j: int) -> np.ndarray:
+        """Row indices output ``j``'s targets cover."""
+        part, k = self._locate(j)
+        return part.rows(k)
+
+    def blended(self) -> np.ndarray:
+        """(n, k): each column blended by its kind's rule (NaN where nothing speaks for a value)."""
+        out = self.hard.copy()
+        for kind in OUTPUT_TYPES:
+            cols = self.columns_of(kind)
+            if len(cols):
+                out[:, cols] = self.part(kind).blended()
+        return out
+
+
+Targets = SoftTargets | MulticlassTargets | MultilabelTargets | RegressionTargets | MixedTargets
 _BY_TYPE: dict[str, Any] = {
     "binary": SoftTargets,
     "multiclass": MulticlassTargets,
     "multilabel": MultilabelTargets,
     "regression": RegressionTargets,
+    "mixed": MixedTargets,
 }
 
 
 def make_targets(
-    task_type: str, hard: np.ndarray, teacher: np.ndarray | None, temperature: float = 1.0, alpha: float = 0.7
+    task_type: str,
+    hard: np.ndarray,
+    teacher: np.ndarray | None,
+    temperature: float = 1.0,
+    alpha: float = 0.7,
+    output_types: Sequence[str] | None = None,
 ) -> Targets:
-    """The targets object of ``task_type`` (one of :data:`TASK_TYPES`)."""
+    """The targets object of ``task_type`` (one of :data:`TASK_TYPES`). ``output_types`` (one
+    of :data:`OUTPUT_TYPES` per column) is required for ``mixed``; other task types ignore it."""
     if task_type not in _BY_TYPE:
         raise ValueError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
-    return _BY_TYPE[task_type](hard, teacher, temperature, alpha)
+    if task_type != "mixed":
+        return _BY_TYPE[task_type](hard, teacher, temperature, alpha)
+    if output_types is None:
+        raise ValueError(f"a mixed task needs output_types: one of {' or '.join(OUTPUT_TYPES)} per output column")
+    return MixedTargets(hard, teacher, temperature, alpha, tuple(output_types))
 
 
-def labels_only(task_type: str, hard: np.ndarray) -> Targets:
+def labels_only(task_type: str, hard: np.ndarray, output_types: Sequence[str] | None = None) -> Targets:
     """Targets of the no-teacher baseline for ``task_type``."""
-    return make_targets(task_type, hard, None)
+    return make_targets(task_type, hard, None, output_types=output_types)
 
 
 def missing_labels(task_type: str, n: int, n_outputs: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Quality and fidelity metrics of the task types beyond binary: multiclass, multilabel, regression.
+"""Quality and fidelity metrics of the task types beyond binary: multiclass, multilabel,
+regression, and mixed panels of regression and binary outputs.
 
 Binary tasks keep their own richer treatment (:mod:`stillroom.metrics`, operating points,
 alert overlap). Here every metric is a plain ``metric(y, outputs) -> float`` over whole arrays
@@ -10,12 +11,16 @@ Missing labels (NaN in a multilabel or regression column) are skipped per column
 column's metric is NaN when it is undefined there (one class, fewer than two values); the
 macro average is over the defined columns. Each metric says whether larger is better, so
 retention and gain can be oriented one way for all of them ("larger is better").
+
+A mixed panel is judged group by group (:func:`output_groups`): its regression columns by the
+regression metrics, its binary columns by the multilabel ones, under the same metric names, so
+gates and reports read ``student.rmse`` or ``fidelity.roc_auc`` whatever the task type.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +34,7 @@ from sklearn.metrics import (
 )
 
 from .metrics import expected_calibration_error, safe_metric
+from .targets import OUTPUT_TYPES
 
 ColumnMetric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -143,15 +149,57 @@ METRICS: dict[str, tuple[MetricDef, ...]] = {
 """Headline metrics per task type (binary has its own, in :mod:`stillroom.evaluation`)."""
 
 
-def fidelity(task_type: str, teacher: np.ndarray, other: np.ndarray) -> dict[str, float]:
+MIXED_KINDS = {"regression": "regression", "binary": "multilabel"}
+"""Per output type of a mixed task, the task type whose metrics judge its columns."""
+
+
+@dataclass(frozen=True)
+class OutputGroup:
+    """Output columns judged by one task type's metrics: ``kind`` keys :data:`METRICS`;
+    ``columns`` are indices into the outputs, or ``None`` for all of them as they are (a
+    multiclass label vector cannot be sliced by column)."""
+
+    kind: str
+    columns: np.ndarray | None = None
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """The group's columns of labels or outputs (n, k)."""
+        return values if self.columns is None else np.asarray(values)[:, self.columns]
+
+    def names(self, names: Sequence[str]) -> list[str]:
+        """The group's output names."""
+        return list(names) if self.columns is None else [names[j] for j in self.columns]
+
+
+def output_groups(task_type: str, output_types: Sequence[str] | None = None) -> list[OutputGroup]:
+    """How a task's outputs are judged: all together by the task type's metrics, or, for a
+    mixed task, the columns of each output type present by :data:`MIXED_KINDS`'s task type."""
+    if task_type != "mixed":
+        return [OutputGroup(task_type)]
+    if output_types is None or not set(output_types) <= set(OUTPUT_TYPES):
+        raise ValueError(
+            f"a mixed task needs output_types, one of {' or '.join(OUTPUT_TYPES)} per output column: got {output_types}"
+        )
+    kinds = np.array(list(output_types), dtype=object)
+    groups = [OutputGroup(MIXED_KINDS[t], np.flatnonzero(kinds == t)) for t in OUTPUT_TYPES]
+    return [g for g in groups if g.columns is not None and len(g.columns)]
+
+
+def fidelity(
+    task_type: str, teacher: np.ndarray, other: np.ndarray, output_types: Sequence[str] | None = None
+) -> dict[str, float]:
     """How faithfully a model follows the teacher, without labels.
 
     multiclass: share of rows with the same top class, mean |probability gap|, mean
     KL(teacher || model); multilabel: per-label ROC-AUC of the model against the teacher's
     calls (p >= 0.5), share of equal calls, mean gap; regression: R2 and Spearman of the
-    model against the teacher's values and their mean absolute difference (macro over outputs).
+    model against the teacher's values and their mean absolute difference (macro over outputs);
+    mixed (``output_types`` required): regression fidelity on the regression columns and
+    multilabel fidelity on the binary ones (their names do not overlap).
     """
     t, o = np.asarray(teacher, dtype=float), np.asarray(other, dtype=float)
+    if task_type == "mixed":
+        return {k: v for g in output_groups(task_type, output_types) for k, v in fidelity(g.kind, g.take(t), g.take(o)).items()}
     if task_type == "multiclass":
         kl = np.sum(t * (np.log(np.clip(t, 1e-12, 1)) - np.log(np.clip(o, 1e-12, 1))), axis=1)
         return {

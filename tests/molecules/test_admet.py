@@ -30,9 +30,9 @@ def test_reproduces_admet_ai_predictions() -> None:
 
 
 def test_endpoint_checks() -> None:
-    assert check_endpoints(["hERG", "AMES"]) == (["hERG", "AMES"], "multilabel")
-    assert check_endpoints(["Caco2_Wang"])[1] == "regression"
+    assert check_endpoints(["hERG", "AMES"]) == (["hERG", "AMES"], "multilabel", None)
+    assert check_endpoints(["Caco2_Wang"])[1:] == ("regression", None)
+    # a panel of both kinds is one mixed task, each endpoint's kind in its order
+    assert check_endpoints(["hERG", "Caco2_Wang"]) == (["hERG", "Caco2_Wang"], "mixed", ["binary", "regression"])
     with pytest.raises(ConfigError, match="unknown ADMET-AI endpoint 'LogP_Magic' \\(known: .*AMES"):
         check_endpoints(["LogP_Magic"])
-    with pytest.raises(ConfigError, match="mixes regression and classification"):
-        check_endpoints(["hERG", "Caco2_Wang"])

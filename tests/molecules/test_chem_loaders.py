@@ -98,3 +98,22 @@ def test_missing_and_unknown_files(tmp_path: Path) -> None:
     (tmp_path / "m.xlsx").write_text("x")
     with pytest.raises(DataError, match="unknown file type"):
         load_molecules(tmp_path / "m.xlsx", targets=["y"])
+
+
+def test_a_panel_of_values_and_yes_no_endpoints_is_one_mixed_task(tmp_path: Path) -> None:
+    """Some 0/1 targets beside real-valued ones make a mixed task, each target's kind in its
+    order; data.output_types states them (a 0/1-valued regression target) and is checked."""
+    path = _write(tmp_path / "panel.csv", "smiles,logD,herg,ames\nCCO,0.5,0,\nc1ccccc1,1.9,1,1\nCCN,-0.2,,0\nCCCl,1.1,0,1\n")
+    table = load_molecules(path, targets=["logD", "herg", "ames"])
+    assert table.task_type == "mixed" and table.output_types == ["regression", "binary", "binary"]
+    assert infer_task_type(pd.DataFrame({"a": [0.0, 1.0], "b": [0.3, 2.0]})) == "mixed"
+    stated = load_molecules(path, targets=["herg", "ames"], output_types=["regression", "binary"])
+    assert stated.task_type == "mixed" and stated.output_types == ["regression", "binary"]
+    one_kind = load_molecules(path, targets=["herg", "ames"], output_types=["binary", "binary"])
+    assert one_kind.task_type == "multilabel" and one_kind.output_types is None  # a one-kind panel is that kind's task
+    with pytest.raises(DataError, match="'logD' is binary in data.output_types but holds values other than 0/1"):
+        load_molecules(path, targets=["logD", "herg"], output_types=["binary", "binary"])
+    with pytest.raises(DataError, match="data.output_types needs one of regression, binary per target"):
+        load_molecules(path, targets=["logD", "herg"], output_types=["regression"])
+    with pytest.raises(DataError, match="data.output_types is for task type mixed, not regression"):
+        load_molecules(path, targets=["logD", "herg"], task_type="regression", output_types=["regression", "binary"])

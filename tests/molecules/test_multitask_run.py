@@ -14,6 +14,31 @@ import stillroom
 from stillroom_molecules import embedded
 
 pytestmark = pytest.mark.slow
+# a small, quick run: random split, a 200-molecule pool, a light teacher, a one-layer MLP student
+SMALL_MLP_RUN = [
+    "data.split=random",
+    "data.pool_max=200",
+    "teacher.params.boosters=1",
+    "teacher.params.n_estimators=60",
+    "teacher.params.forest_trees=30",
+    "teacher.params.descriptors=screening",
+    "student.name=molecules.mlp",
+    "student.params.hidden=[64]",
+    "student.params.epochs=20",
+    "evaluation.bootstrap=10",
+    "evaluation.efficiency_rows=100",
+    "evaluation.latency_repeats=3",
+]
+
+
+def _distill_file(frame: pd.DataFrame, tmp_path: Path, *overrides: str) -> dict:
+    """``stillroom distill molecules`` on the frame written as a CSV, its columns after the
+    SMILES as the targets, with :data:`SMALL_MLP_RUN`."""
+    path = tmp_path / "endpoints.csv"
+    frame.to_csv(path, index=False)
+    targets = ", ".join(c for c in frame.columns if c != "smiles")
+    base = ["data.dataset=molecules.file", f"data.path={path}", f"data.targets=[{targets}]"]
+    return stillroom.distill("molecules", overrides=base + SMALL_MLP_RUN + list(overrides))
 
 
 def test_multitask_mlp_student_on_sparse_endpoints(tracking_store: str, tmp_path: Path) -> None:
@@ -22,29 +47,7 @@ def test_multitask_mlp_student_on_sparse_endpoints(tracking_store: str, tmp_path
     sol = embedded.solubility()[0].frame.sample(250, random_state=0).rename(columns={"SOL": "logS"})
     fs = embedded.freesolv().frame.sample(150, random_state=0).rename(columns={"expt": "dG_hyd"})
     frame = pd.concat([sol[["smiles", "logS"]], fs[["smiles", "dG_hyd"]]], ignore_index=True)
-    path = tmp_path / "two_endpoints.csv"
-    frame.to_csv(path, index=False)
-    summary = stillroom.distill(
-        "molecules",
-        overrides=[
-            "data.dataset=molecules.file",
-            f"data.path={path}",
-            "data.targets=[logS, dG_hyd]",
-            "data.split=random",
-            "data.pool_max=200",
-            "teacher.params.boosters=1",
-            "teacher.params.n_estimators=60",
-            "teacher.params.forest_trees=30",
-            "teacher.params.descriptors=screening",
-            "student.name=molecules.mlp",
-            "student.params.hidden=[64]",
-            "student.params.epochs=20",
-            "evaluation.bootstrap=10",
-            "evaluation.efficiency_rows=100",
-            "evaluation.latency_repeats=3",
-            "molecules.units=logS: log10(mol/L); dG_hyd: kcal/mol",
-        ],
-    )
+    summary = _distill_file(frame, tmp_path, "molecules.units=logS: log10(mol/L); dG_hyd: kcal/mol")
     m = summary["metrics"]
     assert summary["task_type"] == "regression" and summary["version"] == "1"
     for name in ("logS", "dG_hyd"):
@@ -56,3 +59,28 @@ def test_multitask_mlp_student_on_sparse_endpoints(tracking_store: str, tmp_path
     assert out["smiles_valid"].tolist() == [True, True, False]
     files = [p.name for p in Path(mlflow.artifacts.download_artifacts("models:/molecules-student/1")).rglob("*")]
     assert "mlp.pt" in files
+
+
+def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_store: str, tmp_path: Path) -> None:
+    """A mixed task through the product: hydration free energy (a value, FreeSolv molecules)
+    and 'soluble beyond 1 mmol/L' (yes/no, solubility-set molecules) in one file, each
+    molecule labelled for one of them. The teacher and both students learn the two as their
+    kinds say; the run reports regression metrics for the one and ROC-AUC for the other, and
+    the registered model scores a value and a probability."""
+    import mlflow
+
+    sol = embedded.solubility()[0].frame.sample(260, random_state=0)
+    fs = embedded.freesolv().frame.sample(160, random_state=0).rename(columns={"expt": "dG_hyd"})
+    sol = sol.assign(soluble=(sol["SOL"] > -3).astype(int))
+    frame = pd.concat([fs[["smiles", "dG_hyd"]], sol[["smiles", "soluble"]]], ignore_index=True)
+    summary = _distill_file(frame, tmp_path)
+    m = summary["metrics"]
+    assert summary["task_type"] == "mixed"
+    assert m["teacher.r2"] > 0.5 and m["teacher.roc_auc"] > 0.75  # each kind learnt from its own labels
+    assert np.isfinite(m["student.rmse"]) and 0.5 < m["student.roc_auc"] <= 1.0
+    assert "fidelity.r2" in m and "fidelity.auc_to_teacher_calls.soluble" in m and "student.ef_1pct.dG_hyd" in m
+    model = mlflow.pyfunc.load_model(f"models:/molecules-student/{summary['version']}")
+    out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "???"]}))
+    assert list(out.columns) == ["dG_hyd", "soluble", "smiles_valid"]
+    assert out["soluble"].iloc[:2].between(0, 1).all() and out["dG_hyd"].iloc[:2].lt(0).any()  # values stay on their scale
+    assert out["smiles_valid"].tolist() == [True, True, False]

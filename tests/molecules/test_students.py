@@ -134,15 +134,15 @@ def test_mlp_predicts_through_the_set_positions_exactly_as_the_dense_network(sol
             z = net.body((torch.sign(x) * torch.log1p(x.abs()) - net.x_mean) / net.x_std)
             return (z * net.y_std + net.y_mean).double().numpy()
 
-    assert np.allclose(network_predict(net, F, "regression"), dense(F), rtol=1e-5, atol=1e-5)
+    assert np.allclose(network_predict(net, F, student.scorer.kinds), dense(F), rtol=1e-5, atol=1e-5)
     assert np.allclose(student.predict(test[["smiles"]]), dense(F), rtol=1e-5, atol=1e-5)
-    before = network_predict(net, F[:5], "regression")
+    before = network_predict(net, F[:5], student.scorer.kinds)
     with torch.no_grad():
         net.body[0].weight.mul_(2.0)
         net.x_std.add_(1.0)
-    after = network_predict(net, F[:5], "regression")
+    after = network_predict(net, F[:5], student.scorer.kinds)
     assert not np.allclose(after, before) and np.allclose(after, dense(F[:5]), rtol=1e-5, atol=1e-5)
-    assert network_predict(net, F[:0], "regression").shape == (0, 1)
+    assert network_predict(net, F[:0], student.scorer.kinds).shape == (0, 1)
     student.scorer.save(tmp_path / "m")
     with torch.inference_mode():  # a batch job that loads the model in inference mode: no version counters
         loaded = Scorer.load(tmp_path / "m")
@@ -229,3 +229,62 @@ def test_logged_outputs_are_named_after_the_data_when_the_names_fit() -> None:
     assert output_columns([], 2) == ["score_0", "score_1"]  # a student used outside the pipeline
     assert output_columns(["a", "a"], 2) == ["score_0", "score_1"]  # duplicates would collide
     assert output_columns(["a", "smiles_valid"], 2) == ["score_0", "score_1"]  # the flag's name is taken
+
+
+@pytest.mark.parametrize(
+    "cls, params", [(LightGBMStudent, {"n_estimators": 120}), (MLPStudent, SMALL_MLP)], ids=["lightgbm", "mlp"]
+)
+def test_one_student_for_a_panel_of_values_and_yes_no_endpoints(cls, params, solubility, tmp_path: Path) -> None:
+    """A mixed task: a value (logS) and a yes/no endpoint (soluble beyond 1 mmol/L) in one
+    model, each label missing on a different third of the molecules. The value comes out on
+    its own scale, the yes/no one as a probability, and the saved model scores the same."""
+    train, test = solubility
+    logs = train["SOL"].to_numpy()
+    hard = np.column_stack([logs, (logs > -3).astype(float)])
+    hard[::3, 0], hard[1::3, 1] = np.nan, np.nan
+    student = cls(params, seed=0)
+    student.name_outputs(["logS", "soluble"])
+    student.fit(train[["smiles"]], labels_only("mixed", hard, output_types=["regression", "binary"]))
+    pred = student.predict(test[["smiles"]])
+    truth = test["SOL"].to_numpy()
+    assert pred.shape == (len(test), 2)
+    assert _rmse(pred[:, 0], truth) < 0.75 * float(truth.std())
+    assert 0.0 <= pred[:, 1].min() and pred[:, 1].max() <= 1.0
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(truth > -3, pred[:, 1]) > 0.85
+    saved = Scorer.load(student.scorer.save(tmp_path / "m"))
+    assert saved.output_types == ["regression", "binary"] and saved.kinds == ("regression", "binary")
+    frame = saved.frame(test["smiles"].tolist())
+    assert list(frame.columns) == ["logS", "soluble", "smiles_valid"]
+    assert np.allclose(frame[["logS", "soluble"]].to_numpy(), pred)
+    assert student.loss == "labels only (no teacher)"
+
+
+def test_mixed_loss_pools_the_single_kind_losses() -> None:
+    """The MLP's loss on a mixed panel is the cell-weighted mean of the regression loss on its
+    value outputs and Hinton's loss on its probability outputs, each as the single-kind task
+    computes it (so a panel changes no output's objective, only what the trunk shares)."""
+    import torch
+
+    from stillroom_molecules.mlp import LossSpec, _loss, _tensors
+    from stillroom_molecules.outputs import as_matrix
+
+    rng = np.random.default_rng(0)
+    n = 64
+    hard = np.column_stack([rng.normal(size=n), rng.integers(0, 2, n).astype(float), rng.normal(size=n)])
+    hard[rng.random((n, 3)) < 0.3] = np.nan
+    teacher = np.column_stack([rng.normal(size=n), rng.random(n), rng.normal(size=n)])
+    z = torch.from_numpy(rng.normal(size=(n, 3)).astype(np.float32))
+    mixed = as_matrix(make_targets("mixed", hard, teacher, 2.0, 0.6, ["regression", "binary", "regression"]), "mixed")
+
+    def loss_and_cells(task_type: str, cols: list[int]) -> tuple[float, float]:
+        m = as_matrix(make_targets(task_type, hard[:, cols], teacher[:, cols], 2.0, 0.6), task_type)
+        t = _tensors(m, task_type, np.zeros(len(cols)), np.ones(len(cols)))
+        cells = t["weight"].sum() if task_type == "regression" else (t["hard_mask"] + t["soft_mask"]).clamp(max=1).sum()
+        return float(_loss(z[:, cols], t, LossSpec.of(m, task_type))), float(cells)
+
+    (reg, n_reg), (binary, n_bin) = loss_and_cells("regression", [0, 2]), loss_and_cells("multilabel", [1])
+    got = float(_loss(z, _tensors(mixed, "mixed", np.zeros(3), np.ones(3)), LossSpec.of(mixed, "mixed")))
+    assert got == pytest.approx((reg * n_reg + binary * n_bin) / (n_reg + n_bin), rel=1e-6)
+    assert min(reg, binary) < got < max(reg, binary)

@@ -4,7 +4,8 @@ The ``admet-ai`` wheel (optional extra ``stillroom-molecules[admet]``) ships two
 five Chemprop D-MPNN models each, one for its classification and one for its regression
 endpoints, trained on the TDC ADMET benchmark group; it runs offline. This teacher loads the
 ensemble(s) that hold the requested endpoints and runs them directly in torch (inference
-mode, no Lightning trainer, batched), averaging the five models as ADMET-AI does.
+mode, no Lightning trainer, batched), averaging the five models as ADMET-AI does. Regression
+and classification endpoints together make a mixed task: one student learns the whole panel.
 
 Endpoint names are ADMET-AI's ids (``Solubility_AqSolDB``, ``BBB_Martins``, ``hERG`` ...);
 their task type and units come from ADMET-AI's own ``admet.csv`` and are logged with the run.
@@ -45,20 +46,20 @@ def endpoint_table() -> pd.DataFrame:
     return table[table["category"] != "Physicochemical"].set_index("id")
 
 
-def check_endpoints(endpoints: list[str]) -> tuple[list[str], str]:
-    """The endpoints if all are known and of one task type; that task type."""
+def check_endpoints(endpoints: list[str]) -> tuple[list[str], str, list[str] | None]:
+    """The endpoints if all are known; their task type (regression, binary, multilabel, or
+    mixed for a panel of both kinds) and, for mixed, each endpoint's kind."""
     if not endpoints:
         raise ConfigError("teacher.params.endpoints: name at least one ADMET-AI endpoint")
     table = endpoint_table()
     unknown = [e for e in endpoints if e not in table.index]
     if unknown:
         raise ConfigError(f"unknown ADMET-AI endpoint {unknown[0]!r} (known: {', '.join(sorted(table.index))})")
-    kinds = set(table.loc[endpoints, "task_type"])
-    if len(kinds) > 1:
-        raise ConfigError(f"teacher.params.endpoints mixes regression and classification endpoints: {endpoints}")
-    kind = kinds.pop()
-    task_type = "regression" if kind == "regression" else ("binary" if len(endpoints) == 1 else "multilabel")
-    return list(endpoints), task_type
+    kinds = ["regression" if table.loc[e, "task_type"] == "regression" else "binary" for e in endpoints]
+    if len(set(kinds)) > 1:
+        return list(endpoints), "mixed", kinds
+    task_type = "regression" if kinds[0] == "regression" else ("binary" if len(endpoints) == 1 else "multilabel")
+    return list(endpoints), task_type, None
 
 
 def endpoint_facts(endpoints: list[str]) -> dict[str, dict[str, str]]:
@@ -77,7 +78,7 @@ class AdmetTeacher:
         from chemprop.models import load_model
         from chemprop.models.utils import load_output_columns
 
-        self.endpoints, self.task_type = check_endpoints(endpoints)
+        self.endpoints, self.task_type, self.output_types = check_endpoints(endpoints)
         self.batch_size, self.threads = int(batch_size), int(threads)
         self.members: list[tuple[list[Any], list[int], list[str]]] = []  # (models, column indices, endpoint names)
         self.paths: list[Path] = []
@@ -153,9 +154,12 @@ def build_admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Admet
     p = DEFAULTS | params
     endpoints = [p["endpoints"]] if isinstance(p["endpoints"], str) else list(p["endpoints"])
     teacher = AdmetTeacher(endpoints, p["batch_size"], p["threads"])
-    data_type = bundle.details.get("task_type") if bundle is not None else None
-    if data_type and data_type != teacher.task_type:
-        raise ConfigError(f"ADMET-AI endpoint(s) {endpoints} are {teacher.task_type} but the data's targets are {data_type}")
+    details = bundle.details if bundle is not None else {}
+    data_type, data_kinds = details.get("task_type"), details.get("output_types")
+    if data_type and (data_type, data_kinds) != (teacher.task_type, teacher.output_types):
+        theirs = f"{teacher.task_type}" + (f" ({', '.join(teacher.output_types)})" if teacher.output_types else "")
+        ours = f"{data_type}" + (f" ({', '.join(data_kinds)})" if data_kinds else "")
+        raise ConfigError(f"ADMET-AI endpoint(s) {endpoints} are {theirs} but the data's targets are {ours}")
     n_targets = len(bundle.details.get("targets", [])) if bundle is not None else 0
     if n_targets and n_targets != len(endpoints):
         raise ConfigError(f"{len(endpoints)} ADMET-AI endpoint(s) for {n_targets} target column(s): give one endpoint per target")

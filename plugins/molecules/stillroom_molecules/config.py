@@ -18,8 +18,11 @@ class MoleculesDataConfig(StrictModel):
     path: str | None = None
     smiles_column: str | None = Field(None, description="default: the first of smiles, canonical_smiles, smi ... (any case)")
     targets: list[str] | None = Field(None, description="target column(s) of molecules.file; several = multi-task")
-    task_type: Literal["regression", "binary", "multilabel", "multiclass"] | None = Field(
-        None, description="default: inferred (0/1 targets -> binary/multilabel, else regression)"
+    task_type: Literal["regression", "binary", "multilabel", "multiclass", "mixed"] | None = Field(
+        None, description="default: inferred (0/1 targets -> binary/multilabel, none -> regression, some -> mixed)"
+    )
+    output_types: list[Literal["regression", "binary"]] | None = Field(
+        None, description="mixed task: the kind of each target, in data.targets' order (default: inferred from the values)"
     )
     split: Literal["scaffold", "random"] = "scaffold"
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)

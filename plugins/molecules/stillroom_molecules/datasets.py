@@ -67,10 +67,12 @@ def bundle_from_tables(
         unlabelled=pool,
         source=source,
         task_type=task_type,
+        output_types=train_table.output_types,
         opaque_features=[SMILES],  # checked (standardised) by our loaders, not as numbers by the core
         details={
             "task_type": task_type,
             "targets": list(targets),
+            **({"output_types": train_table.output_types} if train_table.output_types else {}),
             "split": cfg.split,
             "standardisation": STANDARDISATION,
             "rdkit_version": RDKIT_VERSION,
@@ -91,5 +93,7 @@ def load_freesolv(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
 
 
 def load_file(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
-    table = load_molecules(cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type)
+    table = load_molecules(
+        cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type, output_types=cfg.output_types
+    )
     return bundle_from_tables(cfg, table, None, seed, str(Path(cfg.path).resolve()))

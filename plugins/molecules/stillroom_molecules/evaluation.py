@@ -19,12 +19,13 @@ from stillroom.context import EvaluationContext, EvaluationResult
 
 from .loaders import SMILES
 from .metrics import AD_METHOD, enrichment_factor, fidelity, max_similarity, task_metrics
+from .outputs import output_kinds
 
 ROLES = ("teacher", "student", "baseline")
 
 
-def _actives(y: np.ndarray, task_type: str, settings: Any) -> np.ndarray:
-    if task_type != "regression":
+def _actives(y: np.ndarray, kind: str, settings: Any) -> np.ndarray:
+    if kind != "regression":
         return y == 1
     finite = y[np.isfinite(y)]
     if settings.higher_is_better:
@@ -48,10 +49,11 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
     rows: list[dict[str, Any]] = []
     if task_type != "multiclass":  # per-endpoint domain metrics; multiclass gets the core's generic ones
         y, preds = _truth(ctx), {role: _columns(p) for role, p in ctx.predictions.items()}
+        kinds = output_kinds(task_type, y.shape[1], bundle.output_types)
         for j, name in enumerate(bundle.output_names):
             suffix = "" if y.shape[1] == 1 else f".{name}"
             rows += _endpoint_metrics(
-                m, task_type, y[:, j], {r: p[:, j] for r, p in preds.items()}, inside, suffix, name, settings
+                m, kinds[j], y[:, j], {r: p[:, j] for r, p in preds.items()}, inside, suffix, name, settings
             )
     result.tables["applicability_domain"] = pd.DataFrame(rows)
     if ctx.artifact_dir is not None:
@@ -70,7 +72,7 @@ def _truth(ctx: EvaluationContext) -> np.ndarray:
 
 def _endpoint_metrics(
     m: dict[str, float],
-    task_type: str,
+    kind: str,
     y: np.ndarray,
     preds: dict[str, np.ndarray],
     inside: np.ndarray,
@@ -79,22 +81,23 @@ def _endpoint_metrics(
     settings: Any,
 ) -> list[dict[str, Any]]:
     """Inside vs outside the domain for every role, enrichment, and the metrics the core's
-    generic evaluator does not compute (MCC; fidelity as ROC-AUC against the teacher's calls)."""
+    generic evaluator does not compute (MCC; fidelity as ROC-AUC against the teacher's calls).
+    ``kind``: the endpoint's, ``regression`` or ``binary``."""
     rows = []
     regions = {"inside": inside, "outside": ~inside}
     for role, p in preds.items():
-        all_rows = task_metrics(task_type, y, p)
+        all_rows = task_metrics(kind, y, p)
         if "mcc" in all_rows:
             m[f"{role}.mcc{suffix}"] = all_rows["mcc"]
         rows += [{"output": name, "role": role, "region": "all", "metric": k, "value": v} for k, v in all_rows.items()]
         for region, mask in regions.items():
-            for metric, value in task_metrics(task_type, y[mask], p[mask]).items():
+            for metric, value in task_metrics(kind, y[mask], p[mask]).items():
                 m[f"ad.{region}.{role}.{metric}{suffix}"] = value
                 rows.append({"output": name, "role": role, "region": region, "metric": metric, "value": value})
         ok = np.isfinite(y)
-        direction = 1.0 if settings.higher_is_better or task_type != "regression" else -1.0
+        direction = 1.0 if settings.higher_is_better or kind != "regression" else -1.0
         m[f"{role}.ef_{_pct(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
-            _actives(y[ok], task_type, settings), direction * p[ok], settings.enrichment_fraction
+            _actives(y[ok], kind, settings), direction * p[ok], settings.enrichment_fraction
         )
     if "teacher" in preds:
         for role, prefix in (("student", "fidelity"), ("baseline", "baseline_fidelity")):
@@ -103,8 +106,8 @@ def _endpoint_metrics(
             for region, mask in {"all": np.ones_like(inside), **regions}.items():
                 if mask.sum() < 3:
                     continue
-                for metric, value in fidelity(task_type, preds["teacher"][mask], preds[role][mask]).items():
-                    if region == "all" and task_type == "regression":
+                for metric, value in fidelity(kind, preds["teacher"][mask], preds[role][mask]).items():
+                    if region == "all" and kind == "regression":
                         continue  # the core's generic evaluator reports R2 / Spearman to the teacher
                     key = f"{prefix}.{metric}{suffix}" if region == "all" else f"ad.{region}.{prefix}.{metric}{suffix}"
                     m[key] = value

@@ -20,12 +20,13 @@ import pandas as pd
 from rdkit import Chem
 
 from stillroom.errors import DataError
+from stillroom.targets import OUTPUT_TYPES
 
 from .chem import standardise
 
 SMILES = "smiles"  # the model input column of every molecules bundle
 SMILES_CANDIDATES = ("smiles", "canonical_smiles", "smi", "mol_smiles", "structure")
-TASK_TYPES = ("regression", "binary", "multilabel", "multiclass")
+TASK_TYPES = ("regression", "binary", "multilabel", "multiclass", "mixed")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class MoleculeTable:
     task_type: str | None
     source: str
     report: dict[str, Any] = field(default_factory=dict)
+    output_types: list[str] | None = None  # mixed: regression | binary per target
 
 
 def read_raw(path: str | Path) -> pd.DataFrame:
@@ -142,13 +144,35 @@ def numeric_targets(frame: pd.DataFrame, targets: list[str], where: str) -> pd.D
     return pd.DataFrame(out, index=frame.index)
 
 
+def output_types_of(y: pd.DataFrame) -> list[str]:
+    """Per target column: ``binary`` when it holds only 0/1, else ``regression``."""
+    return ["binary" if _zero_one(y[c]) else "regression" for c in y.columns]
+
+
+def _zero_one(values: pd.Series) -> bool:
+    v = values.to_numpy(dtype=float)
+    return set(np.unique(v[~np.isnan(v)])) <= {0.0, 1.0}
+
+
 def infer_task_type(y: pd.DataFrame) -> str:
-    """Binary (one 0/1 target), multilabel (several 0/1 targets) or regression."""
-    values = y.to_numpy(dtype=float)
-    is_binary = set(np.unique(values[~np.isnan(values)])) <= {0.0, 1.0}
-    if is_binary:
+    """Binary (one 0/1 target), multilabel (several 0/1 targets), regression (no 0/1 target)
+    or mixed (some of each: a panel of values and yes/no endpoints)."""
+    kinds = set(output_types_of(y))
+    if kinds == {"binary"}:
         return "binary" if y.shape[1] == 1 else "multilabel"
-    return "regression"
+    return "regression" if kinds == {"regression"} else "mixed"
+
+
+def _mixed_types(y: pd.DataFrame, output_types: list[str] | None, where: str) -> list[str]:
+    """A mixed task's kind per target: as given (checked) or inferred from the values."""
+    if output_types is None:
+        return output_types_of(y)
+    if len(output_types) != y.shape[1] or not set(output_types) <= set(OUTPUT_TYPES):
+        raise DataError(f"{where}: data.output_types needs one of {', '.join(OUTPUT_TYPES)} per target {list(y.columns)}")
+    for column, kind in zip(y.columns, output_types, strict=True):
+        if kind == "binary" and not _zero_one(y[column]):
+            raise DataError(f"{where}: target column {column!r} is binary in data.output_types but holds values other than 0/1")
+    return list(output_types)
 
 
 def load_molecules(
@@ -157,12 +181,19 @@ def load_molecules(
     smiles_column: str | None = None,
     targets: list[str] | None = None,
     task_type: str | None = None,
+    output_types: list[str] | None = None,
     require_targets: bool = True,
 ) -> MoleculeTable:
     """Read, check, standardise and de-duplicate a molecule file."""
     raw = read_raw(path)
     return table_from_frame(
-        raw, str(path), smiles_column=smiles_column, targets=targets, task_type=task_type, require_targets=require_targets
+        raw,
+        str(path),
+        smiles_column=smiles_column,
+        targets=targets,
+        task_type=task_type,
+        output_types=output_types,
+        require_targets=require_targets,
     )
 
 
@@ -173,9 +204,12 @@ def table_from_frame(
     smiles_column: str | None = None,
     targets: list[str] | None = None,
     task_type: str | None = None,
+    output_types: list[str] | None = None,
     require_targets: bool = True,
 ) -> MoleculeTable:
-    """The checks and standardisation of :func:`load_molecules`, for a frame already in memory."""
+    """The checks and standardisation of :func:`load_molecules`, for a frame already in memory.
+    ``output_types`` (one per target) makes the task mixed; a mixed task without them infers
+    each target's kind from its values."""
     where = f"molecule file {source}"
     col = find_smiles_column(raw, smiles_column, where)
     targets = list(targets or [])
@@ -184,8 +218,13 @@ def table_from_frame(
     y = numeric_targets(raw, targets, where) if targets else pd.DataFrame(index=raw.index)
     if task_type is not None and task_type not in TASK_TYPES:
         raise DataError(f"{where}: unknown task type {task_type!r} (use one of {', '.join(TASK_TYPES)})")
+    if output_types is not None and task_type not in (None, "mixed"):
+        raise DataError(f"{where}: data.output_types is for task type mixed, not {task_type}")
     if targets and task_type is None:
-        task_type = infer_task_type(y)
+        task_type = "mixed" if output_types is not None else infer_task_type(y)
+    types = _mixed_types(y, output_types, where) if task_type == "mixed" else None
+    if types is not None and len(set(types)) == 1:  # a "panel" of one kind is that kind's task
+        task_type, types = ("regression" if types[0] == "regression" else infer_task_type(y)), None
     std = standardise(raw[col].tolist())
     if std.n_invalid == len(raw):
         raise DataError(f"{where}: all {len(raw):,} SMILES are invalid (e.g. {std.examples[0][1][:60]!r}: {std.examples[0][2]})")
@@ -203,4 +242,4 @@ def table_from_frame(
         values = frame[targets].to_numpy(dtype=float)
         if not set(np.unique(values[~np.isnan(values)])) <= {0.0, 1.0}:
             raise DataError(f"{where}: task type {task_type} needs 0/1 targets")
-    return MoleculeTable(frame, targets, task_type, source, report)
+    return MoleculeTable(frame, targets, task_type, source, report, types)

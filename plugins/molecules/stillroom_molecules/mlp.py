@@ -17,7 +17,10 @@ Losses (masked where a row has nothing to learn for an output):
   standardised per output (de-standardised in the network's last layer at inference);
 * binary / multilabel: Hinton's loss per output, alpha * T^2 * BCE(sigmoid(z_t/T), sigmoid(z/T))
   + (1 - alpha) * BCE(y, sigmoid(z));
-* multiclass: alpha * T^2 * KL(softmax(log p_t / T) || softmax(z / T)) + (1 - alpha) * CE(y, z).
+* multiclass: alpha * T^2 * KL(softmax(log p_t / T) || softmax(z / T)) + (1 - alpha) * CE(y, z);
+* mixed (some outputs values, some probabilities: an ADMET panel in one network): each output
+  its kind's loss, pooled over every cell that has something to learn. One network for the
+  panel parses and featurises each molecule once, where one network per kind did it twice.
 """
 
 from __future__ import annotations
@@ -91,17 +94,18 @@ def signed_log(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
-def network_predict(net: Network, F: np.ndarray | sparse.csr_matrix, task_type: str) -> np.ndarray:
-    """Outputs of the trained network on dense or CSR feature rows (probabilities for
-    classification), computed through the rows' non-zero entries: see :func:`_input_layer`."""
+def network_predict(net: Network, F: np.ndarray | sparse.csr_matrix, kinds: tuple[str, ...]) -> np.ndarray:
+    """Outputs of the trained network on dense or CSR feature rows, per output as its kind says
+    (:func:`~stillroom_molecules.outputs.output_kinds`: a value, a probability, or a multiclass
+    task's class probabilities), computed through the rows' non-zero entries: see
+    :func:`_input_layer`."""
     net.eval()
     with torch.inference_mode():
         z = net(SparseRows.of(sparse.csr_matrix(F, dtype=np.float32)))
-        if task_type == "regression":
-            return (z * net.y_std + net.y_mean).double().numpy()
-        if task_type == "multiclass":
+        if "multiclass" in kinds:
             return torch.softmax(z, dim=1).double().numpy()
-        return torch.sigmoid(z).double().numpy()
+        value = torch.tensor([k == "regression" for k in kinds])
+        return torch.where(value, z * net.y_std + net.y_mean, torch.sigmoid(z)).double().numpy()
 
 
 def _input_layer(net: Network, rows: SparseRows) -> torch.Tensor:
@@ -151,45 +155,103 @@ def load_network(path: Path, config: dict[str, Any]) -> Network:
     return net.eval()
 
 
-def _loss(z: torch.Tensor, target: dict[str, torch.Tensor], task_type: str, T: float, alpha: float) -> torch.Tensor:
-    if task_type == "regression":
-        w = target["weight"]
-        return (w * (z - target["value"]) ** 2).sum() / w.sum().clamp(min=1.0)
+class LossSpec(NamedTuple):
+    """What the loss needs besides outputs and targets: the recipe and which output positions
+    hold values and which probabilities (``None``: all of them; absent kinds are skipped)."""
+
+    task_type: str
+    temperature: float
+    alpha: float
+    value_columns: torch.Tensor | None
+    probability_columns: torch.Tensor | None
+
+    @classmethod
+    def of(cls, m: Matrix, task_type: str) -> LossSpec:
+        return cls(task_type, m.temperature, m.alpha, _positions(m, "regression"), _positions(m, "binary"))
+
+
+def _positions(m: Matrix, kind: str) -> torch.Tensor | None:
+    """Output positions of one kind, ``None`` when they are all of them (no slicing)."""
+    columns = m.columns(kind)
+    return None if len(columns) == m.n_outputs else torch.from_numpy(columns)
+
+
+def _loss(z: torch.Tensor, target: dict[str, torch.Tensor], spec: LossSpec) -> torch.Tensor:
+    """Mean loss over the cells that carry something to learn; a mixed task pools its value
+    and probability cells (each output counts by its rows, as in the single-kind losses)."""
+    T, alpha = spec.temperature, spec.alpha
+    if spec.task_type == "multiclass":
+        return _multiclass_loss(z, target, T, alpha)
+    total, cells = torch.zeros(()), torch.zeros(())
+    parts = (("value", spec.value_columns, _regression_loss), ("hard", spec.probability_columns, _binary_loss))
+    for part, where, cell_loss in parts:
+        if part in target:
+            s, n = cell_loss(z if where is None else z[:, where], target, T, alpha)
+            total, cells = total + s, cells + n
+    return total / cells.clamp(min=1.0)
+
+
+Sums = tuple[torch.Tensor, torch.Tensor]  # (sum of per-cell losses, cells counted)
+
+
+def _regression_loss(z: torch.Tensor, target: dict[str, torch.Tensor], _T: float, _alpha: float) -> Sums:
+    """(sum of weighted squared errors, sum of weights) of the regression outputs."""
+    w = target["weight"]
+    return (w * (z - target["value"]) ** 2).sum(), w.sum()
+
+
+def _binary_loss(z: torch.Tensor, target: dict[str, torch.Tensor], T: float, alpha: float) -> Sums:
+    """(sum of Hinton's per-cell losses, number of cells with a label or a teacher) of the
+    probability outputs."""
     hard, hmask, soft, smask = target["hard"], target["hard_mask"], target["soft"], target["soft_mask"]
-    if task_type == "multiclass":
-        log_p = torch.log_softmax(z, dim=1)
-        ce = -(hard * log_p).sum(1) * hmask[:, 0]
-        kl = (soft * (torch.log(soft.clamp(min=EPS)) - torch.log_softmax(z / T, dim=1))).sum(1) * smask[:, 0]
-        a = torch.where(hmask[:, 0] > 0, torch.full_like(ce, alpha), torch.ones_like(ce)) if smask.any() else torch.zeros_like(ce)
-        per_row = a * T**2 * kl + (1 - a) * ce
-        return per_row.sum() / (hmask[:, 0] + smask[:, 0]).clamp(max=1).sum().clamp(min=1.0)
     bce = nn.functional.binary_cross_entropy_with_logits
     hard_term = bce(z, hard, reduction="none") * hmask
     soft_term = bce(z / T, soft, reduction="none") * smask
     a = torch.where(hmask > 0, torch.full_like(z, alpha), torch.ones_like(z)) * (smask > 0)
     per_cell = a * T**2 * soft_term + (1 - a) * hard_term
-    return per_cell.sum() / ((hmask + smask).clamp(max=1).sum()).clamp(min=1.0)
+    return per_cell.sum(), (hmask + smask).clamp(max=1).sum()
+
+
+def _multiclass_loss(z: torch.Tensor, target: dict[str, torch.Tensor], T: float, alpha: float) -> torch.Tensor:
+    hard, hmask, soft, smask = target["hard"], target["hard_mask"], target["soft"], target["soft_mask"]
+    log_p = torch.log_softmax(z, dim=1)
+    ce = -(hard * log_p).sum(1) * hmask[:, 0]
+    kl = (soft * (torch.log(soft.clamp(min=EPS)) - torch.log_softmax(z / T, dim=1))).sum(1) * smask[:, 0]
+    a = torch.where(hmask[:, 0] > 0, torch.full_like(ce, alpha), torch.ones_like(ce)) if smask.any() else torch.zeros_like(ce)
+    per_row = a * T**2 * kl + (1 - a) * ce
+    return per_row.sum() / (hmask[:, 0] + smask[:, 0]).clamp(max=1).sum().clamp(min=1.0)
 
 
 def _tensors(m: Matrix, task_type: str, y_mean: np.ndarray, y_std: np.ndarray) -> dict[str, torch.Tensor]:
-    """The targets and masks of every row (the loss's inputs besides the network's output)."""
+    """The targets and masks of every row (the loss's inputs besides the network's output):
+    ``value``/``weight`` for the regression outputs, ``hard``/``soft`` and their masks for the
+    probability outputs, in the order of :class:`LossSpec`'s positions."""
     from .outputs import blended
 
     out: dict[str, torch.Tensor] = {}
-    if task_type == "regression":
+    if task_type == "multiclass":
+        return _probability_tensors(m, m.hard, None if m.teacher is None else m.teacher, "multiclass")
+    regression, binary = m.columns("regression"), m.columns("binary")
+    if len(regression):
         value, weight = blended(m)
-        out["value"] = torch.from_numpy(((value - y_mean) / y_std).astype(np.float32))
-        out["weight"] = torch.from_numpy(weight.astype(np.float32))
-        return out
-    labelled = ~np.isnan(m.hard)
-    out["hard"] = torch.from_numpy(np.nan_to_num(m.hard).astype(np.float32))
+        value = ((value - y_mean) / y_std)[:, regression]
+        out["value"] = torch.from_numpy(value.astype(np.float32))
+        out["weight"] = torch.from_numpy(weight[:, regression].astype(np.float32))
+    if len(binary):
+        teacher = None if m.teacher is None else m.teacher[:, binary]
+        out |= _probability_tensors(m, m.hard[:, binary], teacher, "binary")
+    return out
+
+
+def _probability_tensors(m: Matrix, hard: np.ndarray, teacher: np.ndarray | None, task_type: str) -> dict[str, torch.Tensor]:
+    labelled = ~np.isnan(hard)
+    out = {"hard": torch.from_numpy(np.nan_to_num(hard).astype(np.float32))}
     out["hard_mask"] = torch.from_numpy(labelled.astype(np.float32))
-    if m.teacher is None:
+    if teacher is None:
         out["soft"], out["soft_mask"] = torch.zeros_like(out["hard"]), torch.zeros_like(out["hard"])
     else:
-        soft = _soften(m.teacher, m.temperature, task_type)
-        out["soft"] = torch.from_numpy(soft.astype(np.float32))
-        out["soft_mask"] = torch.from_numpy(np.isfinite(m.teacher).astype(np.float32))
+        out["soft"] = torch.from_numpy(_soften(teacher, m.temperature, task_type).astype(np.float32))
+        out["soft_mask"] = torch.from_numpy(np.isfinite(teacher).astype(np.float32))
     return out
 
 
@@ -250,11 +312,11 @@ def train_network(
         net.x_mean.copy_(torch.from_numpy(x_mean))
         net.x_std.copy_(torch.from_numpy(x_std))
         y_mean, y_std = np.zeros(m.n_outputs), np.ones(m.n_outputs)
-        if task_type == "regression":
+        if len(m.columns("regression")):
             from .outputs import blended
 
             value, weight = blended(m)
-            for j in range(m.n_outputs):
+            for j in m.columns("regression"):
                 rows = weight[:, j] > 0
                 y_mean[j], y_std[j] = value[rows, j].mean(), max(value[rows, j].std(), 1e-3)
             net.y_mean.copy_(torch.from_numpy(y_mean.astype(np.float32)))
@@ -263,6 +325,7 @@ def train_network(
         valid = None
         if F_valid is not None and m_valid is not None:
             valid = (SparseRows.of(sparse.csr_matrix(F_valid, dtype=np.float32)), _tensors(m_valid, task_type, y_mean, y_std))
+        spec = LossSpec.of(m, task_type)
         opt = optimizer(net, p)
         gen = torch.Generator().manual_seed(seed)
         best, best_state, since, epochs = float("inf"), None, 0, 0
@@ -272,14 +335,14 @@ def train_network(
             for idx in torch.randperm(F.shape[0], generator=gen).split(int(p["batch_size"])):
                 opt.zero_grad()
                 batch = {k: v[idx] for k, v in train.items()}
-                loss = _loss(net(SparseRows.of(F[idx.numpy()])), batch, task_type, m.temperature, m.alpha)
+                loss = _loss(net(SparseRows.of(F[idx.numpy()])), batch, spec)
                 loss.backward()
                 opt.step()
             if valid is None:
                 continue
             net.eval()
             with torch.no_grad():
-                v = float(_loss(net(valid[0]), valid[1], task_type, m.temperature, m.alpha))
+                v = float(_loss(net(valid[0]), valid[1], spec))
             if v < best - 1e-5:
                 best, best_state, since = v, {k: t.clone() for k, t in net.state_dict().items()}, 0
             else:

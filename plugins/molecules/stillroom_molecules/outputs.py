@@ -1,17 +1,22 @@
 """Task-type plumbing shared by teachers and students: shapes of labels and outputs.
 
 The core's contract (CORE_TASKTYPES): binary -> P(positive) (n,); multiclass -> (n, k)
-probabilities; multilabel -> (n, k) probabilities; regression -> (n, k) values. Every target
-object exposes ``hard``, ``teacher``, ``temperature`` and ``alpha``; these helpers turn any of
-them into (n, k) arrays so one training loop serves every task type.
+probabilities; multilabel -> (n, k) probabilities; regression -> (n, k) values; mixed -> (n, k),
+each column a value or a probability as its output type says (an ADMET panel: logD, solubility,
+hERG, AMES in one model). Every target object exposes ``hard``, ``teacher``, ``temperature``
+and ``alpha``; these helpers turn any of them into (n, k) arrays with a kind per column, so one
+training loop serves every task type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from stillroom.targets import OUTPUT_TYPES  # what one output of a mixed task is
 
 CLASSIFICATION = ("binary", "multilabel", "multiclass")
 
@@ -19,16 +24,34 @@ CLASSIFICATION = ("binary", "multilabel", "multiclass")
 @dataclass(frozen=True)
 class Matrix:
     """Targets as 2-D arrays: ``hard`` (n, k) NaN = missing (multiclass: one-hot, NaN rows
-    unlabelled), ``teacher`` (n, k) or None, and the recipe."""
+    unlabelled), ``teacher`` (n, k) or None, the recipe, and each column's kind
+    (:func:`output_kinds`)."""
 
     hard: np.ndarray
     teacher: np.ndarray | None
     temperature: float
     alpha: float
+    kinds: tuple[str, ...]
+
+    def columns(self, kind: str) -> np.ndarray:
+        """Positions of the outputs of one kind."""
+        return np.flatnonzero(np.asarray(self.kinds) == kind)
 
     @property
     def n_outputs(self) -> int:
         return self.hard.shape[1]
+
+
+def output_kinds(task_type: str, n_outputs: int, output_types: Sequence[str] | None = None) -> tuple[str, ...]:
+    """What each output is: ``regression`` (a value) or ``binary`` (a probability; a multilabel
+    column is one), from a mixed task's own list; a multiclass task's outputs are its classes."""
+    if task_type == "mixed":
+        kinds = tuple(output_types or ())
+        if len(kinds) != n_outputs or not set(kinds) <= set(OUTPUT_TYPES):
+            raise ValueError(f"a mixed task needs one of {OUTPUT_TYPES} per output, got {list(kinds)} for {n_outputs}")
+        return kinds
+    kind = task_type if task_type in ("regression", "multiclass") else "binary"
+    return (kind,) * n_outputs
 
 
 def as_matrix(targets: Any, task_type: str, n_classes: int | None = None) -> Matrix:
@@ -46,7 +69,8 @@ def as_matrix(targets: Any, task_type: str, n_classes: int | None = None) -> Mat
         hard = hard[:, None]
     if teacher is not None and teacher.ndim == 1:
         teacher = teacher[:, None]
-    return Matrix(hard, teacher, float(getattr(targets, "temperature", 1.0)), float(getattr(targets, "alpha", 0.0)))
+    kinds = output_kinds(task_type, hard.shape[1], getattr(targets, "output_types", None))
+    return Matrix(hard, teacher, float(getattr(targets, "temperature", 1.0)), float(getattr(targets, "alpha", 0.0)), kinds)
 
 
 def blended(m: Matrix) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ from stillroom.errors import ConfigError, ModelLoadError
 
 from .chem import RDKIT_VERSION, standardised_mol
 from .featurize import Featurizer, FeaturizerConfig, feature_rows
+from .outputs import output_kinds
 
 SPEC_FILE = "student.json"
 VALID_COLUMN = "smiles_valid"
@@ -72,10 +73,16 @@ class Scorer:
     network: Any = None  # torch module for kind == "mlp"
     network_config: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # LightGBM prediction threads (0: its default, every core); a pool worker uses 1
+    output_types: list[str] | None = None  # a mixed task's kind per output (regression | binary)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _pool_jobs: int = field(default=0, init=False, repr=False, compare=False)
     _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
     _cleanup: weakref.finalize | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """What each output is (a value or a probability): see :func:`output_kinds`."""
+        return output_kinds(self.task_type, len(self.outputs), self.output_types)
 
     def features(self, smiles: list[str], use_cache: bool = False) -> sparse.csr_matrix:
         return Featurizer(self.featurizer).transform(smiles, use_cache=use_cache)
@@ -89,10 +96,10 @@ class Scorer:
             raw = np.column_stack(
                 [b.predict(F, raw_score=True, **threads) + i for b, i in zip(self.boosters, self.init, strict=True)]
             )
-            return raw if self.task_type == "regression" else expit(raw)
+            return np.where(np.asarray(self.kinds) == "regression", raw, expit(raw))
         from .mlp import network_predict
 
-        return network_predict(self.network, F, self.task_type)
+        return network_predict(self.network, F, self.kinds)
 
     def predict_smiles(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
         """(outputs (n, k) with NaN rows for invalid SMILES, valid mask (n,)).
@@ -181,6 +188,7 @@ class Scorer:
             "kind": self.kind,
             "task_type": self.task_type,
             "outputs": self.outputs,
+            "output_types": self.output_types,
             "featurizer": {k: v for k, v in self.featurizer.__dict__.items() if k not in ("n_jobs", "cache")},
             "rdkit_version": RDKIT_VERSION,
             "init": self.init,
@@ -202,7 +210,11 @@ class Scorer:
         try:
             spec = json.loads((directory / SPEC_FILE).read_text())
             featurizer = FeaturizerConfig.from_params(spec["featurizer"])
-            scorer = cls(spec["kind"], spec["task_type"], list(spec["outputs"]), featurizer, init=list(spec["init"]))
+            types = spec.get("output_types")  # absent in models saved before mixed tasks
+            scorer = cls(
+                spec["kind"], spec["task_type"], list(spec["outputs"]), featurizer, init=list(spec["init"]), output_types=types
+            )
+            output_kinds(scorer.task_type, len(scorer.outputs), scorer.output_types)  # a mixed spec needs its types
             if scorer.kind == "lightgbm":
                 import lightgbm as lgb
 

@@ -7,10 +7,10 @@ present) and are logged as an MLflow "model from code" pyfunc whose artifacts ar
 files (:mod:`stillroom_molecules.scorer`). The same class trained on labels alone is the
 same-size no-teacher baseline.
 
-* :class:`LightGBMStudent`: one booster per output. Regression fits the blended values
-  (squared error, rows weighted by what they carry); binary and multilabel fit the core's
-  distillation loss through its gradient as a custom objective, starting from the best
-  constant logit. Multiclass is the MLP's job.
+* :class:`LightGBMStudent`: one booster per output. A regression output fits the blended
+  values (squared error, rows weighted by what they carry); a binary or multilabel one fits the
+  core's distillation loss through its gradient as a custom objective, starting from the best
+  constant logit; a mixed task does each output as its kind says. Multiclass is the MLP's job.
 * :class:`MLPStudent`: one network, one output per endpoint (the multi-task student).
 """
 
@@ -93,15 +93,14 @@ class SmilesStudent:
         task_type = task_type_of(targets)
         m = as_matrix(targets, task_type)
         m_valid = as_matrix(targets_valid, task_type, m.n_outputs) if targets_valid is not None else None
-        self.scorer = Scorer(self.kind, task_type, output_columns(self.names, m.n_outputs), self.featurizer)
+        types = list(m.kinds) if task_type == "mixed" else None
+        self.scorer = Scorer(self.kind, task_type, output_columns(self.names, m.n_outputs), self.featurizer, output_types=types)
         F = self.scorer.features(X[SMILES].tolist(), use_cache=True)
         F_valid = self.scorer.features(X_valid[SMILES].tolist(), use_cache=True) if X_valid is not None else None
         self._fit(F, m, F_valid, m_valid, targets, targets_valid)
-        has_teacher = m.teacher is not None
         self.loss = (
-            f"distillation ({'blended values' if task_type == 'regression' else 'Hinton soft targets'}, "
-            f"T={m.temperature:g}, alpha={m.alpha:g})"
-            if has_teacher
+            f"distillation ({_loss_text(m)}, T={m.temperature:g}, alpha={m.alpha:g})"
+            if m.teacher is not None
             else "labels only (no teacher)"
         )
         return self
@@ -149,6 +148,13 @@ class SmilesStudent:
             input_example=example,
             log_kwargs={"artifacts": {"student": str(directory)}, "pip_requirements": requirements()},
         )
+
+
+def _loss_text(m: Matrix) -> str:
+    """What the outputs learn from, by kind: blended values, Hinton soft targets, or both."""
+    kinds = set(m.kinds)
+    parts = (["blended values"] if "regression" in kinds else []) + (["Hinton soft targets"] if kinds - {"regression"} else [])
+    return " and ".join(parts)
 
 
 def output_columns(names: list[str], n_outputs: int) -> list[str]:
@@ -202,11 +208,9 @@ class LightGBMStudent(SmilesStudent):
                 "the LightGBM molecules student handles regression, binary and multilabel; use molecules.mlp for multiclass"
             )
         trees = []
-        for j in range(m.n_outputs):
-            if scorer.task_type == "regression":
-                booster, init = self._fit_regression(F, m, F_valid, m_valid, j)
-            else:
-                booster, init = self._fit_classification(F, m, F_valid, m_valid, j)
+        for j, kind in enumerate(m.kinds):
+            fit = self._fit_regression if kind == "regression" else self._fit_classification
+            booster, init = fit(F, m, F_valid, m_valid, j)
             scorer.boosters.append(booster)
             scorer.init.append(init)
             trees.append(booster.num_trees())

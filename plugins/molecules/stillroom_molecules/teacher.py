@@ -8,7 +8,8 @@ trains in a minute where a graph network would take an hour, and it is a strong 
 MoleculeNet-size data (see bench/results/molecules.md for its numbers beside Chemprop's).
 
 Every task type is supported: one model per output for regression (rows missing that label
-are skipped) and multilabel, class probabilities for binary and multiclass. A trained
+are skipped), multilabel and mixed (each output as its kind says), class probabilities for
+binary and multiclass. A trained
 teacher is cached under its parameters, seed and training-data digest.
 """
 
@@ -32,7 +33,7 @@ from stillroom.protocols import ModelDescription, NativeModel
 
 from .featurize import Featurizer, FeaturizerConfig
 from .loaders import SMILES
-from .outputs import shape_output
+from .outputs import output_kinds, shape_output
 
 DEFAULTS: dict[str, Any] = {
     "boosters": 2,
@@ -60,8 +61,9 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
 class DescriptorEnsemble:
     """Per-output members fitted on descriptor + fingerprint features (picklable, cacheable)."""
 
-    def __init__(self, p: dict[str, Any], task_type: str, seed: int) -> None:
+    def __init__(self, p: dict[str, Any], task_type: str, seed: int, output_types: list[str] | None = None) -> None:
         self.p, self.task_type, self.seed = p, task_type, seed
+        self.output_types = output_types  # a mixed task's kind per output
         self.members: list[list[Any]] = []  # per output
         self.n_classes = 0
 
@@ -98,22 +100,26 @@ class DescriptorEnsemble:
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> DescriptorEnsemble:
         """``Y``: (n, k) float with NaN = missing (multiclass: (n, 1) class index)."""
-        classify = self.task_type != "regression"
         if self.task_type == "multiclass":
             self.n_classes = int(np.nanmax(Y)) + 1
-        for j in range(Y.shape[1]):
+        for j, kind in enumerate(self._kinds(Y.shape[1])):
+            classify = kind != "regression"
             rows = ~np.isnan(Y[:, j])
             y = Y[rows, j].astype(int) if classify else Y[rows, j]
             members = self._boosters(classify, j) + self._forest(classify, j)
             self.members.append([m.fit(X[rows], y) for m in members])
         return self
 
+    def _kinds(self, n_outputs: int) -> tuple[str, ...]:
+        # getattr: an ensemble cached before mixed tasks existed has no output_types
+        return output_kinds(self.task_type, n_outputs, getattr(self, "output_types", None))
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         cols = []
-        for members in self.members:
-            if self.task_type == "multiclass":
+        for members, kind in zip(self.members, self._kinds(len(self.members)), strict=True):
+            if kind == "multiclass":
                 return np.mean([m.predict_proba(X) for m in members], axis=0)
-            if self.task_type == "regression":
+            if kind == "regression":
                 cols.append(np.mean([m.predict(X) for m in members], axis=0))
             else:
                 cols.append(np.mean([m.predict_proba(X)[:, 1] for m in members], axis=0))
@@ -173,10 +179,12 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     p = check_params(params)
     featurizer = Featurizer(FeaturizerConfig(n_bits=int(p["n_bits"]), descriptors=p["descriptors"], n_jobs=int(p["n_jobs"])))
     task_type = bundle.details.get("task_type", "regression")
+    output_types = bundle.details.get("output_types")
     train = bundle.train
     versions = {d: md.version(d) for d in ("stillroom-molecules", "scikit-learn", "lightgbm", "rdkit")}
     identity = json.dumps(
-        {"params": p, "seed": seed, "task_type": task_type, "train": _digest(train), "versions": versions},
+        {"params": p, "seed": seed, "task_type": task_type, "train": _digest(train), "versions": versions}
+        | ({"output_types": output_types} if output_types else {}),  # keeps the keys of single-kind teachers
         sort_keys=True,
         default=str,
     )
@@ -184,7 +192,7 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
 
     def fit() -> DescriptorEnsemble:
         X = featurizer.transform(train[SMILES].tolist()).toarray()  # dense: the ensemble was tuned on it
-        return DescriptorEnsemble(p, task_type, seed).fit(X, hard_matrix(bundle, train))
+        return DescriptorEnsemble(p, task_type, seed, output_types).fit(X, hard_matrix(bundle, train))
 
     model, hit = cached_model(default_cache_dir() / "teachers", key, fit) if p["cache"] else (fit(), False)
     if hit:
