@@ -27,6 +27,24 @@ def test_reproduces_admet_ai_predictions() -> None:
     assert binary.shape == (5,) and np.allclose(binary, reference["BBB_Martins"].to_numpy(), atol=1e-5)
     desc = teacher.describe()
     assert desc.n_parameters > 100_000 and desc.version == "2.0.1" and "BBB_Martins" in desc.details["identity"]
+    panel = AdmetTeacher(["hERG", "Solubility_AqSolDB"])  # a mixed panel: a probability and a value, in this order
+    assert panel.task_type == "mixed" and panel.output_types == ["binary", "regression"]
+    both = panel.predict(pd.DataFrame({"smiles": SMILES}))
+    assert both.shape == (5, 2) and np.allclose(both, reference[["hERG", "Solubility_AqSolDB"]].to_numpy(), atol=1e-5)
+
+
+def test_a_mixed_panel_must_match_the_data_target_by_target() -> None:
+    """One endpoint per target column, of the same kind in the same order: a panel whose
+    kinds are swapped against the data's is refused before anything runs."""
+    from types import SimpleNamespace
+
+    from stillroom_molecules.admet import build_admet_teacher
+
+    data = SimpleNamespace(details={"task_type": "mixed", "output_types": ["regression", "binary"], "targets": ["logS", "herg"]})
+    assert build_admet_teacher({"endpoints": ["Solubility_AqSolDB", "hERG"]}, data, 0).output_types == ["regression", "binary"]
+    swapped = r"are mixed \(binary, regression\) but the data's targets are mixed \(regression, binary\)"
+    with pytest.raises(ConfigError, match=swapped):
+        build_admet_teacher({"endpoints": ["hERG", "Solubility_AqSolDB"]}, data, 0)
 
 
 def test_endpoint_checks() -> None:

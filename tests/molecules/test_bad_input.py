@@ -69,3 +69,11 @@ def test_unknown_admet_endpoint(tracking_store: str) -> None:
         "unknown ADMET-AI endpoint 'Solubility_Nonsense'",
     )
     _nothing_written()
+
+
+def test_a_mixed_panel_stating_a_real_valued_target_as_binary(tracking_store: str, tmp_path: Path) -> None:
+    path = tmp_path / "panel.csv"
+    path.write_text("smiles,logd,herg\nCCO,0.5,0\nc1ccccc1,1.9,1\nCCN,-0.2,0\n")
+    args = _file_args(path, "logd, herg") + ["--set", "data.output_types=[binary, binary]"]
+    _fails(args, "target column 'logd' is binary in data.output_types but holds values other than 0/1")
+    _nothing_written()
