@@ -785,13 +785,25 @@ def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
             booster = mlflow.lightgbm.load_model(uri)
             return (lambda X: np.asarray(booster.predict(X))), facts | {"flavor": "lightgbm", "object": booster}
         if "pytorch" in flavors:  # the module itself: a torch vertical may need its intermediate features
-            module = mlflow.pytorch.load_model(uri, map_location="cpu")
-            predict = _pyfunc_predict(mlflow.pyfunc.load_model(uri)) if "python_function" in flavors else None
+            with _torchscript_quietly():
+                module = mlflow.pytorch.load_model(uri, map_location="cpu")
+                predict = _pyfunc_predict(mlflow.pyfunc.load_model(uri)) if "python_function" in flavors else None
             return predict, facts | {"flavor": "pytorch", "object": module}
         model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
         raise ModelLoadError(f"could not load teacher {uri!r}: {_short(exc)}") from None
     return _pyfunc_predict(model), facts | {"flavor": "pyfunc", "object": None}
+
+
+@contextmanager
+def _torchscript_quietly() -> Iterator[None]:
+    """Load MLflow ``pytorch`` models without one warning that is noise in a user's run log.
+
+    MLflow opens a TorchScript archive with ``torch.load``, which dispatches to
+    ``torch.jit.load`` and warns that it did: correct behaviour. Only that warning is dropped."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'torch.load' received a zip file that looks like a TorchScript archive")
+        yield
 
 
 # --- compliance report --------------------------------------------------------------------

@@ -66,9 +66,9 @@ def test_hint_loss_with_a_fixed_adapter() -> None:
     with torch.no_grad():
         loss.adapter.weight.fill_(2.0)
     f_s = t([[[[1.0, 2.0], [3.0, 4.0]]]])  # adapted: 2, 4, 6, 8
-    assert float(loss(f_s, torch.ones(1, 1, 2, 2))) == pytest.approx((1 + 9 + 25 + 49) / 4)
+    assert loss(f_s, torch.ones(1, 1, 2, 2)).item() == pytest.approx((1 + 9 + 25 + 49) / 4)
     # teacher map 1x1: the adapted map is average-pooled to it: mean 5, (5 - 1)^2
-    assert float(loss(f_s, torch.ones(1, 1, 1, 1))) == pytest.approx(16.0)
+    assert loss(f_s, torch.ones(1, 1, 1, 1)).item() == pytest.approx(16.0)
     assert loss.adapter.weight.requires_grad
 
 
@@ -147,7 +147,7 @@ def test_objective_sums_the_selected_families() -> None:
     )
     loss, parts = objective(s, te, labels)
     assert set(parts) == {"response", "relation", "attention", "dkd", "hints"}
-    assert float(loss) == pytest.approx(sum(parts.values()), rel=1e-5)
+    assert loss.item() == pytest.approx(sum(parts.values()), rel=1e-5)
     assert parts["relation"] == pytest.approx(0.5 * float(RKDLoss()(s.embedding, te.embedding)), rel=1e-5)
     assert objective.needs_teacher_features
     baseline, only = objective(s, None, labels)
