@@ -48,6 +48,25 @@ def test_morgan_counts_and_descriptors() -> None:
     assert np.isnan(X[2]).all()
 
 
+def test_descriptor_values_are_finite_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A descriptor that returns NaN, infinity or a huge value, or raises, gives 0, +-LIMIT or
+    LIMIT, and the molecule's other features stay; an unparsable SMILES's row stays all NaN."""
+    from rdkit.Chem import Descriptors
+
+    from stillroom_molecules.featurize import LIMIT
+
+    def boom(mol: object) -> float:
+        raise ValueError("exotic molecule")
+
+    odd = {"MolWt": lambda m: float("nan"), "TPSA": lambda m: float("-inf"), "LabuteASA": lambda m: 1e30, "NOCount": boom}
+    monkeypatch.setattr(Descriptors, "_descList", [(n, odd.get(n, f)) for n, f in Descriptors._descList])
+    cfg = FeaturizerConfig(n_bits=64, descriptors=("MolWt", "TPSA", "LabuteASA", "NOCount", "HeavyAtomCount"), cache=False)
+    X = Featurizer(cfg).transform(["CCO", "nonsense(", "c1ccccc1O"]).toarray()
+    assert X[0, 64:].tolist() == [0.0, -LIMIT, LIMIT, 0.0, 3.0]  # HeavyAtomCount is computed even though NOCount raised
+    assert X[2, 64:].tolist() == [0.0, -LIMIT, LIMIT, 0.0, 7.0]
+    assert X[0, :64].sum() > 0 and np.isnan(X[1]).all()
+
+
 @pytest.mark.parametrize("counts", [True, False])
 def test_features_are_rdkits_own_fingerprints_and_descriptors(counts: bool) -> None:
     """The sparse rows the scorer predicts from hold exactly RDKit's dense fingerprint arrays
