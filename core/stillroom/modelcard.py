@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, taskmetrics
 from .evaluation import TABLE_METRICS, results_table
+from .metrics import metric_key
 from .protocols import ModelDescription
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
             **_operating_point(d),
             "intervals": f"{ev.ci_level:.0%} percentile bootstrap, {ev.bootstrap} resamples of the test split",
             "definitions": task.card.get("metrics", _DEFINITIONS[bundle.task_type]),
+            **_covered_outputs(d),
         },
         "evaluation_data": {"split": "test", "rows": len(bundle.test), "source": bundle.source},
         "training_data": {"labelled rows": len(bundle.train), "transfer set": d.transfer.composition(), "source": bundle.source},
@@ -70,6 +72,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
                     if k.startswith(("retention.", "gain.", "fidelity."))
                 ]
             },
+            **({"per output": {"table": per_output}} if (per_output := _per_output_table(d, roles)) else {}),
             "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
         },
         "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
@@ -87,6 +90,46 @@ _DEFINITIONS = {
     "regression": "RMSE, MAE, R2, Spearman per target and macro, fidelity (R2, Spearman, MAE to the teacher)",
 }
 _DEFINITIONS["mixed"] = f"regression outputs: {_DEFINITIONS['regression']}; binary outputs: {_DEFINITIONS['multilabel']}"
+
+
+def _metric_groups(d: Distillation) -> list[tuple[taskmetrics.OutputGroup, list[str]]]:
+    """The output groups whose metrics a reviewer must map to outputs (with the outputs' names):
+    every group of a task with several outputs, except multiclass (one label, one set of metrics)."""
+    bundle = d.bundle
+    if bundle.task_type in ("binary", "multiclass") or bundle.n_outputs < 2:
+        return []
+    groups = taskmetrics.output_groups(bundle.task_type, bundle.output_types)
+    return [(g, g.names(bundle.output_names)) for g in groups]
+
+
+def _covered_outputs(d: Distillation) -> dict[str, Any]:
+    """Which outputs each metric family covers, so that an unsuffixed ``rmse`` on a panel is
+    never ambiguous: the macro mean over the outputs named, or that one output's value."""
+    covered = {}
+    for group, names in _metric_groups(d):
+        metric_names = ", ".join(m.name for m in taskmetrics.METRICS[group.kind])
+        how = "macro mean over" if len(names) > 1 else "computed on"
+        covered[f"{metric_names}"] = f"{how} {', '.join(names)}"
+    return {"outputs covered": covered} if covered else {}
+
+
+def _per_output_table(d: Distillation, roles: list[str]) -> list[dict[str, Any]]:
+    """One row per output and metric with every model's value: a panel's endpoints one by one
+    (the performance table shows each metric family's macro mean)."""
+    rows = []
+    values = d.result.metrics
+    for group, names in _metric_groups(d):
+        for name in names:
+            for m in taskmetrics.METRICS[group.kind]:
+                if m.per_output is None:
+                    continue
+                row: dict[str, Any] = {"output": name, "metric": m.name}
+                for role in roles:
+                    key = metric_key(f"{role}.{m.name}.{name}") if len(names) > 1 else f"{role}.{m.name}"
+                    if key in values:
+                        row[role] = f"{values[key]:.4f}"
+                rows.append(row)
+    return rows
 
 
 def _operating_point(d: Distillation) -> dict[str, Any]:

@@ -336,6 +336,44 @@ def test_fidelity_of_a_mixed_panel() -> None:
         taskmetrics.fidelity("mixed", teacher, student)
 
 
+@pytest.mark.parametrize("columns", [[0, 1, 2, 3, 4], [0, 1, 3]])
+def test_the_card_names_the_outputs_each_metric_covers(columns: list[int]) -> None:
+    """An unsuffixed ``student.rmse`` on a panel is the macro mean over the value outputs, or, with
+    one value output, that output's own RMSE: the card says which, and lists every output's
+    metrics one by one."""
+    from stillroom.modelcard import _covered_outputs, _per_output_table, render_markdown
+
+    full = _bundle()
+    names, kinds = [LABELS[j] for j in columns], [KINDS[j] for j in columns]
+    bundle = DataBundle(full.train, full.validation, full.test, full.features, names, task_type="mixed", output_types=kinds)
+    y_all = full.y(full.test)
+    predictions = {r: p[:, columns] for r, p in _predictions(y_all, seed=2).items()}
+    result = evaluate_generic(_context(bundle, y_all[:, columns], predictions))
+    d = SimpleNamespace(bundle=bundle, result=result)
+    values, binary = (
+        [n for n, k in zip(names, kinds, strict=True) if k == "regression"],
+        [n for n in names if n in ("bbb", "herg", "ames")],
+    )
+    covered = _covered_outputs(d)["outputs covered"]
+    if len(values) > 1:
+        assert covered["rmse, mae, r2, spearman"] == "macro mean over logd, solubility"
+    else:
+        assert covered["rmse, mae, r2, spearman"] == "computed on logd"
+    assert covered["roc_auc, average_precision"] == f"macro mean over {', '.join(binary)}"
+
+    rows = _per_output_table(d, ["teacher", "student", "baseline"])
+    assert [(r["output"], r["metric"]) for r in rows] == [(n, m) for n in values for m in ("rmse", "mae", "r2", "spearman")] + [
+        (n, m) for n in binary for m in ("roc_auc", "average_precision")
+    ]
+    logd = next(r for r in rows if r["output"] == "logd" and r["metric"] == "rmse")
+    keep = ~np.isnan(y_all[:, 0])
+    by_hand = float(np.sqrt(np.mean((y_all[keep, 0] - predictions["student"][keep, 0]) ** 2)))
+    assert float(logd["student"]) == pytest.approx(by_hand, abs=1e-4)
+    herg = next(r for r in rows if r["output"] == "herg" and r["metric"] == "roc_auc")
+    assert float(herg["baseline"]) == pytest.approx(result.metrics["baseline.roc_auc.herg"], abs=1e-4)
+    assert "| herg | roc_auc |" in render_markdown({"quantitative_analyses": {"per output": {"table": rows}}})
+
+
 def test_table_metrics_and_compliance_profile() -> None:
     assert TABLE_METRICS["mixed"] == ("rmse", "mae", "r2", "spearman", "roc_auc", "average_precision")
     profile = get_plugin_manager().registry.get("compliance profile", "core.mixed")
@@ -443,3 +481,8 @@ def test_a_mixed_run_is_audited(tmp_path: Path, tracking_store: str, register_pl
     assert summary["lineage"]["output_types"] == KINDS
     assert m["student.rmse"] > 0 and 0.5 < m["student.roc_auc"] <= 1.0 and "student.rmse.logd" in m
     assert_compliance_bundle(summary["run_id"], "core")
+    import mlflow
+
+    card = mlflow.artifacts.load_text(f"runs:/{summary['run_id']}/model_card.md")
+    assert "**rmse, mae, r2, spearman**: macro mean over logd, solubility" in card
+    assert "**per output**" in card and "| ames | average_precision |" in card
