@@ -85,7 +85,7 @@ def _metric_with_intervals(ctx: EvaluationContext, group: taskmetrics.OutputGrou
         if m.per_output is not None and len(names) > 1:
             values = taskmetrics.per_column(m.per_output, y, predictions[role])
             for name, value in zip(names, values, strict=True):
-                result.metrics[metrics.metric_key(f"{role}.{m.name}.{name}")] = value
+                result.metrics[output_metric_key(role, m.name, name, len(names))] = value
     result.metrics.update(_retention_and_gain(m.name, result.metrics, m.higher_is_better))
     if "baseline" in predictions:
         better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
@@ -94,6 +94,12 @@ def _metric_with_intervals(ctx: EvaluationContext, group: taskmetrics.OutputGrou
         )
         result.intervals[f"gain.{m.name}"] = (low, high)
     return result
+
+
+def output_metric_key(role: str, metric: str, output: str, group_size: int) -> str:
+    """Where one output's value of a metric is kept: under the output's name when its group has
+    several outputs, else under the group's own key (a group of one output is that output)."""
+    return metrics.metric_key(f"{role}.{metric}.{output}") if group_size > 1 else f"{role}.{metric}"
 
 
 def _regression_scatter(ctx: EvaluationContext, group: taskmetrics.OutputGroup, root: Path) -> str:

@@ -11,8 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, taskmetrics
-from .evaluation import TABLE_METRICS, results_table
-from .metrics import metric_key
+from .evaluation import TABLE_METRICS, output_metric_key, results_table
 from .protocols import ModelDescription
 
 if TYPE_CHECKING:
@@ -109,7 +108,7 @@ def _covered_outputs(d: Distillation) -> dict[str, Any]:
     for group, names in _metric_groups(d):
         metric_names = ", ".join(m.name for m in taskmetrics.METRICS[group.kind])
         how = "macro mean over" if len(names) > 1 else "computed on"
-        covered[f"{metric_names}"] = f"{how} {', '.join(names)}"
+        covered[metric_names] = f"{how} {', '.join(names)}"
     return {"outputs covered": covered} if covered else {}
 
 
@@ -125,7 +124,7 @@ def _per_output_table(d: Distillation, roles: list[str]) -> list[dict[str, Any]]
                     continue
                 row: dict[str, Any] = {"output": name, "metric": m.name}
                 for role in roles:
-                    key = metric_key(f"{role}.{m.name}.{name}") if len(names) > 1 else f"{role}.{m.name}"
+                    key = output_metric_key(role, m.name, name, len(names))
                     if key in values:
                         row[role] = f"{values[key]:.4f}"
                 rows.append(row)

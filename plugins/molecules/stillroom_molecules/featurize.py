@@ -299,12 +299,12 @@ def feature_rows(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> s
                 indices += tail
                 data += _descriptors(functions, mol)
         indptr.append(len(indices))
-    columns = np.asarray(indices, dtype=np.int32)
+    columns, starts = np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)
     values = np.asarray(data, dtype=np.float64)
     if functions:
-        _finite_descriptors(values, columns, np.asarray(indptr, dtype=np.int64), [m is not None for m in mols], config.n_bits)
+        _finite_descriptors(values, columns, starts, [m is not None for m in mols], config.n_bits)
     return sparse.csr_matrix(
-        (values.astype(np.float32), columns, np.asarray(indptr, dtype=np.int64)),
+        (values.astype(np.float32), columns, starts),
         shape=(len(mols), width),
     )
 
