@@ -40,6 +40,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
     tags = {
         "stillroom.task": task.name,
         "stillroom.task_type": d.bundle.task_type,
+        "stillroom.reference": d.bundle.reference,
         "stillroom.version": __version__,
         "stillroom.role": "distillation",
     }
@@ -67,6 +68,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
             "run_id": run_id,
             "task": task.name,
             "task_type": d.bundle.task_type,
+            "reference": d.bundle.reference,
             "gate": d.gate.status,
             "gate_reasons": d.gate.reasons(),
             "registered_model": cfg.run.registered_model if version else None,

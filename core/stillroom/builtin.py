@@ -93,7 +93,14 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
         name="core",
         metrics=(*EFFICIENCY_METRICS, "gate.passed"),
         params=("recipe.temperature", "recipe.alpha", "student.name", "run.seed", "transfer.rows", "teacher.source"),
-        tags=("stillroom.task", "stillroom.task_type", "stillroom.gate", "stillroom.plugins", "stillroom.version"),
+        tags=(
+            "stillroom.task",
+            "stillroom.task_type",
+            "stillroom.reference",
+            "stillroom.gate",
+            "stillroom.plugins",
+            "stillroom.version",
+        ),
         artifacts=CORE_ARTIFACTS,
         description="What every stillroom distillation run logs, whatever the vertical.",
     )

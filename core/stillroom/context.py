@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataBundle
+from .reference import judged_roles
 from .registry import TaskSpec
 
 
@@ -43,6 +44,13 @@ class EvaluationContext:
     seed: int = 0
     artifact_dir: Path | None = None
     valid_predictions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def judged(self) -> dict[str, np.ndarray]:
+        """The predictions judged against ``y_true``: every role's, but not the teacher's when its
+        own outputs are the reference (see :mod:`stillroom.reference`): it would be judged
+        against itself."""
+        return {role: self.predictions[role] for role in judged_roles(self.bundle.reference, self.predictions)}
 
 
 @dataclass

@@ -5,7 +5,9 @@ column(s), so the core can slice inputs and labels without knowing the domain. M
 are numeric columns, which the core checks itself; a vertical whose input is a domain object
 (a SMILES string, an image array per cell) names those columns in ``opaque_features`` and
 checks them in its own loader. ``task_type`` says what the labels are (see
-:mod:`stillroom.targets`; a ``mixed`` task says it per label column in ``output_types``).
+:mod:`stillroom.targets`; a ``mixed`` task says it per label column in ``output_types``);
+``reference`` says what the models are judged against: the labels, or, for data without any,
+the teacher's own outputs (:mod:`stillroom.reference`).
 ``group`` (optional) names a column for subgroup rates, ``time`` one for per-day metrics.
 """
 
@@ -64,7 +66,8 @@ class DataBundle:
 
     ``label`` is one column, or a list of columns for multilabel, multi-target regression and
     mixed tasks. ``output_types`` (mixed tasks only) gives each label column's kind, one of
-    :data:`stillroom.targets.OUTPUT_TYPES`, in label order.
+    :data:`stillroom.targets.OUTPUT_TYPES`, in label order. ``reference = "teacher"``: the label
+    columns hold no values (the data has none); the teacher's outputs become the reference.
     """
 
     train: pd.DataFrame
@@ -81,6 +84,7 @@ class DataBundle:
     opaque_features: list[str] = field(default_factory=list)
     class_names: list[str] | None = None
     output_types: list[str] | None = None
+    reference: str = "labels"
 
     @property
     def labels(self) -> list[str]:
@@ -131,6 +135,7 @@ class DataBundle:
             "features": list(self.features),
             "label": self.label,
             **({"output_types": list(self.output_types)} if self.output_types is not None else {}),
+            "reference": self.reference,
             "splits": {name: {"rows": int(len(df)), "digest": frame_digest(df)} for name, df in self.splits().items()},
             **self.details,
         }
@@ -155,11 +160,15 @@ def validate_features(frame: pd.DataFrame, features: list[str], where: str) -> N
 
 
 def validate_bundle(bundle: DataBundle) -> None:
-    """Every split non-empty, numeric features finite, labels valid for the task type."""
+    """Every split non-empty, numeric features finite, labels valid for the task type (when the
+    labels are the reference: a teacher-referenced bundle has none yet)."""
     from .errors import DataError
+    from .reference import check_reference
 
     if bundle.task_type not in TASK_TYPES:
         raise DataError(f"unknown task type {bundle.task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+    check_reference(bundle.reference, bundle.task_type)
+    labelled = bundle.reference == "labels"
     if bundle.task_type == "mixed":
         _validate_output_types(bundle)
     numeric = [c for c in bundle.features if c not in bundle.opaque_features]
@@ -170,9 +179,9 @@ def validate_bundle(bundle: DataBundle) -> None:
         if missing:
             raise DataError(f"{name} split: missing feature column(s) {missing}")
         validate_features(frame, numeric, f"{name} split")
-        if name != "unlabelled":
+        if name != "unlabelled" and labelled:
             _validate_labels(bundle, frame, name)
-    if bundle.task_type in ("binary", "multiclass") and len(set(bundle.y(bundle.train))) < 2:
+    if labelled and bundle.task_type in ("binary", "multiclass") and len(set(bundle.y(bundle.train))) < 2:
         raise DataError(f"train split: label column {bundle.labels[0]!r} has a single class")
 
 

@@ -62,7 +62,8 @@ class TeacherRecord:
 
 @dataclass
 class Distillation:
-    """Teacher, student and baseline with their outputs, evaluation, efficiency and gate."""
+    """Teacher, student and baseline with their outputs, evaluation, efficiency and gate (no
+    baseline when the teacher's outputs are the reference: see :mod:`stillroom.reference`)."""
 
     task: TaskSpec
     config: DistillConfig
@@ -71,7 +72,7 @@ class Distillation:
     teacher: TeacherRecord
     outputs: Outputs
     student: Student
-    baseline: Student
+    baseline: Student | None
     thresholds: dict[str, float]
     result: EvaluationResult
     efficiency: dict[str, dict[str, float]]

@@ -76,7 +76,7 @@ def _metric_with_intervals(ctx: EvaluationContext, group: taskmetrics.OutputGrou
     result = EvaluationResult()
     n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
     y, names = group.take(ctx.y_true), group.names(ctx.bundle.output_names)
-    predictions = {role: group.take(p) for role, p in ctx.predictions.items()}
+    predictions = {role: group.take(p) for role, p in ctx.judged.items()}
     for role, (point, low, high) in metrics.bootstrap_many(
         m.fn, y, predictions, n_boot=n_boot, level=level, seed=ctx.seed
     ).items():
@@ -117,7 +117,7 @@ def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:
     n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
     for name, fn in HEADLINE.items():
         for role, (point, low, high) in metrics.bootstrap_many(
-            fn, ctx.y_true, ctx.predictions, n_boot=n_boot, level=level, seed=ctx.seed
+            fn, ctx.y_true, ctx.judged, n_boot=n_boot, level=level, seed=ctx.seed
         ).items():
             result.metrics[f"{role}.{name}"] = point
             result.intervals[f"{role}.{name}"] = (low, high)
@@ -127,7 +127,7 @@ def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:
                 fn, ctx.y_true, ctx.predictions["student"], ctx.predictions["baseline"], n_boot=n_boot, level=level, seed=ctx.seed
             )
             result.intervals[f"gain.{name}"] = (low, high)
-    for role, p in ctx.predictions.items():
+    for role, p in ctx.judged.items():
         cal = metrics.calibration(ctx.y_true, p)
         result.metrics.update({f"{role}.brier": cal["brier"], f"{role}.ece": cal["ece"]})
     result.metrics.update(_fidelity(ctx))
@@ -166,8 +166,8 @@ def _plots(ctx: EvaluationContext, root: Path) -> list[str]:
     plot_dir = root / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = [
-        plots.roc_pr_curves(ctx.y_true, ctx.predictions, plot_dir / "roc_pr.png"),
-        plots.reliability_diagram(ctx.y_true, ctx.predictions, plot_dir / "reliability.png"),
+        plots.roc_pr_curves(ctx.y_true, ctx.judged, plot_dir / "roc_pr.png"),
+        plots.reliability_diagram(ctx.y_true, ctx.judged, plot_dir / "reliability.png"),
         plots.fidelity_scatter(ctx.predictions["teacher"], ctx.predictions["student"], plot_dir / "fidelity_scatter.png"),
         plots.score_histograms(ctx.predictions, plot_dir / "score_histograms.png"),
     ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, taskmetrics
 from .evaluation import TABLE_METRICS, output_metric_key, results_table
 from .protocols import ModelDescription
+from .reference import judged_roles
 
 if TYPE_CHECKING:
     from .distillation import Distillation
@@ -39,13 +40,14 @@ def build_card(d: Distillation) -> dict[str, Any]:
     task, cfg, bundle, result = d.task, d.config, d.bundle, d.result
     ev = cfg.evaluation
     roles = list(d.efficiency)
+    judged = judged_roles(bundle.reference, roles)
     return {
         "title": f"{cfg.run.registered_model} ({task.name})",
         "model_details": {
             "task": f"{task.name}: {task.description}",
             "student": describe_model(d.student.describe()),
             "teacher": describe_model(d.teacher.description),
-            "baseline": "same student architecture and settings, trained on hard labels only (no teacher)",
+            "baseline": BASELINE[bundle.reference],
             "recipe": f"response-based distillation, temperature {cfg.recipe.temperature}, alpha {cfg.recipe.alpha}",
             "stillroom version": __version__,
             "date": time.strftime("%Y-%m-%d"),
@@ -53,16 +55,17 @@ def build_card(d: Distillation) -> dict[str, Any]:
         "intended_use": task.card.get("intended_use", task.description),
         "factors": task.card.get("factors", f"subgroup column: {bundle.group or 'none'}"),
         "metrics": {
+            "reference": REFERENCE[bundle.reference],
             **_operating_point(d),
             "intervals": f"{ev.ci_level:.0%} percentile bootstrap, {ev.bootstrap} resamples of the test split",
             "definitions": task.card.get("metrics", _DEFINITIONS[bundle.task_type]),
             **_covered_outputs(d),
         },
         "evaluation_data": {"split": "test", "rows": len(bundle.test), "source": bundle.source},
-        "training_data": {"labelled rows": len(bundle.train), "transfer set": d.transfer.composition(), "source": bundle.source},
+        "training_data": {"labelled rows": _labelled_rows(d), "transfer set": d.transfer.composition(), "source": bundle.source},
         "quantitative_analyses": {
             "performance": {
-                "table": results_table(list(TABLE_METRICS[bundle.task_type]), result.metrics, result.intervals, roles)
+                "table": results_table(list(TABLE_METRICS[bundle.task_type]), result.metrics, result.intervals, judged)
             },
             "retention, gain and fidelity": {
                 "table": [
@@ -71,7 +74,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
                     if k.startswith(("retention.", "gain.", "fidelity."))
                 ]
             },
-            **({"per output": {"table": per_output}} if (per_output := _per_output_table(d, roles)) else {}),
+            **({"per output": {"table": per_output}} if (per_output := _per_output_table(d, judged)) else {}),
             "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
         },
         "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
@@ -80,6 +83,25 @@ def build_card(d: Distillation) -> dict[str, Any]:
             "caveats", "Re-validate before use on data from another population or period."
         ),
     }
+
+
+BASELINE = {
+    "labels": "same student architecture and settings, trained on hard labels only (no teacher)",
+    "teacher": "none: the data has no labels for a student without the teacher to learn from",
+}
+REFERENCE = {
+    "labels": "the data's labels: teacher, student and baseline are each judged against them",
+    "teacher": (
+        "the teacher's outputs (the data has no labels): its values for value outputs, its calls at 0.5 for "
+        "yes/no outputs; every student metric measures fidelity to the teacher, and the teacher is not judged"
+    ),
+}
+
+
+def _labelled_rows(d: Distillation) -> int | str:
+    if d.bundle.reference == "teacher":
+        return f"none: the train split's {len(d.bundle.train):,} rows are labelled by the teacher"
+    return len(d.bundle.train)
 
 
 _DEFINITIONS = {

@@ -35,6 +35,7 @@ from .gate import evaluate_gate
 from .plugins import StillroomPluginManager, get_plugin_manager
 from .progress import console, step, timed
 from .protocols import ModelDescription, Student, Teacher
+from .reference import scored_roles, with_teacher_reference
 from .registry import TaskSpec
 from .targets import labels_only, make_targets, missing_labels
 
@@ -65,7 +66,8 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
     """Steps 2-7: data, teacher, transfer set, student and baseline, evaluation, gate."""
     seed = cfg.run.seed
     # built before any work: a mistake in the student settings must not cost a teacher training
-    student, baseline = pm.make_student(cfg.student, task, seed), pm.make_student(cfg.student, task, seed)
+    student = pm.make_student(cfg.student, task, seed)
+    baseline: Student | None = pm.make_student(cfg.student, task, seed)
     with step("data: loading splits"):
         bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, seed)
         validate_bundle(bundle)
@@ -73,21 +75,26 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
     teacher, outputs, teacher_model = teacher_phase(pm, task, cfg, bundle, transfer, keep=uses_teacher_model(student))
     if teacher_model is not None:
         student.attach_teacher(teacher_model)  # type: ignore[attr-defined]
+    if bundle.reference == "teacher":
+        console.log("reference: the teacher's outputs (the data has no labels); no baseline, the teacher is not judged")
+        bundle = with_teacher_reference(bundle, outputs.valid["teacher"], outputs.test["teacher"])
+        baseline = None
     fit_students(cfg, bundle, transfer, outputs, student, baseline)
     del teacher_model
-    for role, model in (("student", student), ("baseline", baseline)):
+    students = {"student": student} | ({"baseline": baseline} if baseline is not None else {})
+    for role, model in students.items():
         outputs.valid[role] = check_outputs(model.predict(bundle.X(bundle.validation)), bundle, role, "validation")
         outputs.test[role] = check_outputs(model.predict(bundle.X(bundle.test)), bundle, role, "test")
     thresholds = _thresholds(cfg, bundle, outputs)
-    with step("evaluation: teacher, student and baseline on the test split"):
+    with step(f"evaluation: teacher, {' and '.join(students)} on the test split"):
         ctx = EvaluationContext(
             task, bundle, bundle.test, bundle.y(bundle.test), outputs.test, thresholds, cfg, seed, artifact_dir, outputs.valid
         )
         result = evaluate_all(pm, task, ctx)
-    with step("efficiency: student and baseline"):
+    with step(f"efficiency: {' and '.join(students)}"):
         effs = {"teacher": teacher.efficiency}
         batch = efficiency_batch(bundle, cfg.evaluation.efficiency_rows)
-        for role, model in (("student", student), ("baseline", baseline)):
+        for role, model in students.items():
             effs[role] = _efficiency(model.predict, batch, cfg, model.describe())
     result.metrics.update(_efficiency_metrics(effs))
     result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
@@ -101,8 +108,9 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
 def build_transfer_set(pm: StillroomPluginManager, bundle: DataBundle, cfg: DistillConfig, seed: int) -> TransferSet:
     """Labelled training rows + whatever the transfer hooks contribute (pool, MUNGE ...)."""
     with step("transfer set: labelled rows and what the transfer hooks contribute"):
-        parts = [bundle.X(bundle.train).assign(__origin__="labelled")]
-        hard = [bundle.y(bundle.train).astype(float)]
+        train_origin = "labelled" if bundle.reference == "labels" else "teacher-labelled"
+        parts = [bundle.X(bundle.train).assign(__origin__=train_origin)]
+        hard = [_hard_labels(bundle, bundle.train)]
         for frame in pm.transfer_points(bundle, cfg, np.random.default_rng(seed + 1)):
             origin = frame.pop("__origin__") if "__origin__" in frame else pd.Series("plugin", index=frame.index)
             parts.append(frame[bundle.features].assign(__origin__=origin.to_numpy()))
@@ -116,6 +124,14 @@ def build_transfer_set(pm: StillroomPluginManager, bundle: DataBundle, cfg: Dist
     transfer = TransferSet(X=X, origin=origin_col, hard=labels)
     console.log("transfer set: " + ", ".join(f"{rows:,} {origin}" for origin, rows in transfer.composition().items()))
     return transfer
+
+
+def _hard_labels(bundle: DataBundle, frame: pd.DataFrame) -> np.ndarray:
+    """A split's hard labels for the student to learn from; none when the teacher's outputs are
+    the reference (the student then learns those outputs, not the teacher's calls on them)."""
+    if bundle.reference == "teacher":
+        return missing_labels(bundle.task_type, len(frame), bundle.n_outputs)
+    return bundle.y(frame).astype(float)
 
 
 def uses_teacher_model(student: Student) -> bool:
@@ -243,28 +259,30 @@ def _efficiency(predict: Any, batch: pd.DataFrame, cfg: DistillConfig, desc: Mod
 
 
 def fit_students(
-    cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student, baseline: Student
+    cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student, baseline: Student | None
 ) -> None:
-    """The distilled student on the transfer set; the same-size baseline on hard labels only."""
+    """The distilled student on the transfer set; the same-size baseline on hard labels only
+    (``None`` when there are no labels: the teacher's outputs are the reference)."""
     recipe, kind, output_types = cfg.recipe, bundle.task_type, bundle.output_types
-    y_valid = bundle.y(bundle.validation)
     mix = (recipe.temperature, recipe.alpha, output_types)
     targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, *mix)
-    valid_targets = make_targets(kind, y_valid, outputs.valid["teacher"], *mix)
+    valid_targets = make_targets(kind, _hard_labels(bundle, bundle.validation), outputs.valid["teacher"], *mix)
     for model in (student, baseline):
-        if hasattr(model, "name_outputs"):
+        if model is not None and hasattr(model, "name_outputs"):
             model.name_outputs(list(bundle.output_names))
     with step(
         f"student: distilling {cfg.student.name} on {len(transfer.X):,} transfer rows "
         f"(T={recipe.temperature}, alpha={recipe.alpha})"
     ):
         student.fit(transfer.X, targets, bundle.X(bundle.validation), valid_targets)
+    if baseline is None:
+        return
     with step(f"baseline: training the same {cfg.student.name} on {len(bundle.train):,} labelled rows only"):
         baseline.fit(
             bundle.X(bundle.train),
             labels_only(kind, bundle.y(bundle.train), output_types),
             bundle.X(bundle.validation),
-            labels_only(kind, y_valid, output_types),
+            labels_only(kind, bundle.y(bundle.validation), output_types),
         )
 
 
@@ -292,13 +310,15 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     values, intervals = summary["metrics"], summary["intervals"]
-    table = Table(title=f"{summary['task']}: teacher vs student vs baseline (test split)")
+    judged = scored_roles(values, ROLES)
+    against = "" if summary.get("reference", "labels") == "labels" else ", judged against the teacher's outputs"
+    table = Table(title=f"{summary['task']}: {' vs '.join(judged)} (test split{against})")
     task_type = summary.get("task_type", "binary")
     names = list(TABLE_METRICS[task_type])
     table.add_column("model")
     for n in names:
         table.add_column(n)
-    for row in results_table(names, values, intervals, list(ROLES)):
+    for row in results_table(names, values, intervals, judged):
         table.add_row(row["model"], *[row.get(n, "") for n in names])
     console.print(table)
     for key in (

@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 
 from . import __version__, tracking
 from .errors import StillroomError
+from .reference import scored_roles
 
 ROLES = ("teacher", "student", "baseline")
 SUMMARY_PREFIXES = ("retention.", "gain.", "fidelity.")
@@ -101,17 +102,17 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
 
 
 def performance_table(metrics: dict[str, float]) -> dict[str, Any]:
-    """Teacher, student, baseline: every metric all three have, each with its interval if logged."""
-    names = sorted(
-        {k.split(".", 1)[1] for k in metrics if k.startswith("teacher.") and not k.endswith((".ci_low", ".ci_high"))}
-        & {k.split(".", 1)[1] for k in metrics if k.startswith("student.")}
-        & {k.split(".", 1)[1] for k in metrics if k.startswith("baseline.")}
-    )
+    """Teacher, student, baseline: every metric all of them have, each with its interval if logged.
+    A run judged against its teacher's outputs has student scores only (no baseline, and the
+    teacher is the reference): then the table has the student's column alone."""
+    roles = tuple(scored_roles(metrics, ROLES))
+    scored = [{k.split(".", 1)[1] for k in metrics if k.startswith(f"{r}.")} for r in roles]
+    names = sorted(n for n in set.intersection(*scored) if not n.endswith((".ci_low", ".ci_high"))) if scored else []
     rows = []
     for name in names:
-        cells = {role: {"value": metrics[f"{role}.{name}"], "interval": _interval(metrics, f"{role}.{name}")} for role in ROLES}
+        cells = {role: {"value": metrics[f"{role}.{name}"], "interval": _interval(metrics, f"{role}.{name}")} for role in roles}
         rows.append({"metric": name, **cells})
-    return {"roles": ROLES, "rows": rows}
+    return {"roles": roles, "rows": rows}
 
 
 def efficiency_table(metrics: dict[str, float]) -> list[dict[str, Any]]:

@@ -33,6 +33,17 @@ def test_reproduces_admet_ai_predictions() -> None:
     assert both.shape == (5, 2) and np.allclose(both, reference[["hERG", "Solubility_AqSolDB"]].to_numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("n", [1, 257])
+def test_a_last_batch_of_one_molecule_is_predicted(n: int) -> None:
+    """Chemprop's data loader drops a last batch of one by default: one molecule (a latency
+    probe) or 257 (batches of 256) must still get every prediction."""
+    teacher = AdmetTeacher(["Solubility_AqSolDB"], batch_size=256)
+    smiles = (SMILES * 60)[:n]
+    out = teacher.predict(pd.DataFrame({"smiles": smiles}))
+    assert out.shape == (n, 1) and np.isfinite(out).all()
+    assert np.allclose(out[:5, 0], teacher.predict(pd.DataFrame({"smiles": smiles[:5]}))[:5, 0], atol=1e-6)
+
+
 def test_a_mixed_panel_must_match_the_data_target_by_target() -> None:
     """One endpoint per target column, of the same kind in the same order: a panel whose
     kinds are swapped against the data's is refused before anything runs."""

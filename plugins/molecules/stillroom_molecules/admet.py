@@ -103,7 +103,11 @@ class AdmetTeacher:
         from rdkit import Chem
 
         points = [MoleculeDatapoint(mol=Chem.MolFromSmiles(s)) for s in smiles]
-        return build_dataloader(MoleculeDataset(points), batch_size=self.batch_size, num_workers=0, shuffle=False)
+        # drop_last=False: left to itself, chemprop drops a last batch of one molecule (a guard for
+        # batch norm in training), i.e. a prediction for 1, 257, 513 ... molecules lost one
+        return build_dataloader(
+            MoleculeDataset(points), batch_size=self.batch_size, num_workers=0, shuffle=False, drop_last=False
+        )
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         smiles = X[SMILES].tolist()

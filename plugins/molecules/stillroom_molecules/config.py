@@ -24,6 +24,14 @@ class MoleculesDataConfig(StrictModel):
     output_types: list[Literal["regression", "binary"]] | None = Field(
         None, description="mixed task: the kind of each target, in data.targets' order (default: inferred from the values)"
     )
+    reference: Literal["labels", "teacher"] = Field(
+        "labels",
+        description=(
+            "what the student is judged against: the target columns, or 'teacher' for molecules without labels "
+            "(the teacher labels them all; its values / calls on held-out molecules are the reference; no baseline). "
+            "With 'teacher', data.targets names the outputs, data.task_type is required and target columns are not read"
+        ),
+    )
     split: Literal["scaffold", "random"] = "scaffold"
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5, description="ignored by molecules.solubility (its own test set)")
@@ -38,6 +46,13 @@ class MoleculesDataConfig(StrictModel):
             raise ValueError("data.path is required for dataset 'molecules.file'")
         if self.dataset == "molecules.file" and not self.targets:
             raise ValueError("data.targets is required for dataset 'molecules.file'")
+        if self.reference == "teacher" and self.dataset == "molecules.file":
+            if self.task_type is None:
+                raise ValueError("data.task_type is required with data.reference 'teacher' (no labels to infer it from)")
+            if self.task_type == "mixed" and self.output_types is None:
+                raise ValueError("data.output_types is required for a mixed task with data.reference 'teacher'")
+        if self.output_types is not None and self.task_type not in (None, "mixed"):
+            raise ValueError(f"data.output_types is for task type mixed, not {self.task_type}")
         if self.pool == "file" and not self.pool_path:
             raise ValueError("data.pool_path is required for pool 'file'")
         return self

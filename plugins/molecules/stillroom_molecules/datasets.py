@@ -7,6 +7,7 @@ the split kind, the pool and the RDKit version.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ def bundle_from_tables(
 ) -> DataBundle:
     """Split (scaffold or random), attach the pool, and record the lineage."""
     targets, task_type = train_table.targets, train_table.task_type or "regression"
+    if cfg.reference == "teacher":  # the labels, if any, are not the reference: none are kept
+        train_table, test_table = without_labels(train_table), (without_labels(test_table) if test_table is not None else None)
     frame = _subsample(train_table.frame, cfg.max_rows, seed)
     if test_table is None:
         tr, va, te = split(cfg.split, frame[SMILES].tolist(), cfg.valid_fraction, cfg.test_fraction, seed)
@@ -68,12 +71,14 @@ def bundle_from_tables(
         source=source,
         task_type=task_type,
         output_types=train_table.output_types,
+        reference=cfg.reference,
         opaque_features=[SMILES],  # checked (standardised) by our loaders, not as numbers by the core
         details={
             "task_type": task_type,
             "targets": list(targets),
             **({"output_types": train_table.output_types} if train_table.output_types else {}),
             "split": cfg.split,
+            "reference": cfg.reference,
             "standardisation": STANDARDISATION,
             "rdkit_version": RDKIT_VERSION,
             "invalid_smiles": report,
@@ -93,7 +98,17 @@ def load_freesolv(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
 
 
 def load_file(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
-    table = load_molecules(
-        cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type, output_types=cfg.output_types
-    )
+    if cfg.reference == "teacher":
+        table = load_molecules(cfg.path, smiles_column=cfg.smiles_column, require_targets=False)
+        table = replace(table, targets=list(cfg.targets or []), task_type=cfg.task_type, output_types=cfg.output_types)
+    else:
+        table = load_molecules(
+            cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type, output_types=cfg.output_types
+        )
     return bundle_from_tables(cfg, table, None, seed, str(Path(cfg.path).resolve()))
+
+
+def without_labels(table: MoleculeTable) -> MoleculeTable:
+    """The table with its target columns emptied (NaN): molecules the teacher will label."""
+    frame = table.frame[[SMILES]].assign(**{t: np.nan for t in table.targets})
+    return replace(table, frame=frame)

@@ -52,13 +52,22 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
         kinds = output_kinds(task_type, y.shape[1], bundle.output_types)
         for j, name in enumerate(bundle.output_names):
             suffix = "" if y.shape[1] == 1 else f".{name}"
-            rows += _endpoint_metrics(
-                m, kinds[j], y[:, j], {r: p[:, j] for r, p in preds.items()}, inside, suffix, name, settings
-            )
+            column = {r: p[:, j] for r, p in preds.items()}
+            rows += _endpoint_metrics(m, kinds[j], y[:, j], column, list(ctx.judged), inside, suffix, name, settings)
+        if y.shape[1] > 1:
+            m.update(_mean_enrichment(m, list(ctx.judged), bundle.output_names, settings.enrichment_fraction))
     result.tables["applicability_domain"] = pd.DataFrame(rows)
     if ctx.artifact_dir is not None:
         result.artifacts += _write_artifacts(ctx, similarity, inside)
     return result
+
+
+def _mean_enrichment(m: dict[str, float], roles: list[str], outputs: list[str], fraction: float) -> dict[str, float]:
+    """Each role's enrichment factor averaged over the endpoints (``<role>.ef_1pct``, as the
+    compliance profile asks of every run), beside the per-endpoint values: the unsuffixed name
+    is the macro mean on a panel, as the core's RMSE or ROC-AUC are."""
+    key = f"ef_{_pct(fraction)}"
+    return {f"{role}.{key}": float(np.nanmean([m[f"{role}.{key}.{name}"] for name in outputs])) for role in roles}
 
 
 def _columns(values: np.ndarray) -> np.ndarray:
@@ -75,6 +84,7 @@ def _endpoint_metrics(
     kind: str,
     y: np.ndarray,
     preds: dict[str, np.ndarray],
+    judged: list[str],
     inside: np.ndarray,
     suffix: str,
     name: str,
@@ -82,10 +92,12 @@ def _endpoint_metrics(
 ) -> list[dict[str, Any]]:
     """Inside vs outside the domain for every role, enrichment, and the metrics the core's
     generic evaluator does not compute (MCC; fidelity as ROC-AUC against the teacher's calls).
-    ``kind``: the endpoint's, ``regression`` or ``binary``."""
+    ``kind``: the endpoint's, ``regression`` or ``binary``; ``judged``: the roles measured
+    against ``y`` (not the teacher when ``y`` is its own calls)."""
     rows = []
     regions = {"inside": inside, "outside": ~inside}
-    for role, p in preds.items():
+    for role in judged:
+        p = preds[role]
         all_rows = task_metrics(kind, y, p)
         if "mcc" in all_rows:
             m[f"{role}.mcc{suffix}"] = all_rows["mcc"]

@@ -177,6 +177,11 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     from .datasets import hard_matrix
 
     p = check_params(params)
+    if bundle.reference == "teacher":
+        raise ConfigError(
+            "teacher molecules.descriptor_ensemble trains on labels, and data.reference 'teacher' means there are none: "
+            "use a pre-trained teacher (teacher.name=molecules.admet, or teacher.uri=<an MLflow model taking SMILES>)"
+        )
     featurizer = Featurizer(FeaturizerConfig(n_bits=int(p["n_bits"]), descriptors=p["descriptors"], n_jobs=int(p["n_jobs"])))
     task_type = bundle.details.get("task_type", "regression")
     output_types = bundle.details.get("output_types")
