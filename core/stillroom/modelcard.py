@@ -48,7 +48,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
             "student": describe_model(d.student.describe()),
             "teacher": describe_model(d.teacher.description),
             "baseline": BASELINE[bundle.reference],
-            "recipe": f"response-based distillation, temperature {cfg.recipe.temperature}, alpha {cfg.recipe.alpha}",
+            "recipe": _recipe(d),
             "stillroom version": __version__,
             "date": time.strftime("%Y-%m-%d"),
         },
@@ -96,6 +96,13 @@ REFERENCE = {
         "yes/no outputs; every student metric measures fidelity to the teacher, and the teacher is not judged"
     ),
 }
+
+
+def _recipe(d: Distillation) -> str:
+    recipe = f"response-based distillation, temperature {d.config.recipe.temperature}"
+    if d.bundle.reference == "teacher":
+        return f"{recipe}, on the teacher's outputs alone (no labels to blend in: alpha has no effect)"
+    return f"{recipe}, alpha {d.config.recipe.alpha}"
 
 
 def _labelled_rows(d: Distillation) -> int | str:

@@ -85,6 +85,7 @@ def test_a_library_without_labels_is_distilled_against_the_teacher(tracking_stor
 
     card = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="model_card.md")).read_text()
     assert "the teacher's outputs (the data has no labels)" in card and "baseline**: none" in card
+    assert "on the teacher's outputs alone (no labels to blend in" in card
 
 
 def test_a_teacher_that_needs_labels_is_refused(tracking_store: str, tmp_path: Path) -> None:
