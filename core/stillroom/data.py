@@ -200,12 +200,13 @@ def _validate_output_types(bundle: DataBundle) -> None:
         raise DataError(f"unknown output type(s) {unknown}; expected {expected}")
 
 
-def _label_kinds(bundle: DataBundle) -> list[str]:
-    """What each label column holds: ``binary`` (0/1), ``multiclass`` (0..k-1) or ``regression``
-    (real values); a multilabel task's columns are binary, a mixed task's are its output types."""
-    if bundle.task_type == "mixed":
-        return list(bundle.output_types or ())
-    return [{"multilabel": "binary"}.get(bundle.task_type, bundle.task_type)] * len(bundle.labels)
+def label_kinds(task_type: str, output_types: list[str] | None, n_labels: int) -> list[str]:
+    """What each of ``n_labels`` label columns holds: ``binary`` (0/1), ``multiclass`` (0..k-1) or
+    ``regression`` (real values); a multilabel task's columns are binary, a mixed task's are its
+    output types."""
+    if task_type == "mixed":
+        return list(output_types or ())
+    return [{"multilabel": "binary"}.get(task_type, task_type)] * n_labels
 
 
 def _validate_labels(bundle: DataBundle, frame: pd.DataFrame, name: str) -> None:
@@ -215,7 +216,7 @@ def _validate_labels(bundle: DataBundle, frame: pd.DataFrame, name: str) -> None
     absent = [c for c in bundle.labels if c not in frame.columns]
     if absent:
         raise DataError(f"{name} split: missing label column(s) {absent}")
-    for col, kind in zip(bundle.labels, _label_kinds(bundle), strict=True):
+    for col, kind in zip(bundle.labels, label_kinds(bundle.task_type, bundle.output_types, len(bundle.labels)), strict=True):
         series = frame[col]
         if not pd.api.types.is_numeric_dtype(series):
             raise DataError(f"{name} split: label column {col!r} is not numeric (dtype {series.dtype})")

@@ -310,15 +310,15 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     values, intervals = summary["metrics"], summary["intervals"]
-    judged = scored_roles(values, ROLES)
+    roles = scored_roles(values, ROLES)
     against = "" if summary.get("reference", "labels") == "labels" else ", judged against the teacher's outputs"
-    table = Table(title=f"{summary['task']}: {' vs '.join(judged)} (test split{against})")
+    table = Table(title=f"{summary['task']}: {' vs '.join(roles)} (test split{against})")
     task_type = summary.get("task_type", "binary")
     names = list(TABLE_METRICS[task_type])
     table.add_column("model")
     for n in names:
         table.add_column(n)
-    for row in results_table(names, values, intervals, judged):
+    for row in results_table(names, values, intervals, roles):
         table.add_row(row["model"], *[row.get(n, "") for n in names])
     console.print(table)
     for key in (

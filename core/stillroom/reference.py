@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .data import DataBundle
+from .data import DataBundle, label_kinds
 from .errors import ConfigError, DataError
 
 REFERENCES = ("labels", "teacher")
@@ -51,12 +51,15 @@ def teacher_calls(task_type: str, output_types: list[str] | None, outputs: np.nd
     out = np.asarray(outputs, dtype=float)
     if task_type == "binary":
         return (out.reshape(-1) >= 0.5).astype(int)
-    if task_type == "regression":
-        return out
-    binary = np.ones(out.shape[1], dtype=bool) if task_type == "multilabel" else np.array(output_types) == "binary"
+    binary = _binary(task_type, output_types, out.shape[1])
     calls = out.copy()
     calls[:, binary] = (out[:, binary] >= 0.5).astype(float)
     return calls
+
+
+def _binary(task_type: str, output_types: list[str] | None, n_outputs: int) -> np.ndarray:
+    """Which output columns are yes/no (called at 0.5) rather than values."""
+    return np.array(label_kinds(task_type, output_types, n_outputs)) == "binary"
 
 
 def with_teacher_reference(bundle: DataBundle, validation: np.ndarray, test: np.ndarray) -> DataBundle:
@@ -66,12 +69,13 @@ def with_teacher_reference(bundle: DataBundle, validation: np.ndarray, test: np.
     A binary output the teacher calls one way on every held-out row leaves ROC-AUC undefined:
     that is a data error (a larger or more varied set of molecules, rows or images is needed).
     """
-    kinds, labels = _binary_columns(bundle), bundle.labels
+    labels = bundle.labels
+    binary = _binary(bundle.task_type, bundle.output_types, len(labels))
     frames = {}
     for name, frame, outputs in (("validation", bundle.validation, validation), ("test", bundle.test, test)):
         calls = teacher_calls(bundle.task_type, bundle.output_types, outputs)
         matrix = calls.reshape(len(frame), -1)
-        for j in np.flatnonzero(kinds):
+        for j in np.flatnonzero(binary):
             if len(np.unique(matrix[:, j])) < 2:
                 raise DataError(
                     f"the teacher calls every {name} row {int(matrix[0, j])} for {labels[j]!r}: nothing to judge the "
@@ -79,13 +83,6 @@ def with_teacher_reference(bundle: DataBundle, validation: np.ndarray, test: np.
                 )
         frames[name] = _relabelled(frame, labels, matrix)
     return replace(bundle, validation=frames["validation"], test=frames["test"])
-
-
-def _binary_columns(bundle: DataBundle) -> np.ndarray:
-    task_type, n = bundle.task_type, len(bundle.labels)
-    if task_type == "mixed":
-        return np.array(bundle.output_types) == "binary"
-    return np.full(n, task_type in ("binary", "multilabel"))
 
 
 def _relabelled(frame: pd.DataFrame, labels: list[str], matrix: np.ndarray) -> pd.DataFrame:

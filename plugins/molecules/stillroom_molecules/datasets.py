@@ -78,7 +78,6 @@ def bundle_from_tables(
             "targets": list(targets),
             **({"output_types": train_table.output_types} if train_table.output_types else {}),
             "split": cfg.split,
-            "reference": cfg.reference,
             "standardisation": STANDARDISATION,
             "rdkit_version": RDKIT_VERSION,
             "invalid_smiles": report,

@@ -66,7 +66,7 @@ def _mean_enrichment(m: dict[str, float], roles: list[str], outputs: list[str], 
     """Each role's enrichment factor averaged over the endpoints (``<role>.ef_1pct``, as the
     compliance profile asks of every run), beside the per-endpoint values: the unsuffixed name
     is the macro mean on a panel, as the core's RMSE or ROC-AUC are."""
-    key = f"ef_{_pct(fraction)}"
+    key = _ef(fraction)
     return {f"{role}.{key}": float(np.nanmean([m[f"{role}.{key}.{name}"] for name in outputs])) for role in roles}
 
 
@@ -108,7 +108,7 @@ def _endpoint_metrics(
                 rows.append({"output": name, "role": role, "region": region, "metric": metric, "value": value})
         ok = np.isfinite(y)
         direction = 1.0 if settings.higher_is_better or kind != "regression" else -1.0
-        m[f"{role}.ef_{_pct(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
+        m[f"{role}.{_ef(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
             _actives(y[ok], kind, settings), direction * p[ok], settings.enrichment_fraction
         )
     if "teacher" in preds:
@@ -138,5 +138,6 @@ def _write_artifacts(ctx: EvaluationContext, similarity: np.ndarray, inside: np.
     return ["molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"]
 
 
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:g}pct".replace(".", "_")
+def _ef(fraction: float) -> str:
+    """The enrichment factor's metric name at a screened fraction: ``ef_1pct`` for 0.01."""
+    return f"ef_{fraction * 100:g}pct".replace(".", "_")
