@@ -11,7 +11,9 @@ either holds the whole record or, if logging itself fails, is marked FAILED with
 * the student in its native flavor with signature and a synthetic input example;
 * artifacts: config, lineage, environment, metrics, gate, reference scores, the vertical's
   tables and plots, the model card, and a manifest hashing all of them and the model files;
-* the registered model version, tagged with the gate result.
+* the registered model version, tagged with the gate result;
+* the run as stored, checked against its compliance profiles (:mod:`stillroom.compliance`):
+  tagged on the run and the version.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from . import __version__, metrics, tracking
 from . import config as config_mod
+from .compliance import ComplianceCheck, check_run
 from .context import EvaluationResult, RunContext
 from .data import frame_digest, synthetic_example
 from .distillation import Distillation
@@ -62,7 +65,8 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
         (d.artifact_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
         tracking.log_artifacts(d.artifact_dir)
         tracking.set_tags({"stillroom.gate": d.gate.status, "stillroom.student_model_id": logged.model_id})
-        version = _register(d, logged.model_uri, run_id) if cfg.run.register_student else None
+        checked = _check_compliance(run_id, task.compliance_profile)
+        version = _register(d, logged.model_uri, run_id, checked) if cfg.run.register_student else None
         tracking.log_metrics({f"timing.{k}_seconds": v for k, v in timings.items()})
         summary = {
             "run_id": run_id,
@@ -71,6 +75,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
             "reference": d.bundle.reference,
             "gate": d.gate.status,
             "gate_reasons": d.gate.reasons(),
+            "compliance": checked.as_dict(),
             "registered_model": cfg.run.registered_model if version else None,
             "version": version,
             "model_uri": logged.model_uri,
@@ -121,8 +126,19 @@ def _input_example(d: Distillation) -> Any:
     return synthetic_example(d.bundle.X(d.bundle.train), seed=d.config.run.seed)
 
 
-def _register(d: Distillation, model_uri: str, run_id: str) -> str:
-    """A new version of the registered model, tagged with the gate result and its reasons."""
+def _check_compliance(run_id: str, profile_name: str) -> ComplianceCheck:
+    """The run as stored, against its compliance profiles; the result tagged on the run.
+
+    After everything a profile can ask for is logged (metrics, params, tags, artifacts,
+    datasets) and before registration, so the version carries the result from its creation."""
+    with step(f"compliance: checking the run against profile {profile_name!r}"):
+        checked = check_run(run_id, profile_name)
+    tracking.set_tags(checked.tags())
+    return checked
+
+
+def _register(d: Distillation, model_uri: str, run_id: str, checked: ComplianceCheck) -> str:
+    """A new version of the registered model, tagged with the gate and compliance results."""
     cfg = d.config
     with step(f"registry: registering {cfg.run.registered_model}"):
         version = tracking.register(
@@ -133,8 +149,12 @@ def _register(d: Distillation, model_uri: str, run_id: str) -> str:
                 "stillroom.task": d.task.name,
                 "stillroom.run_id": run_id,
                 "stillroom.gate_reasons": "; ".join(d.gate.reasons())[:4900],
+                **checked.tags(),
             },
-            description=f"{d.task.name} student distilled from {d.teacher.description.name}; gate {d.gate.status}.",
+            description=(
+                f"{d.task.name} student distilled from {d.teacher.description.name}; "
+                f"gate {d.gate.status}; compliance {checked.status}."
+            ),
         )
     tracking.set_tags({"stillroom.registered_version": f"{cfg.run.registered_model}/{version}"})
     return version

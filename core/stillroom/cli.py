@@ -152,7 +152,9 @@ def promote(
     version: Annotated[str, typer.Option("--version", help="model version to promote")],
     approver: Annotated[str, typer.Option(help="who approves (recorded)")],
     reason: Annotated[str, typer.Option(help="why (recorded)")],
-    override: Annotated[str | None, typer.Option(help="promote a version that failed its gate; the reason is recorded")] = None,
+    override: Annotated[
+        str | None, typer.Option(help="promote a version that failed its gate or its compliance check; the reason is recorded")
+    ] = None,
     alias: Annotated[str, typer.Option(help="alias to set")] = "champion",
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI")] = None,
 ) -> None:
@@ -162,7 +164,8 @@ def promote(
     with _user_errors():
         tracking.connect(tracking_uri)
         record = tracking.promote(model, version, approver, reason, override, alias)
-    console.print(f"{model} v{record['version']} is now @{alias} (approved by {approver}; gate {record['gate']})")
+    checks = f"gate {record['gate']}; compliance {record['compliance']}"
+    console.print(f"{model} v{record['version']} is now @{alias} (approved by {approver}; {checks})")
 
 
 @app.command()

@@ -305,6 +305,19 @@ def _efficiency_metrics(effs: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _print_compliance(checked: dict[str, Any] | None) -> None:
+    """The compliance check's result; each missing item on its own line, so it cannot be missed."""
+    if not checked:
+        return
+    profiles = ", ".join(checked["profiles"])
+    if checked["status"] == "complete":
+        console.print(f"compliance: complete (profiles {profiles})")
+        return
+    console.print(f"compliance: [bold red]incomplete[/bold red] against profiles {profiles}; missing:")
+    for kind, items in checked["missing"].items():
+        console.print(f"  {kind}: {', '.join(items)}")
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """The result as a table a person can read."""
     from rich.table import Table
@@ -332,5 +345,6 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.print(f"gate: [bold]{summary['gate']}[/bold]")
     for reason in summary["gate_reasons"]:
         console.print(f"  {reason}")
+    _print_compliance(summary.get("compliance"))
     if summary.get("version"):
         console.print(f"registered: models:/{summary['registered_model']}/{summary['version']} (run {summary['run_id']})")

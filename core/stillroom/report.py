@@ -1,7 +1,8 @@
 """``stillroom report RUN_ID``: one standalone HTML file a model-risk reviewer can read offline.
 
 It answers, for one distillation run, the questions of DESIGN.md's audit trail without MLflow
-at hand: what model (card), did it pass the gate and why, how teacher, student and the
+at hand: what model (card), did it pass the gate and why, does it hold what its compliance
+profile asks, how teacher, student and the
 no-teacher baseline compare (with intervals), the plots, the lineage (datasets with digests,
 the teacher), who promoted the registered version, when, why and with what override, and the
 environment. Everything is inside the file: styles inline, plots as base64 PNG, no script and
@@ -22,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markdown_it import MarkdownIt
 
 from . import __version__, tracking
+from .compliance import COMPLETE, INCOMPLETE, MISSING_TAG, STATUS_TAG
 from .errors import StillroomError
 from .reference import scored_roles
 
@@ -81,6 +83,7 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
             "task": src.record.tags.get("stillroom.task", ""),
         },
         "gate": gate,
+        "compliance": compliance_view(src.record.tags),
         "performance": performance_table(metrics),
         "summary": [
             {"metric": k, "value": v, "interval": _interval(metrics, k)}
@@ -99,6 +102,14 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
         "environment": _json(art / "environment.json") or {},
         "manifest": _manifest(art),
     }
+
+
+def compliance_view(tags: dict[str, str]) -> dict[str, Any]:
+    """The compliance check recorded when the run was logged: ``complete``, ``incomplete`` with
+    its gaps, or ``unchecked`` (a run logged before stillroom checked at run time)."""
+    status = tags.get(STATUS_TAG, "unchecked")
+    badge = {COMPLETE: "passed", INCOMPLETE: "failed"}.get(status, "unknown")  # the gate's colours
+    return {"status": status, "badge": badge, "missing": [g for g in tags.get(MISSING_TAG, "").split("; ") if g]}
 
 
 def performance_table(metrics: dict[str, float]) -> dict[str, Any]:

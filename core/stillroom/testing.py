@@ -72,29 +72,11 @@ def register_plugin() -> Iterator[Callable[[Any, str], None]]:
 
 
 def missing_from_run(run_id: str, profile_name: str) -> dict[str, list[str]]:
-    """What a run lacks against the core profile, its task type's (``core.<type>``, from the
-    run's ``stillroom.task_type`` tag) and ``profile_name``, merged. A run judged against its
-    teacher's outputs (``stillroom.reference`` tag) is not asked for the teacher's and the
-    baseline's scores, which it cannot have (:func:`stillroom.reference.required_under`)."""
-    from . import tracking
-    from .plugins import get_plugin_manager
-    from .reference import required_under
+    """What a run lacks against the core profile, its task type's and ``profile_name``, merged
+    (:func:`stillroom.compliance.check_run`, the check every run gets when it is logged)."""
+    from .compliance import check_run
 
-    registry = get_plugin_manager().registry
-    record = tracking.run_record(run_id)
-    task_type = record.tags.get("stillroom.task_type", "binary")
-    reference = record.tags.get("stillroom.reference", "labels")
-    profile = registry.get("compliance profile", "core")
-    for name in (f"core.{task_type}", profile_name):
-        profile = profile.merged(registry.get("compliance profile", name))
-    missing = {
-        "metrics": [m for m in required_under(reference, profile.metrics) if m not in record.metrics],
-        "params": [p for p in profile.params if p not in record.params],
-        "tags": [t for t in profile.tags if t not in record.tags],
-        "artifacts": [a for a in profile.artifacts if a not in record.artifacts],
-        "datasets": [] if record.datasets else ["no mlflow.data dataset inputs"],
-    }
-    return {k: v for k, v in missing.items() if v}
+    return check_run(run_id, profile_name).missing
 
 
 def assert_compliance_bundle(run_id: str, profile: str) -> None:

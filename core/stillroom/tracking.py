@@ -34,6 +34,7 @@ from mlflow.entities import LoggedModelInput  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from .compliance import INCOMPLETE, MISSING_TAG, STATUS_TAG  # noqa: E402
 from .data import holds_arrays  # noqa: E402
 from .errors import AccessDeniedError, GateError, ModelLoadError, TrackingError, first_line  # noqa: E402
 from .protocols import NativeModel  # noqa: E402
@@ -528,7 +529,8 @@ def register(model_uri: str, name: str, tags: dict[str, str], description: str) 
 def promote(name: str, version: str, approver: str, reason: str, override: str | None, alias: str = "champion") -> dict[str, str]:
     """Set ``@alias`` on a version and record who promoted it, when and why.
 
-    A version whose gate failed is refused unless an override reason is given, which is
+    A version whose gate failed, or whose run misses what its compliance profile requires
+    (:mod:`stillroom.compliance`), is refused unless an override reason is given, which is
     recorded beside the approver's reason. The record lives on the version (tags), on the
     registered model (latest promotion) and as a run in the promotions experiment.
     """
@@ -538,10 +540,12 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
     except MlflowException as exc:
         raise ModelLoadError(f"unknown model version {name} v{version}: {_short(exc)}") from None
     gate = mv.tags.get(f"{TAG_PREFIX}gate", "unknown")
-    if gate != "passed" and not override:
-        raise GateError(
-            f"{name} v{version} did not pass its gate (gate={gate}); promote only with --override REASON, which is recorded"
-        )
+    compliance = mv.tags.get(STATUS_TAG, "unchecked")  # versions registered before the check existed
+    problems = [f"did not pass its gate (gate={gate})"] if gate != "passed" else []
+    if compliance == INCOMPLETE:
+        problems.append(f"its run misses what its compliance profile requires ({mv.tags.get(MISSING_TAG, '?')})")
+    if problems and not override:
+        raise GateError(f"{name} v{version} {' and '.join(problems)}; promote only with --override REASON, which is recorded")
     check_write_access(PROMOTION_EXPERIMENT, name)  # a user without the right changes nothing
     record = {
         "alias": alias,
@@ -549,6 +553,7 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
         "approver": approver,
         "reason": reason,
         "gate": gate,
+        "compliance": compliance,
         "override": override or "",
         "previous": _current_alias_version(client, name, alias) or "",
         "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -86,6 +86,7 @@ def test_report_is_standalone(report: tuple[str, Page]) -> None:
 def test_report_shows_gate_and_metric_values(report: tuple[str, Page], promoted: dict[str, Any]) -> None:
     html, page = report
     assert f'data-gate="{promoted["gate"]}"' in html
+    assert 'data-compliance="complete"' in html and "compliance-missing" not in html  # checked when it was logged
     m = promoted["metrics"]
     for role in ("teacher", "student", "baseline"):
         for name in ("roc_auc", "average_precision"):
@@ -107,6 +108,7 @@ def test_report_shows_lineage_and_the_promotion_record(report: tuple[str, Page],
     assert record.model_inputs[0] in page.text  # the teacher, as the run's logged-model input
     promotion = html.split('id="promotion-table"', 1)[1].split("</table>", 1)[0]
     assert "Ada Risk" in promotion and "MRM-2291 quarterly review" in promotion and "@champion" in promotion
+    assert "<td>complete</td>" in promotion  # the compliance result the promotion saw
     if promoted["override"]:
         assert promoted["override"] in promotion
     assert "models:/fraud-student/1" in page.text

@@ -169,13 +169,17 @@ def _toy_bundle(task_type: str, seed: int = 0) -> DataBundle:
 
 
 class ToyVertical:
-    def __init__(self, config: Path) -> None:
+    """``profile``: the tasks' own compliance profile (default: the core's alone)."""
+
+    def __init__(self, config: Path, profile: ComplianceProfile | None = None) -> None:
         self.config = config
+        self.profile = profile
 
     @hookimpl
     def stillroom_tasks(self) -> Iterable[TaskSpec]:
+        profile = self.profile.name if self.profile else "core"
         for kind in ("multiclass", "regression"):
-            yield TaskSpec(f"toy-{kind}", f"toy {kind}", DistillConfig, self.config, "core", task_type=kind)
+            yield TaskSpec(f"toy-{kind}", f"toy {kind}", DistillConfig, self.config, profile, task_type=kind)
 
     @hookimpl
     def stillroom_datasets(self) -> Iterable[DatasetSpec]:
@@ -192,7 +196,7 @@ class ToyVertical:
 
     @hookimpl
     def stillroom_compliance_profiles(self) -> Iterable[ComplianceProfile]:
-        return ()
+        return (self.profile,) if self.profile else ()
 
 
 CONFIG = """

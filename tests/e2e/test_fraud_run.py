@@ -102,10 +102,14 @@ def test_lineage_datasets_teacher_input_and_params(run: dict[str, Any]) -> None:
     assert record.tags["recorder.ticket"] == "MRM-1234" and record.params["recorder.reviewer"] == "A. Risk"  # from before_run
 
 
-def test_registered_version_is_tagged_with_gate(run: dict[str, Any]) -> None:
+def test_registered_version_is_tagged_with_gate_and_compliance(run: dict[str, Any]) -> None:
     tags = tracking.model_version_tags("fraud-student", run["version"])
     assert tags["stillroom.gate"] == run["gate"]
     assert tags["stillroom.run_id"] == run["run_id"]
+    # the run-time check found the stored run complete, and says so on the run and the version
+    assert run["compliance"] == {"status": "complete", "profiles": ["core", "core.binary", "fraud"], "missing": {}}
+    assert tags["stillroom.compliance"] == "complete" and tags["stillroom.compliance_missing"] == ""
+    assert tracking.run_record(run["run_id"]).tags["stillroom.compliance"] == "complete"
 
 
 def test_model_card_and_manifest_hashes(run: dict[str, Any], tmp_path: Path) -> None:
@@ -190,6 +194,7 @@ def test_promotion_refused_on_failed_gate_unless_override(store: str, small_over
     assert tags["stillroom.promotion.override"] == "regulator-approved exception #12"
     history = tracking.promotion_history("fraud-student")
     assert history[-1]["reason"] == "quarterly refresh" and history[-1]["gate"] == "failed"
+    assert history[-1]["compliance"] == "complete"
 
 
 def test_metrics_are_bound_to_the_student_model(run: dict[str, Any]) -> None:

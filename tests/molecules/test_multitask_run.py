@@ -74,7 +74,7 @@ def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_
     fs = embedded.freesolv().frame.sample(160, random_state=0).rename(columns={"expt": "dG_hyd"})
     sol = sol.assign(soluble=(sol["SOL"] > -3).astype(int))
     frame = pd.concat([fs[["smiles", "dG_hyd"]], sol[["smiles", "soluble"]]], ignore_index=True)
-    summary = _distill_file(frame, tmp_path)
+    summary = _distill_file(frame, tmp_path, "molecules.enrichment_fraction=0.05")
     m = summary["metrics"]
     assert summary["task_type"] == "mixed"
     assert m["teacher.r2"] > 0.5 and m["teacher.roc_auc"] > 0.75  # each kind learnt from its own labels
@@ -82,7 +82,9 @@ def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_
     assert "fidelity.r2" in m and "fidelity.auc_to_teacher_calls.soluble" in m and "student.ef_1pct.dG_hyd" in m
     # a panel's unsuffixed enrichment (what the molecules profile asks for) is the mean over its endpoints
     assert m["student.ef_1pct"] == pytest.approx(np.mean([m["student.ef_1pct.dG_hyd"], m["student.ef_1pct.soluble"]]))
-    assert missing_from_run(summary["run_id"], "molecules") == {}
+    # a configured fraction is reported beside 1%, which the profile asks of every run
+    assert m["student.ef_5pct"] == pytest.approx(np.mean([m["student.ef_5pct.dG_hyd"], m["student.ef_5pct.soluble"]]))
+    assert missing_from_run(summary["run_id"], "molecules") == {} and summary["compliance"]["status"] == "complete"
     model = mlflow.pyfunc.load_model(f"models:/molecules-student/{summary['version']}")
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "???"]}))
     assert list(out.columns) == ["dG_hyd", "soluble", "smiles_valid"]

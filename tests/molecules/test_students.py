@@ -13,7 +13,7 @@ from stillroom.targets import labels_only, make_targets
 from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardise, standardised_mol
 from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, feature_rows
-from stillroom_molecules.metrics import enrichment_factor, max_similarity
+from stillroom_molecules.metrics import enrichment_factor, enrichment_fractions, enrichment_name, max_similarity
 from stillroom_molecules.scorer import Scorer
 from stillroom_molecules.student import LightGBMStudent, MLPStudent
 
@@ -219,6 +219,9 @@ def test_applicability_domain_and_enrichment() -> None:
     assert enrichment_factor(y, perfect, 0.05) == pytest.approx(20.0)  # every screened molecule a hit: 1 / 0.05
     assert enrichment_factor(y, reverse, 0.05) == 0.0
     assert np.isnan(enrichment_factor(np.zeros(10, dtype=bool), reverse[:10], 0.1))
+    # 1% is always reported (the compliance profile's figure); a configured fraction adds its own name
+    assert enrichment_fractions(0.01) == (0.01,) and enrichment_fractions(0.05) == (0.01, 0.05)
+    assert [enrichment_name(f) for f in (0.01, 0.05, 0.005)] == ["ef_1pct", "ef_5pct", "ef_0_5pct"]
 
 
 def test_logged_outputs_are_named_after_the_data_when_the_names_fit() -> None:

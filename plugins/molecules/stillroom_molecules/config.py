@@ -64,7 +64,9 @@ class MoleculesSettings(StrictModel):
     endpoint: str = Field("unspecified", description="what is predicted, e.g. 'aqueous solubility logS'")
     units: str = Field("unspecified", description="units of the target, e.g. log10(mol/L)")
     ad_threshold: float = Field(0.4, gt=0, lt=1, description="max Tanimoto to training below this = outside the domain")
-    enrichment_fraction: float = Field(0.01, gt=0, lt=1, description="top fraction screened (enrichment factor)")
+    enrichment_fraction: float = Field(
+        0.01, gt=0, lt=1, description="top fraction screened (enrichment factor); 1% is always reported as well"
+    )
     higher_is_better: bool = Field(True, description="regression: screen for high values (actives = top quantile)")
     active_quantile: float = Field(0.9, gt=0, lt=1, description="regression: values above this quantile are 'actives'")
 

@@ -18,7 +18,7 @@ import pandas as pd
 from stillroom.context import EvaluationContext, EvaluationResult
 
 from .loaders import SMILES
-from .metrics import AD_METHOD, enrichment_factor, fidelity, max_similarity, task_metrics
+from .metrics import AD_METHOD, enrichment_factor, enrichment_fractions, enrichment_name, fidelity, max_similarity, task_metrics
 from .outputs import output_kinds
 
 ROLES = ("teacher", "student", "baseline")
@@ -62,12 +62,12 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
     return result
 
 
-def _mean_enrichment(m: dict[str, float], roles: list[str], outputs: list[str], fraction: float) -> dict[str, float]:
-    """Each role's enrichment factor averaged over the endpoints (``<role>.ef_1pct``, as the
+def _mean_enrichment(m: dict[str, float], roles: list[str], outputs: list[str], configured: float) -> dict[str, float]:
+    """Each role's enrichment factors averaged over the endpoints (``<role>.ef_1pct``, as the
     compliance profile asks of every run), beside the per-endpoint values: the unsuffixed name
     is the macro mean on a panel, as the core's RMSE or ROC-AUC are."""
-    key = _ef(fraction)
-    return {f"{role}.{key}": float(np.nanmean([m[f"{role}.{key}.{name}"] for name in outputs])) for role in roles}
+    keys = [enrichment_name(f) for f in enrichment_fractions(configured)]
+    return {f"{role}.{key}": float(np.nanmean([m[f"{role}.{key}.{name}"] for name in outputs])) for role in roles for key in keys}
 
 
 def _columns(values: np.ndarray) -> np.ndarray:
@@ -108,9 +108,9 @@ def _endpoint_metrics(
                 rows.append({"output": name, "role": role, "region": region, "metric": metric, "value": value})
         ok = np.isfinite(y)
         direction = 1.0 if settings.higher_is_better or kind != "regression" else -1.0
-        m[f"{role}.{_ef(settings.enrichment_fraction)}{suffix}"] = enrichment_factor(
-            _actives(y[ok], kind, settings), direction * p[ok], settings.enrichment_fraction
-        )
+        actives = _actives(y[ok], kind, settings)
+        for fraction in enrichment_fractions(settings.enrichment_fraction):
+            m[f"{role}.{enrichment_name(fraction)}{suffix}"] = enrichment_factor(actives, direction * p[ok], fraction)
     if "teacher" in preds:
         for role, prefix in (("student", "fidelity"), ("baseline", "baseline_fidelity")):
             if role not in preds:
@@ -136,8 +136,3 @@ def _write_artifacts(ctx: EvaluationContext, similarity: np.ndarray, inside: np.
     method = {"method": AD_METHOD, "threshold": ctx.config.molecules.ad_threshold}
     (out / "ad_method.json").write_text(json.dumps(method, indent=2))
     return ["molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"]
-
-
-def _ef(fraction: float) -> str:
-    """The enrichment factor's metric name at a screened fraction: ``ef_1pct`` for 0.01."""
-    return f"ef_{fraction * 100:g}pct".replace(".", "_")

@@ -28,6 +28,8 @@ from sklearn.metrics import (
 
 from .chem import to_mols
 
+SCREENING_FRACTION = 0.01
+
 AD_METHOD = "max Tanimoto similarity to the training molecules (Morgan r=2, 2048 bits)"
 
 
@@ -45,6 +47,18 @@ def max_similarity(query: Sequence[str], reference: Sequence[str]) -> np.ndarray
         if mol is not None and ref:
             out[i] = max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), ref))
     return out
+
+
+def enrichment_fractions(configured: float) -> tuple[float, ...]:
+    """The screened fractions a run reports: 1% always (the screening figure every molecules run
+    owes its compliance profile, comparable across runs), and the configured one if it differs
+    (a team screening its top 5% reads that too)."""
+    return tuple(dict.fromkeys((SCREENING_FRACTION, configured)))
+
+
+def enrichment_name(fraction: float) -> str:
+    """The enrichment factor's metric name at a screened fraction: ``ef_1pct`` for 0.01."""
+    return f"ef_{fraction * 100:g}pct".replace(".", "_")
 
 
 def enrichment_factor(y_active: np.ndarray, score: np.ndarray, fraction: float) -> float:

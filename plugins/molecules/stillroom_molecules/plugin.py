@@ -12,6 +12,7 @@ from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, St
 from . import datasets
 from .config import MoleculesConfig
 from .evaluation import evaluate_molecules
+from .metrics import SCREENING_FRACTION, enrichment_name
 
 ROLES = ("teacher", "student", "baseline")
 CARD = {
@@ -133,7 +134,7 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
             "ad.coverage",
             "ad.threshold",
             "split.scaffold",
-            *(f"{r}.ef_1pct" for r in ROLES),
+            *(f"{r}.{enrichment_name(SCREENING_FRACTION)}" for r in ROLES),
         ),
         params=(
             "molecules.endpoint",
