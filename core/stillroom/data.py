@@ -186,7 +186,7 @@ def validate_bundle(bundle: DataBundle) -> None:
 
 
 def _validate_output_types(bundle: DataBundle) -> None:
-    """A mixed task names one known kind per label column."""
+    """A mixed task names one known kind per label column, and has both kinds."""
     from .errors import DataError
 
     kinds, labels = bundle.output_types, bundle.labels
@@ -198,6 +198,9 @@ def _validate_output_types(bundle: DataBundle) -> None:
     unknown = sorted({str(k) for k in kinds} - set(OUTPUT_TYPES))
     if unknown:
         raise DataError(f"unknown output type(s) {unknown}; expected {expected}")
+    if len(set(kinds)) == 1:  # its metrics, plots and compliance profile are that kind's, not a panel's
+        single = "regression" if kinds[0] == "regression" else ("binary" if len(kinds) == 1 else "multilabel")
+        raise DataError(f"every output of this mixed task is {kinds[0]}: a mixed task has both kinds; use task type {single}")
 
 
 def label_kinds(task_type: str, output_types: list[str] | None, n_labels: int) -> list[str]:

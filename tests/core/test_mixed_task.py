@@ -189,6 +189,9 @@ def test_bundle_layout_and_lineage() -> None:
         (None, r"a mixed task needs output_types: one of regression or binary per label column \['logd'"),
         (KINDS[:4], r"output_types has 4 entries for 5 label column\(s\)"),
         (["regression", "binary", "regression", "binary", "count"], r"unknown output type\(s\) \['count'\]"),
+        # a "panel" of one kind would be judged (and checked for compliance) as a panel of both
+        (["regression"] * 5, r"every output of this mixed task is regression: .* use task type regression"),
+        (["binary"] * 5, r"every output of this mixed task is binary: .* use task type multilabel"),
     ],
 )
 def test_bundle_refuses_missing_or_wrong_output_types(output_types: list[str] | None, message: str) -> None:
@@ -206,7 +209,7 @@ def test_bundle_checks_each_column_by_its_kind() -> None:
     with pytest.raises(DataError, match="test split: label column 'solubility' has inf value"):
         validate_bundle(bundle)
     # the same 0/1 columns declared as regression outputs are valid (values are not checked as 0/1)
-    as_values = _bundle(["regression"] * 5)
+    as_values = _bundle(["regression"] * 4 + ["binary"])
     as_values.train["bbb"] = as_values.train["bbb"] * 3.5
     validate_bundle(as_values)
 
