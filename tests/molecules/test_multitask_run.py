@@ -4,6 +4,7 @@ a torch state dict inside the pyfunc."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,23 @@ def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_
     assert list(out.columns) == ["dG_hyd", "soluble", "smiles_valid"]
     assert out["soluble"].iloc[:2].between(0, 1).all() and out["dG_hyd"].iloc[:2].lt(0).any()  # values stay on their scale
     assert out["smiles_valid"].tolist() == [True, True, False]
+
+
+def test_a_yes_no_endpoint_is_called_at_probability_one_half(tracking_store: str, tmp_path: Path) -> None:
+    """The molecules default operating point: every model calls a molecule active at p >= 0.5 (as
+    ADMET-AI does), not the core's fraud default of the top 1%, which would leave two or three
+    calls on this test split and make agreement and alert overlap a matter of chance."""
+    import mlflow
+
+    sol = embedded.solubility()[0].frame.sample(400, random_state=1)
+    frame = sol.assign(soluble=(sol["SOL"] > -3).astype(int))[["smiles", "soluble"]]
+    summary = _distill_file(frame, tmp_path)
+    assert summary["task_type"] == "binary"
+    card = Path(mlflow.artifacts.download_artifacts(run_id=summary["run_id"], artifact_path="model_card.json"))
+    decisions = json.loads(card.read_text())["metrics"]
+    assert decisions["operating point"] == "threshold = 0.5 chosen on validation, then fixed"
+    assert decisions["thresholds"] == {"teacher": 0.5, "student": 0.5, "baseline": 0.5}
+    m = summary["metrics"]
+    # with about half the molecules called soluble, agreement is measured on many calls each way
+    assert 0.7 < m["fidelity.agreement"] <= 1.0 and 0.5 < m["fidelity.alert_overlap"] <= 1.0
+    assert summary["compliance"]["status"] == "complete"
