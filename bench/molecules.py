@@ -440,6 +440,73 @@ def panel_table(quick: bool) -> dict:
     }
 
 
+def budget_table(quick: bool) -> dict:
+    """Where the one-network panel student's time goes, in one process, on the held-out SMILES
+    repeated (20,000; nothing cached): each stage timed as the scoring path up to and including it,
+    molecule by molecule (so a molecule stays in the CPU cache as it does when scored), best of 5;
+    a stage's cost is the difference to the stage before. The last row is the shipped path
+    (``Scorer.predict_block``: the same work plus feature rows and the network). Its network is
+    trained for two epochs on random targets: a forward pass costs the same whatever the weights."""
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors, rdFingerprintGenerator
+
+    from stillroom_molecules.chem import parse, standardised_mol
+    from stillroom_molecules.featurize import FAST_DESCRIPTORS
+
+    frame, is_test = admet_molecules(quick)
+    test = frame[is_test]["smiles"].tolist()
+    size = 2_000 if quick else 20_000
+    batch = (test * (1 + size // len(test)))[:size]
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=4096)
+    functions = [dict(Descriptors._descList)[name] for name in FAST_DESCRIPTORS]
+
+    def featurised(s: str) -> Any:
+        mol = standardised_mol(s, False)[0]
+        return generator.GetCountFingerprint(mol).GetNonzeroElements(), mol
+
+    stages = {
+        "parse SMILES, no sanitisation": lambda: [Chem.MolFromSmiles(s, sanitize=False) for s in batch],
+        "+ sanitisation (no stereo perception)": lambda: [parse(s, False) for s in batch],
+        "+ standardisation (fragments, charges)": lambda: [standardised_mol(s, False) for s in batch],
+        "+ Morgan count fingerprint (r=2, 4,096)": lambda: [featurised(s) for s in batch],
+        "+ 12 fast descriptors": lambda: [[f(m) for f in functions] for _, m in map(featurised, batch)],
+    }
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.normal(size=(len(frame), 2)), rng.random((len(frame), 3))])
+    params = dict(STUDENTS["multi-task MLP, + 12 fast descriptors, 4,096 bits"]["params"], epochs=2)
+    endpoints, kinds = REGRESSION + CLASSIFICATION, ["regression"] * 2 + ["binary"] * 3
+    scorer = fit_student("mlp", params, 0, frame, is_test, endpoints, values, "mixed", kinds).scorer
+    stages["shipped scoring path (+ feature rows, network)"] = lambda: scorer.predict_block(batch)
+    cumulative = {name: 1e6 / throughput(lambda _batch, run=run: run(), batch, 5) for name, run in stages.items()}
+    print("  time budget (us per molecule, cumulative): " + ", ".join(f"{k} {v:.1f}" for k, v in cumulative.items()))
+    return {"batch": len(batch), "cumulative_us": cumulative}
+
+
+def render_budget(t: dict, teacher: float | None) -> list[str]:
+    """The budget table; with the teacher's rate (both ensembles), what 100x allows per molecule."""
+    lines = [
+        "### Where the student's time goes (one process, us per molecule)",
+        "",
+        f"The one-network panel student's scoring path on the held-out SMILES repeated ({t['batch']:,}, nothing cached), "
+        "each stage timed as the path up to it, best of 5 (`--part budget`). On 2 cores, a molecule may cost at most "
+        "2 / (100 x teacher molecules/s) seconds per core for 100x"
+        + (f": {2e6 / (100 * teacher):.1f} us against both ensembles at {teacher:,.0f} molecules/s." if teacher else "."),
+        "",
+        "| stage | us per molecule | cumulative | molecules/s on 2 cores if this were all"
+        + (" | speedup vs both ensembles |" if teacher else " |"),
+        "| --- | --- | --- | ---" + (" | --- |" if teacher else " |"),
+    ]
+    before = 0.0
+    for stage, total in t["cumulative_us"].items():
+        rate = 2e6 / total
+        lines.append(
+            f"| {stage} | {total - before:.1f} | {total:.1f} | {rate:,.0f}"
+            + (f" | {rate / teacher:,.0f}x |" if teacher else " |")
+        )
+        before = total
+    return lines + [""]
+
+
 def _fidelity_value(f: dict) -> float:
     """The fidelity figure a target is set on: R2 to the teacher, or AUC against its calls."""
     return f["r2_to_teacher"] if "r2_to_teacher" in f else f["auc_to_teacher_calls"]
@@ -658,6 +725,8 @@ def render(results: dict) -> str:
         lines += render_admet(results["admet"])
     if "panel" in results:
         lines += render_one_network(results["panel"])
+    if "budget" in results:
+        lines += render_budget(results["budget"], results.get("panel", {}).get("teacher", {}).get("all endpoints"))
     for section, split in (("moleculenet", "scaffold"), ("random", "random")):
         if section not in results:
             continue
@@ -735,7 +804,7 @@ def render(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["admet", "panel", "moleculenet", "random", "all"], default="all")
+    parser.add_argument("--part", choices=["admet", "panel", "budget", "moleculenet", "random", "all"], default="all")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "molecules")
@@ -750,12 +819,15 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": machine(), "quick": args.quick, "seeds": args.seeds, "notes": []}
     previous = args.out.with_suffix(".json")
     if previous.is_file() and args.part != "all":
-        results |= {k: v for k, v in json.loads(previous.read_text()).items() if k in ("admet", "panel", "moleculenet", "random")}
+        kept = ("admet", "panel", "budget", "moleculenet", "random")
+        results |= {k: v for k, v in json.loads(previous.read_text()).items() if k in kept}
     started = time.perf_counter()
     if args.part in ("admet", "all"):
         results["admet"] = admet_table(args.quick, args.students)
     if args.part in ("panel", "all"):
         results["panel"] = panel_table(args.quick)
+    if args.part in ("budget", "all"):
+        results["budget"] = budget_table(args.quick)
     if args.part in ("moleculenet", "all"):
         results["moleculenet"] = moleculenet_table(args.seeds if not args.quick else args.seeds[:1], args.quick)
     if args.part in ("random", "all"):

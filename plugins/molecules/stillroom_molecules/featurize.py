@@ -268,7 +268,7 @@ def featurize_block(smiles: list[str], config: FeaturizerConfig) -> sparse.csr_m
     return feature_rows(to_mols(smiles, stereo=config.needs_stereo()), config)
 
 
-def feature_rows(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> sparse.csr_matrix:
+def feature_rows(mols: Iterable[Chem.Mol | None], config: FeaturizerConfig) -> sparse.csr_matrix:
     """Features of parsed molecules as a float32 CSR matrix: fingerprint, then descriptors;
     the row of a ``None`` molecule is all NaN (stored, so it reads NaN in every position).
 
@@ -286,8 +286,9 @@ def feature_rows(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> s
     width = config.n_features()
     tail = list(range(config.n_bits, width))
     nonzero = _nonzero_fingerprint(config)
-    indptr, indices, data = [0], [], []
+    indptr, indices, data, parsed = [0], [], [], []
     for mol in mols:
+        parsed.append(mol is not None)
         if mol is None:
             indices += range(width)
             data += [math.nan] * width
@@ -302,10 +303,10 @@ def feature_rows(mols: Sequence[Chem.Mol | None], config: FeaturizerConfig) -> s
     columns, starts = np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)
     values = np.asarray(data, dtype=np.float64)
     if functions:
-        _finite_descriptors(values, columns, starts, [m is not None for m in mols], config.n_bits)
+        _finite_descriptors(values, columns, starts, parsed, config.n_bits)
     return sparse.csr_matrix(
         (values.astype(np.float32), columns, starts),
-        shape=(len(mols), width),
+        shape=(len(parsed), width),
     )
 
 
