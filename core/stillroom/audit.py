@@ -65,7 +65,7 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
         (d.artifact_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
         tracking.log_artifacts(d.artifact_dir)
         tracking.set_tags({"stillroom.gate": d.gate.status, "stillroom.student_model_id": logged.model_id})
-        checked = _check_compliance(run_id, task.compliance_profile)
+        checked = _check_compliance(pm, run_id, task.compliance_profile)
         version = _register(d, logged.model_uri, run_id, checked) if cfg.run.register_student else None
         tracking.log_metrics({f"timing.{k}_seconds": v for k, v in timings.items()})
         summary = {
@@ -126,13 +126,13 @@ def _input_example(d: Distillation) -> Any:
     return synthetic_example(d.bundle.X(d.bundle.train), seed=d.config.run.seed)
 
 
-def _check_compliance(run_id: str, profile_name: str) -> ComplianceCheck:
+def _check_compliance(pm: StillroomPluginManager, run_id: str, profile_name: str) -> ComplianceCheck:
     """The run as stored, against its compliance profiles; the result tagged on the run.
 
     After everything a profile can ask for is logged (metrics, params, tags, artifacts,
     datasets) and before registration, so the version carries the result from its creation."""
     with step(f"compliance: checking the run against profile {profile_name!r}"):
-        checked = check_run(run_id, profile_name)
+        checked = check_run(run_id, profile_name, pm.registry)
     tracking.set_tags(checked.tags())
     return checked
 

@@ -84,9 +84,10 @@ def check(record: RunRecord, registry: Any, profile_name: str) -> ComplianceChec
     return ComplianceCheck(names, {k: v for k, v in missing.items() if v})
 
 
-def check_run(run_id: str, profile_name: str) -> ComplianceCheck:
-    """:func:`check` on the run as the tracking server stored it."""
+def check_run(run_id: str, profile_name: str, registry: Any = None) -> ComplianceCheck:
+    """:func:`check` on the run as the tracking server stored it (``registry``: the profiles
+    known to this plugin manager's registry; default, the process-wide one)."""
     from . import tracking
     from .plugins import get_plugin_manager
 
-    return check(tracking.run_record(run_id), get_plugin_manager().registry, profile_name)
+    return check(tracking.run_record(run_id), registry or get_plugin_manager().registry, profile_name)
