@@ -52,7 +52,7 @@ def evaluate_generic(ctx: EvaluationContext) -> EvaluationResult:
 
 def evaluate_outputs(ctx: EvaluationContext) -> EvaluationResult:
     """Multiclass, multilabel, regression and mixed: each output group's metrics with CIs (per
-    output as well where the group has several), retention and gain oriented so larger is
+    output as well where the model has several), retention and gain oriented so larger is
     better, and fidelity of student and baseline to the teacher."""
     kind, output_types, result = ctx.bundle.task_type, ctx.bundle.output_types, EvaluationResult()
     groups = taskmetrics.output_groups(kind, output_types)
@@ -82,10 +82,10 @@ def _metric_with_intervals(ctx: EvaluationContext, group: taskmetrics.OutputGrou
     ).items():
         result.metrics[f"{role}.{m.name}"] = point
         result.intervals[f"{role}.{m.name}"] = (low, high)
-        if m.per_output is not None and len(names) > 1:
+        if m.per_output is not None and ctx.bundle.n_outputs > 1:
             values = taskmetrics.per_column(m.per_output, y, predictions[role])
             for name, value in zip(names, values, strict=True):
-                result.metrics[output_metric_key(role, m.name, name, len(names))] = value
+                result.metrics[output_metric_key(role, m.name, name, ctx.bundle.n_outputs)] = value
     result.metrics.update(_retention_and_gain(m.name, result.metrics, m.higher_is_better))
     if "baseline" in predictions:
         better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
@@ -96,10 +96,11 @@ def _metric_with_intervals(ctx: EvaluationContext, group: taskmetrics.OutputGrou
     return result
 
 
-def output_metric_key(role: str, metric: str, output: str, group_size: int) -> str:
-    """Where one output's value of a metric is kept: under the output's name when its group has
-    several outputs, else under the group's own key (a group of one output is that output)."""
-    return metrics.metric_key(f"{role}.{metric}.{output}") if group_size > 1 else f"{role}.{metric}"
+def output_metric_key(role: str, metric: str, output: str, n_outputs: int) -> str:
+    """Where one output's value of a metric is kept: under the output's name when the model has
+    several outputs (also the one value output of a mixed panel, so every endpoint of a panel
+    is found by its name), else under the metric's own key (a model of one output is that output)."""
+    return metrics.metric_key(f"{role}.{metric}.{output}") if n_outputs > 1 else f"{role}.{metric}"
 
 
 def _regression_scatter(ctx: EvaluationContext, group: taskmetrics.OutputGroup, root: Path) -> str:

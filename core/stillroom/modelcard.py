@@ -153,7 +153,7 @@ def _per_output_table(d: Distillation, roles: list[str]) -> list[dict[str, Any]]
                     continue
                 row: dict[str, Any] = {"output": name, "metric": m.name}
                 for role in roles:
-                    key = output_metric_key(role, m.name, name, len(names))
+                    key = output_metric_key(role, m.name, name, d.bundle.n_outputs)
                     if key in values:
                         row[role] = f"{values[key]:.4f}"
                 rows.append(row)

@@ -315,6 +315,23 @@ def test_evaluation_is_regression_plus_multilabel_on_their_columns(tmp_path: Pat
     assert mixed.artifacts == ["plots/fidelity_scatter.png"] and (tmp_path / "plots" / "fidelity_scatter.png").exists()
 
 
+def test_every_output_of_a_panel_is_found_by_its_name_even_alone_in_its_kind() -> None:
+    """One value endpoint beside two yes/no ones: its RMSE is the panel's ``student.rmse`` and is
+    also kept as ``student.rmse.logd``, as every endpoint of a panel is."""
+    columns = [0, 1, 3]  # logd (a value), bbb and herg (yes/no)
+    full = _bundle()
+    bundle = _single_kind(full, "mixed", columns)
+    bundle.output_types = [KINDS[j] for j in columns]
+    y = bundle.y(bundle.test)
+    predictions = {r: p[:, columns] for r, p in _predictions(full.y(full.test), seed=1).items()}
+    m = evaluate_outputs(_context(bundle, y, predictions)).metrics
+    for role in ("teacher", "student", "baseline"):
+        assert m[f"{role}.rmse.logd"] == pytest.approx(m[f"{role}.rmse"])
+        assert m[f"{role}.r2.logd"] == pytest.approx(m[f"{role}.r2"])
+        assert {f"{role}.roc_auc.bbb", f"{role}.roc_auc.herg"} <= set(m)
+    assert "student.rmse.bbb" not in m
+
+
 def test_a_binary_only_panel_is_evaluated_as_multilabel(tmp_path: Path) -> None:
     bundle = _single_kind(_bundle(), "mixed", BIN)
     bundle.output_types = ["binary"] * 3

@@ -81,6 +81,7 @@ def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_
     assert m["teacher.r2"] > 0.5 and m["teacher.roc_auc"] > 0.75  # each kind learnt from its own labels
     assert np.isfinite(m["student.rmse"]) and 0.5 < m["student.roc_auc"] <= 1.0
     assert "fidelity.r2" in m and "fidelity.auc_to_teacher_calls.soluble" in m and "student.ef_1pct.dG_hyd" in m
+    assert m["student.rmse.dG_hyd"] == m["student.rmse"] and m["student.roc_auc.soluble"] == m["student.roc_auc"]
     # a panel's unsuffixed enrichment (what the molecules profile asks for) is the mean over its endpoints
     assert m["student.ef_1pct"] == pytest.approx(np.mean([m["student.ef_1pct.dG_hyd"], m["student.ef_1pct.soluble"]]))
     # a configured fraction is reported beside 1%, which the profile asks of every run
