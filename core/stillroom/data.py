@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .targets import OUTPUT_TYPES, TASK_TYPES
+from .targets import OUTPUT_TYPES, TASK_TYPES, single_kind_task_type
 
 
 def frame_digest(df: pd.DataFrame) -> str:
@@ -199,7 +199,7 @@ def _validate_output_types(bundle: DataBundle) -> None:
     if unknown:
         raise DataError(f"unknown output type(s) {unknown}; expected {expected}")
     if len(set(kinds)) == 1:  # its metrics, plots and compliance profile are that kind's, not a panel's
-        single = "regression" if kinds[0] == "regression" else ("binary" if len(kinds) == 1 else "multilabel")
+        single = single_kind_task_type(kinds[0], len(kinds))
         raise DataError(f"every output of this mixed task is {kinds[0]}: a mixed task has both kinds; use task type {single}")
 
 

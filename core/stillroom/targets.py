@@ -168,6 +168,12 @@ OUTPUT_TYPES = ("regression", "binary")
 """What one output column of a ``mixed`` task is."""
 
 
+def single_kind_task_type(kind: str, n_outputs: int) -> str:
+    """The task type of ``n_outputs`` outputs all of one kind (one of :data:`OUTPUT_TYPES`):
+    regression, binary for one yes/no output, multilabel for several."""
+    return "regression" if kind == "regression" else ("binary" if n_outputs == 1 else "multilabel")
+
+
 def _check_mix(temperature: float, alpha: float, name: str) -> None:
     if not temperature > 0 or not 0 <= alpha <= 1:
         raise ValueError(f"{name}: temperature must be > 0 and alpha in [0, 1]")

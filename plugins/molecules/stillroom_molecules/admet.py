@@ -24,6 +24,7 @@ import pandas as pd
 
 from stillroom.errors import ConfigError, ModelLoadError
 from stillroom.protocols import ModelDescription, NativeModel
+from stillroom.targets import single_kind_task_type
 
 from .loaders import SMILES
 from .outputs import shape_output
@@ -58,8 +59,7 @@ def check_endpoints(endpoints: list[str]) -> tuple[list[str], str, list[str] | N
     kinds = ["regression" if table.loc[e, "task_type"] == "regression" else "binary" for e in endpoints]
     if len(set(kinds)) > 1:
         return list(endpoints), "mixed", kinds
-    task_type = "regression" if kinds[0] == "regression" else ("binary" if len(endpoints) == 1 else "multilabel")
-    return list(endpoints), task_type, None
+    return list(endpoints), single_kind_task_type(kinds[0], len(endpoints)), None
 
 
 def endpoint_facts(endpoints: list[str]) -> dict[str, dict[str, str]]:
