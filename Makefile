@@ -17,7 +17,7 @@ $(PY):
 $(STAMP): $(PY) constraints.txt core/pyproject.toml plugins/fraud/pyproject.toml plugins/medical/pyproject.toml plugins/molecules/pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt -e "./core[server,compiled,spark]" -e ./plugins/fraud -e ./plugins/medical \
-		-e './plugins/molecules[admet]' pytest pytest-xdist ruff selenium
+		-e './plugins/molecules[admet]' pytest pytest-xdist ruff selenium mypy import-linter
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -55,9 +55,12 @@ demo: setup
 test: setup sysdeps
 	$(VENV)/bin/pytest -n 2 --dist loadscope -q tests
 
+# Style, the import layers of docs/architecture.md (import-linter) and the core's types (mypy).
 lint: setup
 	$(VENV)/bin/ruff check core plugins tests bench
 	$(VENV)/bin/ruff format --check core plugins tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy core/stillroom
 
 bench: setup
 	$(PIP) install --quiet -c constraints.txt treelite tl2cgen  # only bench/scoring.py compares them

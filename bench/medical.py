@@ -52,7 +52,7 @@ def run_seed(seed: int, data_path: str, teacher_epochs: int, student_epochs: int
 
     torch.set_num_threads(1)
     os.environ["STILLROOM_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"medical-bench-{seed}-")
-    from stillroom.targets import SoftTargets
+    from stillroom.contract import SoftTargets
     from stillroom_medical.images import to_bundle
     from stillroom_medical.loaders import load_npz
     from stillroom_medical.student import CNNStudent
@@ -116,7 +116,7 @@ def _row(name: str, model: Any, desc: Any, Xv: Any, yv: np.ndarray, Xte: Any, yt
 
 def _latencies(predicts: list[Any], X: Any) -> list[float]:
     """p50 ms per image, one image per call, every model on the same 200 test images."""
-    from stillroom.efficiency import measure_efficiency
+    from stillroom.distillation.efficiency import measure_efficiency
 
     batch = X.iloc[:200]
     return [measure_efficiency(p, batch, latency_rows=1, latency_repeats=300, max_seconds=10).latency_p50_ms for p in predicts]

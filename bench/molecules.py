@@ -303,7 +303,7 @@ def fit_student(
 ):
     """A student fitted on the teacher's outputs alone (alpha 1, T 1) over the transfer set,
     early-stopped on its seeded validation tenth (:func:`transfer_split`)."""
-    from stillroom.targets import make_targets
+    from stillroom.contract import make_targets
     from stillroom_molecules.student import LightGBMStudent, MLPStudent
 
     fit_idx, valid_idx = transfer_split(is_test)

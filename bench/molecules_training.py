@@ -60,7 +60,7 @@ def worker(repeat: int, epochs: int) -> dict:
     import molecules as bench
     import numpy as np
 
-    from stillroom.targets import make_targets
+    from stillroom.contract import make_targets
     from stillroom_molecules.admet import AdmetTeacher
     from stillroom_molecules.metrics import fidelity
     from stillroom_molecules.student import MLPStudent

@@ -147,7 +147,7 @@ def measure_in_memory(spec: dict[str, Any]) -> dict[str, Any]:
             booster = lgb.Booster(model_file=str(_model_dir(spec["model"], tmp) / "model.lgb"))
             result = _timed(lambda: booster.predict(X, num_threads=os.cpu_count()), len(X))
         elif engine == "lleaves":
-            from stillroom import compiled
+            from stillroom.scoring import compiled
 
             loaded = compiled.load_compiled(_model_dir(spec["model"], tmp), features)
             assert loaded.model is not None, loaded.note
@@ -185,8 +185,8 @@ def _gap(scores: Any, X: Any, model_dir: Path) -> float:
 def _spark_in_memory(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     from pyspark.sql import functions as F
 
-    from stillroom import spark as spark_engine
     from stillroom import tracking
+    from stillroom.scoring import spark as spark_engine
     from stillroom_fraud.features import FEATURES
 
     start = time.perf_counter()
@@ -203,7 +203,8 @@ def _spark_in_memory(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 
 def measure_parquet(spec: dict[str, Any]) -> dict[str, Any]:
-    from stillroom import batch, scoring, tracking
+    from stillroom import api, tracking
+    from stillroom.scoring import batch, formats
 
     out = Path(spec["out"])
     engine = spec["engine"]
@@ -211,7 +212,7 @@ def measure_parquet(spec: dict[str, Any]) -> dict[str, Any]:
         import mlflow
 
         teacher = mlflow.sklearn.load_model(f"models:/{spec['teacher_model_id']}")
-        expected = [batch.ColumnSpec(name, "double") for name in _teacher_columns()]
+        expected = [formats.ColumnSpec(name, "double") for name in _teacher_columns()]
         summary = batch.score_file(
             lambda frame: teacher.predict_proba(frame)[:, 1],
             spec["data"],
@@ -223,16 +224,16 @@ def measure_parquet(spec: dict[str, Any]) -> dict[str, Any]:
         return {"rows": summary.rows, "seconds": summary.seconds, "rows_per_second": summary.rows_per_second}
     kwargs: dict[str, Any] = {"passthrough": ("TRANSACTION_ID",), "progress": False, "log_run": False}
     if engine == "spark":
-        from stillroom import spark as spark_engine
+        from stillroom.scoring import spark as spark_engine
 
         start = time.perf_counter()
         with spark_engine.session(None):
             startup = time.perf_counter() - start
-            summary = scoring.score(spec["model"], Path(spec["data"]), out, engine="spark", **kwargs)
+            summary = api.score(spec["model"], Path(spec["data"]), out, engine="spark", **kwargs)
         return _summary(summary) | {"spark_startup_seconds": startup}
     tracking.connect(None)
     cpu = _cpu_seconds()
-    summary = scoring.score(spec["model"], Path(spec["data"]), out, compiled=engine == "lleaves", **kwargs)
+    summary = api.score(spec["model"], Path(spec["data"]), out, compiled=engine == "lleaves", **kwargs)
     return _summary(summary) | {"rows_per_cpu_second": summary["rows"] / (_cpu_seconds() - cpu)}
 
 

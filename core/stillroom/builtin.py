@@ -1,8 +1,11 @@
-"""The core's own hook implementations: generic evaluation, the core compliance profile,
+"""The core's own hook implementations: generic evaluation, the core compliance profiles,
 teachers from URIs/files, students and teachers from the registry, and the transfer set's
 unlabelled pool and MUNGE points.
 
-They are ``trylast`` where a vertical may want to take over (model building).
+They are ``trylast`` where a vertical may want to take over (model building). The plugin is an
+object bound to the manager that registers it, so a hook that needs the registry reads that
+manager's, never a process-wide one: two managers in one process (a test, a notebook that loads
+an extra vertical) each see their own plugins.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import hookimpl
-from .data import DataBundle
-from .evaluation import evaluate_generic
-from .registry import ComplianceProfile, EvaluatorSpec, TaskSpec
-from .taskmetrics import MIXED_KINDS
+from .contract import hookimpl
+from .contract.bundle import DataBundle
+from .contract.names import ROLES
+from .contract.specs import ComplianceProfile, EvaluatorSpec, TaskSpec
+from .distillation.evaluation import evaluate_generic
+from .distillation.munge import munge
+from .distillation.teachers import load_teacher_uri
+from .plugins import StillroomPluginManager
+from .tasks.types import COMPLIANCE_ARTIFACTS, COMPLIANCE_METRICS
 
-ROLES = ("teacher", "student", "baseline")
 EFFICIENCY_METRICS = tuple(
     f"efficiency.{r}.{m}"
     for r in ROLES
@@ -35,128 +41,73 @@ CORE_ARTIFACTS = (
     "gate.json",
     "metrics.json",
 )
-TASK_TYPE_METRICS = {
-    "binary": (
-        *(f"{r}.{m}" for r in ROLES for m in ("roc_auc", "average_precision", "brier", "ece")),
-        "retention.average_precision",
-        "gain.average_precision",
-        "fidelity.agreement",
-        "fidelity.alert_overlap",
-        "fidelity.spearman",
-        "fidelity.mean_abs_gap",
-    ),
-    "multiclass": (
-        *(f"{r}.{m}" for r in ROLES for m in ("accuracy", "roc_auc", "log_loss", "ece")),
-        "retention.roc_auc",
-        "gain.roc_auc",
-        "fidelity.agreement",
-        "fidelity.mean_abs_gap",
-        "fidelity.kl",
-    ),
-    "multilabel": (
-        *(f"{r}.{m}" for r in ROLES for m in ("roc_auc", "average_precision")),
-        "retention.roc_auc",
-        "gain.roc_auc",
-        "fidelity.roc_auc",
-        "fidelity.agreement",
-        "fidelity.mean_abs_gap",
-    ),
-    "regression": (
-        *(f"{r}.{m}" for r in ROLES for m in ("rmse", "mae", "r2", "spearman")),
-        "retention.rmse",
-        "gain.rmse",
-        "fidelity.r2",
-        "fidelity.spearman",
-        "fidelity.mae",
-    ),
-}
-TASK_TYPE_ARTIFACTS = {
-    "binary": ("reference/score_histogram.json", "plots/roc_pr.png", "plots/reliability.png", "plots/fidelity_scatter.png"),
-    "regression": ("plots/fidelity_scatter.png",),
-}
 
 
-def _mixed(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    """A mixed panel's entries: the regression profile's and the multilabel one's, as its
-    regression and binary outputs are judged by those metrics."""
-    return tuple(dict.fromkeys(name for kind in MIXED_KINDS.values() for name in table.get(kind, ())))
+class CorePlugin:
+    """The core's hook implementations, bound to the plugin manager that registers them."""
 
+    def __init__(self, pm: StillroomPluginManager) -> None:
+        self.pm = pm
 
-TASK_TYPE_METRICS["mixed"] = _mixed(TASK_TYPE_METRICS)
-TASK_TYPE_ARTIFACTS["mixed"] = _mixed(TASK_TYPE_ARTIFACTS)
-
-
-@hookimpl
-def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
-    """``core``: what every run logs; ``core.<task type>``: what the task type adds."""
-    yield ComplianceProfile(
-        name="core",
-        metrics=(*EFFICIENCY_METRICS, "gate.passed"),
-        params=("recipe.temperature", "recipe.alpha", "student.name", "run.seed", "transfer.rows", "teacher.source"),
-        tags=(
-            "stillroom.task",
-            "stillroom.task_type",
-            "stillroom.reference",
-            "stillroom.gate",
-            "stillroom.plugins",
-            "stillroom.version",
-        ),
-        artifacts=CORE_ARTIFACTS,
-        description="What every stillroom distillation run logs, whatever the vertical.",
-    )
-    for kind, names in TASK_TYPE_METRICS.items():
+    @hookimpl
+    def stillroom_compliance_profiles(self) -> Iterable[ComplianceProfile]:
+        """``core``: what every run logs; ``core.<task type>``: what the task type adds."""
         yield ComplianceProfile(
-            name=f"core.{kind}",
-            metrics=names,
-            artifacts=TASK_TYPE_ARTIFACTS.get(kind, ()),
-            description=f"What every {kind} distillation run logs: quality with CIs, retention, gain, fidelity.",
+            name="core",
+            metrics=(*EFFICIENCY_METRICS, "gate.passed"),
+            params=("recipe.temperature", "recipe.alpha", "student.name", "run.seed", "transfer.rows", "teacher.source"),
+            tags=(
+                "stillroom.task",
+                "stillroom.task_type",
+                "stillroom.reference",
+                "stillroom.gate",
+                "stillroom.plugins",
+                "stillroom.version",
+            ),
+            artifacts=CORE_ARTIFACTS,
+            description="What every stillroom distillation run logs, whatever the vertical.",
+        )
+        for kind, names in COMPLIANCE_METRICS.items():
+            yield ComplianceProfile(
+                name=f"core.{kind}",
+                metrics=names,
+                artifacts=COMPLIANCE_ARTIFACTS.get(kind, ()),
+                description=f"What every {kind} distillation run logs: quality with CIs, retention, gain, fidelity.",
+            )
+
+    @hookimpl
+    def stillroom_evaluators(self) -> Iterable[EvaluatorSpec]:
+        yield EvaluatorSpec(
+            name="core.generic",
+            task="*",
+            evaluate=evaluate_generic,
+            description="the task type's metrics with bootstrap CIs, retention, gain, fidelity (+ calibration, plots for binary)",
         )
 
+    @hookimpl(trylast=True)
+    def stillroom_make_teacher(self, spec: Any, task: TaskSpec, bundle: DataBundle, seed: int) -> Any:
+        if spec.uri:
+            return load_teacher_uri(spec.uri)
+        entry = self.pm.registry.get("teacher", spec.name)
+        return entry.build(dict(spec.params), bundle, seed)
 
-@hookimpl
-def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
-    yield EvaluatorSpec(
-        name="core.generic",
-        task="*",
-        evaluate=evaluate_generic,
-        description="the task type's metrics with bootstrap CIs, retention, gain, fidelity (+ calibration, plots for binary)",
-    )
+    @hookimpl(trylast=True)
+    def stillroom_make_student(self, spec: Any, task: TaskSpec, seed: int) -> Any:
+        entry = self.pm.registry.get("student", spec.name)
+        return entry.build(dict(spec.params), seed)
 
-
-@hookimpl(trylast=True)
-def stillroom_make_teacher(spec: Any, task: TaskSpec, bundle: DataBundle, seed: int) -> Any:
-    if spec.uri:
-        from .teachers import load_teacher_uri
-
-        return load_teacher_uri(spec.uri)
-    from .plugins import get_plugin_manager
-
-    entry = get_plugin_manager().registry.get("teacher", spec.name)
-    return entry.build(dict(spec.params), bundle, seed)
-
-
-@hookimpl(trylast=True)
-def stillroom_make_student(spec: Any, task: TaskSpec, seed: int) -> Any:
-    from .plugins import get_plugin_manager
-
-    entry = get_plugin_manager().registry.get("student", spec.name)
-    return entry.build(dict(spec.params), seed)
-
-
-@hookimpl
-def stillroom_transfer_points(bundle: DataBundle, config: Any, rng: np.random.Generator) -> pd.DataFrame | None:
-    """The unlabelled pool and MUNGE synthetic points, as the config asks."""
-    frames = []
-    transfer = config.transfer
-    if transfer.unlabelled_pool and bundle.unlabelled is not None and len(bundle.unlabelled):
-        frames.append(bundle.X(bundle.unlabelled).assign(__origin__="pool"))
-    if transfer.munge.enabled:
-        from .munge import munge
-
-        seed_rows = bundle.X(bundle.train)
-        size = int(round(transfer.munge.multiplier * len(seed_rows)))
-        synthetic = munge(
-            seed_rows, size=size, p=transfer.munge.p, s=transfer.munge.s, rng=rng, max_seed_rows=transfer.munge.max_seed_rows
-        )
-        frames.append(synthetic.assign(__origin__="munge"))
-    return pd.concat(frames, ignore_index=True) if frames else None
+    @hookimpl
+    def stillroom_transfer_points(self, bundle: DataBundle, config: Any, rng: np.random.Generator) -> pd.DataFrame | None:
+        """The unlabelled pool and MUNGE synthetic points, as the config asks."""
+        frames = []
+        transfer = config.transfer
+        if transfer.unlabelled_pool and bundle.unlabelled is not None and len(bundle.unlabelled):
+            frames.append(bundle.X(bundle.unlabelled).assign(__origin__="pool"))
+        if transfer.munge.enabled:
+            seed_rows = bundle.X(bundle.train)
+            size = int(round(transfer.munge.multiplier * len(seed_rows)))
+            synthetic = munge(
+                seed_rows, size=size, p=transfer.munge.p, s=transfer.munge.s, rng=rng, max_seed_rows=transfer.munge.max_seed_rows
+            )
+            frames.append(synthetic.assign(__origin__="munge"))
+        return pd.concat(frames, ignore_index=True) if frames else None

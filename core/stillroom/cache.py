@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ConfigError
+
 _run_cache_dir: ContextVar[Path | None] = ContextVar("stillroom_cache_dir", default=None)
 
 
@@ -159,8 +161,6 @@ def entries(directory: Path | None = None) -> list[CacheEntry]:
 
 def parse_size(text: str) -> int:
     """``500MB``, ``2GB``, ``1.5G`` or a number of bytes -> bytes (binary units)."""
-    from .errors import ConfigError
-
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
     unit = match.group(2).upper() if match else None
     if not match or unit not in _UNITS:
@@ -188,7 +188,8 @@ def prune(
     least recently used ones until the rest fits in ``max_bytes``; interrupted writes older
     than an hour always go. Returns what was (or would be) removed."""
     now = time.time() if now is None else now
-    keep, remove = [], []
+    keep: list[CacheEntry] = []
+    remove: list[CacheEntry] = []
     for entry in entries(directory):
         age = now - entry.last_used
         if entry.kind == "partial write":

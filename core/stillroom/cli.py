@@ -56,7 +56,7 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="print the inventory as JSON (for scripts and CI checks)")] = False,
 ) -> None:
     """List installed verticals with versions and the hooks each implements."""
-    from .plugins import get_plugin_manager
+    from .api import get_plugin_manager
 
     pm = get_plugin_manager()
     try:
@@ -89,9 +89,10 @@ def distill(
     print_config: Annotated[bool, typer.Option("--print-config", help="print the resolved config and exit")] = False,
 ) -> None:
     """Distill the vertical's teacher into a student; log and register it in MLflow."""
-    from . import config as config_mod
-    from .pipeline import load_config, run_distillation
-    from .plugins import get_plugin_manager
+    from .api import distill as run_distillation
+    from .api import get_plugin_manager
+    from .contract import config as config_mod
+    from .distillation.pipeline import load_config
 
     with _user_errors():
         if print_config:
@@ -124,7 +125,7 @@ def score(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
 ) -> None:
     """Batch-score a file with a registered student; log the job as a scoring run."""
-    from .scoring import score as run_score
+    from .api import score as run_score
 
     with _user_errors():
         summary = run_score(
@@ -161,7 +162,7 @@ def promote(
     """Point @champion at a model version, recording approver and reason."""
     from . import tracking
 
-    with _user_errors():
+    with _user_errors(), tracking.client_settings():
         tracking.connect(tracking_uri)
         record = tracking.promote(model, version, approver, reason, override, alias)
     checks = f"gate {record['gate']}; compliance {record['compliance']}"
@@ -178,9 +179,9 @@ def report(
 ) -> None:
     """Write a standalone HTML compliance report of a run, readable offline."""
     from . import tracking
-    from .report import write_report
+    from .audit.report import write_report
 
-    with _user_errors():
+    with _user_errors(), tracking.client_settings():
         tracking.connect(tracking_uri)
         path = write_report(run_id, output)
     console.print(f"compliance report: {path}")
@@ -195,9 +196,9 @@ def ui(
     ] = None,
 ) -> None:
     """Open the MLflow UI on the tracking store, to audit runs and models."""
-    import mlflow
+    from . import tracking
 
-    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking.current_uri()
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     console.print(f"MLflow UI on http://{host}:{port} (store {store}); Ctrl+C to stop")
     raise typer.Exit(subprocess.call([exe, "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]))

@@ -130,7 +130,7 @@ def _has_users(auth_db: str) -> bool:
         with engine.connect() as conn:
             if not sqlalchemy.inspect(conn).has_table("users"):
                 return False
-            return conn.execute(sqlalchemy.text("select count(*) from users")).scalar() > 0
+            return (conn.execute(sqlalchemy.text("select count(*) from users")).scalar() or 0) > 0
     finally:
         engine.dispose()
 

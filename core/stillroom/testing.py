@@ -3,7 +3,8 @@
 Fixtures:
 
 * ``tracking_store``: a fresh MLflow SQLite store in a temp dir, set as the tracking URI
-  (:func:`temporary_store` gives the same for a module- or package-scoped fixture).
+  (:func:`temporary_store` gives the same for a module- or package-scoped fixture). Each is a
+  copy of a migrated empty store built once per MLflow version, not migrated again.
 * ``register_plugin``: register a plugin object for one test, unregistered afterwards.
 
 Helper :func:`assert_compliance_bundle` checks that a run logged everything its vertical's
@@ -12,12 +13,17 @@ compliance profile requires (metrics, params, tags, artifacts).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+_TEMPLATE_DIR = Path(tempfile.gettempdir()) / f"stillroom-test-stores-{os.getuid()}"
+"""Where the migrated template store lives (one per MLflow version, shared by test workers)."""
 
 
 @contextmanager
@@ -31,7 +37,9 @@ def temporary_store(root: Path) -> Iterator[str]:
     """
     from . import tracking
 
-    uri = f"sqlite:///{Path(root) / 'mlflow.db'}"
+    db = Path(root) / "mlflow.db"
+    tracking.copy_migrated_sqlite(db, _TEMPLATE_DIR)
+    uri = f"sqlite:///{db}"
     mp = pytest.MonkeyPatch()
     try:
         for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
@@ -57,7 +65,7 @@ def tracking_store(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def register_plugin() -> Iterator[Callable[[Any, str], None]]:
     """``register_plugin(obj, name)`` adds a plugin to the process-wide manager for one test."""
-    from .plugins import get_plugin_manager
+    from .api import get_plugin_manager
 
     pm = get_plugin_manager()
     names: list[str] = []
@@ -73,10 +81,11 @@ def register_plugin() -> Iterator[Callable[[Any, str], None]]:
 
 def missing_from_run(run_id: str, profile_name: str) -> dict[str, list[str]]:
     """What a run lacks against the core profile, its task type's and ``profile_name``, merged
-    (:func:`stillroom.compliance.check_run`, the check every run gets when it is logged)."""
-    from .compliance import check_run
+    (:func:`stillroom.audit.compliance.check_run`, the check every run gets when it is logged)."""
+    from .api import get_plugin_manager
+    from .audit.compliance import check_run
 
-    return check_run(run_id, profile_name).missing
+    return check_run(run_id, profile_name, get_plugin_manager().registry).missing
 
 
 def assert_compliance_bundle(run_id: str, profile: str) -> None:

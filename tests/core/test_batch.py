@@ -11,8 +11,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from stillroom.batch import ColumnSpec, check_schema, iter_chunks, score_file
 from stillroom.errors import DataError
+from stillroom.scoring.batch import score_file
+from stillroom.scoring.formats import ColumnSpec, check_schema, iter_chunks
 
 EXPECTED = [ColumnSpec("x", "double"), ColumnSpec("n", "long")]
 N_ROWS = 53
@@ -246,3 +247,42 @@ def test_model_returning_nan_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="non-finite score at row 0"):
         score_file(broken, src, tmp_path / "out.parquet", EXPECTED, passthrough=["id"], progress=False)
     assert not (tmp_path / "out.parquet").exists()
+
+
+def _read_kv(path: Path, inputs: list[tuple[str, str]], chunk_rows: int):  # noqa: ANN202 - a reader generator
+    """A toy domain format: ``x n label`` per line, the label being informational."""
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    for start in range(0, len(rows), chunk_rows):
+        part = rows[start : start + chunk_rows]
+        yield pd.DataFrame({"x": [float(r[0]) for r in part], "n": [int(r[1]) for r in part], "label": [r[2] for r in part]})
+
+
+def test_a_plugin_input_format_is_read_through_the_hook_and_checked_like_a_csv(register_plugin, tmp_path: Path) -> None:  # noqa: ANN001
+    from stillroom.api import get_plugin_manager
+    from stillroom.contract import InputFormat, hookimpl
+
+    class Formats:
+        @hookimpl
+        def stillroom_input_formats(self):  # noqa: ANN201
+            yield InputFormat("toy.kv", (".kv",), _read_kv, description="x n label per line")
+
+    register_plugin(Formats(), "toy-formats")
+    formats = get_plugin_manager().input_formats()
+    assert [f.name for f in formats if f.name == "toy.kv"] == ["toy.kv"]
+    frame = _frame(7)
+    source = tmp_path / "batch.kv"
+    source.write_text("".join(f"{x} {n} id{n}\n" for x, n in zip(frame["x"], frame["n"], strict=True)))
+    # the reader's own extra column is offered for passthrough, not refused as a misaligned file
+    plain = score_file(_sigmoid_predict, source, tmp_path / "plain.csv", EXPECTED, chunk_rows=3, formats=formats)
+    assert plain.rows == 7 and list(_read(tmp_path / "plain.csv").columns) == ["score"]
+    score_file(_sigmoid_predict, source, tmp_path / "out.csv", EXPECTED, passthrough=["label"], chunk_rows=3, formats=formats)
+    out = _read(tmp_path / "out.csv")
+    assert list(out["label"]) == [f"id{n}" for n in range(7)]
+    np.testing.assert_allclose(out["score"], 1.0 / (1.0 + np.exp(-frame["x"].round(12))), rtol=1e-9)
+    # a model input the reader does not produce is named, nothing is written
+    with pytest.raises(DataError, match="missing columns: 'z'"):
+        score_file(_sigmoid_predict, source, tmp_path / "z.csv", [*EXPECTED, ColumnSpec("z", "double")], formats=formats)
+    assert not (tmp_path / "z.csv").exists()
+    # without the plugin the suffix is unknown, and the message lists what is readable
+    with pytest.raises(DataError, match=r"unknown file type \(use \.csv, \.csv\.gz, \.parquet"):
+        score_file(_sigmoid_predict, source, tmp_path / "none.csv", EXPECTED)

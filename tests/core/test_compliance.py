@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from core.test_task_types import CONFIG, ToyVertical
 from stillroom import tracking
+from stillroom.api import get_plugin_manager
+from stillroom.audit.compliance import ComplianceCheck, check, requirements
 from stillroom.cli import app
-from stillroom.compliance import ComplianceCheck, check, requirements
-from stillroom.plugins import get_plugin_manager
-from stillroom.registry import ComplianceProfile
+from stillroom.contract.specs import ComplianceProfile
 from stillroom.tracking import RunRecord
 
 

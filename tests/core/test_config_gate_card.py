@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from stillroom import config as cfg
+from stillroom.audit.modelcard import render_markdown
+from stillroom.contract import config as cfg
+from stillroom.distillation.gate import evaluate_gate
 from stillroom.errors import ConfigError
-from stillroom.gate import evaluate_gate
-from stillroom.modelcard import render_markdown
 from stillroom_fraud.config import FraudConfig
 
 DEFAULT = Path(__import__("stillroom_fraud").__file__).with_name("default.yaml")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stillroom.efficiency import Efficiency, measure_efficiency, serialized_size
+from stillroom.distillation.efficiency import Efficiency, measure_efficiency, serialized_size
 
 
 def _fast(X: pd.DataFrame | np.ndarray) -> np.ndarray:

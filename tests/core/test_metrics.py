@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from stillroom import metrics as m
+from stillroom.contract import metric_key
 
 
 def _toy(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +197,7 @@ def test_classification_summary() -> None:
 
 
 def test_metric_key() -> None:
-    assert m.metric_key("recall@fpr 0.1%") == "recall_fpr 0.1_"
+    assert metric_key("recall@fpr 0.1%") == "recall_fpr 0.1_"
 
 
 def test_fidelity_with_a_threshold_per_side() -> None:

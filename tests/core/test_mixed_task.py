@@ -19,17 +19,18 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.tree import DecisionTreeRegressor
 
-from stillroom import hookimpl, taskmetrics
-from stillroom.config import DistillConfig, EvaluationConfig
-from stillroom.context import EvaluationContext
-from stillroom.data import DataBundle, validate_bundle
+from stillroom.api import get_plugin_manager
+from stillroom.contract import hookimpl
+from stillroom.contract.bundle import DataBundle, validate_bundle
+from stillroom.contract.config import DistillConfig, EvaluationConfig
+from stillroom.contract.context import EvaluationContext
+from stillroom.contract.protocols import ModelDescription, NativeModel
+from stillroom.contract.specs import ComplianceProfile, DatasetSpec, StudentSpec, TaskSpec, TeacherSpec
+from stillroom.distillation.evaluation import evaluate_generic, evaluate_outputs
+from stillroom.distillation.pipeline import check_outputs, fit_students
 from stillroom.errors import DataError, ModelLoadError
-from stillroom.evaluation import TABLE_METRICS, evaluate_generic, evaluate_outputs
-from stillroom.pipeline import check_outputs, fit_students
-from stillroom.plugins import get_plugin_manager
-from stillroom.protocols import ModelDescription, NativeModel
-from stillroom.registry import ComplianceProfile, DatasetSpec, StudentSpec, TaskSpec, TeacherSpec
-from stillroom.targets import (
+from stillroom.tasks import measures as taskmetrics
+from stillroom.tasks.targets import (
     OUTPUT_TYPES,
     TASK_TYPES,
     MixedTargets,
@@ -40,6 +41,7 @@ from stillroom.targets import (
     make_targets,
     missing_labels,
 )
+from stillroom.tasks.types import TABLE_METRICS
 from stillroom.testing import assert_compliance_bundle
 
 # regression and binary columns interleaved, so every column index is translated somewhere
@@ -361,7 +363,7 @@ def test_the_card_names_the_outputs_each_metric_covers(columns: list[int]) -> No
     """An unsuffixed ``student.rmse`` on a panel is the macro mean over the value outputs, or, with
     one value output, that output's own RMSE: the card says which, and lists every output's
     metrics one by one."""
-    from stillroom.modelcard import _covered_outputs, _per_output_table, render_markdown
+    from stillroom.audit.modelcard import _covered_outputs, _per_output_table, render_markdown
 
     full = _bundle()
     names, kinds = [LABELS[j] for j in columns], [KINDS[j] for j in columns]
@@ -490,7 +492,7 @@ gate: {rules: ["fidelity.r2 >= 0.3", "fidelity.roc_auc >= 0.6"]}
 
 @pytest.mark.slow
 def test_a_mixed_run_is_audited(tmp_path: Path, tracking_store: str, register_plugin: Any) -> None:
-    from stillroom.pipeline import run_distillation
+    from stillroom.api import run_distillation
 
     config = tmp_path / "panel.yaml"
     config.write_text(CONFIG)

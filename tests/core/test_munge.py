@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
+from stillroom.distillation.munge import munge
 from stillroom.errors import DataError
-from stillroom.munge import munge
 
 
 def _frame(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -10,16 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from stillroom import hookimpl, hookspecs
+from stillroom.api import plugin_manager
+from stillroom.contract import ComplianceProfile, StudentSpec, TaskSpec, hookimpl, hookspecs
 from stillroom.errors import PluginError
-from stillroom.plugins import ENTRY_POINT_GROUP, StillroomPluginManager
-from stillroom.registry import ComplianceProfile, Registry, StudentSpec, TaskSpec
+from stillroom.plugins import ENTRY_POINT_GROUP, Registry, StillroomPluginManager
 
 GOOD = """
 from pathlib import Path
-from stillroom import hookimpl
-from stillroom.config import DistillConfig
-from stillroom.registry import TaskSpec, ComplianceProfile
+from stillroom.contract import ComplianceProfile, DistillConfig, TaskSpec, hookimpl
 
 @hookimpl
 def stillroom_tasks():
@@ -51,10 +49,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _manager() -> StillroomPluginManager:
     importlib.invalidate_caches()  # the fake distributions were written after the last scan
-    pm = StillroomPluginManager()
-    pm.load_builtin()
-    pm.load_entry_points()
-    return pm
+    return plugin_manager()
 
 
 def test_entry_point_plugin_is_found_with_version_and_hooks(site: Path) -> None:
@@ -78,6 +73,53 @@ def test_broken_plugin_is_reported_and_others_still_work(site: Path) -> None:
         pm.task("nope")
 
 
+MISSPELT = """
+from stillroom.contract import hookimpl
+
+@hookimpl
+def stillroom_task():  # should be stillroom_tasks
+    return []
+"""
+
+
+def test_a_misspelt_hook_is_refused_at_registration_and_named(site: Path) -> None:
+    _fake_distribution(site, "stillroom-toy", "toyplug", GOOD)
+    _fake_distribution(site, "stillroom-typo", "typoplug", MISSPELT)
+    pm = _manager()
+    typo = next(p for p in pm.inventory if p.name == "typoplug")
+    assert typo.error is not None and "stillroom_task" in typo.error and "hook specifications" in typo.error
+    assert not pm.has_plugin("typoplug")
+    assert pm.task("toy").name == "toy"  # the others still load
+
+
+def test_a_misspelt_hook_registered_at_run_time_is_refused() -> None:
+    class Typo:
+        @hookimpl
+        def stillroom_evaluator(self):  # noqa: ANN201 - should be stillroom_evaluators
+            return []
+
+    pm = plugin_manager()
+    with pytest.raises(PluginError, match="stillroom_evaluator"):
+        pm.register_plugin(Typo(), "typo")
+    assert not pm.has_plugin("typo")
+
+
+def test_core_hooks_read_the_registry_of_the_manager_that_called_them() -> None:
+    """Two managers in one process: a student registered in one is unknown to the other."""
+
+    class Extra:
+        @hookimpl
+        def stillroom_students(self):  # noqa: ANN201
+            yield StudentSpec("extra.student", "*", lambda params, seed: ("built", params, seed))
+
+    first, second = plugin_manager(), plugin_manager()
+    first.register_plugin(Extra(), "extra")
+    spec = type("Spec", (), {"name": "extra.student", "params": {"k": 1}})()
+    assert first.make_student(spec, first.task("fraud"), seed=3) == ("built", {"k": 1}, 3)
+    with pytest.raises(PluginError, match="unknown student 'extra.student'"):
+        second.make_student(spec, second.task("fraud"), seed=3)
+
+
 def test_duplicate_names_are_an_error() -> None:
     registry = Registry()
     spec = StudentSpec("s", "t", lambda params, seed: None)
@@ -92,7 +134,7 @@ def test_duplicate_task_across_plugins_fails_registry(register_plugin) -> None: 
         def stillroom_tasks(self):  # noqa: ANN201
             yield TaskSpec("fraud", "impostor", object, Path("x"), "fraud")
 
-    from stillroom.plugins import get_plugin_manager
+    from stillroom.api import get_plugin_manager
 
     register_plugin(Twin(), "twin")
     with pytest.raises(PluginError, match="duplicate task name 'fraud'"):

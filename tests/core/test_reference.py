@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from stillroom.config import EvaluationConfig
-from stillroom.context import EvaluationContext
-from stillroom.data import DataBundle, validate_bundle
+from stillroom.contract.bundle import DataBundle, validate_bundle
+from stillroom.contract.config import EvaluationConfig
+from stillroom.contract.context import EvaluationContext
+from stillroom.distillation.evaluation import evaluate_generic
+from stillroom.distillation.reference import with_teacher_reference
 from stillroom.errors import ConfigError, DataError
-from stillroom.evaluation import evaluate_generic
-from stillroom.reference import judged_roles, required_under, scored_roles, teacher_calls, with_teacher_reference
+from stillroom.tasks.judging import judged_roles, required_under, scored_roles, teacher_calls
 
 
 def _bundle(task_type: str, labels: list[str], n: int = 40, output_types: list[str] | None = None) -> DataBundle:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from stillroom.targets import SoftTargets, logit, soften
+from stillroom.tasks.targets import SoftTargets, logit, soften
 
 P = np.array([0.9, 0.5, 0.1])
 HARD = np.array([1.0, np.nan, 0.0])

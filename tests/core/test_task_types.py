@@ -18,13 +18,14 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.tree import DecisionTreeRegressor
 
-from stillroom import hookimpl, taskmetrics
-from stillroom.config import DistillConfig
-from stillroom.data import DataBundle, validate_bundle
+from stillroom.contract import hookimpl
+from stillroom.contract.bundle import DataBundle, validate_bundle
+from stillroom.contract.config import DistillConfig
+from stillroom.contract.protocols import ModelDescription, NativeModel
+from stillroom.contract.specs import ComplianceProfile, DatasetSpec, StudentSpec, TaskSpec, TeacherSpec
 from stillroom.errors import DataError, ModelLoadError
-from stillroom.protocols import ModelDescription, NativeModel
-from stillroom.registry import ComplianceProfile, DatasetSpec, StudentSpec, TaskSpec, TeacherSpec
-from stillroom.targets import MulticlassTargets, MultilabelTargets, RegressionTargets, labels_only, make_targets
+from stillroom.tasks import measures as taskmetrics
+from stillroom.tasks.targets import MulticlassTargets, MultilabelTargets, RegressionTargets, labels_only, make_targets
 from stillroom.testing import assert_compliance_bundle
 
 # --------------------------------------------------------------------------- targets
@@ -227,7 +228,7 @@ def _config(tmp_path: Path, kind: str, rule: str) -> Path:
 
 @pytest.mark.slow
 def test_multi_target_regression_run_is_audited(toy: Path, tracking_store: str) -> None:
-    from stillroom.pipeline import run_distillation
+    from stillroom.api import run_distillation
 
     summary = run_distillation("toy-regression", _config(toy, "regression", "fidelity.r2 >= 0.5"))
     m = summary["metrics"]
@@ -244,7 +245,7 @@ def test_multi_target_regression_run_is_audited(toy: Path, tracking_store: str) 
 
 @pytest.mark.slow
 def test_multiclass_run_learns_from_the_pool(toy: Path, tracking_store: str) -> None:
-    from stillroom.pipeline import run_distillation
+    from stillroom.api import run_distillation
 
     summary = run_distillation("toy-multiclass", _config(toy, "multiclass", "fidelity.agreement >= 0.6"))
     m = summary["metrics"]
@@ -267,7 +268,7 @@ def test_a_teacher_with_the_wrong_output_shape_is_refused(toy: Path, tracking_st
             yield TeacherSpec("toy.wrong", "*", lambda params, bundle, seed: OneColumnTeacher(bundle, seed))
 
     register_plugin(Wrong(), "wrong")
-    from stillroom.pipeline import run_distillation
+    from stillroom.api import run_distillation
 
     with pytest.raises(ModelLoadError, match=r"teacher outputs .* shape \(1600,\); a regression task with 2 output"):
         run_distillation("toy-regression", _config(toy, "regression", "fidelity.r2 >= 0.5"), ["teacher.name=toy.wrong"])
@@ -312,7 +313,7 @@ def test_only_the_distilled_student_gets_the_teacher_model(toy: Path, tracking_s
             yield StudentSpec("toy.peek", "*", PeekingStudent)
 
     register_plugin(Peek(), "peek")
-    from stillroom.pipeline import run_distillation
+    from stillroom.api import run_distillation
 
     ATTACHED.clear()
     overrides = ["student.name=toy.peek", "run.register_student=false"]

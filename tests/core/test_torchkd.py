@@ -167,7 +167,8 @@ def test_core_imports_and_builds_without_torch() -> None:
         "        if name == 'torch' or name.startswith('torch.'):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r} (blocked)')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import stillroom, stillroom.pipeline, stillroom.cli, stillroom.plugins, stillroom.targets\n"
+        "import stillroom, stillroom.api, stillroom.distillation.pipeline, stillroom.cli\n"
+        "import stillroom.plugins, stillroom.tasks.targets, stillroom.contract\n"
         "try:\n    import stillroom.torchkd\nexcept ImportError:\n    print('torchkd-needs-torch')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 import stillroom
-from stillroom import hookimpl, tracking
+from stillroom import tracking
+from stillroom._runtime import sha256_file
 from stillroom.cli import app
-from stillroom.manifest import sha256_file
+from stillroom.contract import hookimpl
 from stillroom.testing import assert_compliance_bundle
 
 from .conftest import workdir
@@ -54,7 +55,7 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def recorder() -> Any:
-    from stillroom.plugins import get_plugin_manager
+    from stillroom.api import get_plugin_manager
 
     rec = Recorder()
     get_plugin_manager().register_plugin(rec, "recorder")

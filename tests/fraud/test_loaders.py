@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stillroom.data import validate_bundle
+from stillroom.contract.bundle import validate_bundle
 from stillroom.errors import ConfigError, DataError
 from stillroom_fraud.features import FEATURES
 from stillroom_fraud.loaders import load_table, load_ulb, read_table, simulated_bundle

@@ -14,11 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stillroom import hookimpl
-from stillroom.config import StudentConfig, TeacherConfig
+from stillroom.api import get_plugin_manager
+from stillroom.contract import hookimpl
+from stillroom.contract.config import StudentConfig, TeacherConfig
 from stillroom.errors import ConfigError, ModelLoadError
-from stillroom.plugins import get_plugin_manager
-from stillroom.targets import SoftTargets, soften
+from stillroom.tasks.targets import SoftTargets, soften
 from stillroom_fraud.loaders import simulated_bundle
 from stillroom_fraud.student import LightGBMStudent
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from medical.npz import write_npz
-from stillroom.data import validate_bundle
+from stillroom.contract.bundle import validate_bundle
 from stillroom.errors import DataError
 from stillroom_medical.images import stack, to_bundle
 from stillroom_medical.loaders import load_folder, load_npz

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from stillroom import tracking
 from stillroom.errors import ConfigError, ModelLoadError
-from stillroom.targets import MulticlassTargets, MultilabelTargets, SoftTargets
+from stillroom.tasks.targets import MulticlassTargets, MultilabelTargets, SoftTargets
 from stillroom_medical import export, nets
 from stillroom_medical.augment import AugmentSettings, augment, mixup
 from stillroom_medical.images import to_bundle
@@ -198,9 +199,9 @@ def test_mlflow_pytorch_teacher_is_linked_not_copied(bundle, teacher, tracking_s
     # MLflow's note that it dispatched a TorchScript archive to torch.jit.load is not the user's concern
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = mlflow_teacher("models:/scan-teacher/1", {}, bundle)
+        loaded = mlflow_teacher("models:/scan-teacher/1", {}, bundle, tracking.load_teacher_model)
     assert not [w for w in caught if "torch.load" in str(w.message)]
     assert loaded.model_id == info.model_id and loaded.native_model() is None
     assert np.allclose(loaded.predict(bundle.X(bundle.test)), teacher.predict(bundle.X(bundle.test)), atol=1e-5)
     with pytest.raises(ModelLoadError, match="no-such-teacher"):
-        mlflow_teacher("models:/no-such-teacher/1", {}, bundle)
+        mlflow_teacher("models:/no-such-teacher/1", {}, bundle, tracking.load_teacher_model)

@@ -11,7 +11,7 @@ def test_loading_every_vertical_does_not_import_torch() -> None:
     # import) is only for building a medical model
     code = (
         "import sys\n"
-        "from stillroom.plugins import get_plugin_manager\n"
+        "from stillroom.api import get_plugin_manager\n"
         "pm = get_plugin_manager()\n"
         "assert 'medical' in pm.registry.names('task'), 'medical vertical not loaded'\n"
         "print('torch' in sys.modules)\n"

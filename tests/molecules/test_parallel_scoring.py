@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from stillroom.errors import ConfigError
-from stillroom.targets import labels_only
+from stillroom.tasks.targets import labels_only
 from stillroom_molecules import embedded, scorer
 from stillroom_molecules.scorer import JOBS_VARIABLE, Scorer, scoring_jobs
 from stillroom_molecules.student import LightGBMStudent

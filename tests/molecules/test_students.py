@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stillroom.errors import ConfigError
-from stillroom.targets import labels_only, make_targets
+from stillroom.tasks.targets import labels_only, make_targets
 from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardise, standardised_mol
 from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, feature_rows

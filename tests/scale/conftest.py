@@ -36,7 +36,7 @@ class Registered:
 
 def fit_student(seed: int = 0) -> object:
     """The fraud vertical's student distilled from a synthetic teacher (init score baked into tree 0)."""
-    from stillroom.targets import SoftTargets
+    from stillroom.tasks.targets import SoftTargets
     from stillroom_fraud.student import LightGBMStudent
 
     X = transactions(6000, seed)[FEATURES]
@@ -52,7 +52,7 @@ def fit_student(seed: int = 0) -> object:
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registered]:
     """The student logged (native + compiled) and registered as version 1 in a fresh store."""
     from stillroom import tracking
-    from stillroom.data import synthetic_example
+    from stillroom.contract.bundle import synthetic_example
 
     root = tmp_path_factory.mktemp("scale-store")
     with temporary_store(root):

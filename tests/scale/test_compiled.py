@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stillroom import compiled, tracking
+from stillroom import tracking
+from stillroom.api import score
 from stillroom.errors import ModelLoadError
-from stillroom.scoring import score
+from stillroom.scoring import compiled
 
 from .conftest import FEATURES, Registered, transactions
 

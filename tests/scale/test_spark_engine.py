@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
 from stillroom import tracking
-from stillroom.data import synthetic_example
+from stillroom.api import score
+from stillroom.contract.bundle import synthetic_example
+from stillroom.contract.protocols import NativeModel
 from stillroom.errors import DataError, ModelLoadError
-from stillroom.protocols import NativeModel
-from stillroom.scoring import score
 
 from .conftest import FEATURES, Registered, transactions
 
@@ -24,7 +25,7 @@ ROWS = 100_000
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
     """One local Spark session for the module; the engine reuses the running session."""
-    from stillroom.spark import session
+    from stillroom.scoring.spark import session
 
     with session("local[2]") as active:
         yield active
@@ -60,8 +61,8 @@ def test_spark_engine_gives_the_local_engines_output_on_100k_rows(
     run = tracking.run_record(distributed["run_id"])
     assert run.params["engine"] == "spark:local[*]" and run.tags["stillroom.engine"] == "spark:local[*]"
     assert run.params["model_version"] == "1" and run.metrics["rows"] == ROWS
-    histogram = tracking.mlflow.artifacts.load_dict(f"runs:/{distributed['run_id']}/score_histogram.json")
-    local_histogram = tracking.mlflow.artifacts.load_dict(f"runs:/{local['run_id']}/score_histogram.json")
+    histogram = mlflow.artifacts.load_dict(f"runs:/{distributed['run_id']}/score_histogram.json")
+    local_histogram = mlflow.artifacts.load_dict(f"runs:/{local['run_id']}/score_histogram.json")
     assert histogram == local_histogram and sum(histogram["counts"]) == ROWS
     assert _leftovers(tmp_path) == []
 
@@ -117,7 +118,7 @@ def test_teacher_labels_through_spark_equal_its_local_probabilities(
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
-    from stillroom.spark import label_rows
+    from stillroom.scoring.spark import label_rows
 
     rows = transactions(20_000, seed=16)[FEATURES]
     by_spark = label_rows(tracking.teacher_spark_udf_factory(registered.uri), rows, None, tmp_path)
@@ -139,7 +140,7 @@ def test_teacher_labels_through_spark_equal_its_local_probabilities(
 def test_teacher_spark_master_needs_an_mlflow_teacher() -> None:
     from pydantic import ValidationError
 
-    from stillroom.config import TeacherConfig
+    from stillroom.contract.config import TeacherConfig
 
     assert TeacherConfig(uri="models:/fraud-champion@prod", spark_master="local[*]").spark_master == "local[*]"
     with pytest.raises(ValidationError, match="teacher.spark_master needs an MLflow teacher.uri"):

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from stillroom import tracking
 from stillroom.cli import app
+from stillroom.contract.names import SCORING_EXPERIMENT
 
 from .conftest import ADMIN, TeamServer
 
@@ -115,7 +116,7 @@ def test_authenticated_scoring_job(team_server: TeamServer, distilled: dict, tmp
     import mlflow
 
     with acting_as(team_server, "alice"):
-        runs = mlflow.search_runs(experiment_names=[tracking.SCORING_EXPERIMENT], output_format="list")
+        runs = mlflow.search_runs(experiment_names=[SCORING_EXPERIMENT], output_format="list")
     assert [r.data.metrics["rows"] for r in runs] == [3000.0]
 
 

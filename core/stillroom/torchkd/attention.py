@@ -30,7 +30,7 @@ class AttentionTransferLoss(nn.Module):
         if len(student) != len(teacher) or not student:
             raise ValueError(f"attention transfer pairs stages: student has {len(student)}, teacher {len(teacher)}")
         terms = [
-            (attention_map(s, tuple(t.shape[-2:])) - attention_map(t.detach())).pow(2).mean()
+            (attention_map(s, (int(t.shape[-2]), int(t.shape[-1]))) - attention_map(t.detach())).pow(2).mean()
             for s, t in zip(student, teacher, strict=True)
         ]
         return torch.stack(terms).mean()

@@ -24,5 +24,6 @@ class HintLoss(nn.Module):
     def forward(self, student_feature: torch.Tensor, teacher_feature: torch.Tensor) -> torch.Tensor:
         adapted = self.adapter(student_feature)
         if adapted.shape[-2:] != teacher_feature.shape[-2:]:
-            adapted = F.adaptive_avg_pool2d(adapted, teacher_feature.shape[-2:])
+            height, width = teacher_feature.shape[-2:]
+            adapted = F.adaptive_avg_pool2d(adapted, (int(height), int(width)))
         return F.mse_loss(adapted, teacher_feature.detach())

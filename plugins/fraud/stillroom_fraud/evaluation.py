@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from stillroom import metrics as core_metrics
-from stillroom import plots
-from stillroom.context import EvaluationContext, EvaluationResult
+from stillroom.contract import EvaluationContext, EvaluationResult, plots
+from stillroom.contract import metrics as core_metrics
 
 from .metrics import FraudMetricSettings, fraud_metrics, group_rates, recall_at_fpr
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stillroom.errors import DataError
+from stillroom.contract import DataError
 
 from .simulator import SECONDS_PER_DAY
 

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stillroom.data import DataBundle, validate_features
-from stillroom.errors import ConfigError, DataError
+from stillroom.contract import ConfigError, DataBundle, DataError, validate_features
 
 from .features import DEFAULT_DELAY_DAYS, FEATURES, add_features, split_layout, time_split
 from .simulator import GRID_SIZE, simulate

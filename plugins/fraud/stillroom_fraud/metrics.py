@@ -7,7 +7,7 @@ is within the analysts' budget, how many compromised cards the daily top-k revie
 (the Fraud Detection Handbook's card precision top-k), what the errors cost, and whether
 some customer groups are alerted more than others.
 
-Conventions follow :mod:`stillroom.metrics`: labels 0/1, an alert is ``score >= threshold``.
+Conventions follow :mod:`stillroom.contract.metrics`: labels 0/1, an alert is ``score >= threshold``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
-from stillroom.metrics import calibration, metric_key, operating_point_at_fpr, safe_metric
+from stillroom.contract.metrics import calibration, metric_key, operating_point_at_fpr, safe_metric
 
 DEFAULT_COST_FN = 100.0
 """Cost of a missed fraud: a typical unrecovered card-fraud loss plus chargeback handling."""

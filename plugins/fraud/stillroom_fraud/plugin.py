@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from stillroom import hookimpl
-from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
+from stillroom.contract import ROLES, ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec, hookimpl
 
 from . import datasets
 from .config import FraudConfig
@@ -14,7 +13,6 @@ from .evaluation import evaluate_fraud
 from .student import LightGBMStudent
 from .teacher import train_ensemble_teacher
 
-ROLES = ("teacher", "student", "baseline")
 CARD = {
     "intended_use": (
         "Batch scoring of card transactions to rank them for fraud review, replacing a heavier "

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from stillroom.errors import ConfigError
+from stillroom.contract import ConfigError
 
 SECONDS_PER_DAY = 86_400
 GRID_SIZE = 100.0

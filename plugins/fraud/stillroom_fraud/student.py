@@ -31,9 +31,7 @@ import lightgbm as lgb
 import numpy as np
 from scipy.special import expit
 
-from stillroom.errors import ConfigError
-from stillroom.protocols import ModelDescription, NativeModel
-from stillroom.targets import SoftTargets
+from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 100,

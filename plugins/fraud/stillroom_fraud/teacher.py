@@ -23,10 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stillroom.cache import cached_model, default_cache_dir
-from stillroom.data import DataBundle, frame_digest
-from stillroom.progress import console
-from stillroom.teachers import EstimatorTeacher
+from stillroom.contract import DataBundle, EstimatorTeacher, cached_model, console, default_cache_dir, frame_digest
 
 DEFAULTS: dict[str, Any] = {
     "members": ["random_forest", "extra_trees", "gradient_boosting", "logistic"],
@@ -63,7 +60,7 @@ def _members(p: dict[str, Any], seed: int) -> list[tuple[str, Any]]:
     }
     unknown = [m for m in p["members"] if m not in factories]
     if unknown:
-        from stillroom.errors import ConfigError
+        from stillroom.contract import ConfigError
 
         raise ConfigError(
             f"invalid config field 'teacher.params.members': unknown member(s) {unknown}; choose from {sorted(factories)}"
@@ -76,7 +73,7 @@ def train_ensemble_teacher(params: dict[str, Any], bundle: DataBundle, seed: int
     p = DEFAULTS | params
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
-        from stillroom.errors import ConfigError
+        from stillroom.contract import ConfigError
 
         raise ConfigError(f"unknown config field(s) 'teacher.params.{unknown[0]}' (known: {sorted(DEFAULTS)})")
     # library versions belong to the identity: a model pickled by another scikit-learn is refitted, not trusted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stillroom.data import DataBundle
+from stillroom.contract import DataBundle
 
 from . import loaders, synthetic
 from .config import MedicalDataConfig

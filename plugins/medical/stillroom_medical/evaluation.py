@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from stillroom import metrics as core_metrics
-from stillroom import plots
-from stillroom.context import EvaluationContext, EvaluationResult
+from stillroom.contract import EvaluationContext, EvaluationResult, plots
+from stillroom.contract import metrics as core_metrics
 
 from .metrics import OperatingPoint, auroc, calibration_table, choose_threshold, confusion_rates, ece, one_vs_rest
 

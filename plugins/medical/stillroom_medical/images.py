@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.errors import DataError
+from stillroom.contract import DataError
 
 IMAGE = "image"
 TASK_TYPES = ("binary", "multiclass", "multilabel")
@@ -172,7 +172,7 @@ def stack(X: Any) -> np.ndarray:
 
 def to_bundle(data: ImageData) -> Any:
     """The core's DataBundle: frames with an image column; ``site`` (if any) as the group."""
-    from stillroom.data import DataBundle
+    from stillroom.contract import DataBundle
 
     check_data(data)
     frames = {name: to_frame(split, data) for name, split in data.splits().items()}

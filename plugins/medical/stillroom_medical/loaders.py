@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stillroom.errors import DataError
+from stillroom.contract import DataError
 
 from .images import ImageData, ImageSplit, as_float_images, check_data
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stillroom.errors import ConfigError
+from stillroom.contract import ConfigError
 from stillroom.torchkd import ModelOutputs
 
 

@@ -12,9 +12,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stillroom import hookimpl
-from stillroom.data import DataBundle
-from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
+from stillroom.contract import (
+    ROLES,
+    ComplianceProfile,
+    DataBundle,
+    DatasetSpec,
+    EvaluatorSpec,
+    StudentSpec,
+    TaskSpec,
+    TeacherLoader,
+    TeacherSpec,
+    hookimpl,
+)
 
 from . import datasets
 from .config import MedicalConfig
@@ -25,7 +34,6 @@ if TYPE_CHECKING:
     from .teacher import TorchTeacher
 
 TASK = "medical"
-ROLES = ("teacher", "student", "baseline")
 CARD = {
     "intended_use": (
         "Screening support on a CPU beside the scanner or on a clinician's laptop: the student flags "
@@ -111,14 +119,16 @@ def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
 
 
 @hookimpl
-def stillroom_make_teacher(spec: Any, task: TaskSpec, bundle: DataBundle, seed: int) -> TorchTeacher | None:
+def stillroom_make_teacher(
+    spec: Any, task: TaskSpec, bundle: DataBundle, seed: int, load_model: TeacherLoader
+) -> TorchTeacher | None:
     """A ``teacher.uri`` for the medical task: a TorchScript file or an MLflow pytorch model."""
     if task.name != TASK or not spec.uri:
         return None
     from .teacher import load_torchscript_teacher, mlflow_teacher
 
     if spec.uri.startswith(("models:/", "runs:/")):
-        return mlflow_teacher(spec.uri, dict(spec.params), bundle)
+        return mlflow_teacher(spec.uri, dict(spec.params), bundle, load_model)
     return load_torchscript_teacher(spec.uri, dict(spec.params), bundle)
 
 

@@ -14,9 +14,7 @@ import pandas as pd
 import torch
 from pydantic import Field, ValidationError
 
-from stillroom.config import StrictModel
-from stillroom.data import DataBundle
-from stillroom.errors import ConfigError
+from stillroom.contract import ConfigError, DataBundle, StrictModel, has_class_labels, has_scalar_output
 from stillroom.torchkd import FAMILIES
 
 from . import nets
@@ -127,18 +125,13 @@ class TrainingParams:
 
 
 def output_count(bundle: DataBundle) -> int:
-    """Logits a network needs: 2 for binary (softmax), k classes, or one per label."""
-    if bundle.task_type == "binary":
-        return 2
-    if bundle.task_type == "multilabel":
-        return len(bundle.labels)
-    return len(bundle.details.get("class_names") or []) or int(bundle.y(bundle.train).max()) + 1
+    """Logits a network needs: 2 for binary (a softmax over both classes), else one per output
+    (k classes, or one per label)."""
+    return 2 if has_scalar_output(bundle.task_type) else bundle.n_outputs
 
 
 def tensors_for(bundle: DataBundle, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and labels of a split as tensors (labels: int64 class, or float per label)."""
     x = torch.from_numpy(stack(bundle.X(frame)))
     y = bundle.y(frame)
-    if bundle.task_type == "multilabel":
-        return x, torch.from_numpy(np.asarray(y, dtype=np.float32))
-    return x, torch.from_numpy(np.asarray(y, dtype=np.int64))
+    return x, torch.from_numpy(np.asarray(y, dtype=np.int64 if has_class_labels(bundle.task_type) else np.float32))

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stillroom.errors import ConfigError
-from stillroom.protocols import ModelDescription, NativeModel
+from stillroom.contract import ConfigError, ModelDescription, NativeModel
 from stillroom.torchkd import DistillationObjective, ModelOutputs, born_again
 
 from . import export, nets

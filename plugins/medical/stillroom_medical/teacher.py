@@ -27,11 +27,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from stillroom.cache import cache_key, cached_model, default_cache_dir
-from stillroom.data import DataBundle, frame_digest
-from stillroom.errors import ConfigError, ModelLoadError, first_line
-from stillroom.manifest import sha256_file
-from stillroom.protocols import ModelDescription, NativeModel
+from stillroom.contract import (
+    ConfigError,
+    DataBundle,
+    ModelDescription,
+    ModelLoadError,
+    NativeModel,
+    TeacherLoader,
+    cache_key,
+    cached_model,
+    default_cache_dir,
+    first_line,
+    frame_digest,
+    sha256_file,
+)
 from stillroom.torchkd import DistillationObjective, ModelOutputs
 
 from . import nets
@@ -221,11 +230,10 @@ def load_torchscript_teacher(path: str, params: dict[str, Any], bundle: DataBund
     return teacher
 
 
-def mlflow_teacher(uri: str, params: dict[str, Any], bundle: DataBundle) -> TorchTeacher:
-    """An MLflow ``pytorch`` model (``models:/`` or ``runs:/``), linked as the run's input."""
-    from stillroom import tracking
-
-    _, facts = tracking.load_teacher_model(uri)
+def mlflow_teacher(uri: str, params: dict[str, Any], bundle: DataBundle, load_model: TeacherLoader) -> TorchTeacher:
+    """An MLflow ``pytorch`` model (``models:/`` or ``runs:/``), linked as the run's input;
+    ``load_model`` is the core's MLflow loader the teacher hook receives."""
+    _, facts = load_model(uri)
     module = facts.get("object")
     if not isinstance(module, nn.Module):
         raise ModelLoadError(f"teacher {uri} is not an MLflow pytorch model (flavor {facts.get('flavor')!r})")

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from stillroom.progress import console
+from stillroom.contract import console
 from stillroom.torchkd import DistillationObjective, ModelOutputs
 
 from .augment import AugmentSettings, augment, mixup

@@ -22,12 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.errors import ConfigError, ModelLoadError
-from stillroom.protocols import ModelDescription, NativeModel
-from stillroom.targets import single_kind_task_type
+from stillroom.contract import ConfigError, ModelDescription, ModelLoadError, NativeModel, as_task_output, single_kind_task_type
 
 from .loaders import SMILES
-from .outputs import shape_output
 
 DEFAULTS: dict[str, Any] = {"endpoints": ["Solubility_AqSolDB"], "batch_size": 256, "threads": 2}
 
@@ -113,7 +110,7 @@ class AdmetTeacher:
         smiles = X[SMILES].tolist()
         out = pd.DataFrame(index=range(len(smiles)), columns=self.endpoints, dtype=float)
         if not smiles:
-            return shape_output(out.to_numpy(), self.task_type)
+            return as_task_output(out.to_numpy(), self.task_type)
         torch = self._torch
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
@@ -128,7 +125,7 @@ class AdmetTeacher:
                     out[names] = torch.cat(preds).numpy()
         finally:
             torch.set_num_threads(previous)
-        return shape_output(out[self.endpoints].to_numpy(dtype=float), self.task_type)
+        return as_task_output(out[self.endpoints].to_numpy(dtype=float), self.task_type)
 
     def describe(self) -> ModelDescription:
         n_params = sum(sum(p.numel() for p in m.parameters()) for models, _, _ in self.members for m in models)

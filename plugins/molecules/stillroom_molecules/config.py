@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stillroom.config import DistillConfig, StrictModel
+from stillroom.contract import DistillConfig, StrictModel
 
 
 class MoleculesDataConfig(StrictModel):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.data import DataBundle
+from stillroom.contract import DataBundle
 
 from . import embedded
 from .chem import RDKIT_VERSION, STANDARDISATION

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stillroom.errors import DataError
+from stillroom.contract import DataError
 
 from .loaders import MoleculeTable, load_molecules
 

@@ -15,13 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.context import EvaluationContext, EvaluationResult
+from stillroom.contract import EvaluationContext, EvaluationResult, output_kinds
 
 from .loaders import SMILES
 from .metrics import AD_METHOD, enrichment_factor, enrichment_fractions, enrichment_name, fidelity, max_similarity, task_metrics
-from .outputs import output_kinds
-
-ROLES = ("teacher", "student", "baseline")
 
 
 def _actives(y: np.ndarray, kind: str, settings: Any) -> np.ndarray:

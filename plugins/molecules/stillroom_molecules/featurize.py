@@ -31,9 +31,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 from scipy import sparse
 
-from stillroom.cache import mark_used
-from stillroom.environment import usable_cores
-from stillroom.errors import ConfigError
+from stillroom.contract import ConfigError, mark_used, usable_cores
 
 from .chem import RDKIT_VERSION, smiles_digest, to_mols
 
@@ -215,7 +213,7 @@ class Featurizer:
 
     def _cache_path(self, key: str) -> Path:
         if self.cache_dir is None:
-            from stillroom.cache import default_cache_dir
+            from stillroom.contract import default_cache_dir
 
             root = default_cache_dir()
         else:

@@ -19,14 +19,12 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from stillroom.errors import DataError
-from stillroom.targets import OUTPUT_TYPES
+from stillroom.contract import OUTPUT_TYPES, TASK_TYPES, DataError
 
 from .chem import standardise
 
 SMILES = "smiles"  # the model input column of every molecules bundle
 SMILES_CANDIDATES = ("smiles", "canonical_smiles", "smi", "mol_smiles", "structure")
-TASK_TYPES = ("regression", "binary", "multilabel", "multiclass", "mixed")
 
 
 @dataclass

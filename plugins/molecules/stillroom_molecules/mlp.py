@@ -96,7 +96,7 @@ def signed_log(x: torch.Tensor) -> torch.Tensor:
 
 def network_predict(net: Network, F: np.ndarray | sparse.csr_matrix, kinds: tuple[str, ...]) -> np.ndarray:
     """Outputs of the trained network on dense or CSR feature rows, per output as its kind says
-    (:func:`~stillroom_molecules.outputs.output_kinds`: a value, a probability, or a multiclass
+    (:func:`~stillroom.contract.output_kinds`: a value, a probability, or a multiclass
     task's class probabilities), computed through the rows' non-zero entries: see
     :func:`_input_layer`."""
     net.eval()

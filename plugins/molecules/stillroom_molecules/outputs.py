@@ -10,22 +10,19 @@ training loop serves every task type.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from stillroom.targets import OUTPUT_TYPES  # what one output of a mixed task is
-
-CLASSIFICATION = ("binary", "multilabel", "multiclass")
+from stillroom.contract import MULTICLASS, output_kinds
 
 
 @dataclass(frozen=True)
 class Matrix:
     """Targets as 2-D arrays: ``hard`` (n, k) NaN = missing (multiclass: one-hot, NaN rows
     unlabelled), ``teacher`` (n, k) or None, the recipe, and each column's kind
-    (:func:`output_kinds`)."""
+    (:func:`stillroom.contract.output_kinds`)."""
 
     hard: np.ndarray
     teacher: np.ndarray | None
@@ -42,23 +39,11 @@ class Matrix:
         return self.hard.shape[1]
 
 
-def output_kinds(task_type: str, n_outputs: int, output_types: Sequence[str] | None = None) -> tuple[str, ...]:
-    """What each output is: ``regression`` (a value) or ``binary`` (a probability; a multilabel
-    column is one), from a mixed task's own list; a multiclass task's outputs are its classes."""
-    if task_type == "mixed":
-        kinds = tuple(output_types or ())
-        if len(kinds) != n_outputs or not set(kinds) <= set(OUTPUT_TYPES):
-            raise ValueError(f"a mixed task needs one of {OUTPUT_TYPES} per output, got {list(kinds)} for {n_outputs}")
-        return kinds
-    kind = task_type if task_type in ("regression", "multiclass") else "binary"
-    return (kind,) * n_outputs
-
-
 def as_matrix(targets: Any, task_type: str, n_classes: int | None = None) -> Matrix:
     """Any core targets object -> :class:`Matrix`."""
     hard = np.asarray(targets.hard, dtype=float)
     teacher = None if targets.teacher is None else np.asarray(targets.teacher, dtype=float)
-    if task_type == "multiclass":
+    if task_type == MULTICLASS:
         k = teacher.shape[1] if teacher is not None else int(n_classes or (np.nanmax(hard) + 1))
         onehot = np.full((len(hard), k), np.nan)
         ok = hard >= 0
@@ -81,11 +66,3 @@ def blended(m: Matrix) -> tuple[np.ndarray, np.ndarray]:
         return np.where(labelled, m.hard, 0.0), labelled.astype(float)
     target = np.where(labelled, m.alpha * m.teacher + (1 - m.alpha) * np.nan_to_num(m.hard), m.teacher)
     return target, np.isfinite(m.teacher).astype(float)
-
-
-def shape_output(values: np.ndarray, task_type: str) -> np.ndarray:
-    """(n, k) model output -> the core's shape for the task type ((n,) for binary)."""
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        values = values[:, None]
-    return values[:, 0] if task_type == "binary" else values

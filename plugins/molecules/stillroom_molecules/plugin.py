@@ -6,15 +6,23 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stillroom import hookimpl
-from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
+from stillroom.contract import (
+    ROLES,
+    ComplianceProfile,
+    DatasetSpec,
+    EvaluatorSpec,
+    InputFormat,
+    StudentSpec,
+    TaskSpec,
+    TeacherSpec,
+    hookimpl,
+)
 
-from . import datasets
+from . import datasets, formats
 from .config import MoleculesConfig
 from .evaluation import evaluate_molecules
 from .metrics import SCREENING_FRACTION, enrichment_name
 
-ROLES = ("teacher", "student", "baseline")
 CARD = {
     "intended_use": (
         "Virtual screening and prioritisation of molecules by a predicted property at fingerprint "
@@ -150,3 +158,8 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
         artifacts=("molecules/applicability_domain.csv", "molecules/data_quality.json", "molecules/ad_method.json"),
         description="Endpoint, units, featuriser, RDKit version, AD coverage and inside/outside metrics, split, enrichment.",
     )
+
+
+@hookimpl
+def stillroom_input_formats() -> Iterable[InputFormat]:
+    yield formats.SMI

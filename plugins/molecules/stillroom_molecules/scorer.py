@@ -37,12 +37,10 @@ from rdkit import Chem
 from scipy import sparse
 from scipy.special import expit
 
-from stillroom.environment import usable_cores
-from stillroom.errors import ConfigError, ModelLoadError
+from stillroom.contract import ConfigError, ModelLoadError, output_kinds, usable_cores
 
 from .chem import RDKIT_VERSION, standardised_mol
 from .featurize import Featurizer, FeaturizerConfig, feature_rows
-from .outputs import output_kinds
 
 SPEC_FILE = "student.json"
 VALID_COLUMN = "smiles_valid"

@@ -26,14 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from stillroom.errors import ConfigError
-from stillroom.protocols import ModelDescription, NativeModel
-from stillroom.targets import SoftTargets
+from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output
 
 from .chem import RDKIT_VERSION
 from .featurize import FeaturizerConfig
 from .loaders import SMILES
-from .outputs import Matrix, as_matrix, blended, shape_output
+from .outputs import Matrix, as_matrix, blended
 from .scorer import VALID_COLUMN, Scorer
 
 Rows = sparse.csr_matrix  # feature rows of a featuriser: one CSR row per molecule
@@ -117,7 +115,7 @@ class SmilesStudent:
         """From SMILES to outputs, the whole way (standardise, featurise, model): what is timed."""
         scorer = self._fitted()
         out, _valid = scorer.predict_smiles(X[SMILES].tolist())
-        return shape_output(out, scorer.task_type)
+        return as_task_output(out, scorer.task_type)
 
     def describe(self) -> ModelDescription:
         scorer = self._fitted()

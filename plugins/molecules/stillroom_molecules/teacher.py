@@ -25,15 +25,20 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
-from stillroom.cache import cached_model, default_cache_dir
-from stillroom.data import DataBundle
-from stillroom.errors import ConfigError
-from stillroom.progress import console
-from stillroom.protocols import ModelDescription, NativeModel
+from stillroom.contract import (
+    ConfigError,
+    DataBundle,
+    ModelDescription,
+    NativeModel,
+    as_task_output,
+    cached_model,
+    console,
+    default_cache_dir,
+    output_kinds,
+)
 
 from .featurize import Featurizer, FeaturizerConfig
 from .loaders import SMILES
-from .outputs import output_kinds, shape_output
 
 DEFAULTS: dict[str, Any] = {
     "boosters": 2,
@@ -146,13 +151,13 @@ class EnsembleTeacher:
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         # no feature cache here: the teacher's cost is part of what the run measures
         features = self.featurizer.transform(X[SMILES].tolist(), use_cache=False).toarray()
-        return shape_output(self.model.predict(features), self.model.task_type)
+        return as_task_output(self.model.predict(features), self.model.task_type)
 
     def label(self, X: pd.DataFrame) -> np.ndarray:
         """Bulk labelling (the transfer set): descriptors of molecules featurised while training
         are reused. Only labelling takes this path; the run times the teacher through predict."""
         features = self.featurizer.transform(X[SMILES].tolist(), use_cache=True).toarray()
-        return shape_output(self.model.predict(features), self.model.task_type)
+        return as_task_output(self.model.predict(features), self.model.task_type)
 
     def describe(self) -> ModelDescription:
         if self._size is None:
@@ -206,6 +211,6 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
 
 
 def _digest(frame: pd.DataFrame) -> str:
-    from stillroom.data import frame_digest
+    from stillroom.contract import frame_digest
 
     return frame_digest(frame)

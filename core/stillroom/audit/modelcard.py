@@ -1,0 +1,229 @@
+"""Model card (Mitchell et al. 2019, "Model Cards for Model Reporting") as JSON and Markdown.
+
+The JSON is for machines (a registry crawler, a diff between versions); the Markdown is what
+a model-risk reviewer reads in the MLflow UI. Both come from one dictionary so they never
+disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._runtime import package_version
+from ..contract.names import output_metric_key
+from ..contract.protocols import ModelDescription
+from ..distillation.evaluation import results_table
+from ..tasks import measures, types
+from ..tasks.judging import judged_roles
+from ..tasks.kinds import has_scalar_output
+from ..tasks.types import TABLE_METRICS
+
+if TYPE_CHECKING:
+    from ..distillation.result import Distillation
+
+EFFICIENCY = ("n_parameters", "size_bytes", "latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
+
+SECTIONS = (
+    ("model_details", "Model details"),
+    ("intended_use", "Intended use"),
+    ("factors", "Factors"),
+    ("metrics", "Metrics"),
+    ("evaluation_data", "Evaluation data"),
+    ("training_data", "Training data"),
+    ("quantitative_analyses", "Quantitative analyses"),
+    ("gate", "Release gate"),
+    ("ethical_considerations", "Ethical considerations"),
+    ("caveats_and_recommendations", "Caveats and recommendations"),
+)
+
+
+def build_card(d: Distillation) -> dict[str, Any]:
+    """The Mitchell et al. sections filled from a distillation; the vertical's ``TaskSpec.card``
+    supplies the domain text (intended use, factors, ethics, caveats)."""
+    task, cfg, bundle, result = d.task, d.config, d.bundle, d.result
+    ev = cfg.evaluation
+    roles = list(d.efficiency)
+    judged = judged_roles(bundle.reference, roles)
+    return {
+        "title": f"{cfg.run.registered_model} ({task.name})",
+        "model_details": {
+            "task": f"{task.name}: {task.description}",
+            "student": describe_model(d.student.describe()),
+            "teacher": describe_model(d.teacher.description),
+            "baseline": BASELINE[bundle.reference],
+            "recipe": _recipe(d),
+            "stillroom version": package_version("stillroom"),
+            "date": time.strftime("%Y-%m-%d"),
+        },
+        "intended_use": task.card.get("intended_use", task.description),
+        "factors": task.card.get("factors", f"subgroup column: {bundle.group or 'none'}"),
+        "metrics": {
+            "reference": REFERENCE[bundle.reference],
+            **_operating_point(d),
+            "intervals": f"{ev.ci_level:.0%} percentile bootstrap, {ev.bootstrap} resamples of the test split",
+            "definitions": task.card.get("metrics", types.DEFINITIONS[bundle.task_type]),
+            **_covered_outputs(d),
+        },
+        "evaluation_data": {"split": "test", "rows": len(bundle.test), "source": bundle.source},
+        "training_data": {"labelled rows": _labelled_rows(d), "transfer set": d.transfer.composition(), "source": bundle.source},
+        "quantitative_analyses": {
+            "performance": {
+                "table": results_table(list(TABLE_METRICS[bundle.task_type]), result.metrics, result.intervals, judged)
+            },
+            "retention, gain and fidelity": {
+                "table": [
+                    {"metric": k, "value": v, "95% interval": _interval(result.intervals.get(k))}
+                    for k, v in result.metrics.items()
+                    if k.startswith(("retention.", "gain.", "fidelity."))
+                ]
+            },
+            **({"per output": {"table": per_output}} if (per_output := _per_output_table(d, judged)) else {}),
+            "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
+        },
+        "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
+        "ethical_considerations": task.card.get("ethical_considerations", "See the vertical's documentation."),
+        "caveats_and_recommendations": task.card.get(
+            "caveats", "Re-validate before use on data from another population or period."
+        ),
+    }
+
+
+BASELINE = {
+    "labels": "same student architecture and settings, trained on hard labels only (no teacher)",
+    "teacher": "none: the data has no labels for a student without the teacher to learn from",
+}
+REFERENCE = {
+    "labels": "the data's labels: teacher, student and baseline are each judged against them",
+    "teacher": (
+        "the teacher's outputs (the data has no labels): its values for value outputs, its calls at 0.5 for "
+        "yes/no outputs; every student metric measures fidelity to the teacher, and the teacher is not judged"
+    ),
+}
+
+
+def _recipe(d: Distillation) -> str:
+    recipe = f"response-based distillation, temperature {d.config.recipe.temperature}"
+    if d.bundle.reference == "teacher":
+        return f"{recipe}, on the teacher's outputs alone (no labels to blend in: alpha has no effect)"
+    return f"{recipe}, alpha {d.config.recipe.alpha}"
+
+
+def _labelled_rows(d: Distillation) -> int | str:
+    if d.bundle.reference == "teacher":
+        return f"none: the train split's {len(d.bundle.train):,} rows are labelled by the teacher"
+    return len(d.bundle.train)
+
+
+def _metric_groups(d: Distillation) -> list[tuple[measures.OutputGroup, list[str]]]:
+    """The output groups whose metrics a reviewer must map to outputs (with the outputs' names):
+    every group of a task with several outputs, except multiclass (one label, one set of metrics)."""
+    bundle = d.bundle
+    if not types.reports_per_output(bundle.task_type, bundle.n_outputs):
+        return []
+    groups = measures.output_groups(bundle.task_type, bundle.output_types)
+    return [(g, g.names(bundle.output_names)) for g in groups]
+
+
+def _covered_outputs(d: Distillation) -> dict[str, Any]:
+    """Which outputs each metric family covers, so that an unsuffixed ``rmse`` on a panel is
+    never ambiguous: the macro mean over the outputs named, or that one output's value."""
+    covered = {}
+    for group, names in _metric_groups(d):
+        metric_names = ", ".join(m.name for m in measures.METRICS[group.kind])
+        how = "macro mean over" if len(names) > 1 else "computed on"
+        covered[metric_names] = f"{how} {', '.join(names)}"
+    return {"outputs covered": covered} if covered else {}
+
+
+def _per_output_table(d: Distillation, roles: list[str]) -> list[dict[str, Any]]:
+    """One row per output and metric with every model's value: a panel's endpoints one by one
+    (the performance table shows each metric family's macro mean)."""
+    rows = []
+    values = d.result.metrics
+    for group, names in _metric_groups(d):
+        for name in names:
+            for m in measures.METRICS[group.kind]:
+                if m.per_output is None:
+                    continue
+                row: dict[str, Any] = {"output": name, "metric": m.name}
+                for role in roles:
+                    key = output_metric_key(role, m.name, name, d.bundle.n_outputs)
+                    if key in values:
+                        row[role] = f"{values[key]:.4f}"
+                rows.append(row)
+    return rows
+
+
+def _operating_point(d: Distillation) -> dict[str, Any]:
+    """How decisions are made: a threshold fixed on validation (binary), or the top class / raw values."""
+    op = d.config.evaluation.operating_point
+    if not has_scalar_output(d.bundle.task_type):
+        return {"decision": types.decision_rule(d.bundle.task_type)}
+    return {
+        "operating point": f"{op.kind} = {op.value} chosen on validation, then fixed",
+        "thresholds": {k: round(v, 6) for k, v in d.thresholds.items()},
+    }
+
+
+def describe_model(desc: ModelDescription) -> dict[str, Any]:
+    """A model description as a flat mapping for the card and the lineage record (unknown fields left out)."""
+    fields = {"name": desc.name, "kind": desc.kind, "n_parameters": desc.n_parameters, "size_bytes": desc.size_bytes}
+    fields |= {"uri": desc.uri, "version": desc.version, **desc.details}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown: one heading per Mitchell et al. section, tables for results."""
+    lines = [f"# Model card: {card.get('title', 'stillroom student')}", ""]
+    for key, heading in SECTIONS:
+        if key not in card:
+            continue
+        lines += [f"## {heading}", "", *_render(card[key]), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _render(value: Any, indent: str = "") -> list[str]:
+    """Text as is, ``{"table": rows}`` as a table, mappings and lists as (nested) bullets."""
+    if isinstance(value, str):
+        return [indent + value]
+    if isinstance(value, dict) and value.get("table"):
+        return _table(value["table"], value.get("columns"))
+    if isinstance(value, dict):
+        out = []
+        for k, v in value.items():
+            if isinstance(v, dict) and v.get("table"):
+                out += [f"**{k}**", "", *_table(v["table"], v.get("columns")), ""]
+            elif isinstance(v, (dict, list, tuple)):
+                out += [f"{indent}- **{k}**:", *_render(v, indent + "  ")]
+            else:
+                out.append(f"{indent}- **{k}**: {_cell(v)}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [f"{indent}- {_cell(item)}" for item in value]
+    return [indent + _cell(value)]
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    cols = columns or list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        out.append("| " + " | ".join(_cell(row.get(c, "")) for c in cols) + " |")
+    return out
+
+
+def _cell(value: Any) -> str:
+    """Large numbers with thousands separators (bytes, rows), others to four significant digits."""
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def _interval(bounds: tuple[float, float] | None) -> str:
+    return f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else ""

@@ -1,0 +1,59 @@
+"""The result of a distillation on the console: the teacher / student / baseline table with
+intervals, retention and gain, fidelity, efficiency, the gate with its reasons, the compliance
+check with every gap, and where the student was registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from ..contract.names import COMPLETE, ROLES
+from ..distillation.evaluation import results_table
+from ..progress import console
+from ..tasks.judging import scored_roles
+from ..tasks.kinds import DEFAULT_TASK_TYPE
+from ..tasks.types import SUMMARY_METRICS, TABLE_METRICS
+
+
+def _print_compliance(checked: dict[str, Any] | None) -> None:
+    """The compliance check's result; each missing item on its own line, so it cannot be missed."""
+    if not checked:
+        return
+    profiles = ", ".join(checked["profiles"])
+    if checked["status"] == COMPLETE:
+        console.print(f"compliance: complete (profiles {profiles})")
+        return
+    console.print(f"compliance: [bold red]incomplete[/bold red] against profiles {profiles}; missing:")
+    for kind, items in checked["missing"].items():
+        console.print(f"  {kind}: {', '.join(items)}")
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The result as a table a person can read."""
+    values, intervals = summary["metrics"], summary["intervals"]
+    roles = scored_roles(values, ROLES)
+    against = "" if summary.get("reference", "labels") == "labels" else ", judged against the teacher's outputs"
+    table = Table(title=f"{summary['task']}: {' vs '.join(roles)} (test split{against})")
+    task_type = summary.get("task_type", DEFAULT_TASK_TYPE)
+    names = list(TABLE_METRICS[task_type])
+    table.add_column("model")
+    for n in names:
+        table.add_column(n)
+    for row in results_table(names, values, intervals, roles):
+        table.add_row(row["model"], *[row.get(n, "") for n in names])
+    console.print(table)
+    for key in (
+        *(f"{prefix}.{name}" for name in SUMMARY_METRICS[task_type] for prefix in ("retention", "gain")),
+        *sorted(k for k in values if k.startswith("fidelity.")),
+        "efficiency.speedup_rows_per_second",
+        "efficiency.size_ratio",
+    ):
+        if key in values:
+            console.print(f"  {key}: {values[key]:.4f}")
+    console.print(f"gate: [bold]{summary['gate']}[/bold]")
+    for reason in summary["gate_reasons"]:
+        console.print(f"  {reason}")
+    _print_compliance(summary.get("compliance"))
+    if summary.get("version"):
+        console.print(f"registered: models:/{summary['registered_model']}/{summary['version']} (run {summary['run_id']})")

@@ -1,0 +1,245 @@
+"""Run configuration: YAML + ``--set key=value`` overrides, validated with pydantic.
+
+Every vertical ships a default YAML and a config model that extends :class:`DistillConfig`
+(it narrows ``data`` and may add sections). Resolution order: the vertical's default, then
+the user's file (deep-merged), then ``--set`` overrides. Validation happens before anything
+starts, and a bad config is one :class:`ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError, first_line
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors: a typo in a config must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class RunSettings(StrictModel):
+    """Where and how the run is recorded."""
+
+    experiment: str = "stillroom"
+    seed: int = 0
+    tracking_uri: str | None = Field(None, description="defaults to MLFLOW_TRACKING_URI, then MLflow's default")
+    registered_model: str = Field(..., min_length=1)
+    register_student: bool = Field(True, description="register the student as a new model version")
+    cache_dir: str | None = Field(
+        None, description="teacher outputs and trained teachers; default STILLROOM_CACHE_DIR or ~/.cache/stillroom"
+    )
+
+
+class DataSettings(StrictModel):
+    """The data section every config has: a registered dataset name. Verticals narrow it
+    (paths, columns, splits) with their own model, which must keep ``dataset``."""
+
+    dataset: str
+
+
+class TeacherConfig(StrictModel):
+    """Either a registered teacher ``name`` (trained by the plugin) or a ``uri`` to load."""
+
+    name: str | None = None
+    uri: str | None = Field(None, description="models:/name@alias, runs:/id/path, or an estimator file")
+    params: dict[str, Any] = Field(default_factory=dict)
+    spark_master: str | None = Field(
+        None, description="label the transfer, validation and test rows through Spark on this master (local[*], spark://...)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TeacherConfig:
+        if bool(self.name) == bool(self.uri):
+            raise ValueError("set exactly one of teacher.name and teacher.uri")
+        if self.spark_master and not (self.uri and ":/" in self.uri):
+            raise ValueError("teacher.spark_master needs an MLflow teacher.uri (Spark loads the teacher from MLflow)")
+        return self
+
+
+class StudentConfig(StrictModel):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecipeConfig(StrictModel):
+    """Response-based distillation (Hinton et al.): temperature-softened teacher outputs blended
+    with hard labels; the temperature shapes training only, the student predicts at T = 1."""
+
+    temperature: float = Field(1.0, gt=0)
+    alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets")
+
+
+class MungeConfig(StrictModel):
+    enabled: bool = False
+    multiplier: float = Field(1.0, gt=0, description="synthetic points per labelled training row")
+    p: float = Field(0.5, gt=0, le=1)
+    s: float = Field(10.0, gt=0)
+    max_seed_rows: int | None = Field(20_000, gt=1, description="cap on seed rows (nearest-neighbour search cost)")
+
+
+class TransferConfig(StrictModel):
+    """What the teacher labels for the student: labelled data, unlabelled pool, synthetic points."""
+
+    unlabelled_pool: bool = True
+    munge: MungeConfig = Field(default_factory=MungeConfig)
+    max_points: int | None = Field(None, gt=0, description="cap on the transfer set (random subsample)")
+
+
+class OperatingPoint(StrictModel):
+    """How the operating threshold is chosen on validation (then fixed for test)."""
+
+    kind: Literal["alert_rate", "fpr", "threshold"] = "alert_rate"
+    value: float = Field(0.01, gt=0, lt=1)
+
+
+class EvaluationConfig(StrictModel):
+    bootstrap: int = Field(200, ge=0)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
+    efficiency_rows: int = Field(50_000, gt=0)
+    latency_repeats: int = Field(200, gt=0)
+
+
+GATE_RULE = re.compile(r"^\s*([\w./-]+)\s*(>=|<=|>|<|==)\s*(-?[\d.eE+-]+)\s*$")
+
+
+class GateConfig(StrictModel):
+    """Rules like ``fidelity.agreement >= 0.99``; every rule must hold for the gate to pass."""
+
+    rules: list[str] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _parse(cls, rules: list[str]) -> list[str]:
+        for rule in rules:
+            if not GATE_RULE.match(rule):
+                raise ValueError(f"gate rule {rule!r} is not of the form 'metric >= number'")
+        return rules
+
+
+class DistillConfig(StrictModel):
+    """The sections every vertical's config has. Verticals narrow ``data`` and add sections."""
+
+    task: str
+    run: RunSettings
+    data: DataSettings
+    teacher: TeacherConfig
+    student: StudentConfig
+    recipe: RecipeConfig = Field(default_factory=RecipeConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a file, or a ConfigError saying why not."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        loaded = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {first_line(exc)}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of sections, not {type(loaded).__name__}")
+    return loaded
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` merged into a copy of ``base``; nested mappings merge, everything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides; values are parsed as YAML (numbers, lists, booleans)."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def validate(model: type[DistillConfig], raw: dict[str, Any]) -> DistillConfig:
+    """Validate a raw mapping; the first error becomes one message naming the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def resolve(
+    model: type[DistillConfig],
+    default: Path,
+    user: str | Path | dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+) -> DistillConfig:
+    """Default YAML <- user YAML/dict <- overrides, validated."""
+    raw = read_yaml(default)
+    if isinstance(user, dict):
+        raw = deep_merge(raw, user)
+    elif user is not None:
+        raw = deep_merge(raw, read_yaml(user))
+    raw = apply_overrides(raw, overrides or [])
+    return validate(model, raw)
+
+
+def dump(config: BaseModel) -> str:
+    """The resolved config as YAML (what ``--print-config`` shows and the run logs)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> ``a.b.c`` keys (for MLflow params)."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    out[prefix.rstrip(".")] = data
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        msg = f"unknown config field {where!r}"
+    elif kind == "missing":
+        msg = f"missing config field {where!r}"
+    else:
+        msg = f"invalid config field {where!r}: {first['msg']}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return msg + more

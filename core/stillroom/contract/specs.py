@@ -1,0 +1,144 @@
+"""The named components a vertical registers through the registration hooks.
+
+Verticals yield these frozen dataclasses (the conda pattern); the plugin manager's registry
+indexes them by kind and name and refuses a second entry of the same kind and name, so that two
+installed plugins can never silently shadow each other. ``plugin`` is stamped by the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..tasks.kinds import DEFAULT_TASK_TYPE
+
+if TYPE_CHECKING:
+    from .bundle import DataBundle
+    from .config import DistillConfig
+    from .context import EvaluationContext, EvaluationResult
+    from .protocols import Student, Teacher
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A distillation task a vertical offers (``stillroom distill NAME``).
+
+    ``config_model`` validates the run config; ``default_config`` is the YAML file shipped
+    with the vertical; ``compliance_profile`` names what every run must log.
+    """
+
+    name: str
+    description: str
+    config_model: type[DistillConfig]
+    default_config: Path
+    compliance_profile: str
+    task_type: str = DEFAULT_TASK_TYPE
+    card: dict[str, str] = field(default_factory=dict)
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named data source: ``load(data_config, seed)`` returns a :class:`DataBundle`."""
+
+    name: str
+    task: str
+    load: Callable[[Any, int], DataBundle]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """A named teacher factory: ``build(params, bundle, seed)`` trains or loads a teacher."""
+
+    name: str
+    task: str
+    build: Callable[[dict[str, Any], DataBundle, int], Teacher]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """A named student factory: ``build(params, seed)`` returns an untrained student."""
+
+    name: str
+    task: str
+    build: Callable[[dict[str, Any], int], Student]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    """A named evaluator: adds metrics and artifacts for a task (``"*"`` for every task)."""
+
+    name: str
+    task: str
+    evaluate: Callable[[EvaluationContext], EvaluationResult]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ComplianceProfile:
+    """What a run of a task must log for its reviewers.
+
+    Metric names are MLflow metric keys (``student.average_precision``); artifacts are
+    paths inside the run's artifact root; params and tags are keys.
+    """
+
+    name: str
+    metrics: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+    description: str = ""
+    plugin: str = ""
+
+    def merged(self, other: ComplianceProfile) -> ComplianceProfile:
+        """This profile plus another's requirements (the core's generic profile + a vertical's)."""
+        return ComplianceProfile(
+            name=self.name,
+            metrics=tuple(dict.fromkeys(self.metrics + other.metrics)),
+            params=tuple(dict.fromkeys(self.params + other.params)),
+            tags=tuple(dict.fromkeys(self.tags + other.tags)),
+            artifacts=tuple(dict.fromkeys(self.artifacts + other.artifacts)),
+            description=self.description or other.description,
+            plugin=self.plugin,
+        )
+
+
+FormatReader = Callable[[Path, Sequence[tuple[str, str]], int], Iterator[pd.DataFrame]]
+"""``read(path, inputs, chunk_rows)``: the file as frames of at most ``chunk_rows`` rows holding
+the model's input columns (``inputs``: the model signature's ``(name, type)`` pairs) and any
+further columns a scoring job may pass through (an id, a name, a file path)."""
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """A kind of input file a vertical can read for batch scoring (``.smi``, SDF, DICOM ...).
+
+    The core reads CSV and Parquet itself; a file whose name ends with one of ``suffixes`` (or,
+    for a directory or an unusual name, for which ``matches(path)`` is true) is read with
+    ``read``. The core checks the frames it yields against the model signature like any other
+    input, so a reader only turns its format into rows.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: FormatReader
+    description: str = ""
+    matches: Callable[[Path], bool] | None = None
+    plugin: str = ""
+
+    def claims(self, path: Path) -> bool:
+        """Whether this format reads ``path``: by its (lower-case) suffix, else by ``matches``."""
+        if path.name.lower().endswith(tuple(s.lower() for s in self.suffixes)):
+            return True
+        return bool(self.matches and self.matches(path))

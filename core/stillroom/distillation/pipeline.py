@@ -1,0 +1,282 @@
+"""One distillation, steps 1-7 of the flow in docs/architecture.md.
+
+1 config -> 2 data -> 3 teacher (outputs computed once, cached) -> 4 transfer set ->
+5 student + same-size baseline without teacher -> 6 evaluation (CIs, fidelity, calibration,
+efficiency) -> 7 gate; then 8, MLflow (audit trail, registered version tagged with the gate).
+
+Steps 1-7 compute a :class:`~stillroom.distillation.result.Distillation`; step 8
+(:mod:`stillroom.audit.record`) records it, and :func:`stillroom.api.distill` runs both.
+Everything a user can get wrong (config, student settings, data, teacher URI, tracking store)
+fails before any MLflow run exists, so a mistake
+leaves no run and no model version behind. The one exception is by design: a teacher the
+plugin trained is logged in its own run as soon as it is trained (its lineage), so a long
+training is never lost to a later failure.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import tracking
+from ..cache import cache_key, cached_outputs, default_cache_dir
+from ..contract import config as config_mod
+from ..contract.bundle import DataBundle, frame_digest, synthetic_example, validate_bundle
+from ..contract.config import DistillConfig
+from ..contract.context import EvaluationContext, EvaluationResult
+from ..contract.protocols import ModelDescription, Student, Teacher
+from ..contract.specs import TaskSpec
+from ..errors import ModelLoadError
+from ..plugins import StillroomPluginManager
+from ..progress import console, step
+from ..scoring import spark
+from ..tasks import kinds
+from ..tasks.targets import labels_only, make_targets, missing_labels
+from .efficiency import measure_efficiency
+from .evaluation import operating_thresholds
+from .gate import evaluate_gate
+from .reference import with_teacher_reference
+from .result import Distillation, Outputs, TeacherRecord, TransferSet
+
+
+def load_config(task: TaskSpec, user: Any = None, overrides: list[str] | None = None) -> DistillConfig:
+    cfg = config_mod.resolve(task.config_model, task.default_config, user, overrides)
+    if cfg.task != task.name:
+        raise config_mod.ConfigError(f"config field 'task' is {cfg.task!r} but the vertical is {task.name!r}")
+    return cfg
+
+
+def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, artifact_dir: Path) -> Distillation:
+    """Steps 2-7: data, teacher, transfer set, student and baseline, evaluation, gate."""
+    seed = cfg.run.seed
+    # built before any work: a mistake in the student settings must not cost a teacher training
+    student = pm.make_student(cfg.student, task, seed)
+    baseline: Student | None = pm.make_student(cfg.student, task, seed)
+    with step("data: loading splits"):
+        bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, seed)
+        validate_bundle(bundle)
+    transfer = build_transfer_set(pm, bundle, cfg, seed)
+    teacher, outputs, teacher_model = teacher_phase(pm, task, cfg, bundle, transfer, keep=uses_teacher_model(student))
+    if teacher_model is not None:
+        student.attach_teacher(teacher_model)  # type: ignore[attr-defined]
+    if bundle.reference == "teacher":
+        console.log("reference: the teacher's outputs (the data has no labels); no baseline, the teacher is not judged")
+        bundle = with_teacher_reference(bundle, outputs.valid["teacher"], outputs.test["teacher"])
+        baseline = None
+    fit_students(cfg, bundle, transfer, outputs, student, baseline)
+    del teacher_model
+    students = {"student": student} | ({"baseline": baseline} if baseline is not None else {})
+    for role, model in students.items():
+        outputs.valid[role] = check_outputs(model.predict(bundle.X(bundle.validation)), bundle, role, "validation")
+        outputs.test[role] = check_outputs(model.predict(bundle.X(bundle.test)), bundle, role, "test")
+    thresholds = _thresholds(cfg, bundle, outputs)
+    with step(f"evaluation: teacher, {' and '.join(students)} on the test split"):
+        ctx = EvaluationContext(
+            task, bundle, bundle.test, bundle.y(bundle.test), outputs.test, thresholds, cfg, seed, artifact_dir, outputs.valid
+        )
+        result = evaluate_all(pm, task, ctx)
+    with step(f"efficiency: {' and '.join(students)}"):
+        effs = {"teacher": teacher.efficiency}
+        batch = efficiency_batch(bundle, cfg.evaluation.efficiency_rows)
+        for role, model in students.items():
+            effs[role] = _efficiency(model.predict, batch, cfg, model.describe())
+    result.metrics.update(_efficiency_metrics(effs))
+    result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
+    gate = evaluate_gate(cfg.gate.rules, result.metrics)
+    result.metrics["gate.passed"] = float(gate.passed)
+    return Distillation(
+        task, cfg, bundle, transfer, teacher, outputs, student, baseline, thresholds, result, effs, gate, artifact_dir
+    )
+
+
+def build_transfer_set(pm: StillroomPluginManager, bundle: DataBundle, cfg: DistillConfig, seed: int) -> TransferSet:
+    """Labelled training rows + whatever the transfer hooks contribute (pool, MUNGE ...)."""
+    with step("transfer set: labelled rows and what the transfer hooks contribute"):
+        train_origin = "labelled" if bundle.reference == "labels" else "teacher-labelled"
+        parts = [bundle.X(bundle.train).assign(__origin__=train_origin)]
+        hard = [_hard_labels(bundle, bundle.train)]
+        for frame in pm.transfer_points(bundle, cfg, np.random.default_rng(seed + 1)):
+            origin = frame.pop("__origin__") if "__origin__" in frame else pd.Series("plugin", index=frame.index)
+            parts.append(frame[bundle.features].assign(__origin__=origin.to_numpy()))
+            hard.append(missing_labels(bundle.task_type, len(frame), bundle.n_outputs))
+        X = pd.concat(parts, ignore_index=True)
+        labels = np.concatenate(hard)
+        if cfg.transfer.max_points and len(X) > cfg.transfer.max_points:
+            keep = np.sort(np.random.default_rng(seed + 2).choice(len(X), cfg.transfer.max_points, replace=False))
+            X, labels = X.iloc[keep].reset_index(drop=True), labels[keep]
+        origin_col = X.pop("__origin__").to_numpy()
+    transfer = TransferSet(X=X, origin=origin_col, hard=labels)
+    console.log("transfer set: " + ", ".join(f"{rows:,} {origin}" for origin, rows in transfer.composition().items()))
+    return transfer
+
+
+def _hard_labels(bundle: DataBundle, frame: pd.DataFrame) -> np.ndarray:
+    """A split's hard labels for the student to learn from; none when the teacher's outputs are
+    the reference (the student then learns those outputs, not the teacher's calls on them)."""
+    if bundle.reference == "teacher":
+        return missing_labels(bundle.task_type, len(frame), bundle.n_outputs)
+    return bundle.y(frame).astype(float)
+
+
+def uses_teacher_model(student: Student) -> bool:
+    """Whether the student learns from the teacher's internals (feature- or relation-based
+    distillation), not only from its outputs: then it gets the teacher via ``attach_teacher``."""
+    return bool(getattr(student, "uses_teacher_model", False)) and hasattr(student, "attach_teacher")
+
+
+def teacher_phase(
+    pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, keep: bool = False
+) -> tuple[TeacherRecord, Outputs, Teacher | None]:
+    """Build or load the teacher, compute its outputs once (cached), time it, record its lineage.
+
+    Only the teacher's outputs are needed afterwards, unless the student learns from the
+    teacher's internals (``keep``): otherwise the model is dropped when this returns, so the
+    student never trains beside it in memory.
+    """
+    seed = cfg.run.seed
+    with step(f"teacher: building {cfg.teacher.name or cfg.teacher.uri}"):
+        teacher = pm.make_teacher(cfg.teacher, task, bundle, seed)
+    desc = teacher.describe()
+    frames = [transfer.X, bundle.X(bundle.validation), bundle.X(bundle.test)]
+    everything = pd.concat(frames, ignore_index=True)
+    identity = desc.details.get("identity") or (f"{desc.uri}|{desc.version}" if desc.uri else None)
+    key = cache_key(identity, frame_digest(everything)) if identity else None
+    with step(f"teacher: scoring {len(everything):,} rows (transfer + validation + test)"):
+        values, hit = cached_outputs(default_cache_dir(), key, lambda: _label(teacher, everything, cfg))
+    values = check_outputs(values, bundle, "teacher", "transfer + validation + test", rows=len(everything))
+    if hit:
+        console.log("teacher outputs taken from the cache")
+    transfer_p, valid_p, test_p = np.split(values, np.cumsum([len(f) for f in frames])[:-1])
+    with step("teacher: measuring efficiency"):
+        eff = _efficiency(teacher.predict, efficiency_batch(bundle, cfg.evaluation.efficiency_rows), cfg, desc)
+    source = cfg.teacher.uri or f"plugin:{cfg.teacher.name}"
+    record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg, bundle))
+    outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
+    return record_, outputs, (teacher if keep else None)
+
+
+def _label(teacher: Teacher, rows: pd.DataFrame, cfg: DistillConfig) -> np.ndarray:
+    """The teacher's outputs on ``rows``: in this process, or through Spark (``teacher.spark_master``)."""
+    if not cfg.teacher.spark_master:
+        # a teacher may label in bulk more cheaply than it predicts (reusing what it computed
+        # while training); efficiency is always timed through predict
+        return (getattr(teacher, "label", None) or teacher.predict)(rows)
+    console.log(f"teacher: labelling {len(rows):,} rows through Spark on {cfg.teacher.spark_master}")
+    with tempfile.TemporaryDirectory(prefix="stillroom-teacher-spark-") as tmp:
+        factory = tracking.teacher_spark_udf_factory(str(cfg.teacher.uri))
+        return spark.label_rows(factory, rows, cfg.teacher.spark_master, Path(tmp))
+
+
+def check_outputs(values: Any, bundle: DataBundle, role: str, where: str, rows: int | None = None) -> np.ndarray:
+    """A model's outputs must have the task type's shape and be finite; say whose are wrong.
+
+    A teacher loaded from a URI can be a model for another task (a regressor where a
+    classifier was expected, three classes where the labels have two): that must stop the
+    run here, in one sentence, not deep inside a metric.
+    """
+    try:
+        out = kinds.conform_outputs(bundle.task_type, values, bundle.n_outputs, rows)
+    except ValueError as exc:
+        raise ModelLoadError(f"{role} outputs on {where} {exc}") from None
+    if not np.isfinite(out).all():
+        raise ModelLoadError(f"{role} outputs on {where} contain NaN or inf")
+    return out
+
+
+def _thresholds(cfg: DistillConfig, bundle: DataBundle, outputs: Outputs) -> dict[str, float]:
+    """Each model's operating threshold, chosen on validation (binary tasks only)."""
+    if not kinds.has_scalar_output(bundle.task_type):
+        return {}
+    op = cfg.evaluation.operating_point
+    return operating_thresholds(op.kind, op.value, bundle.y(bundle.validation), outputs.valid)
+
+
+def _teacher_model_id(teacher: Teacher, desc: ModelDescription, cfg: DistillConfig, bundle: DataBundle) -> str | None:
+    """Log a plugin-trained teacher in its own run (its lineage); link an MLflow teacher.
+
+    A tabular teacher gets a signature from a synthetic example, so the logged model can be
+    served or run in Spark by column name (``teacher.spark_master`` with its URI).
+    """
+    if getattr(teacher, "model_id", None):
+        return teacher.model_id  # type: ignore[attr-defined]
+    native = teacher.native_model()
+    if native is None:
+        return None
+    with step("teacher: logging to MLflow"):
+        return tracking.log_teacher_model(
+            native,
+            desc.name,
+            cfg.run.experiment,
+            {"kind": desc.kind, "n_parameters": desc.n_parameters, "size_bytes": desc.size_bytes, **desc.details},
+            None if bundle.opaque_features else synthetic_example(bundle.X(bundle.train), seed=cfg.run.seed),
+        )
+
+
+def efficiency_batch(bundle: DataBundle, rows: int) -> pd.DataFrame:
+    """The one batch every model is timed on: test rows first, then validation and train.
+
+    Throughput needs no labels, and a held-out split alone can be too small to time a batch
+    job fairly; the same rows for teacher, student and baseline make the ratios honest.
+    """
+    frames = [bundle.test, bundle.validation, bundle.train]
+    return pd.concat([bundle.X(f.iloc[:rows]) for f in frames], ignore_index=True).iloc[:rows]
+
+
+def _efficiency(predict: Any, batch: pd.DataFrame, cfg: DistillConfig, desc: ModelDescription) -> dict[str, float]:
+    eff = measure_efficiency(predict, batch, latency_repeats=cfg.evaluation.latency_repeats)
+    out = eff.as_metrics("")
+    return {k.lstrip("."): v for k, v in out.items()} | {
+        "n_parameters": float(desc.n_parameters),
+        "size_bytes": float(desc.size_bytes),
+    }
+
+
+def fit_students(
+    cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student, baseline: Student | None
+) -> None:
+    """The distilled student on the transfer set; the same-size baseline on hard labels only
+    (``None`` when there are no labels: the teacher's outputs are the reference)."""
+    recipe, kind, output_types = cfg.recipe, bundle.task_type, bundle.output_types
+    mix = (recipe.temperature, recipe.alpha, output_types)
+    targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, *mix)
+    valid_targets = make_targets(kind, _hard_labels(bundle, bundle.validation), outputs.valid["teacher"], *mix)
+    for model in (student, baseline):
+        if model is not None and hasattr(model, "name_outputs"):
+            model.name_outputs(list(bundle.output_names))
+    with step(
+        f"student: distilling {cfg.student.name} on {len(transfer.X):,} transfer rows "
+        f"(T={recipe.temperature}, alpha={recipe.alpha})"
+    ):
+        student.fit(transfer.X, targets, bundle.X(bundle.validation), valid_targets)
+    if baseline is None:
+        return
+    with step(f"baseline: training the same {cfg.student.name} on {len(bundle.train):,} labelled rows only"):
+        baseline.fit(
+            bundle.X(bundle.train),
+            labels_only(kind, bundle.y(bundle.train), output_types),
+            bundle.X(bundle.validation),
+            labels_only(kind, bundle.y(bundle.validation), output_types),
+        )
+
+
+def evaluate_all(pm: StillroomPluginManager, task: TaskSpec, ctx: EvaluationContext) -> EvaluationResult:
+    """Every evaluator registered for the task (and the generic ones), merged."""
+    result = EvaluationResult()
+    for evaluator in pm.registry.for_task("evaluator", task.name):
+        result.update(evaluator.evaluate(ctx))
+    return result
+
+
+def _efficiency_metrics(effs: dict[str, dict[str, float]]) -> dict[str, float]:
+    out = {f"efficiency.{role}.{k}": v for role, eff in effs.items() for k, v in eff.items()}
+    t, s = effs["teacher"], effs["student"]
+    out["efficiency.speedup_rows_per_second"] = s["rows_per_second"] / t["rows_per_second"]
+    if t["size_bytes"]:
+        out["efficiency.size_ratio"] = s["size_bytes"] / t["size_bytes"]
+    if s["cpu_seconds_per_million"]:
+        out["efficiency.energy_ratio"] = s["cpu_seconds_per_million"] / t["cpu_seconds_per_million"]
+    return out

@@ -1,0 +1,410 @@
+"""Input files for batch scoring: the model schema, CSV and Parquet readers, plugin formats.
+
+`stillroom score` must handle inputs far larger than memory and report a bad file before it
+scores anything. So this module:
+
+* checks the file's schema against the model's expected columns *before* scoring anything,
+  reporting every problem in one message (users fix them all at once, not one per run);
+* streams the input in fixed-size chunks (Arrow readers, never the whole file in memory);
+* validates each chunk (NaN/inf, unparseable values) and names the column and global row.
+
+The core reads CSV and Parquet; a domain format (``.smi``, SDF, DICOM, a folder of images) is
+read by the vertical that knows it, through an :class:`~stillroom.contract.InputFormat` it
+registers; its frames are checked exactly like a CSV's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..contract.specs import InputFormat
+from ..errors import DataError
+
+_PARQUET_BUFFER_BYTES = 1 << 20  # page streaming buffer; bounds memory by chunk, not row group
+
+_SPEC_TYPES: dict[str, pa.DataType] = {
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "long": pa.int64(),
+    "integer": pa.int32(),
+    "boolean": pa.bool_(),
+    "string": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One model input column, typed with an MLflow ColSpec type name."""
+
+    name: str
+    dtype: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _SPEC_TYPES:
+            known = ", ".join(_SPEC_TYPES)
+            raise DataError(f"column {self.name!r}: unknown dtype {self.dtype!r} (use one of {known})")
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _SPEC_TYPES[self.dtype]
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.dtype in ("double", "float", "long", "integer")
+
+
+def _to_arrow_type(dtype: Any) -> pa.DataType:
+    """Normalise a numpy/pandas dtype or Arrow type so one checker serves both file formats."""
+    if isinstance(dtype, pa.DataType):
+        return dtype
+    if isinstance(dtype, pd.StringDtype) or dtype is object or str(dtype) in ("object", "str", "string"):
+        return pa.string()
+    if isinstance(dtype, str) and dtype in _SPEC_TYPES:
+        return _SPEC_TYPES[dtype]
+    return pa.from_numpy_dtype(getattr(dtype, "numpy_dtype", dtype))
+
+
+def _describe(source: pa.DataType) -> str:
+    """Arrow type name for messages; large_string is an Arrow storage detail users need not see."""
+    return "string" if pa.types.is_large_string(source) else str(source)
+
+
+def _spec_name(source: pa.DataType) -> str:
+    """The widest MLflow type name for an Arrow type; "string" for anything non-numeric."""
+    if pa.types.is_floating(source):
+        return "double"
+    if pa.types.is_integer(source):
+        return "long"
+    return "boolean" if pa.types.is_boolean(source) else "string"
+
+
+def _castable(source: pa.DataType, spec: ColumnSpec) -> bool:
+    """Whether values of `source` can be handed to the model as `spec` without losing meaning.
+
+    Widening is fine (int -> double, bool -> double); narrowing int widths is allowed because
+    text formats always infer 64-bit ints, and the per-chunk cast is overflow-checked.
+    A null-typed column (all empty in the sampled block) passes here and fails later with the
+    row of the first missing value, which is the more useful message.
+    """
+    if pa.types.is_dictionary(source):
+        source = source.value_type
+    if pa.types.is_null(source):
+        return True
+    if spec.dtype in ("double", "float"):
+        return pa.types.is_floating(source) or pa.types.is_integer(source) or pa.types.is_boolean(source)
+    if spec.dtype in ("long", "integer"):
+        return pa.types.is_integer(source) or pa.types.is_boolean(source)
+    if spec.dtype == "boolean":
+        return pa.types.is_boolean(source)
+    return pa.types.is_string(source) or pa.types.is_large_string(source)
+
+
+def check_schema(
+    columns: Mapping[str, Any],
+    expected: list[ColumnSpec],
+    passthrough: Sequence[str] = (),
+) -> None:
+    """Raise one :class:`DataError` listing every missing, extra and mistyped column.
+
+    Extra columns are an error (a renamed or shifted column is the usual cause of silent
+    garbage scores) unless the user named them in `passthrough` to copy them to the output.
+    """
+    wanted = {spec.name for spec in expected} | set(passthrough)
+    missing = [name for name in [s.name for s in expected] + list(passthrough) if name not in columns]
+    extra = [name for name in columns if name not in wanted]
+    mistyped = [
+        f"{spec.name!r} is {_describe(_to_arrow_type(columns[spec.name]))}, expected {spec.dtype}"
+        for spec in expected
+        if spec.name in columns and not _castable(_to_arrow_type(columns[spec.name]), spec)
+    ]
+    problems = []
+    if missing:
+        problems.append("missing columns: " + ", ".join(map(repr, dict.fromkeys(missing))))
+    if extra:
+        problems.append(
+            "extra columns: " + ", ".join(map(repr, extra)) + " (name them as passthrough to copy them to the output)"
+        )
+    if mistyped:
+        problems.append("columns of the wrong type: " + "; ".join(mistyped))
+    if problems:
+        raise DataError("input does not match the model schema: " + " | ".join(problems))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _format_of(path: Path, formats: Sequence[InputFormat]) -> str | InputFormat:
+    """``csv`` or ``parquet`` (read by the core), or the plugin format that claims the file."""
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    for fmt in formats:
+        if fmt.claims(path):
+            return fmt
+    others = "".join(f", {', '.join(f.suffixes)} ({f.name})" for f in formats if f.suffixes)
+    raise DataError(f"{path}: unknown file type (use .csv, .csv.gz, .parquet{others})")
+
+
+def _check_input_file(path: Path, formats: Sequence[InputFormat]) -> str | InputFormat:
+    """Fail early with a clear message instead of an Arrow traceback."""
+    fmt = _format_of(path, formats)
+    if not path.exists():
+        raise DataError(f"input file {path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"input file {path} has no rows")
+    if not path.is_file() and isinstance(fmt, str):
+        raise DataError(f"input {path} is not a file")
+    return fmt
+
+
+def _no_rows(path: Path) -> DataError:
+    return DataError(f"input file {path} has no rows")
+
+
+def _text_columns(expected: list[ColumnSpec], passthrough: Sequence[str]) -> dict[str, type]:
+    """Passthrough columns are copied verbatim (ids like '007' keep their zeros), so read them as text.
+
+    A passthrough column that is also a model column keeps the model's type.
+    """
+    model = {s.name for s in expected}
+    types: dict[str, type] = {name: str for name in passthrough if name not in model}
+    types.update({s.name: str for s in expected if s.dtype == "string"})
+    return types
+
+
+@dataclass
+class Source:
+    """An open input: its column types, a stream of Arrow record batches, and progress hooks."""
+
+    columns: dict[str, pa.DataType]
+    batches: Iterator[pa.RecordBatch]
+    total: int | None  # rows (Parquet) or compressed bytes (CSV), for the progress bar; None: unknown
+    position: Callable[[int], int]  # rows done -> progress position in the same unit
+    close: Callable[[], None]
+
+
+def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
+    """Parquet source; schema and row count come from the footer, no data is read.
+
+    ``pre_buffer=False`` plus a small ``buffer_size`` streams pages instead of loading
+    whole row groups (pre-buffering measured 3x the memory on a 3-row-group file).
+    """
+    try:
+        pfile = pq.ParquetFile(str(path), pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file: {exc}") from exc
+    if pfile.metadata.num_rows == 0:
+        pfile.close()
+        raise _no_rows(path)
+
+    def batches() -> Iterator[pa.RecordBatch]:  # lazy, so columns are checked before they are asked for
+        yield from pfile.iter_batches(batch_size=chunk_rows, columns=list(wanted))
+
+    return Source(
+        columns={f.name: f.type for f in pfile.schema_arrow},
+        batches=batches(),
+        total=pfile.metadata.num_rows,
+        position=lambda rows: rows,
+        close=pfile.close,
+    )
+
+
+def _open_csv(path: Path, text: Mapping[str, type], chunk_rows: int) -> Source:
+    """CSV source via pandas' chunked C parser: on this 2-core box it beat Arrow's streaming
+    reader (~1.4x faster, a third of the memory: Arrow reads many blocks ahead).
+
+    Column types are inferred per chunk; the first chunk provides the schema to check.
+    Progress is the position in the raw (possibly gzipped) file.
+    """
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the source's close()
+    try:
+        reader = pd.read_csv(
+            raw,
+            chunksize=chunk_rows,
+            dtype=dict(text),
+            compression="gzip" if path.name.lower().endswith(".gz") else None,
+        )
+        first = next((chunk for chunk in reader if len(chunk)), None)
+    except (ValueError, OSError, EOFError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raw.close()
+        raise (
+            _no_rows(path) if isinstance(exc, pd.errors.EmptyDataError) else DataError(f"{path}: cannot parse CSV: {exc}")
+        ) from exc
+    if first is None:
+        raw.close()
+        raise _no_rows(path)
+    frames = itertools.chain([first], reader)
+    return Source(
+        columns={f.name: f.type for f in pa.Schema.from_pandas(first, preserve_index=False)},
+        batches=(batch for frame in frames for batch in _frame_batches(path, frame)),
+        total=path.stat().st_size,
+        position=lambda _rows: raw.tell(),
+        close=lambda: _close_all(reader, raw),
+    )
+
+
+def _close_all(*handles: Any) -> None:
+    for handle in handles:
+        handle.close()
+
+
+def _frame_batches(path: Path, frame: pd.DataFrame) -> list[pa.RecordBatch]:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False).to_batches()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{path}: a column mixes incompatible values: {exc}") from exc
+
+
+def _open_source(
+    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int, formats: Sequence[InputFormat] = ()
+) -> Source:
+    fmt = _check_input_file(path, formats)
+    if fmt == "parquet":
+        return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
+    if fmt == "csv":
+        return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
+    assert isinstance(fmt, InputFormat)
+    return _open_plugin_format(path, fmt, expected, passthrough, chunk_rows)
+
+
+def _open_plugin_format(
+    path: Path, fmt: InputFormat, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int
+) -> Source:
+    """A vertical's reader (:class:`~stillroom.contract.InputFormat`): frames of model inputs and
+    informational columns (a molecule's name, an image's path). Those extra columns are the
+    reader's, not the user's, so they are offered for ``--passthrough`` and otherwise dropped
+    rather than refused as a sign of a misaligned file. Progress is indeterminate: a reader does
+    not say how far into its file it is."""
+    inputs = [(s.name, s.dtype) for s in expected]
+    chunks = iter(fmt.read(path, inputs, chunk_rows))
+    first_frame = next(chunks, None)
+    if first_frame is None:
+        raise _no_rows(path)
+    wanted = [c for c in first_frame.columns if c in {s.name for s in expected} or c in set(passthrough)]
+    missing_inputs = [s.name for s in expected if s.name not in first_frame.columns]
+    keep = wanted + missing_inputs  # a missing input is reported by the schema check, by name
+    return Source(
+        columns={f.name: f.type for f in pa.Schema.from_pandas(first_frame[wanted], preserve_index=False)},
+        batches=(
+            batch
+            for frame in itertools.chain([first_frame], chunks)
+            for batch in _frame_batches(path, frame[[c for c in keep if c in frame.columns]])
+        ),
+        total=None,
+        position=lambda rows: rows,
+        close=lambda: getattr(chunks, "close", lambda: None)(),
+    )
+
+
+def _rebatch(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
+    """Re-cut reader batches into tables of exactly `chunk_rows` rows (the last may be short).
+
+    CSV readers cut by bytes, not rows; fixed-size chunks keep memory predictable and make
+    the output independent of how the reader happened to split the file.
+    """
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk_rows)
+            rest = table.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+# --------------------------------------------------------------------------- chunk validation
+
+
+def _validate_and_cast(table: pa.Table, expected: list[ColumnSpec], first_row: int, path: Path) -> pa.Table:
+    """Cast model columns to their declared types and reject missing / non-finite values.
+
+    Validation runs after the cast so that a float32 overflow (finite -> inf) is caught too.
+    """
+    for spec in expected:
+        index = table.schema.get_field_index(spec.name)
+        column = _cast_column(table.column(index), spec, path)
+        if spec.is_numeric or spec.dtype == "boolean":
+            _reject_missing(column, spec, first_row, path)
+        table = table.set_column(index, spec.name, column)
+    return table
+
+
+def _cast_column(column: pa.ChunkedArray, spec: ColumnSpec, path: Path) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if column.type == spec.arrow_type:
+        return column
+    try:
+        return column.cast(spec.arrow_type, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"{path}: column {spec.name!r} cannot be converted to {spec.dtype}: {exc}") from exc
+
+
+def _reject_missing(column: pa.ChunkedArray, spec: ColumnSpec, first_row: int, path: Path) -> None:
+    bad = pc.is_null(column, nan_is_null=True)
+    if pa.types.is_floating(column.type):
+        bad = pc.or_(bad, pc.invert(pc.fill_null(pc.is_finite(column), False)))
+    if not pc.any(bad).as_py():
+        return
+    local = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+    value = column[local].as_py()
+    what = "a missing value (empty/NaN)" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(value)
+    raise DataError(f"{path}: column {spec.name!r} has {what} at row {first_row + local} (0-based data row)")
+
+
+def iter_tables(
+    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int, formats: Sequence[InputFormat] = ()
+) -> Generator[tuple[pa.Table, Source], None, None]:
+    """Checked, validated, typed chunks of the input; shared by iter_chunks and the local engine."""
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be >= 1")
+    source = _open_source(path, expected, passthrough, chunk_rows, formats)
+    done = 0
+    try:
+        check_schema(source.columns, expected, passthrough)
+        for table in _rebatch(source.batches, chunk_rows):
+            yield _validate_and_cast(table, expected, done, path), source
+            done += table.num_rows
+    finally:
+        source.close()
+
+
+def iter_chunks(
+    path: str | os.PathLike[str],
+    chunk_rows: int,
+    expected: list[ColumnSpec] | None = None,
+    passthrough: Sequence[str] = (),
+    formats: Sequence[InputFormat] = (),
+) -> Iterator[pd.DataFrame]:
+    """Stream `path` as DataFrames of `chunk_rows` rows with bounded memory.
+
+    With `expected`, the file schema is checked first and model columns come back cast to
+    their declared dtypes; without it, every column is read and numeric ones are validated.
+    """
+    path = Path(path)
+    if expected is None:
+        source = _open_source(path, [], [], chunk_rows, formats)
+        source.close()
+        types = source.columns
+        expected = [ColumnSpec(n, _spec_name(t)) for n, t in types.items() if _spec_name(t) != "string"]
+        passthrough = [n for n in types if n not in {s.name for s in expected}]
+    for table, _ in iter_tables(path, expected, passthrough, chunk_rows, formats):
+        yield table.to_pandas()

@@ -1,0 +1,229 @@
+"""Loading registered models: a student pinned to one version for batch scoring (compiled engine
+when one was logged and runs here), Spark UDFs of the same version, and teachers from MLflow.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from ..errors import ModelLoadError
+from ..scoring import compiled
+from .registry import MODEL_ALIAS_URI, resolve_registered
+from .store import short
+
+# --- scoring ------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoringModel:
+    """A registered model pinned to one version, ready for batch scoring.
+
+    ``engine`` says what computes the scores (``lleaves`` for a compiled student, else the
+    flavor through pyfunc) and ``engine_note`` why, e.g. a fallback; both go into the
+    scoring run.
+    """
+
+    name: str
+    version: str
+    uri: str
+    predict: Any
+    columns: list[tuple[str, str]]
+    reference: dict[str, Any] | None
+    run_id: str | None
+    engine: str = "pyfunc"
+    engine_note: str = ""
+
+
+def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
+    """Resolve the alias once, load the pinned version, its signature and reference scores.
+
+    With ``compiled`` (the default) a compiled student logged beside the model scores instead
+    of the flavor's own predictor, when it can run here (see :mod:`stillroom.compiled`).
+    """
+    name, version, _ = resolve_registered(uri)
+    pinned = f"models:/{name}/{version}"
+    with tempfile.TemporaryDirectory(prefix="stillroom-model-") as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp))
+            model = mlflow.pyfunc.load_model(str(local))
+        except Exception as exc:
+            raise ModelLoadError(f"could not load {pinned}: {short(exc)}") from None
+        schema = model.metadata.get_input_schema()
+        if schema is None:
+            raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
+        columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
+        predict, engine, note = _pyfunc_scores(model), _flavor_engine(model), "compiled engine not requested"
+        if compiled:
+            predict, engine, note = _compiled_or(predict, engine, local, [c for c, _ in columns])
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note)
+
+
+def _flavor_engine(model: Any) -> str:
+    """``lightgbm`` for a LightGBM model through pyfunc, else ``pyfunc:<loader>``."""
+    loader = str(model.metadata.flavors.get("python_function", {}).get("loader_module", ""))
+    return "lightgbm" if loader == "mlflow.lightgbm" else f"pyfunc:{loader}"
+
+
+def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> tuple[Any, str, str]:
+    """The compiled student if one was logged and can run here, else the given predictor and why."""
+    if engine != "lightgbm":
+        return predict, engine, "no compiled engine for this flavor"
+    loaded = compiled.load_compiled(local, columns)
+    if loaded.model is None:
+        return predict, engine, loaded.note
+    return loaded.model.predict, loaded.engine, loaded.note
+
+
+def _pyfunc_predict(model: Any) -> Any:
+    """Model outputs as an array. A pyfunc that returns a frame (a model of domain objects)
+    gives its numeric columns, (n,) for one and (n, k) for several; boolean validity flags
+    are not outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        out = model.predict(frame)
+        if isinstance(out, pd.DataFrame):
+            values = out[[c for c in out.columns if not pd.api.types.is_bool_dtype(out[c])]].to_numpy(dtype=float)
+            return values[:, 0] if values.shape[1] == 1 else values
+        return _last_column(out, len(frame))
+
+    return predict
+
+
+def _pyfunc_scores(model: Any) -> Any:
+    """For batch scoring: a frame a pyfunc returns (scores, validity flags) is passed on whole,
+    so that ``stillroom.batch`` writes every output column and leaves flagged rows unscored."""
+
+    def predict(frame: pd.DataFrame) -> Any:
+        out = model.predict(frame)
+        return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else _last_column(out, len(frame))
+
+    return predict
+
+
+def _last_column(out: Any, rows: int) -> np.ndarray:
+    return np.asarray(out, dtype=float).reshape(rows, -1)[:, -1]
+
+
+def spark_udf_factory(pinned_uri: str) -> Any:
+    """``spark -> UDF`` scoring the pinned model version in Spark's Python workers.
+
+    ``env_manager="local"``: executors use the Python environment they run in (the same
+    pinned packages); building a fresh environment per job would need the internet.
+    """
+
+    def factory(spark: Any) -> Any:
+        try:
+            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type="double", env_manager="local")
+        except Exception as exc:
+            raise ModelLoadError(f"could not load {pinned_uri} into Spark: {short(exc)}") from None
+
+    return factory
+
+
+def teacher_spark_udf_factory(uri: str) -> Any:
+    """``spark -> UDF`` giving a teacher's positive-class probability, for labelling in Spark.
+
+    Only teachers whose pyfunc returns probabilities qualify: a LightGBM model, or a
+    scikit-learn model logged with ``pyfunc_predict_fn="predict_proba"`` (a plain sklearn
+    pyfunc predicts hard labels, which would silently teach the wrong thing).
+    """
+    from mlflow.models import Model
+
+    if uri.startswith("models:/") and MODEL_ALIAS_URI.match(uri):
+        name, version, _ = resolve_registered(uri)
+        uri = f"models:/{name}/{version}"
+    try:
+        flavors = Model.load(uri).flavors
+    except Exception as exc:
+        raise ModelLoadError(f"unknown model URI {uri!r}: {short(exc)}") from None
+    proba = flavors.get("python_function", {}).get("predict_fn") == "predict_proba"
+    if "lightgbm" not in flavors and not proba:
+        raise ModelLoadError(
+            f"teacher {uri} cannot label through Spark: its pyfunc does not return probabilities "
+            "(use a LightGBM model, or log the scikit-learn model with pyfunc_predict_fn='predict_proba')"
+        )
+
+    def factory(spark: Any) -> Any:
+        from pyspark.sql import functions as F
+
+        try:
+            udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="array<double>" if proba else "double", env_manager="local")
+        except Exception as exc:
+            raise ModelLoadError(f"could not load teacher {uri} into Spark: {short(exc)}") from None
+        return (lambda *cols: F.element_at(udf(*cols), -1)) if proba else udf
+
+    return factory
+
+
+def _reference(run_id: str | None) -> dict[str, Any] | None:
+    """The training score histogram logged by the distillation run (for PSI), if any."""
+    if not run_id:
+        return None
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/reference/score_histogram.json")
+    except Exception:
+        return None
+
+
+# --- teachers from MLflow -----------------------------------------------------------------
+
+
+def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
+    """A teacher's probability function and facts about it, from an MLflow model URI.
+
+    scikit-learn and LightGBM teachers are loaded in their own flavor so that we get
+    probabilities (a pyfunc sklearn model would predict hard labels); anything else goes
+    through pyfunc and must return the positive-class probability.
+    """
+    from mlflow.models import Model
+
+    facts: dict[str, Any] = {"uri": uri}
+    if uri.startswith("models:/"):
+        name, version, model_id = resolve_registered(uri)
+        uri = f"models:/{name}/{version}"
+        facts.update(name=name, version=version, model_id=model_id, pinned_uri=uri)
+    try:
+        meta = Model.load(uri)
+    except Exception as exc:
+        raise ModelLoadError(f"unknown model URI {uri!r}: {short(exc)}") from None
+    facts["model_id"] = facts.get("model_id") or getattr(meta, "model_id", None)
+    flavors = set(meta.flavors)
+    try:
+        if "sklearn" in flavors:
+            est = mlflow.sklearn.load_model(uri)
+            return (lambda X: np.asarray(est.predict_proba(X))[:, 1]), facts | {"flavor": "sklearn", "object": est}
+        if "lightgbm" in flavors:
+            booster = mlflow.lightgbm.load_model(uri)
+            return (lambda X: np.asarray(booster.predict(X))), facts | {"flavor": "lightgbm", "object": booster}
+        if "pytorch" in flavors:  # the module itself: a torch vertical may need its intermediate features
+            with _torchscript_quietly():
+                module = mlflow.pytorch.load_model(uri, map_location="cpu")
+                predict = _pyfunc_predict(mlflow.pyfunc.load_model(uri)) if "python_function" in flavors else None
+            return predict, facts | {"flavor": "pytorch", "object": module}
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:
+        raise ModelLoadError(f"could not load teacher {uri!r}: {short(exc)}") from None
+    return _pyfunc_predict(model), facts | {"flavor": "pyfunc", "object": None}
+
+
+@contextmanager
+def _torchscript_quietly() -> Iterator[None]:
+    """Load MLflow ``pytorch`` models without one warning that is noise in a user's run log.
+
+    MLflow opens a TorchScript archive with ``torch.load``, which dispatches to
+    ``torch.jit.load`` and warns that it did: correct behaviour. Only that warning is dropped."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'torch.load' received a zip file that looks like a TorchScript archive")
+        yield
