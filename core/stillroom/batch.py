@@ -44,6 +44,9 @@ from stillroom.errors import DataError
 
 PredictFn = Callable[[pd.DataFrame], np.ndarray]
 ExtraOutputFn = Callable[[pd.DataFrame, np.ndarray], dict[str, np.ndarray]]
+ReadFn = Callable[[Path, int], Iterable[pd.DataFrame]]
+"""A vertical's input reader: ``read(path, chunk_rows)`` yields frames of the model's input
+columns (a tensor input as one array per cell) and passthrough columns (ids, paths)."""
 
 #: Fixed histogram bin edges, so score distributions of different runs are comparable.
 SCORE_BIN_EDGES: np.ndarray = np.linspace(0.0, 1.0, 21)
@@ -61,29 +64,53 @@ _SPEC_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
 }
 
+# MLflow TensorSpec dtype (numpy name) -> Arrow type of the tensor's values.
+_TENSOR_TYPES: dict[str, pa.DataType] = {
+    name: pa.from_numpy_dtype(np.dtype(name)) for name in ("float32", "float64", "int64", "int32", "uint8")
+}
+
+#: Bytes of tensor input per chunk: a chunk of images is capped to this, whatever ``chunk_rows`` says.
+TENSOR_CHUNK_BYTES = 64 << 20
+
 
 # --------------------------------------------------------------------------- schema
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One model input column, typed with an MLflow ColSpec type name."""
+    """One model input column, typed with an MLflow ColSpec type name; or, with ``shape``, a
+    tensor input (MLflow TensorSpec: numpy dtype name, the shape of one row's array without
+    the batch axis), held as one array per cell and checked for shape and finite values."""
 
     name: str
     dtype: str
+    shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.dtype not in _SPEC_TYPES:
-            known = ", ".join(_SPEC_TYPES)
-            raise DataError(f"column {self.name!r}: unknown dtype {self.dtype!r} (use one of {known})")
+        types = _TENSOR_TYPES if self.is_tensor else _SPEC_TYPES
+        if self.dtype not in types:
+            known = ", ".join(types)
+            kind = "tensor dtype" if self.is_tensor else "dtype"
+            raise DataError(f"column {self.name!r}: unknown {kind} {self.dtype!r} (use one of {known})")
+        if self.is_tensor and not all(isinstance(d, int) and d > 0 for d in self.shape or ()):
+            raise DataError(f"column {self.name!r}: a tensor input needs a fixed shape per row, got {self.shape}")
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.shape is not None
 
     @property
     def arrow_type(self) -> pa.DataType:
+        if self.is_tensor:
+            return pa.list_(_TENSOR_TYPES[self.dtype], math.prod(self.shape or ()))
         return _SPEC_TYPES[self.dtype]
 
     @property
     def is_numeric(self) -> bool:
         return self.dtype in ("double", "float", "long", "integer")
+
+    def __str__(self) -> str:
+        return f"{self.dtype} tensor {self.shape}" if self.is_tensor else self.dtype
 
 
 def _to_arrow_type(dtype: Any) -> pa.DataType:
@@ -99,6 +126,8 @@ def _to_arrow_type(dtype: Any) -> pa.DataType:
 
 def _describe(source: pa.DataType) -> str:
     """Arrow type name for messages; large_string is an Arrow storage detail users need not see."""
+    if pa.types.is_fixed_size_list(source):
+        return f"{source.value_type} arrays of {source.list_size} values"
     return "string" if pa.types.is_large_string(source) else str(source)
 
 
@@ -121,6 +150,8 @@ def _castable(source: pa.DataType, spec: ColumnSpec) -> bool:
     """
     if pa.types.is_dictionary(source):
         source = source.value_type
+    if spec.is_tensor:
+        return pa.types.is_fixed_size_list(source) and source == spec.arrow_type
     if pa.types.is_null(source):
         return True
     if spec.dtype in ("double", "float"):
@@ -146,7 +177,7 @@ def check_schema(
     missing = [name for name in [s.name for s in expected] + list(passthrough) if name not in columns]
     extra = [name for name in columns if name not in wanted]
     mistyped = [
-        f"{spec.name!r} is {_describe(_to_arrow_type(columns[spec.name]))}, expected {spec.dtype}"
+        f"{spec.name!r} is {_describe(_to_arrow_type(columns[spec.name]))}, expected {spec}"
         for spec in expected
         if spec.name in columns and not _castable(_to_arrow_type(columns[spec.name]), spec)
     ]
@@ -208,7 +239,7 @@ class _Source:
 
     columns: dict[str, pa.DataType]
     batches: Iterator[pa.RecordBatch]
-    total: int  # rows (Parquet) or compressed bytes (CSV), for the progress bar
+    total: int | None  # rows (Parquet) or compressed bytes (CSV), for the progress bar; None: unknown
     position: Callable[[int], int]  # rows done -> progress position in the same unit
     close: Callable[[], None]
 
@@ -273,14 +304,66 @@ def _open_csv(path: Path, text: Mapping[str, type], chunk_rows: int) -> _Source:
     )
 
 
-def _frame_batches(path: Path, frame: pd.DataFrame) -> list[pa.RecordBatch]:
+def _frame_batches(
+    path: Path, frame: pd.DataFrame, tensors: Mapping[str, ColumnSpec] | None = None, first_row: int = 0
+) -> list[pa.RecordBatch]:
+    """A frame as Arrow batches; a tensor input's arrays become fixed-size lists of its dtype."""
+    tensors = {name: spec for name, spec in (tensors or {}).items() if name in frame.columns}
     try:
-        return pa.Table.from_pandas(frame, preserve_index=False).to_batches()
+        table = pa.Table.from_pandas(frame[[c for c in frame.columns if c not in tensors]], preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"{path}: a column mixes incompatible values: {exc}") from exc
+    for name, spec in tensors.items():
+        table = table.append_column(name, _tensor_array(frame[name], spec, first_row, path))
+    return table.to_batches()
 
 
-def _open_source(path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int) -> _Source:
+def _tensor_array(cells: pd.Series, spec: ColumnSpec, first_row: int, path: Path) -> pa.Array:
+    """One array per row, each of the model's shape, as one fixed-size list array (one copy)."""
+    for i, cell in enumerate(cells):
+        if np.shape(cell) != spec.shape:
+            raise DataError(
+                f"{path}: row {first_row + i} (0-based): {spec.name!r} holds an array of shape {np.shape(cell)}; "
+                f"the model takes {spec.shape}"
+            )
+    values = np.stack(cells.to_list()).astype(np.dtype(spec.dtype), copy=False)
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), math.prod(spec.shape or ()))
+
+
+def _open_reader(path: Path, read: ReadFn, expected: list[ColumnSpec], chunk_rows: int) -> _Source:
+    """A vertical's reader (:data:`ReadFn`): its frames become Arrow batches, a tensor input
+    checked against the model's shape row by row. The first frame is read here, so its
+    columns are checked before any row is scored."""
+    if not path.exists():
+        raise DataError(f"input {path} does not exist")
+    frames = iter(read(path, chunk_rows))
+    first = next((frame for frame in frames if len(frame)), None)
+    if first is None:
+        raise _no_rows(path)
+    tensors = {spec.name: spec for spec in expected if spec.is_tensor}
+    done = [0]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for frame in itertools.chain([first], frames):
+            yield from _frame_batches(path, frame, tensors, done[0])
+            done[0] += len(frame)
+
+    stream = batches()
+    head = next(stream)  # converts (and checks) the first frame now
+    return _Source(
+        columns={f.name: f.type for f in head.schema},
+        batches=itertools.chain([head], stream),
+        total=None,
+        position=lambda rows: rows,
+        close=getattr(frames, "close", lambda: None),
+    )
+
+
+def _open_source(
+    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int, read: ReadFn | None = None
+) -> _Source:
+    if read is not None:
+        return _open_reader(path, read, expected, chunk_rows)
     fmt = _check_input_file(path)
     if fmt == "parquet":
         return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
@@ -370,7 +453,9 @@ def _validate_and_cast(table: pa.Table, expected: list[ColumnSpec], first_row: i
     for spec in expected:
         index = table.schema.get_field_index(spec.name)
         column = _cast_column(table.column(index), spec, path)
-        if spec.is_numeric or spec.dtype == "boolean":
+        if spec.is_tensor:
+            _reject_bad_tensors(column, spec, first_row, path)
+        elif spec.is_numeric or spec.dtype == "boolean":
             _reject_missing(column, spec, first_row, path)
         table = table.set_column(index, spec.name, column)
     return table
@@ -399,13 +484,38 @@ def _reject_missing(column: pa.ChunkedArray, spec: ColumnSpec, first_row: int, p
     raise DataError(f"{path}: column {spec.name!r} has {what} at row {first_row + local} (0-based data row)")
 
 
+def _reject_bad_tensors(column: pa.ChunkedArray, spec: ColumnSpec, first_row: int, path: Path) -> None:
+    """No missing array, and (float tensors) no NaN or inf inside one: name the first bad row."""
+    array = column.combine_chunks()
+    bad = pc.is_null(array).to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(array.type.value_type) and not bad.any():
+        finite = pc.is_finite(array.flatten()).to_numpy(zero_copy_only=False)
+        bad = ~finite.reshape(len(array), -1).all(axis=1)
+    if bad.any():
+        row = first_row + int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: column {spec.name!r} has a missing array or NaN/inf values at row {row} (0-based data row)")
+
+
+def _tensor_chunk_rows(expected: list[ColumnSpec], chunk_rows: int) -> int:
+    """Rows per chunk with tensor inputs: at most :data:`TENSOR_CHUNK_BYTES` of them (large
+    images would otherwise make the default chunk tens of gigabytes)."""
+    row_bytes = sum(math.prod(s.shape or ()) * np.dtype(s.dtype).itemsize for s in expected if s.is_tensor)
+    return max(1, min(chunk_rows, TENSOR_CHUNK_BYTES // row_bytes)) if row_bytes else chunk_rows
+
+
 def _iter_tables(
-    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int
+    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int, read: ReadFn | None = None
 ) -> Iterator[tuple[pa.Table, _Source]]:
-    """Checked, validated, typed chunks of the input; shared by iter_chunks and score_file."""
+    """Checked, validated, typed chunks of the input; shared by iter_chunks and score_file.
+
+    With a vertical's reader (``read``), every column it yields besides the model's inputs
+    (an image's id or path) is passed through."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
-    source = _open_source(path, expected, passthrough, chunk_rows)
+    chunk_rows = _tensor_chunk_rows(expected, chunk_rows)
+    source = _open_source(path, expected, passthrough, chunk_rows, read)
+    if read is not None:
+        passthrough = [*passthrough, *(c for c in source.columns if c not in {s.name for s in expected} | set(passthrough))]
     done = 0
     try:
         check_schema(source.columns, expected, passthrough)
@@ -563,13 +673,23 @@ def file_sha256(path: str | os.PathLike[str], stop: threading.Event | None = Non
     return digest.hexdigest()
 
 
+def input_sha256(path: Path, stop: threading.Event | None = None) -> str:
+    """sha256 of an input file, or of a folder's files (relative paths and their sha256s, sorted)."""
+    if not path.is_dir():
+        return file_sha256(path, stop)
+    digest = hashlib.sha256()
+    for part in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{part.relative_to(path).as_posix()}\0{file_sha256(part, stop)}\n".encode())
+    return digest.hexdigest()
+
+
 @contextmanager
 def _background_digest(path: Path) -> Iterator[Future[str]]:
     """Hash the input on a second thread while scoring (hashlib releases the GIL)."""
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stillroom-digest") as pool:
         try:
-            yield pool.submit(file_sha256, path, stop)
+            yield pool.submit(input_sha256, path, stop)
         except BaseException:
             stop.set()
             raise
@@ -578,14 +698,17 @@ def _background_digest(path: Path) -> Iterator[Future[str]]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _scores_of(
+    predict: PredictFn, frame: pd.DataFrame, first_row: int, score_column: str
+) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Call the model and insist on one finite score per row; a silent NaN would poison the output.
 
     A model may return a frame instead of an array (a pyfunc that scores domain objects):
-    its first numeric column is the score, further numeric columns are written beside it
-    (several endpoints), and boolean columns are validity flags. A row whose flag is False
-    (an unparsable molecule, say) may have no score: it is written empty and the job goes on.
-    Returns the scores and the extra output columns.
+    its first column is the score, written under its own name, further columns are written
+    beside it (several endpoints, per-class probabilities, a call), and boolean columns are
+    validity flags. A row whose flag is False (an unparsable molecule, say) may have no score:
+    it is written empty and the job goes on. An array is written as ``score_column``.
+    Returns the scores, the other output columns and the score's column name.
     """
     result = predict(frame)
     extra: dict[str, np.ndarray] = {}
@@ -598,6 +721,7 @@ def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple
         for flag in flags:
             allowed_missing |= ~result[flag].to_numpy(dtype=bool)
         extra = {str(c): result[c].to_numpy() for c in values[1:] + flags}
+        score_column = str(values[0])
         result = result[values[0]].to_numpy(dtype=float)
     scores = np.asarray(result)
     if scores.ndim == 2 and scores.shape[1] == 1:
@@ -613,7 +737,7 @@ def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple
         if column.dtype.kind == "f" and (~np.isfinite(column) & ~allowed_missing).any():
             row = first_row + int(np.flatnonzero(~np.isfinite(column) & ~allowed_missing)[0])
             raise DataError(f"the model returned a non-finite {name!r} at row {row} (0-based data row)")
-    return scores, extra
+    return scores, extra, score_column
 
 
 def _output_table(
@@ -669,12 +793,15 @@ def score_file(
     score_column: str = "score",
     progress: bool = True,
     extra_output: ExtraOutputFn | None = None,
+    read: ReadFn | None = None,
 ) -> ScoringSummary:
     """Score `input_path` chunk by chunk into `output_path`, atomically.
 
-    `predict` receives exactly the `expected` columns, in that order, cast to their dtypes.
-    The output holds the passthrough columns (input order), the score column and any
-    `extra_output` columns. On any failure the output path is left untouched.
+    `predict` receives exactly the `expected` columns, in that order, cast to their dtypes
+    (a tensor input: one flat array of its values per row). The output holds the passthrough
+    columns (input order), the score column and any `extra_output` columns. On any failure the
+    output path is left untouched. `read` is a vertical's reader for an input that is not CSV,
+    Parquet or text lines (images ...); the columns it yields besides the inputs are passed through.
     """
     source_path, target = Path(input_path), Path(output_path)
     if source_path.exists() and _same_file(source_path, target):
@@ -684,17 +811,18 @@ def score_file(
     if score_column in passthrough:
         raise DataError(f"score column {score_column!r} clashes with a passthrough column")
     stats, started = _ScoreStats(), time.perf_counter()
-    chunks = closing(_iter_tables(source_path, expected, passthrough, chunk_rows))
+    chunks = closing(_iter_tables(source_path, expected, passthrough, chunk_rows, read))
     with _atomic_output(target) as writer, chunks as tables, _progress(progress) as bar:
         task = bar.add_task("score", total=None, rows=0, rate=0.0)
         first, source = next(tables)  # schema checked and first chunk read before hashing starts
-        passthrough = [name for name in source.columns if name in set(passthrough)]  # input order
+        keep = set(passthrough) if read is None else set(source.columns) - set(order)
+        passthrough = [name for name in source.columns if name in keep]  # input order
         with _background_digest(source_path) as digest:
             bar.update(task, total=source.total)
             for table, _ in itertools.chain([(first, source)], tables):
                 frame = table.select(order).to_pandas()
-                scores, model_extra = _scores_of(predict, frame, stats.rows)
-                writer.write(_output_table(table, frame, scores, passthrough, score_column, extra_output, model_extra))
+                scores, model_extra, named = _scores_of(predict, frame, stats.rows, score_column)
+                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra))
                 stats.add(scores)
                 rate = stats.rows / max(time.perf_counter() - started, 1e-9)
                 bar.update(task, completed=source.position(stats.rows), rows=stats.rows, rate=rate)

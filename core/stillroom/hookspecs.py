@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         ComplianceProfile,
         DatasetSpec,
         EvaluatorSpec,
+        InputFormatSpec,
         StudentSpec,
         TaskSpec,
         TeacherSpec,
@@ -73,6 +74,12 @@ def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
 @hookspec
 def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
     """Declare what every run of a task must log (checked by ``assert_compliance_bundle``)."""
+
+
+@hookspec
+def stillroom_input_formats() -> Iterable[InputFormatSpec]:
+    """Declare inputs ``stillroom score`` reads through this plugin (image folders, archives ...)
+    besides the CSV, Parquet and text-line files the core reads itself."""
 
 
 # --- teacher and student ------------------------------------------------------------------

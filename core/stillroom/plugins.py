@@ -11,6 +11,7 @@ import importlib.metadata as md
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +37,7 @@ REGISTRATION_HOOKS = {
     "stillroom_students": "student",
     "stillroom_evaluators": "evaluator",
     "stillroom_compliance_profiles": "compliance profile",
+    "stillroom_input_formats": "input format",
 }
 
 
@@ -119,6 +121,15 @@ class StillroomPluginManager(pluggy.PluginManager):
             broken = [f"{p.name} ({p.error})" for p in self.inventory if p.error]
             hint = f"; plugins that failed to load: {', '.join(broken)}" if broken else ""
             raise PluginError(f"{exc}{hint}. Install a vertical, e.g. pip install stillroom-{name}") from None
+
+    def input_reader(self, path: Path, model_config: dict[str, Any]) -> Any:
+        """The registered reader for ``path`` bound to the model's config, or ``None`` when no
+        plugin's input format matches (the core then reads CSV, Parquet or text lines)."""
+        formats = [spec for spec in self.registry.entries["input format"].values() if spec.matches(path)]
+        if len(formats) > 1:
+            names = ", ".join(f"{spec.name} ({spec.plugin})" for spec in formats)
+            raise PluginError(f"{path} matches several input formats: {names}")
+        return formats[0].reader(model_config) if formats else None
 
     def compliance_profile(self, task: TaskSpec) -> ComplianceProfile:
         """The task's compliance profile merged with the core's generic one."""

@@ -113,7 +113,24 @@ class ComplianceProfile:
         )
 
 
-Entry = TypeVar("Entry", TaskSpec, DatasetSpec, TeacherSpec, StudentSpec, EvaluatorSpec, ComplianceProfile)
+@dataclass(frozen=True)
+class InputFormatSpec:
+    """An input `stillroom score` reads through a vertical (images, an archive, a folder).
+
+    ``matches(path)`` says whether a path (a file or a folder) is of this kind, by suffix or
+    content. ``reader(model_config)`` binds the reader to the model being scored (the
+    ``model_config`` its vertical logged with it: its input size, preprocessing ...) and
+    returns ``read(path, chunk_rows) -> Iterator[DataFrame]`` (:data:`stillroom.batch.ReadFn`).
+    """
+
+    name: str
+    matches: Callable[[Path], bool]
+    reader: Callable[[dict[str, Any]], Callable[[Path, int], Iterable[Any]]]
+    description: str = ""
+    plugin: str = ""
+
+
+Entry = TypeVar("Entry", TaskSpec, DatasetSpec, TeacherSpec, StudentSpec, EvaluatorSpec, ComplianceProfile, InputFormatSpec)
 
 KINDS: dict[type, str] = {
     TaskSpec: "task",
@@ -122,6 +139,7 @@ KINDS: dict[type, str] = {
     StudentSpec: "student",
     EvaluatorSpec: "evaluator",
     ComplianceProfile: "compliance profile",
+    InputFormatSpec: "input format",
 }
 
 

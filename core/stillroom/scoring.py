@@ -58,7 +58,10 @@ def score(
     pm = get_plugin_manager()
     context = ScoringContext(model_uri, model.version, Path(input_path), Path(output_path))
     pm.before_scoring(context)
-    expected = [ColumnSpec(name, dtype) for name, dtype in model.columns]
+    expected = [ColumnSpec(name, dtype, shape) for name, dtype, shape in model.columns]
+    read = pm.input_reader(Path(input_path), model.config)  # a vertical's input (images ...), else None
+    if engine == "spark" and (read is not None or any(spec.is_tensor for spec in expected)):
+        raise DataError("the spark engine scores CSV/Parquet tables; score this input with the local engine")
     if engine == "spark":
         used, note = f"spark:{master or spark.DEFAULT_MASTER}", "mlflow.pyfunc.spark_udf of the pinned version"
         console.log(f"engine: {used}")
@@ -69,7 +72,14 @@ def score(
         used, note = model.engine, model.engine_note
         console.log(f"engine: {used} ({note})")
         result = score_file(
-            model.predict, input_path, output_path, expected, chunk_rows=chunk_rows, passthrough=passthrough, progress=progress
+            model.predict,
+            input_path,
+            output_path,
+            expected,
+            chunk_rows=chunk_rows,
+            passthrough=passthrough,
+            progress=progress,
+            read=read,
         )
     summary: dict[str, Any] = {
         "model": model.name,

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -595,19 +595,22 @@ class ScoringModel:
     """A registered model pinned to one version, ready for batch scoring.
 
     ``engine`` says what computes the scores (``lleaves`` for a compiled student, else the
-    flavor through pyfunc) and ``engine_note`` why, e.g. a fallback; both go into the
-    scoring run.
+    flavor through pyfunc, or what a Python model says it runs) and ``engine_note`` why, e.g.
+    a fallback; both go into the scoring run. ``columns`` are the inputs: name, type and, for
+    a tensor input, the shape of one row's array. ``config`` is the ``model_config`` logged
+    with the model (what a vertical's input reader needs to know about it).
     """
 
     name: str
     version: str
     uri: str
     predict: Any
-    columns: list[tuple[str, str]]
+    columns: list[tuple[str, str, tuple[int, ...] | None]]
     reference: dict[str, Any] | None
     run_id: str | None
     engine: str = "pyfunc"
     engine_note: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
@@ -627,12 +630,41 @@ def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
         schema = model.metadata.get_input_schema()
         if schema is None:
             raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
-        columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
-        predict, engine, note = _pyfunc_scores(model), _flavor_engine(model), "compiled engine not requested"
+        columns = [_input_column(c, pinned) for c in schema.inputs]
+        tensors = {c: shape for c, _, shape in columns if shape is not None}
+        predict, engine, note = _pyfunc_scores(model, tensors), _flavor_engine(model), "compiled engine not requested"
+        engine, note = _own_engine(model) or (engine, note)
         if compiled:
-            predict, engine, note = _compiled_or(predict, engine, local, [c for c, _ in columns])
+            predict, engine, note = _compiled_or(predict, engine, local, [c for c, _, _ in columns])
     run_id = MlflowClient().get_model_version(name, version).run_id
-    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note)
+    config = dict(getattr(model, "model_config", None) or {})
+    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note, config)
+
+
+def _input_column(spec: Any, pinned: str) -> tuple[str, str, tuple[int, ...] | None]:
+    """A signature input as (name, type, shape): a column, or a named tensor whose rows all have
+    one fixed shape (``(-1, C, H, W)``: a batch of images)."""
+    from mlflow.types.schema import TensorSpec
+
+    if not isinstance(spec, TensorSpec):
+        return spec.name, spec.type.name if hasattr(spec.type, "name") else str(spec.type), None
+    shape = tuple(int(d) for d in spec.shape)
+    if not spec.name or len(shape) < 2 or shape[0] != -1 or min(shape[1:]) < 1:
+        raise ModelLoadError(
+            f"{pinned}: tensor input {spec.name!r} of shape {shape}: stillroom scores named tensors of shape (-1, fixed sizes...)"
+        )
+    return spec.name, spec.type.name, shape[1:]
+
+
+def _own_engine(model: Any) -> tuple[str, str] | None:
+    """What a Python model says computes its scores (``engine``, ``engine_note`` attributes),
+    e.g. ONNX Runtime or the TorchScript it fell back to; ``None`` for other flavors."""
+    try:
+        own = model.unwrap_python_model()
+    except Exception:  # not a Python model: MLflow refuses to unwrap it
+        return None
+    engine = getattr(own, "engine", None)
+    return (f"pyfunc:{engine}", str(getattr(own, "engine_note", ""))) if engine else None
 
 
 def _flavor_engine(model: Any) -> str:
@@ -668,12 +700,18 @@ def _pyfunc_predict(model: Any) -> Any:
     return predict
 
 
-def _pyfunc_scores(model: Any) -> Any:
+def _pyfunc_scores(model: Any, tensors: dict[str, tuple[int, ...]] | None = None) -> Any:
     """For batch scoring: a frame a pyfunc returns (scores, validity flags) is passed on whole,
-    so that ``stillroom.batch`` writes every output column and leaves flagged rows unscored."""
+    so that ``stillroom.batch`` writes every output column and leaves flagged rows unscored.
+
+    A model with tensor inputs gets each as one stacked array ``(n, *shape)`` by name; a
+    single named output array (``{"probabilities": (n, k)}``) is taken as the model's output."""
 
     def predict(frame: pd.DataFrame) -> Any:
-        out = model.predict(frame)
+        data = {n: np.stack(frame[n].to_list()).reshape(-1, *shape) for n, shape in tensors.items()} if tensors else frame
+        out = model.predict(data)
+        if isinstance(out, dict) and len(out) == 1:
+            out = next(iter(out.values()))
         return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else _last_column(out, len(frame))
 
     return predict
