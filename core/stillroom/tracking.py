@@ -633,8 +633,10 @@ def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
         columns = [_input_column(c, pinned) for c in schema.inputs]
         tensors = {c: shape for c, _, shape in columns if shape is not None}
         predict, engine, note = _pyfunc_scores(model, tensors), _flavor_engine(model), "compiled engine not requested"
-        engine, note = _own_engine(model) or (engine, note)
-        if compiled:
+        own = _own_engine(model)
+        if own is not None:
+            engine, note = own
+        elif compiled:
             predict, engine, note = _compiled_or(predict, engine, local, [c for c, _, _ in columns])
     run_id = MlflowClient().get_model_version(name, version).run_id
     config = dict(getattr(model, "model_config", None) or {})

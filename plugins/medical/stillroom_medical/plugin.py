@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
 from stillroom.data import DataBundle
-from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
+from stillroom.registry import (
+    ComplianceProfile,
+    DatasetSpec,
+    EvaluatorSpec,
+    InputFormatSpec,
+    StudentSpec,
+    TaskSpec,
+    TeacherSpec,
+)
 
-from . import datasets
+from . import datasets, formats
 from .config import MedicalConfig
 from .evaluation import evaluate_medical
 
@@ -71,7 +79,13 @@ def stillroom_datasets() -> Iterable[DatasetSpec]:
         "medical.synthetic", TASK, datasets.load_synthetic, "seeded synthetic tissue images with lesions + metadata"
     )
     yield DatasetSpec("medical.npz", TASK, datasets.load_npz_file, "MedMNIST layout: {train,val,test}_images/_labels")
-    yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG folder with a labels CSV")
+    yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG/DICOM folder with a labels CSV")
+
+
+@hookimpl
+def stillroom_input_formats() -> Iterable[InputFormatSpec]:
+    yield InputFormatSpec("medical.npz", formats.is_npz, formats.npz_reader, "an .npz of images (MedMNIST layout or images)")
+    yield InputFormatSpec("medical.images", formats.has_images, formats.files_reader, "a PNG/JPEG/DICOM file or a folder of them")
 
 
 def _resnet_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) -> TorchTeacher:
