@@ -37,6 +37,7 @@ def load_image_folder(cfg: MedicalDataConfig, seed: int) -> DataBundle:
             size_policy=cfg.size_policy,
             dicom=dicom_settings(cfg),
             task_type=cfg.task_type,
+            class_names=cfg.class_names,
             valid_fraction=cfg.valid_fraction,
             test_fraction=cfg.test_fraction,
             seed=seed,

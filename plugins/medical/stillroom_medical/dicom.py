@@ -80,14 +80,14 @@ def read_dicom(path: Path, settings: DicomSettings, name: str | None = None) -> 
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise DataError(f"DICOM file {name} is not readable: {exc}") from None
+    if "PixelData" not in ds:
+        kind = getattr(ds.get("SOPClassUID"), "name", None) or "no image"
+        raise DataError(f"DICOM file {name} has no pixel data ({kind})")
     modality = str(ds.get("Modality", "") or "")
     if settings.modalities and modality not in settings.modalities:
         raise DataError(
             f"DICOM file {name}: modality {modality or '(not set)'}, but this model takes {', '.join(settings.modalities)}"
         )
-    if "PixelData" not in ds:
-        kind = getattr(ds.get("SOPClassUID"), "name", None) or "no image"
-        raise DataError(f"DICOM file {name} has no pixel data ({kind})")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise DataError(

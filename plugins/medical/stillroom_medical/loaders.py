@@ -111,6 +111,7 @@ def load_folder(
     size_policy: str = "resize",
     dicom: DicomSettings | None = None,
     task_type: str | None = None,
+    class_names: list[str] | None = None,
     valid_fraction: float = 0.15,
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -150,7 +151,7 @@ def load_folder(
             raise DataError(f"labels file {csv}: column {labels[0]!r} has missing labels")
     task = task_type or ("multilabel" if len(labels) > 1 else infer_task(y.astype(float).astype(int))[0])
     n_classes = len(labels) if task == "multilabel" else max(int(np.nanmax(y)) + 1, 2)
-    names = list(labels) if task == "multilabel" else [f"class_{i}" for i in range(n_classes)]
+    names = list(labels) if task == "multilabel" else class_names or [f"class_{i}" for i in range(n_classes)]
     assignment = _assign_splits(table, split_column, valid_fraction, test_fraction, seed)
     splits = {}
     for name in ("train", "validation", "test"):

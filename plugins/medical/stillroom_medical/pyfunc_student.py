@@ -22,9 +22,9 @@ class ImageStudentModel(mlflow.pyfunc.PythonModel):
         self.scorer = Scorer(Path(context.artifacts["student"]), ScoringSpec.from_config(dict(context.model_config or {})))
         self.engine, self.engine_note = self.scorer.engine, self.scorer.engine_note  # read by stillroom score
 
-    # model_input without a type hint: MLflow would validate a hinted one against it, and the tensor
-    # signature already does that
-    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:  # noqa: ANN001
+    # np.ndarray: a hint MLflow infers no schema from (the tensor signature checks the input); a
+    # dict {"image": array} arrives too
+    def predict(self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None) -> Any:
         images = model_input["image"] if isinstance(model_input, dict) else model_input
         return self.scorer.frame(np.asarray(images, dtype=np.float32))
 
