@@ -315,8 +315,9 @@ def render_scoring(result: dict[str, Any]) -> str:
         "from a folder of PNG files, scored end to end by `stillroom score` (read, decode, score with ONNX Runtime, write "
         f"Parquet; the tracking run is left out) into the same output; median of {SCORING_REPEATS} passes, each pass listed. "
         f"Models from one `stillroom distill medical` run (seed 0, the bench's teacher {TEACHER['widths']} and student "
-        f"{STUDENT['widths']}, response distillation): the registered student, and the run's teacher exported the same "
-        "way (ONNX, its own operating threshold).",
+        f"{STUDENT['widths']}, response distillation, {meta['teacher_epochs']} / {meta['student_epochs']} epochs: speed "
+        "depends on the architecture, not on how long it trained): the registered student, and the run's teacher exported "
+        "the same way (ONNX, its own operating threshold).",
         "",
         "| model | parameters | input | images/s (median) | passes | engine |",
         "|---|---|---|---|---|---|",
@@ -367,6 +368,8 @@ def main() -> None:
 
         result = run_scoring(args.data, args.teacher_epochs, args.student_epochs)
         result["meta"] = {
+            "teacher_epochs": args.teacher_epochs,
+            "student_epochs": args.student_epochs,
             "machine": describe(("torch", "onnxruntime", "pydicom", "mlflow")),
             "note": "Measured while other jobs shared the 2 cores (under load): read the ratio, not the absolute figures.",
         }
