@@ -27,7 +27,7 @@ from .plugins import StillroomPluginManager
 from .progress import console, timed
 from .scoring import spark
 from .scoring.batch import score_file
-from .scoring.formats import ColumnSpec
+from .scoring.formats import ColumnSpec, Input
 
 ENGINES = ("local", "spark")
 
@@ -134,7 +134,10 @@ def _score(
     pm = get_plugin_manager()
     context = ScoringContext(model_uri, model.version, Path(input_path), Path(output_path))
     pm.before_scoring(context)
-    expected = [ColumnSpec(name, dtype) for name, dtype in model.columns]
+    expected = [ColumnSpec(c.name, c.dtype, c.shape) for c in model.columns]
+    formats = pm.input_formats()
+    if engine == "spark" and (Input(Path(input_path), expected, formats).reader() or any(s.is_tensor for s in expected)):
+        raise DataError("the spark engine scores Parquet tables; score this input with the local engine (--engine local)")
     if engine == "spark":
         used, note = f"spark:{master or spark.DEFAULT_MASTER}", "mlflow.pyfunc.spark_udf of the pinned version"
         console.log(f"engine: {used}")
@@ -152,7 +155,8 @@ def _score(
             chunk_rows=chunk_rows,
             passthrough=passthrough,
             progress=progress,
-            formats=pm.input_formats(),
+            formats=formats,
+            model_config=model.config,
         )
     summary: dict[str, Any] = {
         "model": model.name,

@@ -249,7 +249,7 @@ def test_model_returning_nan_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out.parquet").exists()
 
 
-def _read_kv(path: Path, inputs: list[tuple[str, str]], chunk_rows: int):  # noqa: ANN202 - a reader generator
+def _read_kv(path: Path, model: object, chunk_rows: int):  # noqa: ANN202 - a reader generator
     """A toy domain format: ``x n label`` per line, the label being informational."""
     rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
     for start in range(0, len(rows), chunk_rows):
@@ -272,11 +272,10 @@ def test_a_plugin_input_format_is_read_through_the_hook_and_checked_like_a_csv(r
     frame = _frame(7)
     source = tmp_path / "batch.kv"
     source.write_text("".join(f"{x} {n} id{n}\n" for x, n in zip(frame["x"], frame["n"], strict=True)))
-    # the reader's own extra column is offered for passthrough, not refused as a misaligned file
-    plain = score_file(_sigmoid_predict, source, tmp_path / "plain.csv", EXPECTED, chunk_rows=3, formats=formats)
-    assert plain.rows == 7 and list(_read(tmp_path / "plain.csv").columns) == ["score"]
-    score_file(_sigmoid_predict, source, tmp_path / "out.csv", EXPECTED, passthrough=["label"], chunk_rows=3, formats=formats)
+    # the reader's own extra column identifies the row: written, not refused as a misaligned file
+    summary = score_file(_sigmoid_predict, source, tmp_path / "out.csv", EXPECTED, chunk_rows=3, formats=formats)
     out = _read(tmp_path / "out.csv")
+    assert summary.rows == 7 and list(out.columns) == ["label", "score"]
     assert list(out["label"]) == [f"id{n}" for n in range(7)]
     np.testing.assert_allclose(out["score"], 1.0 / (1.0 + np.exp(-frame["x"].round(12))), rtol=1e-9)
     # a model input the reader does not produce is named, nothing is written

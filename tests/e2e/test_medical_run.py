@@ -59,7 +59,7 @@ def run(store: str) -> dict[str, Any]:
     return {"run_id": runs[0].info.run_id, "output": result.output}
 
 
-def test_run_registers_an_onnx_student_with_a_tensor_signature(run: dict[str, Any]) -> None:
+def test_run_registers_a_scoring_student_with_a_tensor_signature_and_an_onnx_model_beside_it(run: dict[str, Any]) -> None:
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -68,10 +68,15 @@ def test_run_registers_an_onnx_student_with_a_tensor_signature(run: dict[str, An
     model = mlflow.pyfunc.load_model("models:/medical-student/1")
     spec = model.metadata.get_input_schema().inputs[0]
     assert spec.name == "image" and tuple(spec.shape) == (-1, 1, 16, 16)
-    out = model.predict({"image": np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)})
-    probs = np.asarray(out["probabilities"] if isinstance(out, dict) else out)
-    assert probs.shape == (3, 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
-    assert "onnx" in mlflow.models.Model.load("models:/medical-student/1").flavors
+    images = np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)
+    out = model.predict({"image": images})
+    assert list(out.columns) == ["p_lesion", "p_normal", "call"] and np.allclose(out["p_lesion"] + out["p_normal"], 1, atol=1e-5)
+    assert model.model_config["thresholds"] == [tracking.run_record(run["run_id"]).metrics["student.operating_threshold"]]
+    onnx_id = tracking.run_record(run["run_id"]).tags["stillroom.extra_model.student_onnx"]
+    plain = mlflow.pyfunc.load_model(f"models:/{onnx_id}").predict({"image": images})
+    probs = np.asarray(plain["probabilities"] if isinstance(plain, dict) else plain)
+    assert probs.shape == (3, 2) and np.allclose(probs[:, 1], out["p_lesion"], atol=1e-6)
+    assert "onnx" in mlflow.models.Model.load(f"models:/{onnx_id}").flavors
 
 
 # MLflow opens the TorchScript archive with torch.load, which dispatches to torch.jit.load and says so

@@ -128,3 +128,32 @@ def test_image_folder_bad_input(tmp_path: Path) -> None:
         load_folder(root)
     with pytest.raises(DataError, match="missing column"):
         load_folder(root, label_columns=["diagnosis"])
+
+
+def test_npz_with_a_metadata_csv_gives_subgroups(tmp_path: Path) -> None:
+    npz = write_npz(tmp_path / "scans.npz")
+    rows = [
+        {"split": s, "index": i, "site": f"site{i % 3}", "sex": "FM"[i % 2]}
+        for s, n in (("train", 30), ("val", 10), ("test", 12))
+        for i in range(n)
+    ]
+    pd.DataFrame(rows[::-1]).to_csv(tmp_path / "meta.csv", index=False)  # any row order: keyed by split and index
+    data = load_npz(npz, metadata_csv=str(tmp_path / "meta.csv"))
+    assert data.test.metadata["site"].tolist() == [f"site{i % 3}" for i in range(12)]
+    bundle = to_bundle(data)
+    assert bundle.details["metadata_columns"] == ["site", "sex"] and bundle.group == "site"
+    assert bundle.details["preprocessing"] == {
+        "size": 16,
+        "channels": 1,
+        "size_policy": "resize",
+        "dicom": {"window": "file", "modalities": None},
+    }
+    pd.DataFrame(rows[:-1]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(DataError, match=r"the test split has no row for index \[11\]"):
+        load_npz(npz, metadata_csv=str(tmp_path / "short.csv"))
+    pd.DataFrame(rows + rows[:1]).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(DataError, match="several rows for train index 0"):
+        load_npz(npz, metadata_csv=str(tmp_path / "twice.csv"))
+    pd.DataFrame([{"split": "train", "site": "a"}]).to_csv(tmp_path / "noindex.csv", index=False)
+    with pytest.raises(DataError, match="needs columns split, index"):
+        load_npz(npz, metadata_csv=str(tmp_path / "noindex.csv"))

@@ -15,6 +15,7 @@ from stillroom.tasks.targets import MulticlassTargets, MultilabelTargets, SoftTa
 from stillroom_medical import export, nets
 from stillroom_medical.augment import AugmentSettings, augment, mixup
 from stillroom_medical.images import to_bundle
+from stillroom_medical.scorer import Scorer, ScoringSpec
 from stillroom_medical.student import CNNStudent
 from stillroom_medical.synthetic import synthetic_data
 from stillroom_medical.teacher import load_state_dict_teacher, load_torchscript_teacher, train_resnet_teacher
@@ -102,10 +103,19 @@ def test_student_families_train_and_export(bundle, teacher, params: dict) -> Non
     images = export.example_input((1, 16, 16), n=5, seed=3)
     onnx_p = export.run_onnx(student.onnx, images)[:, 1]
     assert np.allclose(onnx_p, student.predict(images), atol=1e-4)
+    with pytest.raises(RuntimeError, match="no operating point to ship"):
+        student.native_model()  # the medical evaluator hands it over in a run
+    student.ship_with(ScoringSpec("binary", ["normal", "lesion"], [0.3], [1, 16, 16], {"size": 16, "channels": 1}))
     native = student.native_model()
-    assert native.flavor == "onnx" and "[-1, 1, 16, 16]" in native.signature["inputs"]
+    assert native.flavor == "pyfunc" and "[-1, 1, 16, 16]" in native.signature["inputs"]
     assert native.input_example["image"].shape == (2, 1, 16, 16)
-    assert student.extra_native_models()["student_torchscript"].flavor == "pytorch"
+    assert native.log_kwargs["model_config"]["thresholds"] == [0.3] and "p_lesion" in native.signature["outputs"]
+    loaded = Scorer(Path(native.log_kwargs["artifacts"]["student"]), ScoringSpec.from_config(native.log_kwargs["model_config"]))
+    frame = loaded.frame(images)
+    assert list(frame.columns) == ["p_lesion", "p_normal", "call"] and np.allclose(frame["p_lesion"], onnx_p, atol=1e-6)
+    assert (frame["call"] == np.where(onnx_p >= 0.3, "lesion", "normal")).all()
+    extra = student.extra_native_models()
+    assert extra["student_torchscript"].flavor == "pytorch" and extra["student_onnx"].flavor == "onnx"
     assert student.describe().n_parameters < teacher.describe().n_parameters
 
 

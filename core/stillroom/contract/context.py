@@ -32,6 +32,8 @@ class EvaluationContext:
     ``predictions`` maps a model role (``teacher``, ``student``, ``baseline``) to its
     positive-class probabilities on ``frame``; ``thresholds`` maps each role to its operating
     threshold, chosen on validation (same operating point for every model) and then fixed.
+    ``models`` maps the trained roles (``student``, ``baseline``) to the models themselves, for an
+    evaluator that needs more than their outputs (a decision it makes that ships with the student).
     """
 
     task: TaskSpec
@@ -44,6 +46,7 @@ class EvaluationContext:
     seed: int = 0
     artifact_dir: Path | None = None
     valid_predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
 
     @property
     def judged(self) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ installed plugins can never silently shadow each other. ``plugin`` is stamped by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,20 +114,41 @@ class ComplianceProfile:
         )
 
 
-FormatReader = Callable[[Path, Sequence[tuple[str, str]], int], Iterator[pd.DataFrame]]
-"""``read(path, inputs, chunk_rows)``: the file as frames of at most ``chunk_rows`` rows holding
-the model's input columns (``inputs``: the model signature's ``(name, type)`` pairs) and any
-further columns a scoring job may pass through (an id, a name, a file path)."""
+@dataclass(frozen=True)
+class InputColumn:
+    """One input of a model's signature: a column (``dtype`` an MLflow column type such as
+    ``double`` or ``string``) or, with ``shape``, a tensor (``dtype`` a numpy dtype name, ``shape``
+    the shape of one row's array, e.g. ``(1, 28, 28)`` for a grey 28 x 28 image)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a reader knows of the model it reads for: its signature's inputs and the
+    ``model_config`` its vertical logged with it (an image size, the preprocessing of the
+    training images ...)."""
+
+    columns: tuple[InputColumn, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+FormatReader = Callable[[Path, ModelInputs, int], Iterator[pd.DataFrame]]
+"""``read(path, model, chunk_rows)``: the file (or folder) as frames of at most ``chunk_rows``
+rows holding the model's input columns (a tensor input as one array per cell) and the columns
+that identify a row (a molecule's name, an image's id or path), which the output carries."""
 
 
 @dataclass(frozen=True)
 class InputFormat:
-    """A kind of input file a vertical can read for batch scoring (``.smi``, SDF, DICOM ...).
+    """A kind of input a vertical reads for batch scoring (``.smi``, SDF, DICOM, image folders).
 
-    The core reads CSV and Parquet itself; a file whose name ends with one of ``suffixes`` (or,
-    for a directory or an unusual name, for which ``matches(path)`` is true) is read with
-    ``read``. The core checks the frames it yields against the model signature like any other
-    input, so a reader only turns its format into rows.
+    The core reads CSV and Parquet itself; a path whose name ends with one of ``suffixes`` (or
+    for which ``matches(path)`` is true: a folder, a file recognised by its content) is read
+    with ``read``. The core checks the frames it yields against the model signature like any
+    other input, so a reader only turns its format into rows.
     """
 
     name: str

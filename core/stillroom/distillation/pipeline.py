@@ -78,6 +78,7 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
         ctx = EvaluationContext(
             task, bundle, bundle.test, bundle.y(bundle.test), outputs.test, thresholds, cfg, seed, artifact_dir, outputs.valid
         )
+        ctx.models = dict(students)
         result = evaluate_all(pm, task, ctx)
     with step(f"efficiency: {' and '.join(students)}"):
         effs = {"teacher": teacher.efficiency}

@@ -11,6 +11,7 @@ It knows nothing about MLflow: the caller passes a plain ``predict(frame) -> sco
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -18,7 +19,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import pyarrow.parquet as pq
 from .._runtime import sha256_file
 from ..contract.specs import InputFormat
 from ..errors import DataError
-from .formats import ColumnSpec, iter_tables
+from .formats import ColumnSpec, Input, iter_tables
 
 PredictFn = Callable[[pd.DataFrame], np.ndarray]
 ExtraOutputFn = Callable[[pd.DataFrame, np.ndarray], dict[str, np.ndarray]]
@@ -153,13 +154,23 @@ class _ScoreStats:
         self.low, self.high = min(self.low, float(scored.min())), max(self.high, float(scored.max()))
 
 
+def input_sha256(path: Path, stop: threading.Event | None = None) -> str:
+    """sha256 of an input file, or of a folder's files (relative paths and their sha256s, sorted)."""
+    if not path.is_dir():
+        return sha256_file(path, stop)
+    digest = hashlib.sha256()
+    for part in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{part.relative_to(path).as_posix()}\0{sha256_file(part, stop)}\n".encode())
+    return digest.hexdigest()
+
+
 @contextmanager
 def _background_digest(path: Path) -> Iterator[Future[str]]:
     """Hash the input on a second thread while scoring (hashlib releases the GIL)."""
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stillroom-digest") as pool:
         try:
-            yield pool.submit(sha256_file, path, stop)
+            yield pool.submit(input_sha256, path, stop)
         except BaseException:
             stop.set()
             raise
@@ -168,14 +179,17 @@ def _background_digest(path: Path) -> Iterator[Future[str]]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _scores_of(
+    predict: PredictFn, frame: pd.DataFrame, first_row: int, score_column: str
+) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Call the model and insist on one finite score per row; a silent NaN would poison the output.
 
     A model may return a frame instead of an array (a pyfunc that scores domain objects):
-    its first numeric column is the score, further numeric columns are written beside it
-    (several endpoints), and boolean columns are validity flags. A row whose flag is False
-    (an unparsable molecule, say) may have no score: it is written empty and the job goes on.
-    Returns the scores and the extra output columns.
+    its first column is the score, written under its own name, further columns are written
+    beside it (several endpoints, per-class probabilities, a call), and boolean columns are
+    validity flags. A row whose flag is False (an unparsable molecule, say) may have no score:
+    it is written empty and the job goes on. An array is written as ``score_column``.
+    Returns the scores, the other output columns and the score's column name.
     """
     result = predict(frame)
     extra: dict[str, np.ndarray] = {}
@@ -188,6 +202,7 @@ def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple
         for flag in flags:
             allowed_missing |= ~result[flag].to_numpy(dtype=bool)
         extra = {str(c): result[c].to_numpy() for c in values[1:] + flags}
+        score_column = str(values[0])
         result = result[values[0]].to_numpy(dtype=float)
     scores = np.asarray(result)
     if scores.ndim == 2 and scores.shape[1] == 1:
@@ -203,7 +218,7 @@ def _scores_of(predict: PredictFn, frame: pd.DataFrame, first_row: int) -> tuple
         if column.dtype.kind == "f" and (~np.isfinite(column) & ~allowed_missing).any():
             row = first_row + int(np.flatnonzero(~np.isfinite(column) & ~allowed_missing)[0])
             raise DataError(f"the model returned a non-finite {name!r} at row {row} (0-based data row)")
-    return scores, extra
+    return scores, extra, score_column
 
 
 def _output_table(
@@ -260,12 +275,16 @@ def score_file(
     progress: bool = True,
     extra_output: ExtraOutputFn | None = None,
     formats: Sequence[InputFormat] = (),
+    model_config: Mapping[str, Any] | None = None,
 ) -> ScoringSummary:
     """Score `input_path` chunk by chunk into `output_path`, atomically.
 
-    `predict` receives exactly the `expected` columns, in that order, cast to their dtypes.
-    The output holds the passthrough columns (input order), the score column and any
-    `extra_output` columns. On any failure the output path is left untouched.
+    `predict` receives exactly the `expected` columns, in that order, cast to their dtypes (a
+    tensor input: one flat array of its values per row). The output holds the passthrough
+    columns (input order; a vertical reader's identifying columns always), the score column
+    and any `extra_output` columns. On any failure the output path is left untouched.
+    `formats` are the verticals' readers for inputs that are not CSV or Parquet, and
+    `model_config` what such a reader may need to know about the model (its image size ...).
     """
     source_path, target = Path(input_path), Path(output_path)
     if source_path.exists() and _same_file(source_path, target):
@@ -275,17 +294,19 @@ def score_file(
     if score_column in passthrough:
         raise DataError(f"score column {score_column!r} clashes with a passthrough column")
     stats, started = _ScoreStats(), time.perf_counter()
-    chunks = closing(iter_tables(source_path, expected, passthrough, chunk_rows, formats))
+    source_input = Input(source_path, expected, formats, dict(model_config or {}))
+    chunks = closing(iter_tables(source_input, passthrough, chunk_rows))
     with _atomic_output(target) as writer, chunks as tables, _progress(progress) as bar:
         task = bar.add_task("score", total=None, rows=0, rate=0.0)
         first, source = next(tables)  # schema checked and first chunk read before hashing starts
-        passthrough = [name for name in source.columns if name in set(passthrough)]  # input order
+        keep = set(passthrough) | set(source.identifiers)
+        passthrough = [name for name in source.columns if name in keep]  # input order
         with _background_digest(source_path) as digest:
             bar.update(task, total=source.total)
             for table, _ in itertools.chain([(first, source)], tables):
                 frame = table.select(order).to_pandas()
-                scores, model_extra = _scores_of(predict, frame, stats.rows)
-                writer.write(_output_table(table, frame, scores, passthrough, score_column, extra_output, model_extra))
+                scores, model_extra, named = _scores_of(predict, frame, stats.rows, score_column)
+                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra))
                 stats.add(scores)
                 rate = stats.rows / max(time.perf_counter() - started, 1e-9)
                 bar.update(task, completed=source.position(stats.rows), rows=stats.rows, rate=rate)

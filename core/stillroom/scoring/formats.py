@@ -19,7 +19,7 @@ import itertools
 import math
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..contract.specs import InputFormat
+from ..contract.specs import InputColumn, InputFormat, ModelInputs
 from ..errors import DataError
 
 _PARQUET_BUFFER_BYTES = 1 << 20  # page streaming buffer; bounds memory by chunk, not row group
@@ -42,27 +42,49 @@ _SPEC_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "string": pa.string(),
 }
+# MLflow TensorSpec dtype (numpy name) -> Arrow type of the tensor's values.
+_TENSOR_TYPES: dict[str, pa.DataType] = {
+    name: pa.from_numpy_dtype(np.dtype(name)) for name in ("float32", "float64", "int64", "int32", "uint8")
+}
+TENSOR_CHUNK_BYTES = 64 << 20
+"""Bytes of tensor input per chunk: a chunk of images is capped to this, whatever ``chunk_rows`` says."""
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One model input column, typed with an MLflow ColSpec type name."""
+    """One model input column, typed with an MLflow ColSpec type name; or, with ``shape``, a
+    tensor input (MLflow TensorSpec: numpy dtype name, the shape of one row's array without
+    the batch axis), held as one array per cell and checked for shape and finite values."""
 
     name: str
     dtype: str
+    shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.dtype not in _SPEC_TYPES:
-            known = ", ".join(_SPEC_TYPES)
-            raise DataError(f"column {self.name!r}: unknown dtype {self.dtype!r} (use one of {known})")
+        types = _TENSOR_TYPES if self.is_tensor else _SPEC_TYPES
+        if self.dtype not in types:
+            known = ", ".join(types)
+            kind = "tensor dtype" if self.is_tensor else "dtype"
+            raise DataError(f"column {self.name!r}: unknown {kind} {self.dtype!r} (use one of {known})")
+        if self.is_tensor and not all(isinstance(d, int) and d > 0 for d in self.shape or ()):
+            raise DataError(f"column {self.name!r}: a tensor input needs a fixed shape per row, got {self.shape}")
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.shape is not None
 
     @property
     def arrow_type(self) -> pa.DataType:
+        if self.is_tensor:
+            return pa.list_(_TENSOR_TYPES[self.dtype], math.prod(self.shape or ()))
         return _SPEC_TYPES[self.dtype]
 
     @property
     def is_numeric(self) -> bool:
         return self.dtype in ("double", "float", "long", "integer")
+
+    def __str__(self) -> str:
+        return f"{self.dtype} tensor {self.shape}" if self.is_tensor else self.dtype
 
 
 def _to_arrow_type(dtype: Any) -> pa.DataType:
@@ -78,6 +100,8 @@ def _to_arrow_type(dtype: Any) -> pa.DataType:
 
 def _describe(source: pa.DataType) -> str:
     """Arrow type name for messages; large_string is an Arrow storage detail users need not see."""
+    if pa.types.is_fixed_size_list(source):
+        return f"{source.value_type} arrays of {source.list_size} values"
     return "string" if pa.types.is_large_string(source) else str(source)
 
 
@@ -100,6 +124,8 @@ def _castable(source: pa.DataType, spec: ColumnSpec) -> bool:
     """
     if pa.types.is_dictionary(source):
         source = source.value_type
+    if spec.is_tensor:
+        return bool(pa.types.is_fixed_size_list(source) and source == spec.arrow_type)
     if pa.types.is_null(source):
         return True
     if spec.dtype in ("double", "float"):
@@ -125,7 +151,7 @@ def check_schema(
     missing = [name for name in [s.name for s in expected] + list(passthrough) if name not in columns]
     extra = [name for name in columns if name not in wanted]
     mistyped = [
-        f"{spec.name!r} is {_describe(_to_arrow_type(columns[spec.name]))}, expected {spec.dtype}"
+        f"{spec.name!r} is {_describe(_to_arrow_type(columns[spec.name]))}, expected {spec}"
         for spec in expected
         if spec.name in columns and not _castable(_to_arrow_type(columns[spec.name]), spec)
     ]
@@ -152,10 +178,15 @@ def _format_of(path: Path, formats: Sequence[InputFormat]) -> str | InputFormat:
         return "csv"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
-    for fmt in formats:
-        if fmt.claims(path):
-            return fmt
-    others = "".join(f", {', '.join(f.suffixes)} ({f.name})" for f in formats if f.suffixes)
+    claimed = [fmt for fmt in formats if fmt.claims(path)]
+    if len(claimed) > 1:
+        names = ", ".join(f"{fmt.name} ({fmt.plugin})" for fmt in claimed)
+        raise DataError(f"{path} is claimed by several input formats: {names}")
+    if claimed:
+        return claimed[0]
+    if not path.exists():  # a folder or an unusual name cannot be recognised when it is not there
+        raise DataError(f"input {path} does not exist")
+    others = "".join(f", {f.description or f.name}" for f in formats)
     raise DataError(f"{path}: unknown file type (use .csv, .csv.gz, .parquet{others})")
 
 
@@ -195,6 +226,7 @@ class Source:
     total: int | None  # rows (Parquet) or compressed bytes (CSV), for the progress bar; None: unknown
     position: Callable[[int], int]  # rows done -> progress position in the same unit
     close: Callable[[], None]
+    identifiers: tuple[str, ...] = ()  # a reader's columns that say which row is which: always written
 
 
 def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
@@ -262,51 +294,92 @@ def _close_all(*handles: Any) -> None:
         handle.close()
 
 
-def _frame_batches(path: Path, frame: pd.DataFrame) -> list[pa.RecordBatch]:
+def _frame_batches(
+    path: Path, frame: pd.DataFrame, tensors: Mapping[str, ColumnSpec] | None = None, first_row: int = 0
+) -> list[pa.RecordBatch]:
+    """A frame as Arrow batches; a tensor input's arrays become fixed-size lists of its dtype."""
+    tensors = {name: spec for name, spec in (tensors or {}).items() if name in frame.columns}
     try:
-        return pa.Table.from_pandas(frame, preserve_index=False).to_batches()
+        table = pa.Table.from_pandas(frame[[c for c in frame.columns if c not in tensors]], preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"{path}: a column mixes incompatible values: {exc}") from exc
+    for name, spec in tensors.items():
+        table = table.append_column(name, _tensor_array(frame[name], spec, first_row, path))
+    return table.to_batches()
 
 
-def _open_source(
-    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int, formats: Sequence[InputFormat] = ()
-) -> Source:
-    fmt = _check_input_file(path, formats)
+def _tensor_array(cells: pd.Series, spec: ColumnSpec, first_row: int, path: Path) -> pa.Array:
+    """One array per row, each of the model's shape, as one fixed-size list array (one copy)."""
+    for i, cell in enumerate(cells):
+        if np.shape(cell) != spec.shape:
+            raise DataError(
+                f"{path}: row {first_row + i} (0-based): {spec.name!r} holds an array of shape {np.shape(cell)}; "
+                f"the model takes {spec.shape}"
+            )
+    values = np.stack(cells.to_list()).astype(np.dtype(spec.dtype), copy=False)
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), math.prod(spec.shape or ()))
+
+
+@dataclass(frozen=True)
+class Input:
+    """What is to be read: the path, the model's inputs, and what a vertical's reader may need
+    (the registered formats and the model's ``model_config``)."""
+
+    path: Path
+    expected: list[ColumnSpec]
+    formats: Sequence[InputFormat] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def model(self) -> ModelInputs:
+        columns = tuple(InputColumn(s.name, s.dtype, s.shape) for s in self.expected)
+        return ModelInputs(columns, dict(self.config))
+
+    def reader(self) -> InputFormat | None:
+        """The vertical's format that reads this path (checked to exist), or ``None`` for CSV and Parquet."""
+        fmt = _check_input_file(self.path, self.formats)
+        return fmt if isinstance(fmt, InputFormat) else None
+
+
+def _open_source(source: Input, passthrough: Sequence[str], chunk_rows: int) -> Source:
+    path, expected = source.path, source.expected
+    fmt = _check_input_file(path, source.formats)
     if fmt == "parquet":
         return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
     if fmt == "csv":
         return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
     assert isinstance(fmt, InputFormat)
-    return _open_plugin_format(path, fmt, expected, passthrough, chunk_rows)
+    return _open_plugin_format(source, fmt, chunk_rows)
 
 
-def _open_plugin_format(
-    path: Path, fmt: InputFormat, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int
-) -> Source:
-    """A vertical's reader (:class:`~stillroom.contract.InputFormat`): frames of model inputs and
-    informational columns (a molecule's name, an image's path). Those extra columns are the
-    reader's, not the user's, so they are offered for ``--passthrough`` and otherwise dropped
-    rather than refused as a sign of a misaligned file. Progress is indeterminate: a reader does
-    not say how far into its file it is."""
-    inputs = [(s.name, s.dtype) for s in expected]
-    chunks = iter(fmt.read(path, inputs, chunk_rows))
-    first_frame = next(chunks, None)
-    if first_frame is None:
+def _open_plugin_format(source: Input, fmt: InputFormat, chunk_rows: int) -> Source:
+    """A vertical's reader (:class:`~stillroom.contract.InputFormat`): frames of the model's
+    inputs (a tensor input checked row by row against the model's shape) and the columns that
+    identify a row (a molecule's name, an image's id or path), which every output carries. The
+    first frame is read here, so its columns are checked before any row is scored. Progress is
+    indeterminate: a reader does not say how far into its input it is."""
+    path, expected = source.path, source.expected
+    frames = iter(fmt.read(path, source.model(), chunk_rows))
+    first = next((frame for frame in frames if len(frame)), None)
+    if first is None:
         raise _no_rows(path)
-    wanted = [c for c in first_frame.columns if c in {s.name for s in expected} or c in set(passthrough)]
-    missing_inputs = [s.name for s in expected if s.name not in first_frame.columns]
-    keep = wanted + missing_inputs  # a missing input is reported by the schema check, by name
+    tensors = {spec.name: spec for spec in expected if spec.is_tensor}
+    done = [0]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for frame in itertools.chain([first], frames):
+            yield from _frame_batches(path, frame, tensors, done[0])
+            done[0] += len(frame)
+
+    stream = batches()
+    head = next(stream)  # converts (and checks) the first frame now
+    inputs = {s.name for s in expected}
     return Source(
-        columns={f.name: f.type for f in pa.Schema.from_pandas(first_frame[wanted], preserve_index=False)},
-        batches=(
-            batch
-            for frame in itertools.chain([first_frame], chunks)
-            for batch in _frame_batches(path, frame[[c for c in keep if c in frame.columns]])
-        ),
+        columns={f.name: f.type for f in head.schema},
+        batches=itertools.chain([head], stream),
         total=None,
         position=lambda rows: rows,
-        close=lambda: getattr(chunks, "close", lambda: None)(),
+        close=getattr(frames, "close", lambda: None),
+        identifiers=tuple(f.name for f in head.schema if f.name not in inputs),
     )
 
 
@@ -341,7 +414,9 @@ def _validate_and_cast(table: pa.Table, expected: list[ColumnSpec], first_row: i
     for spec in expected:
         index = table.schema.get_field_index(spec.name)
         column = _cast_column(table.column(index), spec, path)
-        if spec.is_numeric or spec.dtype == "boolean":
+        if spec.is_tensor:
+            _reject_bad_tensors(column, spec, first_row, path)
+        elif spec.is_numeric or spec.dtype == "boolean":
             _reject_missing(column, spec, first_row, path)
         table = table.set_column(index, spec.name, column)
     return table
@@ -370,21 +445,42 @@ def _reject_missing(column: pa.ChunkedArray, spec: ColumnSpec, first_row: int, p
     raise DataError(f"{path}: column {spec.name!r} has {what} at row {first_row + local} (0-based data row)")
 
 
-def iter_tables(
-    path: Path, expected: list[ColumnSpec], passthrough: Sequence[str], chunk_rows: int, formats: Sequence[InputFormat] = ()
-) -> Generator[tuple[pa.Table, Source], None, None]:
-    """Checked, validated, typed chunks of the input; shared by iter_chunks and the local engine."""
+def _reject_bad_tensors(column: pa.ChunkedArray, spec: ColumnSpec, first_row: int, path: Path) -> None:
+    """No missing array, and (float tensors) no NaN or inf inside one: name the first bad row."""
+    array = column.combine_chunks()
+    bad = pc.is_null(array).to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(array.type.value_type) and not bad.any():
+        finite = pc.is_finite(array.flatten()).to_numpy(zero_copy_only=False)
+        bad = ~finite.reshape(len(array), -1).all(axis=1)
+    if bad.any():
+        row = first_row + int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: column {spec.name!r} has a missing array or NaN/inf values at row {row} (0-based data row)")
+
+
+def _tensor_chunk_rows(expected: list[ColumnSpec], chunk_rows: int) -> int:
+    """Rows per chunk with tensor inputs: at most :data:`TENSOR_CHUNK_BYTES` of them (large
+    images would otherwise make the default chunk tens of gigabytes)."""
+    row_bytes = sum(math.prod(s.shape or ()) * np.dtype(s.dtype).itemsize for s in expected if s.is_tensor)
+    return max(1, min(chunk_rows, TENSOR_CHUNK_BYTES // row_bytes)) if row_bytes else chunk_rows
+
+
+def iter_tables(source: Input, passthrough: Sequence[str], chunk_rows: int) -> Generator[tuple[pa.Table, Source], None, None]:
+    """Checked, validated, typed chunks of the input; shared by iter_chunks and the local engine.
+    A vertical reader's identifying columns are passed through whether named or not."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
-    source = _open_source(path, expected, passthrough, chunk_rows, formats)
+    path, expected = source.path, source.expected
+    chunk_rows = _tensor_chunk_rows(expected, chunk_rows)
+    opened = _open_source(source, passthrough, chunk_rows)
+    passthrough = list(dict.fromkeys([*passthrough, *opened.identifiers]))
     done = 0
     try:
-        check_schema(source.columns, expected, passthrough)
-        for table in _rebatch(source.batches, chunk_rows):
-            yield _validate_and_cast(table, expected, done, path), source
+        check_schema(opened.columns, expected, passthrough)
+        for table in _rebatch(opened.batches, chunk_rows):
+            yield _validate_and_cast(table, expected, done, path), opened
             done += table.num_rows
     finally:
-        source.close()
+        opened.close()
 
 
 def iter_chunks(
@@ -401,10 +497,10 @@ def iter_chunks(
     """
     path = Path(path)
     if expected is None:
-        source = _open_source(path, [], [], chunk_rows, formats)
-        source.close()
-        types = source.columns
+        opened = _open_source(Input(path, [], formats), [], chunk_rows)
+        opened.close()
+        types = opened.columns
         expected = [ColumnSpec(n, _spec_name(t)) for n, t in types.items() if _spec_name(t) != "string"]
         passthrough = [n for n in types if n not in {s.name for s in expected}]
-    for table, _ in iter_tables(path, expected, passthrough, chunk_rows, formats):
+    for table, _ in iter_tables(Input(path, expected, formats), passthrough, chunk_rows):
         yield table.to_pandas()

@@ -8,7 +8,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import TensorSpec
 
+from ..contract.specs import InputColumn
 from ..errors import ModelLoadError
 from ..scoring import compiled
 from .registry import MODEL_ALIAS_URI, resolve_registered
@@ -30,26 +32,29 @@ class ScoringModel:
     """A registered model pinned to one version, ready for batch scoring.
 
     ``engine`` says what computes the scores (``lleaves`` for a compiled student, else the
-    flavor through pyfunc) and ``engine_note`` why, e.g. a fallback; both go into the
-    scoring run.
+    flavor through pyfunc, or what a Python model says it runs) and ``engine_note`` why, e.g.
+    a fallback; both go into the scoring run. ``columns`` are the signature's inputs (a tensor
+    input with the shape of one row's array); ``config`` is the ``model_config`` logged with
+    the model (what a vertical's input reader needs to know about it).
     """
 
     name: str
     version: str
     uri: str
     predict: Any
-    columns: list[tuple[str, str]]
+    columns: list[InputColumn]
     reference: dict[str, Any] | None
     run_id: str | None
     engine: str = "pyfunc"
     engine_note: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
     """Resolve the alias once, load the pinned version, its signature and reference scores.
 
     With ``compiled`` (the default) a compiled student logged beside the model scores instead
-    of the flavor's own predictor, when it can run here (see :mod:`stillroom.compiled`).
+    of the flavor's own predictor, when it can run here (see :mod:`stillroom.scoring.compiled`).
     """
     name, version, _ = resolve_registered(uri)
     pinned = f"models:/{name}/{version}"
@@ -62,12 +67,41 @@ def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
         schema = model.metadata.get_input_schema()
         if schema is None:
             raise ModelLoadError(f"{pinned} has no input signature; stillroom only scores models with one")
-        columns = [(c.name, c.type.name if hasattr(c.type, "name") else str(c.type)) for c in schema.inputs]
-        predict, engine, note = _pyfunc_scores(model), _flavor_engine(model), "compiled engine not requested"
-        if compiled:
-            predict, engine, note = _compiled_or(predict, engine, local, [c for c, _ in columns])
+        columns = [_input_column(c, pinned) for c in schema.inputs]
+        tensors = {c.name: c.shape for c in columns if c.shape is not None}
+        predict, engine, note = _pyfunc_scores(model, tensors), _flavor_engine(model), "compiled engine not requested"
+        own = _own_engine(model)
+        if own is not None:
+            engine, note = own
+        elif compiled:
+            predict, engine, note = _compiled_or(predict, engine, local, [c.name for c in columns])
     run_id = MlflowClient().get_model_version(name, version).run_id
-    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note)
+    config = dict(getattr(model, "model_config", None) or {})
+    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note, config)
+
+
+def _input_column(spec: Any, pinned: str) -> InputColumn:
+    """A signature input: a column, or a named tensor whose rows all have one fixed shape
+    (``(-1, C, H, W)``: a batch of images)."""
+    if not isinstance(spec, TensorSpec):
+        return InputColumn(spec.name, spec.type.name if hasattr(spec.type, "name") else str(spec.type))
+    shape = tuple(int(d) for d in spec.shape)
+    if not spec.name or len(shape) < 2 or shape[0] != -1 or min(shape[1:]) < 1:
+        raise ModelLoadError(
+            f"{pinned}: tensor input {spec.name!r} of shape {shape}: stillroom scores named tensors of shape (-1, fixed sizes...)"
+        )
+    return InputColumn(spec.name, spec.type.name, shape[1:])
+
+
+def _own_engine(model: Any) -> tuple[str, str] | None:
+    """What a Python model says computes its scores (``engine``, ``engine_note`` attributes),
+    e.g. ONNX Runtime or the TorchScript it fell back to; ``None`` for other flavors."""
+    try:
+        own = model.unwrap_python_model()
+    except Exception:  # not a Python model: MLflow refuses to unwrap it
+        return None
+    engine = getattr(own, "engine", None)
+    return (f"pyfunc:{engine}", str(getattr(own, "engine_note", ""))) if engine else None
 
 
 def _flavor_engine(model: Any) -> str:
@@ -101,12 +135,18 @@ def _pyfunc_predict(model: Any) -> Any:
     return predict
 
 
-def _pyfunc_scores(model: Any) -> Any:
+def _pyfunc_scores(model: Any, tensors: dict[str, tuple[int, ...]] | None = None) -> Any:
     """For batch scoring: a frame a pyfunc returns (scores, validity flags) is passed on whole,
-    so that ``stillroom.batch`` writes every output column and leaves flagged rows unscored."""
+    so that ``stillroom.scoring.batch`` writes every output column and leaves flagged rows unscored.
+
+    A model with tensor inputs gets each as one stacked array ``(n, *shape)`` by name; a
+    single named output array (``{"probabilities": (n, k)}``) is taken as the model's output."""
 
     def predict(frame: pd.DataFrame) -> Any:
-        out = model.predict(frame)
+        data = {n: np.stack(frame[n].to_list()).reshape(-1, *shape) for n, shape in tensors.items()} if tensors else frame
+        out = model.predict(data)
+        if isinstance(out, dict) and len(out) == 1:
+            out = next(iter(out.values()))
         return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else _last_column(out, len(frame))
 
     return predict

@@ -21,9 +21,27 @@ class SyntheticConfig(StrictModel):
     difficulty: float = Field(1.0, gt=0)
 
 
+class WindowConfig(StrictModel):
+    """A fixed DICOM window (VOI): values from ``center - width/2`` to ``center + width/2`` span black to white."""
+
+    center: float
+    width: float = Field(gt=0)
+
+
+class DicomConfig(StrictModel):
+    """How DICOM files become images (see ``stillroom_medical.dicom``); shipped with the model."""
+
+    window: Literal["file", "minmax"] | WindowConfig = Field(
+        "file", description="file: the file's VOI LUT / window, else min-max; minmax; or {center, width}"
+    )
+    modalities: list[str] | None = Field(
+        None, description="accepted modalities (e.g. [CR, DX]); default: any at training, those seen in training at scoring"
+    )
+
+
 class MedicalDataConfig(StrictModel):
     """``dataset``: ``medical.synthetic`` (embedded), ``medical.npz`` (MedMNIST layout) or
-    ``medical.folder`` (PNG/JPEG files with a labels CSV)."""
+    ``medical.folder`` (PNG, JPEG or DICOM files with a labels CSV)."""
 
     dataset: Literal["medical.synthetic", "medical.npz", "medical.folder"] = "medical.synthetic"
     path: str | None = None
@@ -36,6 +54,11 @@ class MedicalDataConfig(StrictModel):
     metadata: list[str] | None = Field(None, description="folder: subgroup columns; default every other CSV column")
     size: int | None = Field(None, ge=8, le=512, description="folder: resize to size x size")
     channels: Literal[1, 3] = 1
+    size_policy: Literal["resize", "no_upscale", "exact"] = Field(
+        "resize", description="image files of another size: resize them, refuse smaller ones, or refuse any"
+    )
+    dicom: DicomConfig = Field(default_factory=DicomConfig)
+    metadata_csv: str | None = Field(None, description="npz: subgroup columns per image, keyed by split and index")
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)

@@ -11,6 +11,10 @@ bytes, CPU latency per image p50/p99). This adds, for teacher, student and basel
   metadata (site, sex, age group ...), and the worst subgroup's figures as metrics;
 * ``tables/calibration.csv`` and ``plots/medical_reliability.png`` (reliability diagram:
   P(positive) for binary, top-label confidence for multiclass, every label for multilabel).
+
+The student's thresholds are a decision, not only a figure: they go with the registered model
+(:meth:`~stillroom_medical.student.CNNStudent.ship_with`), so a scoring job calls images at
+the operating point this run chose and reported.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from matplotlib.figure import Figure
 from stillroom.contract import EvaluationContext, EvaluationResult, plots
 from stillroom.contract import metrics as core_metrics
 
+from .imagefiles import Preprocessing
 from .metrics import OperatingPoint, auroc, calibration_table, choose_threshold, confusion_rates, ece, one_vs_rest
+from .scorer import ScoringSpec
 
 RATES = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
 
@@ -51,6 +57,8 @@ def evaluate_medical(ctx: EvaluationContext) -> EvaluationResult:
         calibration.append(_calibration(role, kind, ctx.y_true, proba, cfg.calibration_bins))
     if kind == "binary":
         result.intervals.update(_rate_intervals(ctx, thresholds))
+    if "student" in thresholds and hasattr(ctx.models.get("student"), "ship_with"):
+        ctx.models["student"].ship_with(scoring_spec(ctx, thresholds["student"], op))
     result.tables["per_class"] = pd.DataFrame(per_class)
     table = pd.concat(calibration, ignore_index=True)
     result.tables["calibration"] = table
@@ -64,6 +72,21 @@ def evaluate_medical(ctx: EvaluationContext) -> EvaluationResult:
     if ctx.artifact_dir is not None:
         result.artifacts += _plots(ctx.artifact_dir, table, result.tables.get("subgroups"))
     return result
+
+
+def scoring_spec(ctx: EvaluationContext, thresholds: list[float], op: OperatingPoint) -> ScoringSpec:
+    """What a scoring job needs besides the network: classes, thresholds (none for multiclass:
+    the call is the most probable class), the input shape and how files become inputs."""
+    details, kind = ctx.bundle.details, ctx.bundle.task_type
+    shape = [int(d) for d in details["image_shape"]]
+    return ScoringSpec(
+        task_type=kind,
+        class_names=[str(n) for n in details.get("class_names") or ctx.bundle.output_names],
+        thresholds=[] if kind == "multiclass" else [float(t) for t in thresholds],
+        shape=shape,
+        preprocessing=details.get("preprocessing") or Preprocessing(shape[-1], shape[0]).as_dict(),
+        operating_point={"kind": op.kind, "value": op.value, "chosen_on": "validation"},
+    )
 
 
 def _class_names(ctx: EvaluationContext) -> list[str]:

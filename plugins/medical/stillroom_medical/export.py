@@ -9,17 +9,27 @@ stillroom (onnxruntime alone runs the ONNX model on a laptop beside the scanner)
 The signature is written in MLflow's own JSON form (tensor specs with the image shape) so
 the tracking module can hand it to ``mlflow.onnx`` / ``mlflow.pytorch`` unchanged; the input
 example is seeded uniform noise of that shape: never a patient image.
+
+:func:`scoring_model` packages both exports as the model a scoring job runs (a model-from-code
+pyfunc, :mod:`stillroom_medical.scorer`): per-class probabilities and the call at the operating
+point, through ONNX Runtime.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from stillroom.contract import NativeModel
+
+from . import scorer
 
 EXPORT_TOLERANCE = 1e-4
 ONNX_OPSET = 17
@@ -99,9 +109,12 @@ def requirements(form: str) -> list[str]:
     """
     from importlib.metadata import version
 
+    torch_pin = f"torch=={version('torch').split('+')[0]}"
     if form == "onnx":
         return [f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}"]
-    return [f"torch=={version('torch').split('+')[0]}"]
+    if form == "scoring":  # the scorer's code, ONNX Runtime, and torch for the TorchScript fallback
+        return [f"stillroom-medical=={version('stillroom-medical')}", f"onnxruntime=={version('onnxruntime')}", torch_pin]
+    return [torch_pin]
 
 
 def signature(shape: tuple[int, ...], n_outputs: int) -> dict[str, str]:
@@ -109,6 +122,28 @@ def signature(shape: tuple[int, ...], n_outputs: int) -> dict[str, str]:
     inputs = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, *shape]}, "name": "image"}]
     outputs = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, n_outputs]}, "name": "probabilities"}]
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs)}
+
+
+def scoring_model(onnx_model: bytes, scripted: torch.jit.ScriptModule, spec: scorer.ScoringSpec, seed: int = 0) -> NativeModel:
+    """The model a scoring job runs: both exports as artifacts, the spec as ``model_config``,
+    image tensor in, the spec's columns out (probabilities are doubles, calls text or 0/1)."""
+    directory = Path(tempfile.mkdtemp(prefix="stillroom-medical-model-"))
+    spec = scorer.save(directory, onnx_model, torchscript_bytes(scripted), spec)
+    shape = tuple(spec.shape)
+    outputs = [
+        {"type": "double" if c.startswith("p_") else "string" if c == "call" else "integer", "name": c} for c in spec.columns()
+    ]
+    return NativeModel(
+        "pyfunc",
+        str(Path(__file__).with_name("pyfunc_student.py")),
+        signature={"inputs": signature(shape, 1)["inputs"], "outputs": json.dumps(outputs)},
+        input_example={"image": example_input(shape, seed=seed)},
+        log_kwargs={
+            "artifacts": {"student": str(directory)},
+            "model_config": spec.as_config(),
+            "pip_requirements": requirements("scoring"),
+        },
+    )
 
 
 def _check(got: np.ndarray, expected: np.ndarray, what: str) -> None:

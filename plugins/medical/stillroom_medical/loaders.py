@@ -1,13 +1,17 @@
-"""Image sources on disk: the MedMNIST ``.npz`` layout and a folder of images with a labels CSV.
+"""Image sources on disk: the MedMNIST ``.npz`` layout (with an optional metadata CSV) and a
+folder of PNG, JPEG or DICOM files with a labels CSV.
 
-Both end in a checked :class:`~stillroom_medical.images.ImageData`; every problem a user's
-file can have (not an archive, a missing array, images of the wrong shape, labels out of
-range, an empty split, an unreadable image) is one :class:`~stillroom.errors.DataError`.
+Both end in a checked :class:`~stillroom_medical.images.ImageData` that records how its images
+were made (``details["preprocessing"]``, shipped with the student so scoring repeats it); every
+problem a user's file can have (not an archive, a missing array, images of the wrong shape,
+labels out of range, an empty split, an unreadable image, a DICOM without pixels) is one
+:class:`~stillroom.errors.DataError`.
 """
 
 from __future__ import annotations
 
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +19,12 @@ import pandas as pd
 
 from stillroom.contract import DataError
 
+from .dicom import METADATA, UNKNOWN, DicomSettings
+from .imagefiles import Preprocessing, kind_of, read_image
 from .images import ImageData, ImageSplit, as_float_images, check_data
 
 NPZ_SPLITS = {"train": "train", "validation": "val", "test": "test"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SPLIT_NAMES = {"val": "validation", "valid": "validation"}
 
 
 def infer_task(labels: np.ndarray) -> tuple[str, int]:
@@ -30,8 +36,11 @@ def infer_task(labels: np.ndarray) -> tuple[str, int]:
     return ("binary" if n_classes <= 2 else "multiclass"), max(n_classes, 2)
 
 
-def load_npz(path: str | Path, task_type: str | None = None, class_names: list[str] | None = None) -> ImageData:
-    """A MedMNIST-layout archive: ``{train,val,test}_images`` and ``{train,val,test}_labels``."""
+def load_npz(
+    path: str | Path, task_type: str | None = None, class_names: list[str] | None = None, metadata_csv: str | None = None
+) -> ImageData:
+    """A MedMNIST-layout archive: ``{train,val,test}_images`` and ``{train,val,test}_labels``;
+    ``metadata_csv`` gives subgroup columns per image (see :func:`npz_metadata`)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"image archive {p} does not exist")
@@ -49,15 +58,45 @@ def load_npz(path: str | Path, task_type: str | None = None, class_names: list[s
     if task == "multiclass" and n_classes <= 2 and task_type:
         n_classes = max(n_classes, 3)
     names = class_names or [f"class_{i}" for i in range(n_classes)]
+    sizes = {ours: len(arrays[f"{theirs}_images"]) for ours, theirs in NPZ_SPLITS.items()}
+    metadata = npz_metadata(Path(metadata_csv), sizes) if metadata_csv else {}
     splits = {}
     for ours, theirs in NPZ_SPLITS.items():
         images = arrays[f"{theirs}_images"]
         if len(images) == 0:
             raise DataError(f"the {ours} split is empty")
-        splits[ours] = ImageSplit(as_float_images(images, f"{ours} split"), arrays[f"{theirs}_labels"])
-    return check_data(
-        ImageData(**splits, task_type=task, class_names=names, source=str(p.resolve()), details={"format": "medmnist-npz"})
-    )
+        splits[ours] = ImageSplit(as_float_images(images, f"{ours} split"), arrays[f"{theirs}_labels"], metadata.get(ours))
+    shape = splits["train"].images.shape[1:]
+    details = {"format": "medmnist-npz", "preprocessing": Preprocessing(shape[-1], shape[0]).as_dict()}
+    return check_data(ImageData(**splits, task_type=task, class_names=names, source=str(p.resolve()), details=details))
+
+
+def npz_metadata(csv: Path, sizes: dict[str, int]) -> dict[str, pd.DataFrame]:
+    """Subgroup columns for the images of an archive: a CSV with ``split`` (train/val/test) and
+    ``index`` (the image's position in its split's array) and one column per attribute (site,
+    sex, age group ...). Every image needs exactly one row: a subgroup table over part of the
+    data would misstate the groups."""
+    table = _read_labels(csv)
+    missing = [c for c in ("split", "index") if c not in table.columns]
+    if missing or len(table.columns) < 3:
+        raise DataError(f"metadata file {csv}: needs columns split, index and at least one attribute (missing: {missing})")
+    table["split"] = table["split"].astype(str).str.lower().replace(SPLIT_NAMES)
+    unknown = sorted(set(table["split"]) - set(sizes))
+    if unknown:
+        raise DataError(f"metadata file {csv}: unknown split value(s) {unknown[:5]} (use train, val, test)")
+    if table.duplicated(["split", "index"]).any():
+        first = table[table.duplicated(["split", "index"])].iloc[0]
+        raise DataError(f"metadata file {csv}: several rows for {first['split']} index {first['index']}")
+    out = {}
+    for split, n in sizes.items():
+        part = table[table["split"] == split].set_index("index")
+        absent = sorted(set(range(n)) - set(part.index))
+        extra = sorted(set(part.index) - set(range(n)))
+        if absent or extra:
+            what = f"no row for index {absent[:5]}" if absent else f"index {extra[:5]} beyond its {n} images"
+            raise DataError(f"metadata file {csv}: the {split} split has {what}")
+        out[split] = part.sort_index().drop(columns="split").reset_index(drop=True).astype(str)
+    return out
 
 
 def load_folder(
@@ -69,17 +108,22 @@ def load_folder(
     metadata: list[str] | None = None,
     size: int | None = None,
     channels: int = 1,
+    size_policy: str = "resize",
+    dicom: DicomSettings | None = None,
     task_type: str | None = None,
+    class_names: list[str] | None = None,
     valid_fraction: float = 0.15,
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> ImageData:
-    """PNG/JPEG files under ``root`` with a labels CSV (default ``root/labels.csv``).
+    """PNG, JPEG or DICOM files under ``root`` with a labels CSV (default ``root/labels.csv``).
 
     The CSV names each image (path relative to ``root``), its label(s), optionally its split
     (train/validation/test; otherwise a seeded random split) and metadata columns for
     subgroups (e.g. site, sex, age group). Images are resized to ``size`` (default: the
-    first image's size) and converted to grey (``channels=1``) or RGB (``channels=3``).
+    first image's width) under ``size_policy`` and converted to grey (``channels=1``) or RGB
+    (``channels=3``); DICOM values are windowed as ``dicom`` says, and their headers add the
+    subgroup columns sex, age group, site and manufacturer where the CSV has none of that name.
     """
     base = Path(root)
     if not base.is_dir():
@@ -92,7 +136,14 @@ def load_folder(
     missing = [c for c in (image_column, *labels, *meta) if c not in table.columns]
     if missing:
         raise DataError(f"labels file {csv}: missing column(s) {missing}")
-    images = _read_images(base, table[image_column].astype(str).tolist(), size, channels)
+    prep = Preprocessing(size, channels, size_policy, dicom or DicomSettings())
+    images, headers, prep = _read_images(base, table[image_column].astype(str).tolist(), prep)
+    if headers is not None:
+        modalities = sorted(set(headers.pop("modality")) - {UNKNOWN})
+        prep = replace(prep, dicom=replace(prep.dicom, modalities=prep.dicom.modalities or tuple(modalities)))
+        added = [c for c in METADATA if c not in table.columns]
+        table = pd.concat([table, headers[added]], axis=1)
+        meta += added
     y = table[labels].to_numpy()
     if len(labels) == 1:
         y = y[:, 0]
@@ -100,15 +151,14 @@ def load_folder(
             raise DataError(f"labels file {csv}: column {labels[0]!r} has missing labels")
     task = task_type or ("multilabel" if len(labels) > 1 else infer_task(y.astype(float).astype(int))[0])
     n_classes = len(labels) if task == "multilabel" else max(int(np.nanmax(y)) + 1, 2)
-    names = list(labels) if task == "multilabel" else [f"class_{i}" for i in range(n_classes)]
+    names = list(labels) if task == "multilabel" else class_names or [f"class_{i}" for i in range(n_classes)]
     assignment = _assign_splits(table, split_column, valid_fraction, test_fraction, seed)
     splits = {}
     for name in ("train", "validation", "test"):
         rows = np.flatnonzero(assignment == name)
         splits[name] = ImageSplit(images[rows], y[rows], table[meta].iloc[rows].reset_index(drop=True) if meta else None)
-    return check_data(
-        ImageData(**splits, task_type=task, class_names=names, source=str(base.resolve()), details={"format": "image-folder"})
-    )
+    details = {"format": "image-folder", "preprocessing": prep.as_dict()}
+    return check_data(ImageData(**splits, task_type=task, class_names=names, source=str(base.resolve()), details=details))
 
 
 def _read_labels(csv: Path) -> pd.DataFrame:
@@ -123,36 +173,28 @@ def _read_labels(csv: Path) -> pd.DataFrame:
     return table
 
 
-def _read_images(base: Path, names: list[str], size: int | None, channels: int) -> np.ndarray:
-    """Every image as float32 ``(n, C, size, size)``; the first one fixes the size if none is set."""
-    from PIL import Image, UnidentifiedImageError
-
-    mode = "L" if channels == 1 else "RGB"
-    out = []
+def _read_images(base: Path, names: list[str], prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame | None, Preprocessing]:
+    """Every image as float32 ``(n, C, size, size)`` (the first one fixes the size if none is
+    set), the DICOM header metadata (``None`` without DICOM files) and the preprocessing used."""
+    images, headers = [], []
     for name in names:
         path = base / name
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise DataError(f"image {path}: only PNG and JPEG files are read")
-        try:
-            with Image.open(path) as img:
-                img = img.convert(mode)
-                if size is None:
-                    size = img.size[0]
-                if img.size != (size, size):
-                    img = img.resize((size, size), Image.BILINEAR)
-                arr = np.asarray(img, dtype=np.uint8)
-        except FileNotFoundError:
-            raise DataError(f"image {path} listed in the labels file does not exist") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"image {path} is not a readable PNG/JPEG: {exc}") from None
-        out.append(arr)
-    return as_float_images(np.stack(out), f"image folder {base}")
+        if not path.exists():
+            raise DataError(f"image {path} listed in the labels file does not exist")
+        if kind_of(path) is None:
+            raise DataError(f"image {path}: only PNG, JPEG and DICOM files are read")
+        image, header = read_image(path, prep, str(path))
+        prep = prep if prep.size else prep.sized(image.shape[-1])
+        images.append(image)
+        headers.append(header)
+    frame = pd.DataFrame([h or {"modality": UNKNOWN} for h in headers]).fillna(UNKNOWN) if any(headers) else None
+    return np.stack(images), frame, prep
 
 
 def _assign_splits(table: pd.DataFrame, column: str, valid_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
     """The CSV's split column (train/val/validation/test), or a seeded random split."""
     if column in table.columns:
-        values = table[column].astype(str).str.lower().replace({"val": "validation", "valid": "validation"})
+        values = table[column].astype(str).str.lower().replace(SPLIT_NAMES)
         unknown = sorted(set(values) - {"train", "validation", "test"})
         if unknown:
             raise DataError(f"labels file: split column {column!r} has unknown value(s) {unknown[:5]}")

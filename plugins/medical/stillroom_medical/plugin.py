@@ -18,6 +18,7 @@ from stillroom.contract import (
     DataBundle,
     DatasetSpec,
     EvaluatorSpec,
+    InputFormat,
     StudentSpec,
     TaskSpec,
     TeacherLoader,
@@ -25,7 +26,7 @@ from stillroom.contract import (
     hookimpl,
 )
 
-from . import datasets
+from . import datasets, formats
 from .config import MedicalConfig
 from .evaluation import evaluate_medical
 
@@ -79,7 +80,13 @@ def stillroom_datasets() -> Iterable[DatasetSpec]:
         "medical.synthetic", TASK, datasets.load_synthetic, "seeded synthetic tissue images with lesions + metadata"
     )
     yield DatasetSpec("medical.npz", TASK, datasets.load_npz_file, "MedMNIST layout: {train,val,test}_images/_labels")
-    yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG folder with a labels CSV")
+    yield DatasetSpec("medical.folder", TASK, datasets.load_image_folder, "PNG/JPEG/DICOM folder with a labels CSV")
+
+
+@hookimpl
+def stillroom_input_formats() -> Iterable[InputFormat]:
+    yield formats.NPZ
+    yield formats.IMAGES
 
 
 def _resnet_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) -> TorchTeacher:

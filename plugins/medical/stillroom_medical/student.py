@@ -12,9 +12,12 @@ Born-again generations (``born_again.generations``) train more students of the s
 architecture, each taught by the one before; the last is the one shipped.
 
 What ships, is measured and is logged is the same thing: ``predict`` runs the frozen
-TorchScript export, ``native_model`` is the ONNX export (the registered model: onnxruntime runs
-it without torch), and ``extra_native_models`` adds the TorchScript export as a second
-logged model of the run. Both are checked against the trained network when exported.
+TorchScript export; ``native_model`` is the registered model a scoring job runs (both exports
+behind ONNX Runtime, with the class names, the operating thresholds the medical evaluator chose
+on validation and the preprocessing of the training images: :func:`ship_with` hands them over,
+:mod:`.scorer`); ``extra_native_models`` adds the ONNX export (``mlflow.onnx``: onnxruntime
+runs it without stillroom or torch) and the TorchScript export as further logged models of the
+run. Both exports are checked against the trained network when exported.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from stillroom.torchkd import DistillationObjective, ModelOutputs, born_again
 
 from . import export, nets
 from .images import stack
+from .scorer import ScoringSpec
 from .settings import TrainingParams
 from .teacher import BATCH, probabilities
 from .training import History, Teaching, fit
@@ -51,6 +55,7 @@ class CNNStudent:
         self.loss = "not fitted"
         self.task_type = "binary"
         self.shape: tuple[int, ...] = ()
+        self.shipping: ScoringSpec | None = None
 
     @property
     def feature_families(self) -> list[str]:
@@ -226,7 +231,21 @@ class CNNStudent:
             },
         )
 
+    def ship_with(self, spec: ScoringSpec) -> None:
+        """What the registered model needs besides the network: class names, operating
+        thresholds (chosen by the medical evaluator on validation), preprocessing."""
+        if tuple(spec.shape) != tuple(self.shape):
+            raise ValueError(f"scoring spec for images {spec.shape} handed to a student of input {self.shape}")
+        self.shipping = spec
+
     def native_model(self) -> NativeModel:
+        """The scoring model (:func:`export.scoring_model`): ONNX Runtime, TorchScript fallback."""
+        scripted = self._fitted()
+        if self.shipping is None or self.onnx is None:
+            raise RuntimeError("the student has no operating point to ship: the medical evaluator hands it over (ship_with)")
+        return export.scoring_model(self.onnx, scripted, self.shipping, self.seed)
+
+    def _onnx_model(self) -> NativeModel:
         """The ONNX export with a tensor signature and a synthetic (noise) input example."""
         import onnx
 
@@ -242,16 +261,18 @@ class CNNStudent:
         )
 
     def extra_native_models(self) -> dict[str, NativeModel]:
-        """The TorchScript export, logged beside the ONNX one (torch's own archive format)."""
+        """The ONNX export (``mlflow.onnx``) and the TorchScript export (torch's own archive
+        format), logged beside the scoring model."""
         k = int(self.net.head.out_features)  # type: ignore[union-attr]
         return {
+            "student_onnx": self._onnx_model(),
             "student_torchscript": NativeModel(
                 "pytorch",
                 self._fitted(),
                 signature=export.signature(self.shape, k),
                 # for a ScriptModule MLflow calls torch.jit.save: torch's archive, no Python pickle
                 log_kwargs={"serialization_format": "pickle", "pip_requirements": export.requirements("torch")},
-            )
+            ),
         }
 
 

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from stillroom.contract import DataError, InputFormat
+from stillroom.contract import DataError, InputFormat, ModelInputs
 
 NAME_COLUMN = "name"
 SMI_SUFFIXES = (".smi", ".smi.gz", ".smiles", ".smiles.gz")
 
 
-def read_smi(path: Path, inputs: Sequence[tuple[str, str]], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def read_smi(path: Path, model: ModelInputs, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A ``.smi`` file (``SMILES [name]``, whitespace separated) for a model whose only input is one
     text column: the first field becomes that column, the rest of the line the ``name`` column
-    (pass it through with ``--passthrough name``). A header line naming the input column is
-    skipped; ``#`` lines are comments."""
-    text_inputs = [name for name, dtype in inputs if dtype == "string"]
+    (written beside the scores). A header line naming the input column is skipped; ``#`` lines
+    are comments."""
+    inputs = model.columns
+    text_inputs = [c.name for c in inputs if c.dtype == "string"]
     if len(inputs) != 1 or len(text_inputs) != 1:
         raise DataError(f"{path}: a .smi file needs a model with exactly one text input (this one takes {len(inputs)} columns)")
     column = text_inputs[0]
