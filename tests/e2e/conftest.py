@@ -12,7 +12,7 @@ from stillroom.testing import temporary_store
 SMALL = [
     "data.simulation.n_customers=300",
     "data.simulation.n_terminals=600",
-    "data.simulation.n_days=80",
+    "data.simulation.n_days=87",  # 37 days of feature history, then 49 days of periods
     "data.simulation.train_days=21",
     "teacher.params.n_trees=30",
     "teacher.params.boosting_iterations=40",

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from stillroom import hookimpl
+from stillroom.context import RunContext
 from stillroom.registry import ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec
 
 from . import datasets
 from .config import FraudConfig
 from .evaluation import evaluate_fraud
+from .raw import format_tags
 from .student import LightGBMStudent
 from .teacher import train_ensemble_teacher
 
@@ -56,6 +58,12 @@ def stillroom_datasets() -> Iterable[DatasetSpec]:
     yield DatasetSpec(
         "fraud.simulated", "fraud", datasets.load_simulated, "seeded transaction simulator (Le Borgne et al. shape)"
     )
+    yield DatasetSpec(
+        "fraud.transactions",
+        "fraud",
+        datasets.load_transactions_file,
+        "raw transaction log (CSV/Parquet files or a folder): features and a split by calendar dates",
+    )
     yield DatasetSpec("fraud.ulb", "fraud", datasets.load_ulb_file, "ULB credit-card format: Time, V1..V28, Amount, Class")
     yield DatasetSpec("fraud.table", "fraud", datasets.load_table_file, "any CSV/Parquet with a label column")
 
@@ -73,6 +81,17 @@ def stillroom_students() -> Iterable[StudentSpec]:
 @hookimpl
 def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
     yield EvaluatorSpec("fraud.metrics", "fraud", evaluate_fraud, "fraud compliance metrics, PSI, subgroup rates")
+
+
+@hookimpl
+def stillroom_before_run(context: RunContext) -> None:
+    """A model trained on raw transactions (a log or the simulator) records how to read raw ones,
+    so a scoring job can compute the same features from a raw batch."""
+    if context.task.name != "fraud":
+        return
+    fmt = context.config.data.raw_format()
+    if fmt is not None:
+        context.tags.update(format_tags(fmt))
 
 
 @hookimpl
