@@ -115,11 +115,12 @@ def test_the_cli_writes_model_inputs_for_stillroom_score(log, tmp_path, capsys) 
     columns = "".join(f"      {k}: {v}\n" for k, v in USER.key_columns.items())
     config.write_text(f"data:\n  dataset: fraud.transactions\n  path: unused.parquet\n  transactions:\n    columns:\n{columns}")
     out = tmp_path / "inputs" / "features.parquet"
-    code, text = _cli([str(path), str(out), "--config", str(config), "--chunk-rows", "1500"], capsys)
+    keep = ["--keep", "TRANSACTION_ID", "--keep", "card"]
+    code, text = _cli([str(path), str(out), "--config", str(config), "--chunk-rows", "1500", *keep], capsys)
     assert code == 0 and "5,000 transactions" in text
     written = pd.read_parquet(out)
-    assert len(written) == 5000 and {*USER.model_inputs, raw.HISTORY_COLUMN, "TRANSACTION_ID"} <= set(written.columns)
-    assert written[raw.HISTORY_COLUMN].dtype == bool
+    assert list(written.columns) == ["TRANSACTION_ID", "card", *USER.model_inputs, raw.HISTORY_COLUMN]
+    assert len(written) == 5000 and written[raw.HISTORY_COLUMN].dtype == bool
     csv = tmp_path / "features.csv"
     assert _cli([str(path), str(csv), "--config", str(config)], capsys)[0] == 0
     pd.testing.assert_frame_equal(pd.read_csv(csv)[USER.model_inputs], written[USER.model_inputs], check_dtype=False)
@@ -130,15 +131,18 @@ def test_the_cli_writes_model_inputs_for_stillroom_score(log, tmp_path, capsys) 
     [
         (lambda f: f.drop(columns=["merchant"]), r"missing column\(s\) \['merchant'\]"),
         (lambda f: f.assign(ts=f["ts"].astype(str).mask(f.index % 500 == 7, "06/29/26 noon")), "not ISO 8601 date-times"),
+        (lambda f: f.drop(columns=["TRANSACTION_ID"]), r"no column\(s\) \['TRANSACTION_ID'\] to keep"),
     ],
-    ids=["missing-column", "bad-timestamps"],
+    ids=["missing-column", "bad-timestamps", "missing-kept-column"],
 )
 def test_the_cli_refuses_a_bad_batch_in_one_line_and_writes_nothing(log, tmp_path, capsys, change, message) -> None:
     path, out = tmp_path / "batch.csv", tmp_path / "features.parquet"
     change(log.tail(3000)).to_csv(path, index=False)
     columns = [f"data.transactions.columns.{k}={v}" for k, v in USER.key_columns.items()]
     settings = [*columns, "data.dataset=fraud.transactions", "data.path=x"]
-    code, err = _cli([str(path), str(out), *[a for s in settings for a in ("--set", s)]], capsys)
-    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
-    assert pd.Series([err]).str.contains(message).all(), err
+    args = [str(path), str(out), "--keep", "TRANSACTION_ID", *[a for s in settings for a in ("--set", s)]]
+    code, err = _cli(args, capsys)
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # progress lines may precede it
+    assert code == 2 and len(errors) == 1 and err.endswith(errors[0] + "\n")
+    assert pd.Series(errors).str.contains(message).all(), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]

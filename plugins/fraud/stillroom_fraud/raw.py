@@ -16,7 +16,7 @@ reader, ``read(path, chunk_rows) -> Iterator[DataFrame]`` once :func:`reader` bi
 format; until ``stillroom score`` reads raw batches itself, ``python -m stillroom_fraud.raw``
 writes the model inputs for ``stillroom score`` (local or Spark engine)::
 
-    python -m stillroom_fraud.raw history/ today.csv features.parquet --config run.yaml
+    python -m stillroom_fraud.raw history/ today.csv features.parquet --config run.yaml --keep TRANSACTION_ID
     stillroom score models:/fraud-student@champion features.parquet scores.parquet \\
         --passthrough TRANSACTION_ID --passthrough history_complete
 """
@@ -28,7 +28,7 @@ import functools
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +96,17 @@ def _check_history_labels(log: TransactionLog) -> None:
         )
 
 
-def write_features(path: Paths, output: Path, fmt: RawFormat, chunk_rows: int = 100_000) -> int:
-    """Write :func:`read`'s chunks to ``output`` (.parquet or .csv) atomically; return the rows."""
+def write_features(path: Paths, output: Path, fmt: RawFormat, keep: Sequence[str] = (), chunk_rows: int = 100_000) -> int:
+    """Write the model inputs, the ``keep`` columns of the batch (ids to pass through) and
+    ``history_complete`` to ``output`` (.parquet or .csv) atomically; return the rows.
+
+    ``stillroom score`` refuses columns it is not told to pass through, so only those named
+    in ``keep`` are written."""
     output = Path(output)
     if not output.name.lower().endswith((".parquet", ".csv")):
         raise DataError(f"{output}: the output must be a .parquet or .csv file")
-    chunks = read(path, chunk_rows, fmt=fmt)
+    columns = [*dict.fromkeys(keep), *fmt.model_inputs, HISTORY_COLUMN]
+    chunks = (chunk[columns] for chunk in _kept(read(path, chunk_rows, fmt=fmt), keep))
     first = next(chunks)  # reads and checks the whole input before anything is created
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
@@ -118,6 +123,16 @@ def write_features(path: Paths, output: Path, fmt: RawFormat, chunk_rows: int = 
     finally:
         Path(temp).unlink(missing_ok=True)
     return rows
+
+
+def _kept(chunks: Iterator[pd.DataFrame], keep: Sequence[str]) -> Iterator[pd.DataFrame]:
+    """The chunks, after checking on the first that every ``keep`` column exists."""
+    first = next(chunks)
+    missing = [c for c in keep if c not in first.columns]
+    if missing:
+        raise DataError(f"raw batch: no column(s) {missing} to keep (found: {list(first.columns)[:12]})")
+    yield first
+    yield from chunks
 
 
 def format_from_config(config: Path | None, overrides: list[str]) -> RawFormat:
@@ -138,13 +153,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="raw CSV/Parquet files or folders, then the OUTPUT (.parquet/.csv)")
     parser.add_argument("--config", type=Path, default=None, help="the run configuration the model was trained with")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    parser.add_argument("--keep", action="append", default=[], help="a raw column to carry to the output, e.g. an id")
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     args = parser.parse_args(argv)
     if len(args.inputs) < 2:
         parser.error("give at least one input and the output")
     *inputs, output = args.inputs
     try:
-        rows = write_features(inputs, output, format_from_config(args.config, args.overrides), args.chunk_rows)
+        fmt = format_from_config(args.config, args.overrides)
+        rows = write_features(inputs, output, fmt, keep=args.keep, chunk_rows=args.chunk_rows)
     except StillroomError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
