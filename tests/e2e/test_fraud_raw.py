@@ -23,6 +23,8 @@ from stillroom_fraud.batch import make_raw_batch
 from stillroom_fraud.simulator import simulate_transactions
 from stillroom_fraud.transactions import RawFormat
 
+from .conftest import SMALL_MODELS
+
 pytestmark = pytest.mark.slow
 
 RENAME = {"TX_DATETIME": "ts", "CUSTOMER_ID": "card", "TERMINAL_ID": "merchant", "TX_AMOUNT": "amount", "TX_FRAUD": "is_fraud"}
@@ -32,12 +34,7 @@ SETTINGS = [
     *[f"data.transactions.columns.{k}={v}" for k, v in COLUMNS.items()],
     "data.transactions.train_start=2026-05-08",
     "data.transactions.train_days=14",
-    "teacher.params.n_trees=30",
-    "teacher.params.boosting_iterations=40",
-    "student.params.n_estimators=60",
-    "evaluation.bootstrap=30",
-    "evaluation.efficiency_rows=3000",
-    "evaluation.latency_repeats=20",
+    *SMALL_MODELS,
 ]
 OUTPUT = ["TRANSACTION_ID", raw.HISTORY_COLUMN, "score"]
 

@@ -17,18 +17,11 @@ import stillroom
 from stillroom import tracking
 from stillroom.testing import assert_compliance_bundle, temporary_store
 
+from .conftest import SMALL_MODELS
+
 pytestmark = pytest.mark.slow
 
-SMALL = [
-    "data.dataset=fraud.ulb",
-    "data.card=card",
-    "teacher.params.n_trees=30",
-    "teacher.params.boosting_iterations=40",
-    "student.params.n_estimators=60",
-    "evaluation.bootstrap=30",
-    "evaluation.efficiency_rows=3000",
-    "evaluation.latency_repeats=20",
-]
+SMALL = ["data.dataset=fraud.ulb", "data.card=card", *SMALL_MODELS]
 
 
 def ulb_file(path: Path, rows: int = 5000, seed: int = 0) -> Path:
