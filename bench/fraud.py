@@ -460,6 +460,7 @@ def report(args: argparse.Namespace, runs: list[Run]) -> str:
         "",
         f"Date {args.date}; seeds {args.seeds}; command `{args.command}`.",
         *_dates(runs),
+        *args.notes,
         f"Machine: {args.machine}.",
         "",
         f"Data: stillroom's own transaction simulator, {args.customers:,} customers x {args.terminals:,} terminals "
@@ -533,9 +534,10 @@ def main(argv: list[str] | None = None) -> None:
         for key in ("seeds", "regimes", "customers", "terminals", "days", "efficiency_rows"):
             setattr(args, key, json.loads(saved["args"][key]))
         args.command, args.date, args.machine = saved["command"], saved["date"], saved["machine"]
+        args.notes = saved.get("notes", [])
         args.out = args.render.parent
     else:
-        args.command = " ".join(["python bench/fraud.py", *sys.argv[1:]])
+        args.command, args.notes = " ".join(["python bench/fraud.py", *sys.argv[1:]]), []
         args.date, args.machine = time.strftime("%Y-%m-%d"), machine()
         runs = []
         for regime in args.regimes:
@@ -545,25 +547,35 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_raw_log:
             runs += [raw_log_seed(args, seed) for seed in args.seeds]
         if args.update:
-            runs = merged(args.out / "fraud.json", runs)
+            runs, args.notes = merged(args.out / "fraud.json", runs)
         args.out.mkdir(parents=True, exist_ok=True)
         saved_args = {k: json.dumps(v, default=str) for k, v in vars(args).items()}
-        payload = {"command": args.command, "date": args.date, "machine": args.machine, "args": saved_args}
+        payload = {"command": args.command, "date": args.date, "machine": args.machine, "args": saved_args, "notes": args.notes}
         (args.out / "fraud.json").write_text(json.dumps(payload | {"runs": [vars(r) for r in runs]}, indent=2))
     text = report(args, runs)
     (args.out / "fraud.md").write_text(text)
     print(text)
 
 
-def merged(saved_path: Path, runs: list[Run]) -> list[Run]:
-    """The saved runs with the new ones in place of those of the same regime, variant and seed."""
+def merged(saved_path: Path, runs: list[Run]) -> tuple[list[Run], list[str]]:
+    """The saved runs with the new ones in place of those of the same regime, variant and seed,
+    and notes: the saved notes, and how far the re-measured runs moved from their saved figures."""
     if not saved_path.exists():
-        return runs
+        return runs, []
     saved = json.loads(saved_path.read_text())
     key = lambda r: (r.regime, r.variant, r.seed)  # noqa: E731
-    new = {key(r) for r in runs}
-    kept = [old for old in (Run(**({"date": saved["date"]} | r)) for r in saved["runs"]) if key(old) not in new]
-    return kept + runs
+    old = {key(r): r for r in (Run(**({"date": saved["date"]} | r)) for r in saved["runs"])}
+    pairs = [(old[key(r)], r) for r in runs if key(r) in old]
+    notes = list(saved.get("notes", []))
+    if pairs:
+        ap = lambda run, role: run.metrics[f"{role}.average_precision"]  # noqa: E731
+        moved = max(abs(ap(a, role) - ap(b, role)) for a, b in pairs for role in ROLES)
+        dates = ", ".join(sorted({a.date for a, _ in pairs}))
+        notes.append(
+            f"{len(pairs)} run(s) of {dates} were measured again on {runs[0].date} with the code of that day; the AP of "
+            f"teacher, student and baseline moved by at most {moved:.4f} (per seed) from the earlier figures."
+        )
+    return [r for k, r in old.items() if k not in {key(n) for n in runs}] + runs, notes
 
 
 if __name__ == "__main__":
