@@ -17,14 +17,14 @@ measured on each seed's log.
 
     python bench/fraud.py                        # everything, seeds 10 11 12 (about an hour on 2 cores)
     python bench/fraud.py --quick                # smoke test: small simulation, one seed, no ablations
-    python bench/fraud.py --regimes handbook --no-ablations --update
-                                                 # re-measure the handbook default and the raw log, keep the
-                                                 # other saved runs of results/fraud.json
+    python bench/fraud.py --regimes --update     # only the raw-log section (and the simulator path on the
+                                                 # same seeds), keep the other saved runs of results/fraud.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -49,7 +49,9 @@ COLUMNS = [
 HANDBOOK = {"ROC-AUC": 0.867, "AP": 0.658, "CP@100": 0.287}
 REGIMES = {"handbook": 7, "8 weeks": 56}
 RAW_LOG = "raw log"  # the handbook regime, from a raw Parquet log through fraud.transactions
+RAW_LOG_TWIN = "raw log: simulator path"  # the same seeds and code through fraud.simulated, for the comparison
 FEATURE_REPEATS = 3
+FEATURE_TARGET = 500_000  # transactions/s of feature engineering on 2 cores
 ABLATIONS = {
     "default recipe (labelled + pool, T=1, alpha 0.7, 4095 bins)": [],
     "labelled rows only (no unlabelled pool)": ["transfer.unlabelled_pool=false"],
@@ -84,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--terminals", type=int, default=10000)
     p.add_argument("--days", type=int, default=183)
     p.add_argument("--efficiency-rows", type=int, default=100_000)
-    p.add_argument("--regimes", nargs="+", choices=list(REGIMES), default=list(REGIMES))
+    p.add_argument("--regimes", nargs="*", choices=list(REGIMES), default=list(REGIMES))
     p.add_argument("--no-ablations", action="store_true")
     p.add_argument("--no-raw-log", action="store_true", help="skip the raw-log section")
     p.add_argument("--update", action="store_true", help="merge into the saved fraud.json: replace re-run runs, keep the rest")
@@ -180,10 +182,12 @@ def run_seed(
     return runs
 
 
-def raw_log_seed(args: argparse.Namespace, seed: int) -> Run:
+def raw_log_seed(args: argparse.Namespace, seed: int, twin: Run | None) -> list[Run]:
     """The seed's simulated transactions as a raw Parquet log (all the simulator's columns,
     scenario included: the dataset must exclude it by name), its feature throughput, then the
-    handbook layout through ``fraud.transactions`` on the dates the simulator path uses."""
+    handbook layout through ``fraud.transactions`` on the dates the simulator path uses; and
+    the simulator path itself on the same code (``twin``: this invocation's handbook run of the
+    seed, else run here)."""
     from stillroom_fraud.features import FeatureSettings
     from stillroom_fraud.simulator import simulate_transactions
     from stillroom_fraud.splits import SplitPlan, layout
@@ -199,7 +203,8 @@ def raw_log_seed(args: argparse.Namespace, seed: int) -> Run:
         default = dict(list(ABLATIONS.items())[:1])
         (run,) = run_seed(args, seed, RAW_LOG, default, raw_log_overrides(args, seed, log, train_start))
     run.throughput = throughput
-    return run
+    twin = twin or run_seed(args, seed, "handbook", default)[0]
+    return [dataclasses.replace(twin, regime=RAW_LOG_TWIN), run]
 
 
 def feature_throughput(tx: Any, log: Path) -> dict[str, float]:
@@ -344,7 +349,8 @@ def raw_log_section(runs: list[Run]) -> list[str]:
     raw = sorted((r for r in runs if r.regime == RAW_LOG), key=lambda r: r.seed)
     if not raw:
         return []
-    simulated = {r.seed: r for r in runs if r.regime == "handbook" and r.variant == next(iter(ABLATIONS))}
+    simulated = {r.seed: r for r in runs if r.regime == RAW_LOG_TWIN}
+    earlier = {r.seed: r for r in runs if r.regime == "handbook" and r.variant == next(iter(ABLATIONS))}
     return [
         f"## {RAW_LOG}: the simulator's transactions as a Parquet log, through `fraud.transactions`",
         "",
@@ -355,21 +361,53 @@ def raw_log_section(runs: list[Run]) -> list[str]:
         "path's first training day, 7 training days, 7 delay days, 7 validation days, 7 delay days, 7 test days). "
         "Feature engineering is the same code on both paths, so the figures should match the handbook regime's.",
         "",
-        "Mean ± standard deviation over seeds, test week:",
+        "Mean ± standard deviation over seeds, test week"
+        + _load_note([r.throughput["load_average"] for r in raw if r.throughput])
+        + ":",
         "",
         *main_table(raw, with_handbook=False),
         "",
         *fidelity_table(_with_retention(raw)),
         "",
-        "Each seed beside the simulator path (handbook regime, default recipe) on the same transactions:",
+        "Each seed beside the simulator path (`fraud.simulated`, handbook regime, default recipe) on the same "
+        "transactions, run with the same code on the same day:",
         "",
         *paths_table(raw, simulated),
         "",
+        *_against_earlier(simulated, earlier),
         "Feature engineering (2 cores; other jobs were running, see the load average): check and order the transactions, "
         "then the 18 model inputs of every row; `from Parquet` includes reading the file. Best and median of "
         f"{FEATURE_REPEATS} repeats:",
         "",
         *throughput_table(raw),
+        "",
+        *throughput_target(raw),
+        "",
+    ]
+
+
+def _load_note(loads: list[float]) -> str:
+    """A warning beside timings taken while other jobs shared the machine (load average above its cores)."""
+    if not loads or max(loads) <= (os.cpu_count() or 1):
+        return ""
+    return (
+        f" (rows/s and CPU s were measured while other jobs loaded the machine, load average {min(loads):.0f}-{max(loads):.0f} "
+        f"on {os.cpu_count()} cores: compare them within this section only)"
+    )
+
+
+def _against_earlier(simulated: dict[int, Run], earlier: dict[int, Run]) -> list[str]:
+    """How far the simulator path moved from the handbook section's runs of the same seeds, when
+    those were measured on another day (another version of the code)."""
+    pairs = [(earlier[s], r) for s, r in simulated.items() if s in earlier and earlier[s].date != r.date]
+    if not pairs:
+        return []
+    ap = lambda run, role: run.metrics[f"{role}.average_precision"]  # noqa: E731
+    moved = max(abs(ap(a, role) - ap(b, role)) for a, b in pairs for role in ROLES)
+    dates = ", ".join(sorted({a.date for a, _ in pairs}))
+    return [
+        f"The handbook section's runs of these seeds were measured on {dates}; on the code of this section the "
+        f"simulator path's AP (teacher, student, baseline) differs from them by at most {moved:.4f} per seed.",
         "",
     ]
 
@@ -406,6 +444,19 @@ def throughput_table(raw: list[Run]) -> list[str]:
             cells += [f"{best:.2f} / {median:.2f}", f"{t['rows'] / best:,.0f}"]
         lines.append(f"| {r.seed} | {t['rows']:,.0f} | " + " | ".join(cells) + f" | {t['load_average']:.1f} |")
     return lines
+
+
+def throughput_target(raw: list[Run]) -> list[str]:
+    """The features' target, judged on the median of each seed's repeats (the slowest seed counts)."""
+    runs = [r for r in raw if r.throughput]
+    if not runs:
+        return []
+    rate = {s: min(r.throughput["rows"] / r.throughput[f"{s}_median_seconds"] for r in runs) for s in ("in_memory", "parquet")}
+    verdict = "PASS" if rate["in_memory"] >= FEATURE_TARGET else "FAIL"
+    return [
+        f"- {verdict}: features >= {FEATURE_TARGET:,} transactions/s on 2 cores (slowest seed's median, in memory: "
+        f"{rate['in_memory']:,.0f}/s); with the Parquet read included: {rate['parquet']:,.0f}/s."
+    ]
 
 
 def machine() -> str:
@@ -516,7 +567,7 @@ def _dates(runs: list[Run]) -> list[str]:
 
 def _baseline_retention(runs: list[Run]) -> str:
     """The baseline's share of the teacher's AP per regime, e.g. '99.5% (handbook), 100.3% (8 weeks)'."""
-    default = [r for r in runs if r.variant == next(iter(ABLATIONS))]
+    default = [r for r in runs if r.variant == next(iter(ABLATIONS)) and r.regime != RAW_LOG_TWIN]
     regimes = dict.fromkeys(r.regime for r in default)
     shares = {
         g: mean(rs, "baseline.average_precision") / mean(rs, "teacher.average_precision")
@@ -545,7 +596,10 @@ def main(argv: list[str] | None = None) -> None:
             for seed in args.seeds:
                 runs += run_seed(args, seed, regime, variants)
         if not args.no_raw_log:
-            runs += [raw_log_seed(args, seed) for seed in args.seeds]
+            default = next(iter(ABLATIONS))
+            for seed in args.seeds:
+                twin = next((r for r in runs if (r.regime, r.variant, r.seed) == ("handbook", default, seed)), None)
+                runs += raw_log_seed(args, seed, twin)
         if args.update:
             runs, args.notes = merged(args.out / "fraud.json", runs)
         args.out.mkdir(parents=True, exist_ok=True)
