@@ -42,6 +42,10 @@ demo: setup
 	mkdir -p $(OUT)
 	$(PY) -m stillroom_fraud.batch $(OUT)/transactions.parquet --rows 200000 --seed 7
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/transactions.parquet $(OUT)/scores.parquet --passthrough TRANSACTION_ID --no-progress
+	$(PY) -m stillroom_fraud.batch $(OUT)/nightly-raw.csv --raw --days 1 --seed 8
+	$(PY) -m stillroom_fraud.raw $(OUT)/nightly-raw.csv $(OUT)/nightly-inputs.parquet --keep TRANSACTION_ID
+	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/nightly-inputs.parquet $(OUT)/nightly-scores.parquet \
+		--passthrough TRANSACTION_ID --passthrough history_complete --no-progress
 	$(VENV)/bin/stillroom distill medical
 	$(VENV)/bin/stillroom distill molecules
 	$(PY) -m stillroom_molecules.library $(OUT)/library.csv

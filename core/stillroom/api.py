@@ -8,6 +8,7 @@ duration (:func:`stillroom.tracking.client_settings`).
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from .builtin import CorePlugin
 from .cache import use_cache_dir
 from .contract.context import ScoringContext
 from .contract.names import SCORING_EXPERIMENT
+from .contract.specs import InputFormat
 from .distillation.pipeline import distill as run_steps
 from .distillation.pipeline import load_config
 from .errors import DataError
@@ -26,8 +28,8 @@ from .metrics import psi_from_counts
 from .plugins import StillroomPluginManager
 from .progress import console, timed
 from .scoring import spark
-from .scoring.batch import score_file
-from .scoring.formats import ColumnSpec, Input
+from .scoring.batch import input_sha256, score_file
+from .scoring.formats import ColumnSpec, Input, materialize
 
 ENGINES = ("local", "spark")
 
@@ -82,6 +84,7 @@ def score(
     engine: str = "local",
     master: str | None = None,
     compiled: bool = True,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """Score ``input_path`` into ``output_path`` with the pinned model version; return a summary.
 
@@ -91,6 +94,9 @@ def score(
     rows, throughput, score histogram, PSI against the training scores, and the engine that
     computed the scores). ``local`` streams the file through this process, with the compiled
     student when one was logged and runs here; ``spark`` runs the same version as a Spark UDF.
+    With ``raw``, the input holds raw records (raw transactions with their history) and is read
+    with the input format the model's run recorded, which computes the model's inputs exactly as
+    training did.
     """
     with tracking.client_settings():
         return _score(
@@ -105,6 +111,7 @@ def score(
             engine=engine,
             master=master,
             compiled=compiled,
+            raw=raw,
         )
 
 
@@ -121,6 +128,7 @@ def _score(
     engine: str,
     master: str | None,
     compiled: bool,
+    raw: bool,
 ) -> dict[str, Any]:
     if engine not in ENGINES:
         raise DataError(f"unknown engine {engine!r} (use one of {', '.join(ENGINES)})")
@@ -135,15 +143,14 @@ def _score(
     context = ScoringContext(model_uri, model.version, Path(input_path), Path(output_path))
     pm.before_scoring(context)
     expected = [ColumnSpec(c.name, c.dtype, c.shape) for c in model.columns]
-    formats = pm.input_formats()
-    if engine == "spark" and (Input(Path(input_path), expected, formats).reader() or any(s.is_tensor for s in expected)):
-        raise DataError("the spark engine scores Parquet tables; score this input with the local engine (--engine local)")
+    source = Input(Path(input_path), expected, pm.input_formats(), model.config, _raw_format(pm, model) if raw else None)
+    if source.named is not None:
+        console.log(f"input: raw records read with {source.named.name}, as the model's run recorded")
+        source = replace(source, config={**model.config, **model.input_settings})
     if engine == "spark":
         used, note = f"spark:{master or spark.DEFAULT_MASTER}", "mlflow.pyfunc.spark_udf of the pinned version"
         console.log(f"engine: {used}")
-        result = spark.score_parquet(
-            tracking.spark_udf_factory(model.uri), input_path, output_path, expected, passthrough=passthrough, master=master
-        )
+        result = _score_spark(model, source, Path(output_path), passthrough, chunk_rows, master)
     else:
         used, note = model.engine, model.engine_note
         console.log(f"engine: {used} ({note})")
@@ -155,8 +162,9 @@ def _score(
             chunk_rows=chunk_rows,
             passthrough=passthrough,
             progress=progress,
-            formats=formats,
-            model_config=model.config,
+            formats=source.formats,
+            model_config=source.config,
+            named_format=source.named,
         )
     summary: dict[str, Any] = {
         "model": model.name,
@@ -200,3 +208,41 @@ def _score(
         )
     pm.after_scoring(context, summary)
     return summary
+
+
+def _raw_format(pm: StillroomPluginManager, model: tracking.ScoringModel) -> InputFormat:
+    """The input format the model's run recorded for raw records, from the installed verticals."""
+    if not model.input_format:
+        raise DataError(
+            f"{model.name} v{model.version} was not trained from raw records (its run recorded no input format): "
+            "score a table of its input columns without --raw"
+        )
+    named = [fmt for fmt in pm.input_formats() if fmt.name == model.input_format]
+    if not named:
+        raise DataError(
+            f"{model.name} v{model.version} reads raw records with {model.input_format!r}: install the vertical that provides it"
+        )
+    return named[0]
+
+
+def _score_spark(
+    model: tracking.ScoringModel, source: Input, output: Path, passthrough: tuple[str, ...], chunk_rows: int, master: str | None
+) -> Any:
+    """Spark scores Parquet tables: a vertical's input (raw records ...) is first turned into the
+    model's inputs by its reader, here, into a hidden Parquet file beside the output; the scoring
+    run still records the digest of the input the user gave."""
+    factory = tracking.spark_udf_factory(model.uri)
+    if source.reader() is None:
+        return spark.score_parquet(factory, source.path, output, source.expected, passthrough=passthrough, master=master)
+    if any(spec.is_tensor for spec in source.expected):
+        raise DataError(
+            "the spark engine scores tables; score this input (arrays per row) with the local engine (--engine local)"
+        )
+    with tempfile.TemporaryDirectory(
+        prefix=f".{output.name}.inputs-", dir=output.parent if output.parent.is_dir() else None
+    ) as tmp:
+        table = Path(tmp) / "inputs.parquet"
+        carried = materialize(source, passthrough, chunk_rows, table)
+        result = spark.score_parquet(factory, table, output, source.expected, passthrough=carried, master=master)
+    result.input_digest = input_sha256(source.path)
+    return result

@@ -123,6 +123,12 @@ def score(
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="INPUT holds raw records (raw transactions with their history): computed into the model's inputs"
+        ),
+    ] = False,
 ) -> None:
     """Batch-score a file with a registered student; log the job as a scoring run."""
     from .api import score as run_score
@@ -139,6 +145,7 @@ def score(
             engine=engine,
             master=master,
             compiled=compiled,
+            raw=raw,
         )
     psi = f", PSI vs training {summary['psi_vs_training']:.4f}" if "psi_vs_training" in summary else ""
     console.print(

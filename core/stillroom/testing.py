@@ -33,12 +33,14 @@ def temporary_store(root: Path) -> Iterator[str]:
     Tracking and registry point at it, credentials of a team server are cleared (a test must
     never reach a real server), and the working directory is ``root`` so MLflow's default
     artifact root ``./mlruns`` lands there too; everything is restored on exit. Use it in
-    module-scoped fixtures where several tests share one distillation.
+    module-scoped fixtures where several tests share one distillation; entering it again on the
+    same ``root`` reopens that store.
     """
     from . import tracking
 
     db = Path(root) / "mlflow.db"
-    tracking.copy_migrated_sqlite(db, _TEMPLATE_DIR)
+    if not db.exists():  # entering the same root again reopens its store, it does not wipe it
+        tracking.copy_migrated_sqlite(db, _TEMPLATE_DIR)
     uri = f"sqlite:///{db}"
     mp = pytest.MonkeyPatch()
     try:

@@ -9,17 +9,20 @@ import pytest
 
 from stillroom.testing import temporary_store
 
-SMALL = [
-    "data.simulation.n_customers=300",
-    "data.simulation.n_terminals=600",
-    "data.simulation.n_days=80",
-    "data.simulation.train_days=21",
+SMALL_MODELS = [  # a small teacher and student, a short evaluation: whatever the data
     "teacher.params.n_trees=30",
     "teacher.params.boosting_iterations=40",
     "student.params.n_estimators=60",
     "evaluation.bootstrap=30",
     "evaluation.efficiency_rows=3000",
     "evaluation.latency_repeats=20",
+]
+SMALL = [
+    "data.simulation.n_customers=300",
+    "data.simulation.n_terminals=600",
+    "data.simulation.n_days=87",  # 37 days of feature history, then 49 days of periods
+    "data.simulation.train_days=21",
+    *SMALL_MODELS,
     "transfer.munge.enabled=true",  # the fraud default leaves MUNGE off; the e2e run covers every transfer source
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,3 +129,35 @@ def test_unreachable_tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ["promote", "m", "--version", "1", "--approver", "a", "--reason", "r", "--tracking-uri", "http://127.0.0.1:9"],
         "unreachable",
     )
+
+
+def _raw_log(folder: Path, change: Any = None) -> list[str]:
+    """A raw transaction log in a bank's own column names (daily CSV files) and the distill
+    arguments that name its columns."""
+    from stillroom_fraud.simulator import simulate_transactions
+
+    folder.mkdir()
+    tx = simulate_transactions(n_customers=80, n_terminals=160, n_days=60, seed=1)
+    tx = tx.rename(columns={"TX_DATETIME": "ts", "CUSTOMER_ID": "card", "TERMINAL_ID": "merchant", "TX_AMOUNT": "amount"})
+    for day, part in tx.groupby(tx["ts"].dt.date):
+        (change(part) if change and day.isoformat() == "2026-04-20" else part).to_csv(folder / f"{day}.csv", index=False)
+    columns = {"time": "ts", "card": "card", "terminal": "merchant", "amount": "amount"}
+    settings = ["data.dataset=fraud.transactions", f"data.path={folder}"]
+    settings += [f"data.transactions.columns.{k}={v}" for k, v in columns.items()]
+    return ["distill", "fraud", *[a for s in settings for a in ("--set", s)]]
+
+
+@pytest.mark.parametrize(
+    ("change", "extra", "message"),
+    [
+        (lambda f: f.drop(columns=["merchant"]), [], "2026-04-20.csv: missing column(s) ['merchant'] of the transaction log"),
+        (lambda f: f.assign(ts=f["ts"].astype(str).str.replace("2026-04-20", "20.04.2026")), [], "not ISO 8601 date-times"),
+        (None, ["data.transactions.train_start=2026-04-15"], "first rows need 37 days of history"),
+        (None, ["data.transactions.train_start=2026-05-20"], "would end on 2026-06-23"),
+    ],
+    ids=["missing-column", "unparseable-timestamps", "too-early", "after-the-data"],
+)
+def test_bad_raw_transaction_log(store: str, tmp_path: Path, change: Any, extra: list[str], message: str) -> None:
+    args = _raw_log(tmp_path / "log", change)
+    _fails([*args, *[a for s in extra for a in ("--set", s)]], message)
+    _nothing_written(store)

@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 
 import stillroom
 from stillroom import tracking
-from stillroom._runtime import sha256_file
 from stillroom.cli import app
-from stillroom.contract import hookimpl
+from stillroom.contract import hookimpl, sha256_file
 from stillroom.testing import assert_compliance_bundle
 
 from .conftest import workdir
@@ -214,7 +213,7 @@ def test_teacher_from_the_registry_is_a_run_input(store: str, small_overrides: l
 
     from stillroom_fraud.loaders import simulated_bundle
 
-    bundle = simulated_bundle(n_customers=300, n_terminals=600, n_days=80, seed=0, train_days=21)
+    bundle = simulated_bundle(n_customers=300, n_terminals=600, n_days=87, seed=0, train_days=21)
     champion = RandomForestClassifier(n_estimators=20, min_samples_leaf=5, random_state=0).fit(
         bundle.X(bundle.train), bundle.y(bundle.train)
     )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import gzip
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from stillroom.contract import ConfigError, DataError
 from stillroom.contract.bundle import validate_bundle
-from stillroom.errors import ConfigError, DataError
 from stillroom_fraud.features import FEATURES
-from stillroom_fraud.loaders import load_table, load_ulb, read_table, simulated_bundle
+from stillroom_fraud.loaders import load_table, load_transactions, load_ulb, read_table, simulated_bundle
+from stillroom_fraud.simulator import simulate_transactions
+from stillroom_fraud.splits import SplitPlan
+from stillroom_fraud.transactions import RawFormat
 
 
 def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -74,7 +78,7 @@ def test_load_table_with_time_is_time_ordered(tmp_path) -> None:
     assert bundle.features == ["amount", "velocity", "flag", "noise"]  # numeric, minus label/time/group
     assert all(dtype == np.float64 for dtype in bundle.X(bundle.train).dtypes)
     assert (bundle.time, bundle.group, bundle.label) == ("ts", "region", "is_fraud")
-    assert len(bundle.details["file_sha256"]) == 64 and bundle.source.endswith("t.csv")
+    assert len(bundle.details["file_sha256"]) == 64 and bundle.source == (tmp_path / "t.csv").resolve().as_uri()
 
 
 def test_load_table_without_time_is_stratified_and_seeded(tmp_path) -> None:
@@ -168,7 +172,7 @@ def test_load_ulb_missing_column_is_named(tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def small_bundle():
-    return simulated_bundle(n_customers=200, n_terminals=400, n_days=75, seed=2, train_days=14)
+    return simulated_bundle(n_customers=200, n_terminals=400, n_days=80, seed=2, train_days=14)
 
 
 def test_simulated_bundle_is_valid_and_documented(small_bundle) -> None:
@@ -192,3 +196,82 @@ def test_simulated_bundle_unlabelled_pool_is_the_delay_gap(small_bundle) -> None
     assert small_bundle.train["TX_TIME_DAYS"].max() < pool["TX_TIME_DAYS"].min()
     assert pool["TX_TIME_DAYS"].max() < small_bundle.validation["TX_TIME_DAYS"].min()
     assert pool["TX_TIME_DAYS"].nunique() == 7
+
+
+# --------------------------------------------------------------------------- fraud.transactions
+
+USER_COLUMNS = {"TX_DATETIME": "ts", "CUSTOMER_ID": "card", "TERMINAL_ID": "merchant", "TX_AMOUNT": "amount"}
+USER = RawFormat(time="ts", card="card", terminal="merchant", amount="amount", label="TX_FRAUD")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> Path:
+    """The simulator's transactions as a bank's daily Parquet exports, in its own column names."""
+    folder = tmp_path_factory.mktemp("exports")
+    tx = simulate_transactions(n_customers=200, n_terminals=400, n_days=80, seed=2).rename(columns=USER_COLUMNS)
+    for day, part in tx.groupby(tx["ts"].dt.date):
+        part.to_parquet(folder / f"{day}.parquet", index=False)
+    return folder
+
+
+def test_transactions_split_on_calendar_dates_with_the_delay_as_pool(exports) -> None:
+    plan = SplitPlan(train_days=7, validation_days=7, test_days=7, train_start=date(2026, 5, 15))
+    bundle = load_transactions(exports, USER, plan)
+    validate_bundle(bundle)
+    dates = {name: (part["ts"].dt.date.min(), part["ts"].dt.date.max()) for name, part in bundle.splits().items()}
+    assert dates["train"] == (date(2026, 5, 15), date(2026, 5, 21))
+    assert dates["unlabelled"] == (date(2026, 5, 22), date(2026, 5, 28))
+    assert dates["validation"] == (date(2026, 5, 29), date(2026, 6, 4))
+    assert dates["test"] == (date(2026, 6, 12), date(2026, 6, 18))
+    assert bundle.features == FEATURES and bundle.label == "TX_FRAUD" and bundle.time == "TX_TIME_DAYS"
+    assert not {"TX_FRAUD", "TX_FRAUD_SCENARIO"} & set(bundle.unlabelled.columns)
+    details = bundle.details
+    assert details["card_column"] == "card" and details["raw_format"]["card"] == "card"
+    assert details["columns"]["TX_FRAUD_SCENARIO"].startswith("excluded: label-derived")
+    assert details["columns"]["TRANSACTION_ID"] == "excluded: an id"
+    assert details["layout_dates"]["test"] == ["2026-06-12", "2026-06-18"]
+    assert len(details["files"]) == 80 and all(len(f["file_sha256"]) == 64 for f in details["files"])
+    assert bundle.source == exports.resolve().as_uri()
+    # the handbook's protocol: no test card already known to be compromised
+    frauds = bundle.train.loc[bundle.train["TX_FRAUD"] == 1, "card"]
+    assert len(frauds) and not set(frauds) & set(bundle.test["card"])
+
+
+def test_a_raw_log_and_the_simulator_give_the_same_bundle(exports, small_bundle) -> None:
+    """The simulator hands its transactions to the same path a bank's log takes."""
+    start = date.fromisoformat(small_bundle.details["layout_dates"]["train"][0])
+    bundle = load_transactions(exports, USER, SplitPlan(14, train_start=start))
+    for name, part in small_bundle.splits().items():
+        other = bundle.splits()[name]
+        np.testing.assert_array_equal(other["TRANSACTION_ID"], part["TRANSACTION_ID"])
+        np.testing.assert_array_equal(bundle.X(other).to_numpy(), small_bundle.X(part).to_numpy())
+
+
+def test_unknown_labels_in_a_labelled_period_are_refused(exports, tmp_path) -> None:
+    frames = [pd.read_parquet(f) for f in sorted(exports.glob("*.parquet"))]
+    frames[-1] = frames[-1].assign(TX_FRAUD=np.nan)  # the last day's labels are not known yet
+    path = tmp_path / "log.parquet"
+    pd.concat(frames).to_parquet(path, index=False)
+    with pytest.raises(DataError, match=r"transaction\(s\) of the test period have no label"):
+        load_transactions(path, USER, SplitPlan(7))
+    bundle = load_transactions(path, USER, SplitPlan(7, train_start=date(2026, 5, 15)))  # ends before the last day
+    assert bundle.test["TX_FRAUD"].dtype == np.int64
+
+
+def test_every_dataset_source_is_resolvable_by_mlflow(exports, small_bundle, tmp_path) -> None:
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+    ulb = load_ulb(_write(_ulb(), tmp_path / "creditcard.csv"), seed=0)
+    table = load_table(_write(_table(), tmp_path / "t.csv"), label="is_fraud", time="ts", drop=TEXT)
+    raw = load_transactions(exports, USER, SplitPlan(7))
+    for bundle in (small_bundle, ulb, table, raw):
+        assert resolve_dataset_source(bundle.source) is not None, bundle.source
+    assert ulb.source.startswith("file://") and ulb.details["format"].startswith("ULB")
+
+
+def test_ulb_with_a_card_column_names_it_for_card_precision(tmp_path) -> None:
+    frame = _ulb().assign(card=np.arange(600) % 40)
+    bundle = load_ulb(_write(frame, tmp_path / "creditcard.csv"), card="card")
+    assert bundle.details["card_column"] == "card" and "card" in bundle.test.columns and "card" not in bundle.features
+    with pytest.raises(DataError, match=r"missing column\(s\) \['cardholder'\]"):
+        load_ulb(_write(frame, tmp_path / "creditcard.csv"), card="cardholder")

@@ -15,9 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from stillroom.api import get_plugin_manager
-from stillroom.contract import hookimpl
+from stillroom.contract import ConfigError, ModelLoadError, hookimpl
 from stillroom.contract.config import StudentConfig, TeacherConfig
-from stillroom.errors import ConfigError, ModelLoadError
 from stillroom.tasks.targets import SoftTargets, soften
 from stillroom_fraud.loaders import simulated_bundle
 from stillroom_fraud.student import LightGBMStudent
@@ -25,7 +24,7 @@ from stillroom_fraud.student import LightGBMStudent
 
 @pytest.fixture(scope="module")
 def bundle():  # noqa: ANN201
-    return simulated_bundle(n_customers=200, n_terminals=400, n_days=75, seed=3, train_days=14)
+    return simulated_bundle(n_customers=200, n_terminals=400, n_days=80, seed=3, train_days=14)
 
 
 def test_registration_hooks_declare_fraud_components() -> None:
@@ -33,7 +32,7 @@ def test_registration_hooks_declare_fraud_components() -> None:
     reg = pm.registry
     assert pm.task("fraud").compliance_profile == "fraud"
     # stillroom_datasets, stillroom_teachers, stillroom_students, stillroom_evaluators
-    assert {"fraud.simulated", "fraud.ulb", "fraud.table"} <= set(reg.names("dataset"))
+    assert {"fraud.simulated", "fraud.transactions", "fraud.ulb", "fraud.table"} <= set(reg.names("dataset"))
     assert reg.get("teacher", "fraud.ensemble").plugin == "fraud"
     assert reg.get("student", "fraud.lightgbm").task == "fraud"
     assert [e.name for e in reg.for_task("evaluator", "fraud")] == ["core.generic", "fraud.metrics"]

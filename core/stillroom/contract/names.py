@@ -20,6 +20,11 @@ COMPLIANCE_MISSING_TAG = f"{TAG_PREFIX}compliance_missing"
 COMPLETE, INCOMPLETE = "complete", "incomplete"
 """Values of :data:`COMPLIANCE_TAG`."""
 
+INPUT_FORMAT_TAG = f"{TAG_PREFIX}input_format"
+INPUT_FORMAT_SETTINGS_TAG = f"{TAG_PREFIX}input_format.settings"
+"""Run tags of a model trained from raw records: the input format that turns a raw batch into its
+inputs, and that format's settings (JSON), read by ``stillroom score --raw``."""
+
 PROMOTION_EXPERIMENT = "stillroom-promotions"
 SCORING_EXPERIMENT = "stillroom-scoring"
 
@@ -41,6 +46,8 @@ __all__ = [
     "COMPLIANCE_MISSING_TAG",
     "COMPLIANCE_TAG",
     "GATE_TAG",
+    "INPUT_FORMAT_SETTINGS_TAG",
+    "INPUT_FORMAT_TAG",
     "INCOMPLETE",
     "PROMOTION_EXPERIMENT",
     "REFERENCE_TAG",

@@ -148,7 +148,14 @@ class InputFormat:
     The core reads CSV and Parquet itself; a path whose name ends with one of ``suffixes`` (or
     for which ``matches(path)`` is true: a folder, a file recognised by its content) is read
     with ``read``. The core checks the frames it yields against the model signature like any
-    other input, so a reader only turns its format into rows.
+    other input, so a reader only turns its format into rows. ``identifiers`` names the columns
+    every output carries (``None``: every column that is not a model input); a reader's other
+    columns may be passed through with ``--passthrough``.
+
+    A format with neither suffixes nor ``matches`` is read only when named: a run whose model
+    needs records turned into features by the vertical (raw transactions) records the format's
+    name and settings on the run (:data:`~stillroom.contract.names.INPUT_FORMAT_TAG`), and
+    ``stillroom score --raw`` reads the input with it, the settings as the model's config.
     """
 
     name: str
@@ -156,6 +163,7 @@ class InputFormat:
     read: FormatReader
     description: str = ""
     matches: Callable[[Path], bool] | None = None
+    identifiers: tuple[str, ...] | None = None
     plugin: str = ""
 
     def claims(self, path: Path) -> bool:

@@ -276,6 +276,7 @@ def score_file(
     extra_output: ExtraOutputFn | None = None,
     formats: Sequence[InputFormat] = (),
     model_config: Mapping[str, Any] | None = None,
+    named_format: InputFormat | None = None,
 ) -> ScoringSummary:
     """Score `input_path` chunk by chunk into `output_path`, atomically.
 
@@ -284,7 +285,8 @@ def score_file(
     columns (input order; a vertical reader's identifying columns always), the score column
     and any `extra_output` columns. On any failure the output path is left untouched.
     `formats` are the verticals' readers for inputs that are not CSV or Parquet, and
-    `model_config` what such a reader may need to know about the model (its image size ...).
+    `model_config` what such a reader may need to know about the model (its image size ...);
+    `named_format` reads the input whatever its name (raw records, ``stillroom score --raw``).
     """
     source_path, target = Path(input_path), Path(output_path)
     if source_path.exists() and _same_file(source_path, target):
@@ -294,7 +296,7 @@ def score_file(
     if score_column in passthrough:
         raise DataError(f"score column {score_column!r} clashes with a passthrough column")
     stats, started = _ScoreStats(), time.perf_counter()
-    source_input = Input(source_path, expected, formats, dict(model_config or {}))
+    source_input = Input(source_path, expected, formats, dict(model_config or {}), named_format)
     chunks = closing(iter_tables(source_input, passthrough, chunk_rows))
     with _atomic_output(target) as writer, chunks as tables, _progress(progress) as bar:
         task = bar.add_task("score", total=None, rows=0, rate=0.0)

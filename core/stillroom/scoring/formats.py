@@ -329,6 +329,7 @@ class Input:
     expected: list[ColumnSpec]
     formats: Sequence[InputFormat] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
+    named: InputFormat | None = None  # read with this format whatever the path looks like (--raw)
 
     def model(self) -> ModelInputs:
         columns = tuple(InputColumn(s.name, s.dtype, s.shape) for s in self.expected)
@@ -336,22 +337,30 @@ class Input:
 
     def reader(self) -> InputFormat | None:
         """The vertical's format that reads this path (checked to exist), or ``None`` for CSV and Parquet."""
-        fmt = _check_input_file(self.path, self.formats)
+        fmt = self.kind()
         return fmt if isinstance(fmt, InputFormat) else None
+
+    def kind(self) -> str | InputFormat:
+        """``csv``, ``parquet`` or the vertical's format that reads this input (checked to exist)."""
+        if self.named is None:
+            return _check_input_file(self.path, self.formats)
+        if not self.path.exists():
+            raise DataError(f"input {self.path} does not exist")
+        return self.named
 
 
 def _open_source(source: Input, passthrough: Sequence[str], chunk_rows: int) -> Source:
     path, expected = source.path, source.expected
-    fmt = _check_input_file(path, source.formats)
+    fmt = source.kind()
     if fmt == "parquet":
         return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
     if fmt == "csv":
         return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
     assert isinstance(fmt, InputFormat)
-    return _open_plugin_format(source, fmt, chunk_rows)
+    return _open_plugin_format(source, fmt, passthrough, chunk_rows)
 
 
-def _open_plugin_format(source: Input, fmt: InputFormat, chunk_rows: int) -> Source:
+def _open_plugin_format(source: Input, fmt: InputFormat, passthrough: Sequence[str], chunk_rows: int) -> Source:
     """A vertical's reader (:class:`~stillroom.contract.InputFormat`): frames of the model's
     inputs (a tensor input checked row by row against the model's shape) and the columns that
     identify a row (a molecule's name, an image's id or path), which every output carries. The
@@ -362,24 +371,26 @@ def _open_plugin_format(source: Input, fmt: InputFormat, chunk_rows: int) -> Sou
     first = next((frame for frame in frames if len(frame)), None)
     if first is None:
         raise _no_rows(path)
+    inputs = [s.name for s in expected]
+    identifiers = [c for c in first.columns if c not in inputs and (fmt.identifiers is None or c in fmt.identifiers)]
+    keep = [c for c in first.columns if c in inputs or c in identifiers or c in passthrough]  # the rest is the reader's
     tensors = {spec.name: spec for spec in expected if spec.is_tensor}
     done = [0]
 
     def batches() -> Iterator[pa.RecordBatch]:
         for frame in itertools.chain([first], frames):
-            yield from _frame_batches(path, frame, tensors, done[0])
+            yield from _frame_batches(path, frame[[c for c in keep if c in frame.columns]], tensors, done[0])
             done[0] += len(frame)
 
     stream = batches()
     head = next(stream)  # converts (and checks) the first frame now
-    inputs = {s.name for s in expected}
     return Source(
         columns={f.name: f.type for f in head.schema},
         batches=itertools.chain([head], stream),
         total=None,
         position=lambda rows: rows,
         close=getattr(frames, "close", lambda: None),
-        identifiers=tuple(f.name for f in head.schema if f.name not in inputs),
+        identifiers=tuple(identifiers),
     )
 
 
@@ -504,3 +515,22 @@ def iter_chunks(
         passthrough = [n for n in types if n not in {s.name for s in expected}]
     for table, _ in iter_tables(Input(path, expected, formats), passthrough, chunk_rows):
         yield table.to_pandas()
+
+
+def materialize(source: Input, passthrough: Sequence[str], chunk_rows: int, dest: Path) -> list[str]:
+    """Write what a vertical's reader yields (checked like any input) as one Parquet file, for an
+    engine that reads tables itself (Spark); return the columns to pass through (the reader's
+    identifiers and the requested ones, in input order)."""
+    writer: pq.ParquetWriter | None = None
+    columns: list[str] = []
+    try:
+        for table, opened in iter_tables(source, passthrough, chunk_rows):
+            if writer is None:
+                keep = set(passthrough) | set(opened.identifiers)
+                columns = [c for c in opened.columns if c in keep]
+                writer = pq.ParquetWriter(str(dest), table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    return columns

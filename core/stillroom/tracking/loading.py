@@ -4,6 +4,7 @@ when one was logged and runs here), Spark UDFs of the same version, and teachers
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import TensorSpec
 
+from ..contract.names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG
 from ..contract.specs import InputColumn
 from ..errors import ModelLoadError
 from ..scoring import compiled
@@ -35,7 +37,9 @@ class ScoringModel:
     flavor through pyfunc, or what a Python model says it runs) and ``engine_note`` why, e.g.
     a fallback; both go into the scoring run. ``columns`` are the signature's inputs (a tensor
     input with the shape of one row's array); ``config`` is the ``model_config`` logged with
-    the model (what a vertical's input reader needs to know about it).
+    the model (what a vertical's input reader needs to know about it). ``input_format`` and
+    ``input_settings`` are what the run recorded when the model was trained from raw records
+    (the format that turns a raw batch into the model's inputs, and its settings).
     """
 
     name: str
@@ -48,6 +52,8 @@ class ScoringModel:
     engine: str = "pyfunc"
     engine_note: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    input_format: str | None = None
+    input_settings: dict[str, Any] = field(default_factory=dict)
 
 
 def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
@@ -75,9 +81,25 @@ def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
             engine, note = own
         elif compiled:
             predict, engine, note = _compiled_or(predict, engine, local, [c.name for c in columns])
-    run_id = MlflowClient().get_model_version(name, version).run_id
+    client = MlflowClient()
+    run_id = client.get_model_version(name, version).run_id
     config = dict(getattr(model, "model_config", None) or {})
-    return ScoringModel(name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note, config)
+    tags = dict(client.get_run(run_id).data.tags) if run_id else {}
+    raw_format, raw_settings = tags.get(INPUT_FORMAT_TAG), _settings(tags.get(INPUT_FORMAT_SETTINGS_TAG), pinned)
+    return ScoringModel(
+        name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note, config, raw_format, raw_settings
+    )
+
+
+def _settings(text: str | None, pinned: str) -> dict[str, Any]:
+    """The input format's settings a run recorded (JSON), or none."""
+    if not text:
+        return {}
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError:
+        raise ModelLoadError(f"{pinned}: its run's {INPUT_FORMAT_SETTINGS_TAG} tag is not JSON") from None
+    return dict(settings)
 
 
 def _input_column(spec: Any, pinned: str) -> InputColumn:

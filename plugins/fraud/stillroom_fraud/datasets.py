@@ -24,9 +24,17 @@ def load_simulated(cfg: FraudDataConfig, seed: int) -> DataBundle:
     )
 
 
+def load_transactions_file(cfg: FraudDataConfig, seed: int) -> DataBundle:
+    """A raw transaction log (CSV/Parquet files or a folder), features and a split by calendar dates."""
+    section = cfg.transactions
+    return loaders.load_transactions(cfg.path, section.raw_format(), section.split_plan(), group=cfg.group)
+
+
 def load_ulb_file(cfg: FraudDataConfig, seed: int) -> DataBundle:
     """A file in the ULB credit-card format (Time, V1..V28, Amount, Class)."""
-    return loaders.load_ulb(cfg.path, seed=seed, valid_fraction=cfg.valid_fraction, test_fraction=cfg.test_fraction)
+    return loaders.load_ulb(
+        cfg.path, seed=seed, valid_fraction=cfg.valid_fraction, test_fraction=cfg.test_fraction, card=cfg.card
+    )
 
 
 def load_table_file(cfg: FraudDataConfig, seed: int) -> DataBundle:
@@ -41,4 +49,5 @@ def load_table_file(cfg: FraudDataConfig, seed: int) -> DataBundle:
         valid_fraction=cfg.valid_fraction,
         test_fraction=cfg.test_fraction,
         drop=tuple(cfg.drop),
+        card=cfg.card,
     )

@@ -20,6 +20,7 @@ CORE_OWNED = ("roc_auc", "average_precision", "brier", "ece")
 
 
 def settings(ctx: EvaluationContext) -> FraudMetricSettings:
+    """The run's metric settings; the card column is the one the dataset named (lineage ``card_column``)."""
     cfg = ctx.config.fraud
     return FraudMetricSettings(
         card_k=cfg.card_precision_k,
@@ -28,13 +29,14 @@ def settings(ctx: EvaluationContext) -> FraudMetricSettings:
         cost_fp=cfg.cost_false_positive,
         label_col=ctx.bundle.label,
         day_col=ctx.bundle.time or "TX_TIME_DAYS",
+        card_col=ctx.bundle.details.get("card_column") or "",
     )
 
 
 def evaluate_fraud(ctx: EvaluationContext) -> EvaluationResult:
     result = EvaluationResult()
     s = settings(ctx)
-    has_cards = {s.day_col, s.card_col, s.label_col} <= set(ctx.frame.columns)
+    has_cards = bool(s.card_col) and {s.day_col, s.card_col, s.label_col} <= set(ctx.frame.columns)
     for role, scores in ctx.predictions.items():
         values = fraud_metrics(ctx.y_true, scores, ctx.frame if has_cards else None, ctx.thresholds[role], s)
         result.metrics.update({f"{role}.{k}": v for k, v in values.items() if k not in CORE_OWNED})

@@ -1,4 +1,5 @@
-"""Fraud datasets as :class:`stillroom.data.DataBundle`: a bank's own table, ULB, the simulator.
+"""Fraud datasets as :class:`stillroom.data.DataBundle`: a raw transaction log, a bank's own
+table of model inputs, ULB, the simulator (whose transactions go through the raw log's path).
 
 A fraud team's data arrives as CSV or Parquet exports of very different quality, so every
 loader checks its input and fails with one :class:`~stillroom.errors.DataError` naming the
@@ -9,7 +10,6 @@ model train on the future of the transactions it is evaluated on.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,39 +18,18 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stillroom.contract import ConfigError, DataBundle, DataError, validate_features
+from stillroom.contract import ConfigError, DataBundle, DataError, console, step, validate_features
 
-from .features import DEFAULT_DELAY_DAYS, FEATURES, add_features, split_layout, time_split
+from . import splits
+from .features import DEFAULT_DELAY_DAYS, FeatureSettings
+from .files import Paths, file_details, read_table, source_uri
 from .simulator import GRID_SIZE, simulate
+from .splits import SplitPlan
+from .transactions import DAY_COLUMN, RawFormat, TransactionLog, read_log
 
-CSV_SUFFIXES = (".csv", ".csv.gz")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 ULB_FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 ULB_COLUMNS = ["Time", *ULB_FEATURES, "Class"]
-LABEL_COLUMNS = ("TX_FRAUD", "TX_FRAUD_SCENARIO")
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a .csv, .csv.gz or .parquet file; any reading problem becomes one DataError."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty (0 bytes)")
-    name = path.name.lower()
-    if name.endswith(CSV_SUFFIXES):
-        reader = pd.read_csv
-    elif name.endswith(PARQUET_SUFFIXES):
-        reader = pd.read_parquet
-    else:
-        raise DataError(f"{path}: unknown file extension; expected one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}")
-    try:
-        frame = reader(path)
-    except (ValueError, OSError, EOFError, ImportError) as exc:  # pandas/pyarrow parse errors are ValueError/OSError
-        raise DataError(f"{path}: cannot be read as {name.rsplit('.', 1)[-1]} ({type(exc).__name__}: {exc})") from exc
-    if len(frame) == 0:
-        raise DataError(f"{path}: file has no data rows (columns: {list(frame.columns)[:10]})")
-    return frame
+__all__ = ["load_table", "load_transactions", "load_ulb", "read_table", "simulated_bundle", "transactions_bundle"]
 
 
 def load_table(
@@ -63,18 +42,20 @@ def load_table(
     valid_fraction: float = 0.15,
     test_fraction: float = 0.2,
     drop: Sequence[str] = (),
+    card: str | None = None,
 ) -> DataBundle:
     """Any labelled table: time-ordered split when ``time`` is given, else stratified random.
 
-    ``features`` defaults to every column except the label, time, group and ``drop``
+    ``features`` defaults to every column except the label, time, group, card and ``drop``
     columns, and all of them must be numeric (a text column is an error, not silently
-    left out); named features must all exist, be numeric and finite.
+    left out); named features must all exist, be numeric and finite. ``card`` names the card
+    id column for card precision@k (with ``time``).
     """
     frame = read_table(path)
     where = str(path)
-    _require_columns(frame, [c for c in (label, time, group) if c is not None], where)
+    _require_columns(frame, [c for c in (label, time, group, card) if c is not None], where)
     if features is None:
-        excluded = {label, time, group, *drop}
+        excluded = {label, time, group, card, *drop}
         text = [c for c in frame.columns if c not in excluded and not _is_numeric(frame[c])]
         if text:  # a mistyped amount ("12,50") must not silently vanish from the model
             raise DataError(
@@ -86,8 +67,8 @@ def load_table(
             raise DataError(f"{where}: no numeric feature column besides {sorted(c for c in excluded if c)}")
     features = list(features)
     _require_columns(frame, features, where, kind="feature")
-    if label in features:
-        raise DataError(f"{where}: label column {label!r} cannot also be a feature")
+    if label in features or (card is not None and card in features):
+        raise DataError(f"{where}: the {'label' if label in features else 'card'} column cannot also be a feature")
     return _bundle(
         frame,
         label,
@@ -99,8 +80,8 @@ def load_table(
         time=time,
         group=group,
         order_by=time,
-        source=f"file:{path}",
-        details=_file_details(Path(path)),
+        source=source_uri(path),
+        details=file_details(Path(path)) | {"card_column": card},
     )
 
 
@@ -109,16 +90,19 @@ def load_ulb(
     seed: int = 0,
     valid_fraction: float = 0.15,
     test_fraction: float = 0.2,
+    card: str | None = None,
 ) -> DataBundle:
     """The ULB / Kaggle credit-card set (``Time, V1..V28, Amount, Class``).
 
     Adds ``Hour`` (hour of day, a feature) and ``Day`` (``Time // 86400``, the time column
     for per-day metrics) and splits by ``Time``: the last ``test_fraction`` of the rows is
-    test. The split is deterministic; ``seed`` is kept for a uniform loader signature.
+    test. The split is deterministic; ``seed`` is kept for a uniform loader signature. The
+    public file has no card id; a bank's file in the same format may add one (``card``), which
+    enables card precision@k.
     """
     frame = read_table(path)
     where = str(path)
-    _require_columns(frame, ULB_COLUMNS, where)
+    _require_columns(frame, [*ULB_COLUMNS, *([card] if card else [])], where)
     validate_features(frame, ["Time"], where)
     frame = frame.assign(Hour=(frame["Time"] // 3600) % 24, Day=(frame["Time"] // 86_400).astype(np.int64))
     return _bundle(
@@ -131,8 +115,8 @@ def load_ulb(
         test_fraction,
         time="Day",
         order_by="Time",
-        source=f"ulb:{path}",
-        details=_file_details(Path(path)),
+        source=source_uri(path),
+        details=file_details(Path(path)) | {"format": "ULB credit-card (Time, V1..V28, Amount, Class)", "card_column": card},
     )
 
 
@@ -148,45 +132,109 @@ def simulated_bundle(
     start_date: str = "2026-04-01",
     drop_known_compromised: bool = True,
 ) -> DataBundle:
-    """Simulator + features + leak-free time split, with the first delay gap as unlabelled pool.
+    """The simulator's transactions as a raw log, through the same path as a real one.
 
-    The delay gap after training holds transactions that have happened but whose labels
-    are not known yet when the model is trained: exactly what a teacher may label for the
-    student, so it becomes ``unlabelled`` (label columns dropped). ``TERMINAL_REGION`` (the
-    terminal's grid quadrant) is the subgroup column, ``TX_TIME_DAYS`` the time column.
+    ``TERMINAL_REGION`` (the terminal's grid quadrant) is added as the subgroup column; the
+    layout ends on the last simulated day.
     """
     sim = simulate(n_customers, n_terminals, n_days, start_date, seed)
-    frame = add_features(sim.transactions, delay_days=delay_days)
-    frame["TERMINAL_REGION"] = _terminal_region(sim.population.terminals)[frame["TERMINAL_ID"].to_numpy()]
-    frame[FEATURES] = frame[FEATURES].astype(np.float64)
-    train, validation, test = time_split(
-        frame, train_days, delay_days, validation_days, test_days, drop_known_compromised=drop_known_compromised
-    )
-    days = frame["TX_TIME_DAYS"]
-    layout = split_layout(int(days.min()), int(days.max()), train_days, delay_days, validation_days, test_days)
-    gap = frame[(days >= layout.train_gap[0]) & (days < layout.train_gap[1])].drop(columns=list(LABEL_COLUMNS))
+    raw = sim.transactions.assign(TERMINAL_REGION=_terminal_region(sim.population.terminals)[sim.transactions["TERMINAL_ID"]])
+    fmt = RawFormat(features=FeatureSettings(delay_days=delay_days))
     params = {"n_customers": n_customers, "n_terminals": n_terminals, "n_days": n_days, "start_date": start_date, "seed": seed}
-    details = {
-        "simulator": params,
-        "delay_days": delay_days,
-        "layout_days": {name: list(block) for name, block in vars(layout).items()},
-        "drop_known_compromised": drop_known_compromised,
-        "transactions": int(len(frame)),
-        "fraud_rate": _fraud_rates({"all": frame, "train": train, "validation": validation, "test": test}),
-    }
     source = "stillroom_fraud.simulator(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
-    return DataBundle(
-        train,
-        validation,
-        test,
-        list(FEATURES),
-        "TX_FRAUD",
-        unlabelled=gap,
+    return transactions_bundle(
+        TransactionLog.from_frames([("simulator", raw)], fmt),
+        SplitPlan(train_days, validation_days, test_days, drop_known_compromised=drop_known_compromised),
         group="TERMINAL_REGION",
-        time="TX_TIME_DAYS",
+        source=source,
+        details={"simulator": params},
+    )
+
+
+def load_transactions(paths: Paths, fmt: RawFormat, plan: SplitPlan, group: str | None = None) -> DataBundle:
+    """A raw transaction log from files (see :mod:`stillroom_fraud.transactions`), split by date."""
+    log = read_log(paths, fmt)
+    details = {"files": [file_details(f) for f in log.files]}
+    return transactions_bundle(log, plan, group=group, source=source_uri(paths), details=details)
+
+
+def transactions_bundle(
+    log: TransactionLog, plan: SplitPlan, *, group: str | None, source: str, details: dict[str, Any]
+) -> DataBundle:
+    """Features + leak-free periods by calendar date, the first delay gap as the unlabelled pool.
+
+    Only the rows the periods and their history need get features. The gap's transactions
+    have happened but their labels are not known when the model is trained: exactly what a
+    teacher may label for the student, so they become ``unlabelled`` (label and label-derived
+    columns dropped).
+    """
+    fmt, settings = log.fmt, log.fmt.features
+    if group is not None and group not in log.frame.columns:
+        raise DataError(f"{source}: missing group column {group!r} (found: {list(log.frame.columns)[:12]})")
+    all_days = log.day_index()
+    periods = splits.layout(plan, settings, log.date(0), log.date(int(all_days[-1])))
+    first, stop = np.searchsorted(all_days, [periods.train[0] - settings.lookback_days, periods.test[1]])
+    used = log.slice(int(first), int(stop))
+    with step(f"features: {len(used):,} transactions ({settings.lookback_days} days of history included)"):
+        features = used.features()
+    days = all_days[first:stop]
+    frame = used.frame.drop(columns=[c for c in features.columns if c in used.frame.columns])
+    frame = pd.concat([frame.assign(**{DAY_COLUMN: days, fmt.label: used.fraud}), features], axis=1)
+    masks = {name: splits.in_period(days, period) for name, period in periods.periods().items()}
+    if plan.drop_known_compromised:
+        known = splits.known_compromised(days, frame[fmt.card].to_numpy(), used.fraud, periods.train[0], settings.delay_days)
+        masks["validation"] &= ~known
+        masks["test"] &= ~known
+    parts = {name: _labelled(frame[masks[name]], fmt.label, name, source) for name in ("train", "validation", "test")}
+    roles = fmt.column_roles(list(log.frame.columns))
+    hidden = [c for c, role in roles.items() if role.startswith("excluded: label-derived") or c == fmt.label]
+    pool = frame[masks["train_gap"]].drop(columns=hidden)
+    _report_exclusions(roles)
+    details = {
+        **details,
+        "raw_format": fmt.to_dict(),
+        "card_column": fmt.card,
+        "columns": roles,
+        "period": [log.date(0).isoformat(), log.date(int(all_days[-1])).isoformat()],
+        "layout_days": {name: list(period) for name, period in periods.periods().items()},
+        "layout_dates": periods.dates(log.date(0)),
+        "delay_days": settings.delay_days,
+        "drop_known_compromised": plan.drop_known_compromised,
+        "transactions": len(log),
+        "fraud_rate": _fraud_rates({"all": log.fraud, **{k: v[fmt.label].to_numpy() for k, v in parts.items()}}),
+    }
+    return DataBundle(
+        parts["train"],
+        parts["validation"],
+        parts["test"],
+        fmt.model_inputs,
+        fmt.label,
+        unlabelled=pool,
+        group=group,
+        time=DAY_COLUMN,
         source=source,
         details=details,
     )
+
+
+def _labelled(frame: pd.DataFrame, label: str, period: str, source: str) -> pd.DataFrame:
+    """A period that is trained on or evaluated needs every label; they become int 0/1."""
+    unknown = frame[label].isna().to_numpy()
+    if unknown.any():
+        day = int(frame[DAY_COLUMN].to_numpy()[unknown][0])
+        raise DataError(
+            f"{source}: {int(unknown.sum())} transaction(s) of the {period} period have no label "
+            f"(first on day {day} of the log); move the split earlier (data.transactions.train_start) "
+            "or export the log once the labels are known"
+        )
+    return frame.astype({label: np.int64})
+
+
+def _report_exclusions(roles: dict[str, str]) -> None:
+    """Say on the console which columns of the log are kept out of the model, and why."""
+    excluded = [f"{c} ({role.removeprefix('excluded: ')})" for c, role in roles.items() if role.startswith("excluded")]
+    if excluded:
+        console.log("never features: " + ", ".join(excluded))
 
 
 def _bundle(
@@ -278,15 +326,6 @@ def _stratified_split(
     return train, validation, test
 
 
-def _file_details(path: Path) -> dict[str, Any]:
-    """Lineage of a file: its name and content hash (the hash pins the exact export)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return {"file": str(path), "file_sha256": digest.hexdigest()}
-
-
 def _terminal_region(terminals: pd.DataFrame) -> np.ndarray:
     """Grid quadrant (NW/NE/SW/SE) of every terminal, indexed by TERMINAL_ID."""
     north = terminals["Y"].to_numpy() >= GRID_SIZE / 2
@@ -294,6 +333,6 @@ def _terminal_region(terminals: pd.DataFrame) -> np.ndarray:
     return np.char.add(np.where(north, "N", "S"), np.where(east, "E", "W")).astype(object)
 
 
-def _fraud_rates(frames: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Fraud rate per split, for the lineage record."""
-    return {name: float(df["TX_FRAUD"].mean()) if len(df) else 0.0 for name, df in frames.items()}
+def _fraud_rates(labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """Fraud rate per split (of the known labels), for the lineage record."""
+    return {name: float(np.nanmean(values)) if np.isfinite(values).any() else 0.0 for name, values in labels.items()}

@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from stillroom.contract import ROLES, ComplianceProfile, DatasetSpec, EvaluatorSpec, StudentSpec, TaskSpec, TeacherSpec, hookimpl
+from stillroom.contract import (
+    ComplianceProfile,
+    DatasetSpec,
+    EvaluatorSpec,
+    InputFormat,
+    RunContext,
+    StudentSpec,
+    TaskSpec,
+    TeacherSpec,
+    hookimpl,
+)
 
 from . import datasets
 from .config import FraudConfig
 from .evaluation import evaluate_fraud
+from .raw import RAW, format_tags
 from .student import LightGBMStudent
 from .teacher import train_ensemble_teacher
 
+ROLES = ("teacher", "student", "baseline")
 CARD = {
     "intended_use": (
         "Batch scoring of card transactions to rank them for fraud review, replacing a heavier "
@@ -54,6 +66,12 @@ def stillroom_datasets() -> Iterable[DatasetSpec]:
     yield DatasetSpec(
         "fraud.simulated", "fraud", datasets.load_simulated, "seeded transaction simulator (Le Borgne et al. shape)"
     )
+    yield DatasetSpec(
+        "fraud.transactions",
+        "fraud",
+        datasets.load_transactions_file,
+        "raw transaction log (CSV/Parquet files or a folder): features and a split by calendar dates",
+    )
     yield DatasetSpec("fraud.ulb", "fraud", datasets.load_ulb_file, "ULB credit-card format: Time, V1..V28, Amount, Class")
     yield DatasetSpec("fraud.table", "fraud", datasets.load_table_file, "any CSV/Parquet with a label column")
 
@@ -71,6 +89,22 @@ def stillroom_students() -> Iterable[StudentSpec]:
 @hookimpl
 def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
     yield EvaluatorSpec("fraud.metrics", "fraud", evaluate_fraud, "fraud compliance metrics, PSI, subgroup rates")
+
+
+@hookimpl
+def stillroom_before_run(context: RunContext) -> None:
+    """A model trained on raw transactions (a log or the simulator) records how to read raw ones,
+    so a scoring job can compute the same features from a raw batch."""
+    if context.task.name != "fraud":
+        return
+    fmt = context.config.data.raw_format()
+    if fmt is not None:
+        context.tags.update(format_tags(fmt))
+
+
+@hookimpl
+def stillroom_input_formats() -> Iterable[InputFormat]:
+    yield RAW
 
 
 @hookimpl

@@ -34,7 +34,8 @@ from scipy.spatial import cKDTree
 
 from stillroom.contract import ConfigError
 
-SECONDS_PER_DAY = 86_400
+from .features import SECONDS_PER_DAY
+
 GRID_SIZE = 100.0
 TERMINAL_RADIUS = 5.0
 FRAUD_AMOUNT_THRESHOLD = 220.0
