@@ -101,6 +101,12 @@ def step(title: str) -> Iterator[None]:
         timings[key] = timings.get(key, 0.0) + seconds
 
 
+def boundary(title: str) -> None:
+    """A point between two pieces of one step (a chunk of a scoring job written): announced at
+    debug level like a step's start, for a caller that watches where a job is."""
+    logger.debug(title, extra={"stillroom_step": title, "stillroom_phase": "start"})
+
+
 @contextmanager
 def timed() -> Iterator[dict[str, float]]:
     """Collect the seconds of every :func:`step` inside the block, per kind of step."""

@@ -62,6 +62,8 @@ def record(
         "stillroom.version": package_version("stillroom"),
         "stillroom.role": "distillation",
     }
+    if cfg.run.register_student:  # until the version exists: a job killed before that is found and closed
+        tags[tracking.REGISTRATION_TAG] = "pending"
     name = f"distill {task.name}: {d.teacher.description.name} -> {cfg.student.name}"
     with tracking.run(cfg.run.experiment, name, tags) as run_id:
         tracking.adopt(opened or [], run_id)
@@ -167,7 +169,8 @@ def _register(d: Distillation, logged: tracking.LoggedStudent, run_id: str, chec
     try:
         with step(f"registry: registering {cfg.run.registered_model}"), deferred():
             version = _create_version(d, logged, run_id, checked)
-            tracking.tag_run(run_id, {"stillroom.registered_version": f"{cfg.run.registered_model}/{version}"})
+            registered = f"{cfg.run.registered_model}/{version}"
+            tracking.tag_run(run_id, {"stillroom.registered_version": registered, tracking.REGISTRATION_TAG: "done"})
     except BaseException as exc:
         if version is None:
             tracking.fail_run(run_id, exc, step="registry")

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from .._runtime import sha256_file
 from ..contract.specs import InputFormat
 from ..errors import DataError
+from ..progress import boundary
 from .formats import ColumnSpec, iter_tables
 from .output import OutputSlot, claim
 
@@ -324,6 +325,7 @@ def _score_chunks(
                 scores, model_extra = _scores_of(predict, frame, stats.rows)
                 writer.write(_output_table(table, frame, scores, passthrough, score_column, extra_output, model_extra))
                 stats.add(scores)
+                boundary(f"scoring: {stats.rows:,} rows written")
                 rate = stats.rows / max(time.perf_counter() - started, 1e-9)
                 bar.update(task, completed=source.position(stats.rows), rows=stats.rows, rate=rate)
             return str(digest.result())

@@ -31,6 +31,7 @@ from .reports import ReportSource, fetch_report_source
 from .runs import (
     FAILURE_TAG,
     ORPHAN_TAG,
+    REGISTRATION_TAG,
     RunRecord,
     adopt,
     fail_run,
@@ -65,6 +66,7 @@ __all__ = [
     "FAILURE_TAG",
     "MODEL_ALIAS_URI",
     "ORPHAN_TAG",
+    "REGISTRATION_TAG",
     "Verification",
     "adopt",
     "default_artifact_location",

@@ -69,6 +69,7 @@ def _artifacts(client: MlflowClient, run_id: str, path: str) -> Iterator[str]:
 
 WRITER_PID_TAG, WRITER_HOST_TAG = f"{TAG_PREFIX}writer.pid", f"{TAG_PREFIX}writer.host"
 FAILURE_TAG, ORPHAN_TAG = f"{TAG_PREFIX}failure", f"{TAG_PREFIX}orphan"
+REGISTRATION_TAG = f"{TAG_PREFIX}registration"  # "pending" from the run's start until its version exists
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests a run under its parent
 
 

@@ -39,6 +39,7 @@ CLIENT_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",  # a dead server must fail fast, not after minutes of retries
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
     "MLFLOW_ENABLE_ASYNC_LOGGING": "false",  # a run's record must be stored when the run ends
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # downloads to hash and check a model: not the user's business
 }
 """MLflow client settings stillroom runs with, unless the user set them in the environment."""
 
