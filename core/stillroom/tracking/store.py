@@ -88,9 +88,9 @@ class _MlflowState:
         for key in set(os.environ) - set(self.environ):
             del os.environ[key]
         os.environ.update(self.environ)
-        tracking_utils._tracking_uri = self.tracking_uri
-        registry_utils._registry_uri = self.registry_uri
-        fluent._active_experiment_id = self.experiment_id
+        tracking_utils._tracking_uri = self.tracking_uri  # type: ignore[assignment]  # MLflow's own globals, typed None
+        registry_utils._registry_uri = self.registry_uri  # type: ignore[assignment]
+        fluent._active_experiment_id = self.experiment_id  # type: ignore[assignment]
         fluent._active_run_stack.set(self.run_stack)
         logging.getLogger("mlflow").setLevel(self.log_level)
 
