@@ -11,7 +11,7 @@ import pytest
 
 from stillroom.testing import temporary_store
 
-from .harness import SIGNALS, ForkServer
+from .harness import ForkServer
 
 TINY = [
     "data.simulation.n_customers=150",
@@ -30,18 +30,6 @@ FAST_LOGGING = {"MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "1"}
 """MLflow infers a logged model's pip requirements in a subprocess that imports the model (a minute
 per model on a busy 2-core machine); here it gives up at once and records the flavor's defaults.
 The suite is about what a fault leaves behind, not about the requirements files."""
-
-
-def fault_matrix(boundaries: int) -> list[tuple[int, int]]:
-    """(boundary, signal) pairs to inject. Every boundary gets a fault, the three signals taking
-    turns; ``STILLROOM_FAULTS_FULL=1`` injects all three at every boundary (three times as long)."""
-    full = os.environ.get("STILLROOM_FAULTS_FULL") == "1"
-    return [
-        (at, sig)
-        for at in range(1, boundaries + 1)
-        for i, sig in enumerate(SIGNALS)
-        if full or i == at % len(SIGNALS) or at == boundaries  # the last boundary (registration) gets all three
-    ]
 
 
 @pytest.fixture(scope="module")

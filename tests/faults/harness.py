@@ -116,3 +116,35 @@ class Tally:
     def report(self, record_property: Callable[[str, object], None]) -> None:
         record_property("stillroom_faults", self.faults)
         record_property("stillroom_violations", len(self.violations))
+
+
+def fault_matrix(boundaries: int) -> list[tuple[int, int]]:
+    """(boundary, signal) pairs to inject. Every boundary gets a fault, the three signals taking
+    turns; ``STILLROOM_FAULTS_FULL=1`` injects all three at every boundary (three times as long)."""
+    full = os.environ.get("STILLROOM_FAULTS_FULL") == "1"
+    return [
+        (at, sig)
+        for at in range(1, boundaries + 1)
+        for i, sig in enumerate(SIGNALS)
+        if full or i == at % len(SIGNALS) or at == boundaries  # the last boundary (registration) gets all three
+    ]
+
+
+Check = Callable[[], list[str]]
+
+
+def inject_everywhere(
+    server: ForkServer, argv: list[str], boundaries: int, tally: Tally, check: Check, next_job: Callable[[], None]
+) -> list[str]:
+    """Every fault of :func:`fault_matrix` on ``stillroom ARGV``, each followed by the invariant
+    ``check`` (after a SIGKILL, once ``next_job`` ran: what the next job does first); returns the
+    titles of the boundaries reached."""
+    reached = []
+    for at, sig in fault_matrix(boundaries):
+        out = server.run(argv, at=at, sig=sig)
+        assert out.boundary is not None and out.code == EXPECTED_EXIT[sig], (at, sig, out)
+        reached.append(out.boundary)
+        if sig == signal.SIGKILL:
+            next_job()
+        tally.add(f"{signal.Signals(sig).name} before {out.boundary!r}", check())
+    return reached

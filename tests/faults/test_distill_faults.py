@@ -6,15 +6,14 @@ step it failed, every teacher run belongs to its distillation or is labelled an 
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 
 from stillroom import tracking
 
-from .conftest import DISTILL, fault_matrix
-from .harness import EXPECTED_EXIT, ForkServer, Tally
+from .conftest import DISTILL
+from .harness import ForkServer, Tally, inject_everywhere
 from .invariants import violations
 
 pytestmark = pytest.mark.slow
@@ -27,14 +26,9 @@ def test_every_signal_at_every_distillation_step_leaves_a_consistent_record(
     whole = server.run(DISTILL)  # uninterrupted: how many boundaries there are, and the record it leaves
     assert whole.code in (0, 3) and whole.seen, (store / "fork-server.log").read_text()[-3000:]
     tally.add("an uninterrupted distillation", violations([]))
-    reached = []
-    for at, sig in fault_matrix(whole.seen):
-        out = server.run(DISTILL, at=at, sig=sig)
-        assert out.boundary is not None and out.code == EXPECTED_EXIT[sig], (at, sig, out)
-        reached.append(out.boundary)
-        if sig == signal.SIGKILL:
-            tracking.recover(["stillroom-fraud"])  # what the next stillroom distill does first
-        tally.add(f"{signal.Signals(sig).name} before {out.boundary!r}", violations([]))
+    reached = inject_everywhere(
+        server, DISTILL, whole.seen, tally, lambda: violations([]), lambda: tracking.recover(["stillroom-fraud"])
+    )
     tally.report(record_property)
     assert any(b.startswith("teacher:") for b in reached) and any(b.startswith("registry:") for b in reached), reached
     assert not tally.violations, "\n".join(tally.violations)

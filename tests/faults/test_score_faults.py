@@ -5,7 +5,6 @@ the one its last FINISHED scoring run recorded (sha256 and row count)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ import pytest
 from stillroom import tracking
 from stillroom_fraud.batch import make_batch
 
-from .conftest import DISTILL, fault_matrix
-from .harness import EXPECTED_EXIT, ForkServer, Tally
+from .conftest import DISTILL
+from .harness import ForkServer, Tally, inject_everywhere
 from .invariants import violations
 
 pytestmark = pytest.mark.slow
@@ -48,16 +47,12 @@ def test_every_signal_at_every_scoring_step_leaves_the_previous_output_or_the_ne
     whole = server.run(scoring_job)
     assert whole.code == 0 and whole.seen, (store / "fork-server.log").read_text()[-3000:]
     tally.add("an uninterrupted scoring job", violations(outputs))
-    reached = []
-    for at, sig in fault_matrix(whole.seen):
-        out = server.run(scoring_job, at=at, sig=sig)
-        assert out.boundary is not None and out.code == EXPECTED_EXIT[sig], (at, sig, out)
-        reached.append(out.boundary)
-        if sig == signal.SIGKILL:
-            again = server.run(scoring_job)  # the next job on that output cleans up after the dead one
-            assert again.code == 0
-            tracking.recover(["stillroom-scoring"])
-        tally.add(f"{signal.Signals(sig).name} before {out.boundary!r}", violations(outputs))
+
+    def next_job() -> None:  # the same job again: it cleans up after the dead one
+        assert server.run(scoring_job).code == 0
+        tracking.recover(["stillroom-scoring"])
+
+    reached = inject_everywhere(server, scoring_job, whole.seen, tally, lambda: violations(outputs), next_job)
     tally.report(record_property)
     assert any(b.startswith("scoring: 1,000 rows written") for b in reached), reached
     assert any(b.startswith("MLflow: logging the scoring run") for b in reached), reached
