@@ -325,9 +325,9 @@ def ui(
     store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking.current_uri()
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     command = [exe, "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]
-    artifacts = tracking.default_artifact_location("ui")
+    artifacts = tracking.artifact_root(store)
     if artifacts is not None:  # runs created from the UI land beside the store, like stillroom's own
-        command += ["--default-artifact-root", artifacts.removesuffix("/ui")]
+        command += ["--default-artifact-root", artifacts]
     console.print(f"MLflow UI on http://{host}:{port} (store {store}); Ctrl+C to stop")
     sys.stdout.flush()
     os.execv(command[0], command)

@@ -52,6 +52,7 @@ from .runs import (
     tag_run,
 )
 from .store import (
+    artifact_root,
     as_user_error,
     check_write_access,
     client_settings,
@@ -69,6 +70,7 @@ __all__ = [
     "REGISTRATION_TAG",
     "Verification",
     "adopt",
+    "artifact_root",
     "default_artifact_location",
     "fail_run",
     "failure_text",

@@ -279,11 +279,18 @@ def use_experiment(name: str) -> str:
 def default_artifact_location(experiment: str) -> str | None:
     """``<store dir>/mlruns/<experiment>`` for a local SQLite store; ``None`` (the server's own
     default) for anything else."""
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+    root = artifact_root(mlflow.get_tracking_uri())
+    if root is None:
         return None
     folder = re.sub(r"[^\w.-]+", "_", experiment).strip("._") or "experiment"
-    return (Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / "mlruns" / folder).as_uri()
+    return f"{root}/{folder}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """The ``mlruns`` directory beside a local SQLite store's file (as a URI); ``None`` otherwise."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / "mlruns").as_uri()
 
 
 def current_uri() -> str:
