@@ -47,6 +47,19 @@ _timings: ContextVar[dict[str, float] | None] = ContextVar("stillroom_step_timin
 _steps: ContextVar[tuple[str, ...]] = ContextVar("stillroom_steps", default=())
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (a test runner swaps it per command), not the one
+    that was current when the handler was made."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def live_display(enabled: bool) -> None:
     """Show spinners and progress bars on stderr (the CLI, on a terminal) or not (the default)."""
     console.quiet = not enabled
@@ -64,7 +77,7 @@ def show_on_stderr(level: int = logging.INFO) -> logging.Handler:
         logs = Console(stderr=True, markup=False, highlight=False)
         handler = RichHandler(console=logs, markup=False, show_path=False, show_level=level < logging.INFO)
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.setLevel(level)
     logger.addHandler(handler)
