@@ -48,3 +48,16 @@ def sha256_file(path: str | os.PathLike[str], stop: threading.Event | None = Non
                 return ""
             digest.update(block)
     return digest.hexdigest()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -160,11 +160,12 @@ def entries(directory: Path | None = None) -> list[CacheEntry]:
 
 
 def parse_size(text: str) -> int:
-    """``500MB``, ``2GB``, ``1.5G`` or a number of bytes -> bytes (binary units)."""
+    """``500MB``, ``2GB``, ``1.5G``, ``300B`` -> bytes (binary units). The unit is required: a
+    bare ``5`` meant 5 bytes, which empties a cache when 5 GB was meant."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
     unit = match.group(2).upper() if match else None
-    if not match or unit not in _UNITS:
-        raise ConfigError(f"size {text!r}: give a number with an optional unit, e.g. 500MB or 2GB")
+    if not match or unit not in _UNITS or not unit:
+        raise ConfigError(f"size {text!r}: give a number with a unit (B, KB, MB, GB, TB), e.g. 500MB or 5GB")
     return int(float(match.group(1)) * _UNITS[unit])
 
 

@@ -10,10 +10,28 @@ from __future__ import annotations
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:
-    """The first line of an exception's message (its type name if it has none), cut to ``limit``:
-    what a one-line error needs from a library's multi-line traceback text."""
+    """The first line of an exception's message (its type name if it has none), cut to ``limit``
+    at a word boundary (never mid-word, marked with ``...``): what a one-line error needs from a
+    library's multi-line traceback text."""
     lines = str(exc).strip().splitlines()
-    return lines[0][:limit] if lines else type(exc).__name__
+    line = lines[0] if lines else type(exc).__name__
+    if limit is None or len(line) <= limit:
+        return line
+    cut = line[: limit - 3]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "..."
+
+
+EXTRAS: dict[str, str] = {
+    "pyspark": "spark",
+    "py4j": "spark",
+    "lleaves": "compiled",
+    "llvmlite": "compiled",
+    "lightgbm": "compiled",
+    "torch": "torch",
+    "psycopg": "server",
+    "flask_wtf": "server",
+}
+"""Top-level module -> the extra of the ``stillroom`` distribution that installs it."""
 
 
 class StillroomError(Exception):
@@ -48,3 +66,26 @@ class GateError(StillroomError):
 
 class AccessDeniedError(TrackingError):
     """The tracking server refused the credentials (401) or the operation (403)."""
+
+
+class IntegrityError(ModelLoadError):
+    """A model's files differ from the hashes recorded when it was logged or registered."""
+
+
+class OutputError(StillroomError):
+    """An output path is taken: it exists (no ``--overwrite``) or another job is writing it."""
+
+
+class MissingDependencyError(StillroomError):
+    """An optional dependency is not installed; the message carries the exact install command."""
+
+
+def missing_dependency(exc: ModuleNotFoundError, purpose: str | None = None) -> MissingDependencyError:
+    """A missing optional module as one line with the command that installs it: the extra of
+    ``stillroom`` that brings it when there is one (``pip install 'stillroom[spark]'``), else the
+    module's own package."""
+    module = (exc.name or str(exc)).split(".")[0]
+    extra = EXTRAS.get(module)
+    command = f"pip install 'stillroom[{extra}]'" if extra else f"pip install {module}"
+    need = f"{purpose} needs" if purpose else "this needs"
+    return MissingDependencyError(f"{need} the Python package {module!r}, which is not installed: {command}")

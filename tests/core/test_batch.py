@@ -233,7 +233,7 @@ def test_failure_midway_leaves_existing_output_untouched(tmp_path: Path, suffix:
 
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(RuntimeError, match="model crashed"):
-        score_file(flaky, src, out, EXPECTED, chunk_rows=10, passthrough=["id"], progress=False)
+        score_file(flaky, src, out, EXPECTED, chunk_rows=10, passthrough=["id"], progress=False, overwrite=True)
     assert out.read_bytes() == b"previous results"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 

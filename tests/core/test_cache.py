@@ -130,8 +130,17 @@ def test_cache_commands(tmp_path: Path) -> None:
     assert info.exit_code == 0 and "teacher outputs" in info.output and "7" in info.output
     dry = runner.invoke(app, ["cache", "prune", "--older-than", "15", "--dry-run", "--dir", str(tmp_path)])
     assert dry.exit_code == 0 and "would remove 3 file(s)" in dry.output and (tmp_path / "teacher-old.npy").exists()
-    done = runner.invoke(app, ["cache", "prune", "--max-size", "3KB", "--dir", str(tmp_path)])
+    unasked = runner.invoke(app, ["cache", "prune", "--max-size", "3KB", "--dir", str(tmp_path)])  # no terminal to ask on
+    assert unasked.exit_code == 2 and "add --yes" in unasked.output and (tmp_path / "teacher-old.npy").exists()
+    declined = runner.invoke(app, ["cache", "prune", "--max-size", "3KB", "--dir", str(tmp_path)], input="n\n")
+    assert (tmp_path / "teacher-old.npy").exists(), declined.output
+    done = runner.invoke(app, ["cache", "prune", "--max-size", "3KB", "--yes", "--dir", str(tmp_path)])
     assert done.exit_code == 0 and "removed" in done.output and not (tmp_path / "teacher-old.npy").exists()
-    for bad in (["cache", "prune", "--dir", str(tmp_path)], ["cache", "prune", "--max-size", "5parsecs", "--dir", str(tmp_path)]):
+    bad_args = (
+        ["cache", "prune", "--dir", str(tmp_path)],
+        ["cache", "prune", "--max-size", "5parsecs", "--dir", str(tmp_path)],
+        ["cache", "prune", "--max-size", "5", "--yes", "--dir", str(tmp_path)],  # 5 what? a bare number meant bytes
+    )
+    for bad in bad_args:
         result = runner.invoke(app, bad)
         assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output

@@ -3,7 +3,9 @@
 The artifacts under ``tests/data/legacy_models`` were written by stillroom at 248fc66, the flat
 layout (see the README there): a fraud LightGBM student and a molecules models-from-code
 student. They are registered in a fresh store as they are and scored with today's
-``stillroom score``; the scores must equal what the old code gave.
+``stillroom score``; the scores must equal what the old code gave. Registered from a folder,
+outside any run, they carry no recorded file hashes: scoring them takes ``--trust-unverified``,
+and the scoring run says they were not verified.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def test_a_fraud_student_registered_before_the_restructure_scores_the_same(
     out = tmp_path / "scores.csv"
     flags = [] if compiled else ["--no-compiled"]
     args = ["score", uri, str(LEGACY / "fraud_batch.csv"), str(out), "--passthrough", "TRANSACTION_ID", "--no-progress"]
+    refused = runner.invoke(app, args + ["--no-compiled"])
+    assert refused.exit_code == 2 and "no recorded file hashes" in refused.output and not out.exists()
+    args.append("--trust-unverified")
     result = runner.invoke(app, args + flags)
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)
@@ -53,7 +58,9 @@ def test_a_molecules_student_registered_before_the_restructure_scores_the_same(t
     out = tmp_path / "scores.csv"
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # today's vertical loads it through the plugin API only
-        result = runner.invoke(app, ["score", uri, str(LEGACY / "molecules_batch.csv"), str(out), "--no-progress"])
+        result = runner.invoke(
+            app, ["score", uri, str(LEGACY / "molecules_batch.csv"), str(out), "--no-progress", "--trust-unverified"]
+        )
     assert result.exit_code == 0, result.output
     scored, expected = pd.read_csv(out), pd.read_csv(LEGACY / "molecules_expected.csv")
     assert len(scored) == len(expected) == 10

@@ -62,9 +62,49 @@ def recorder() -> Any:
     get_plugin_manager().unregister_plugin("recorder")
 
 
+CALLER: dict[str, Any] = {}  # the caller's MLflow state and environment around stillroom.distill()
+
+
 @pytest.fixture(scope="module")
-def run(store: str, small_overrides: list[str], recorder: Recorder) -> dict[str, Any]:
-    return stillroom.distill("fraud", overrides=small_overrides)
+def run(store: str, small_overrides: list[str], recorder: Recorder) -> Any:
+    import os
+
+    import mlflow
+
+    mlflow.set_experiment("the caller's own")
+    CALLER["before"] = (dict(os.environ), mlflow.tracking.fluent._active_experiment_id, mlflow.get_tracking_uri())
+    result = stillroom.distill("fraud", overrides=small_overrides)
+    CALLER["after"] = (dict(os.environ), mlflow.tracking.fluent._active_experiment_id, mlflow.get_tracking_uri())
+    return result
+
+
+def test_distill_returns_a_typed_result_and_leaves_the_callers_mlflow_state(run: Any) -> None:
+    from stillroom.api import DistillResult
+
+    assert isinstance(run, DistillResult) and run.version == "1" and run.passed == (run.gate == "passed")
+    assert CALLER["after"] == CALLER["before"]  # environment, active experiment, tracking URI: as they were
+    with mlflow_run() as caller_run:  # the caller's next run lands in the caller's experiment
+        assert caller_run.info.experiment_id == CALLER["before"][1]
+
+
+def mlflow_run() -> Any:
+    import mlflow
+
+    return mlflow.start_run()
+
+
+def test_a_version_whose_run_is_not_finished_is_never_promoted(run: Any) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_terminated(run.run_id, "FAILED")
+    try:
+        args = ["promote", "fraud-student", "--version", run.version, "--approver", "A", "--reason", "R", "--override", "urgent"]
+        refused = CliRunner().invoke(app, args)
+        assert refused.exit_code == 2 and f"its run {run.run_id} is FAILED, not FINISHED" in refused.output, refused.output
+        assert "champion" not in client.get_registered_model("fraud-student").aliases
+    finally:
+        client.set_terminated(run.run_id, "FINISHED")
 
 
 def test_run_summary_and_hooks(run: dict[str, Any], recorder: Recorder) -> None:

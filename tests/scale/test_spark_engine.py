@@ -15,7 +15,7 @@ from stillroom import tracking
 from stillroom.api import score
 from stillroom.contract.bundle import synthetic_example
 from stillroom.contract.protocols import NativeModel
-from stillroom.errors import DataError, ModelLoadError
+from stillroom.errors import DataError, ModelLoadError, OutputError
 
 from .conftest import FEATURES, Registered, transactions
 
@@ -71,7 +71,10 @@ def test_spark_output_replaces_an_older_output_whole(registered: Registered, spa
     src, out = tmp_path / "small.parquet", tmp_path / "out.parquet"
     transactions(2000, seed=12).to_parquet(src, index=False)
     out.write_bytes(b"yesterday's scores")
-    _score(registered, src, out, "spark")
+    with pytest.raises(OutputError, match="exists; pass --overwrite"):
+        _score(registered, src, out, "spark")
+    assert out.read_bytes() == b"yesterday's scores"
+    _score(registered, src, out, "spark", overwrite=True)
     assert out.is_dir() and len(pd.read_parquet(out)) == 2000
     assert _leftovers(tmp_path) == []
 

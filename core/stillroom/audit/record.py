@@ -11,9 +11,13 @@ either holds the whole record or, if logging itself fails, is marked FAILED with
 * the student in its native flavor with signature and a synthetic input example;
 * artifacts: config, lineage, environment, metrics, gate, reference scores, the vertical's
   tables and plots, the model card, and a manifest hashing all of them and the model files;
-* the registered model version, tagged with the gate result;
 * the run as stored, checked against its compliance profiles (:mod:`stillroom.audit.compliance`):
-  tagged on the run and the version.
+  tagged on the run and the version;
+* last, once the run is logged completely and ended FINISHED, the registered model version,
+  created in one call with the gate and compliance results and the sha256 of the model's files
+  (what every later load is checked against). A failure or an interruption at any point before
+  that ends the run FAILED with a ``stillroom.failure`` tag naming the step
+  (:func:`stillroom.tracking.fail_run`), and no version ever points at an unfinished run.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..contract import config as config_mod
 from ..contract.bundle import frame_digest, synthetic_example
 from ..contract.context import EvaluationResult, RunContext
 from ..distillation.result import Distillation
+from ..interrupts import deferred
 from ..plugins import StillroomPluginManager
 from ..progress import step
 from ..tasks import kinds
@@ -39,8 +44,16 @@ from .manifest import build_manifest
 from .modelcard import build_card, describe_model, render_markdown
 
 
-def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float], tracking_uri: str) -> dict[str, Any]:
-    """Log the distillation as one MLflow run, register the student; return the run summary."""
+def record(
+    pm: StillroomPluginManager,
+    d: Distillation,
+    timings: dict[str, float],
+    tracking_uri: str,
+    opened: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Log the distillation as one MLflow run, then register the student; return the run summary.
+
+    ``opened``: runs this job opened before (a plugin-trained teacher's), nested under this one."""
     task, cfg = d.task, d.config
     tags = {
         "stillroom.task": task.name,
@@ -49,45 +62,51 @@ def record(pm: StillroomPluginManager, d: Distillation, timings: dict[str, float
         "stillroom.version": package_version("stillroom"),
         "stillroom.role": "distillation",
     }
+    if cfg.run.register_student:  # until the version exists: a job killed before that is found and closed
+        tags[tracking.REGISTRATION_TAG] = "pending"
     name = f"distill {task.name}: {d.teacher.description.name} -> {cfg.student.name}"
     with tracking.run(cfg.run.experiment, name, tags) as run_id:
+        tracking.adopt(opened or [], run_id)
         context = RunContext(task=task, config=cfg, run_id=run_id)
         pm.before_run(context)
-        lineage = d.bundle.lineage()  # digests every split: once per run, shared below
-        datasets = _log_lineage(pm, d, lineage)
-        tracking.log_params(context.params)  # what lifecycle plugins added
-        tracking.set_tags(context.tags)
+        with step("MLflow: logging lineage, params and tags"):
+            lineage = d.bundle.lineage()  # digests every split: once per run, shared below
+            datasets = _log_lineage(pm, d, lineage)
+            tracking.log_params(context.params)  # what lifecycle plugins added
+            tracking.set_tags(context.tags)
         with step("MLflow: logging the student model"):
             logged = tracking.log_student_model(d.student.native_model(), _input_example(d))
             extra = _log_extra_models(d)
-        tracking.log_metrics(_with_intervals(d.result), model_id=logged.model_id, dataset=datasets["test"])
-        write_artifacts(pm, d, lineage)
-        files = logged.files | {f"{name}/{path}": digest for name, m in extra.items() for path, digest in m.files.items()}
-        manifest = build_manifest(d.artifact_dir, files, {"run_id": run_id, "model_uri": logged.model_uri})
-        (d.artifact_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        tracking.log_artifacts(d.artifact_dir)
-        tracking.set_tags({"stillroom.gate": d.gate.status, "stillroom.student_model_id": logged.model_id})
+        with step("MLflow: logging metrics and artifacts"):
+            tracking.log_metrics(_with_intervals(d.result), model_id=logged.model_id, dataset=datasets["test"])
+            write_artifacts(pm, d, lineage)
+            files = logged.files | {f"{name}/{path}": digest for name, m in extra.items() for path, digest in m.files.items()}
+            manifest = build_manifest(d.artifact_dir, files, {"run_id": run_id, "model_uri": logged.model_uri})
+            (d.artifact_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            tracking.log_artifacts(d.artifact_dir)
+            tracking.set_tags({"stillroom.gate": d.gate.status, "stillroom.student_model_id": logged.model_id})
         checked = _check_compliance(pm, run_id, task.compliance_profile)
-        version = _register(d, logged.model_uri, run_id, checked) if cfg.run.register_student else None
         tracking.log_metrics({f"timing.{k}_seconds": v for k, v in timings.items()})
-        summary = {
-            "run_id": run_id,
-            "task": task.name,
-            "task_type": d.bundle.task_type,
-            "reference": d.bundle.reference,
-            "gate": d.gate.status,
-            "gate_reasons": d.gate.reasons(),
-            "compliance": checked.as_dict(),
-            "registered_model": cfg.run.registered_model if version else None,
-            "version": version,
-            "model_uri": logged.model_uri,
-            "metrics": d.result.metrics,
-            "intervals": d.result.intervals,
-            "lineage": lineage,
-            "timings": dict(timings),
-            "tracking_uri": tracking_uri,
-        }
-        pm.after_run(context, summary)
+    # the run is complete and FINISHED: only now may a version point at it
+    version = _register(d, logged, run_id, checked) if cfg.run.register_student else None
+    summary = {
+        "run_id": run_id,
+        "task": task.name,
+        "task_type": d.bundle.task_type,
+        "reference": d.bundle.reference,
+        "gate": d.gate.status,
+        "gate_reasons": d.gate.reasons(),
+        "compliance": checked.as_dict(),
+        "registered_model": cfg.run.registered_model if version else None,
+        "version": version,
+        "model_uri": logged.model_uri,
+        "metrics": d.result.metrics,
+        "intervals": d.result.intervals,
+        "lineage": lineage,
+        "timings": dict(timings),
+        "tracking_uri": tracking_uri,
+    }
+    pm.after_run(context, summary)
     return summary
 
 
@@ -139,27 +158,46 @@ def _check_compliance(pm: StillroomPluginManager, run_id: str, profile_name: str
     return checked
 
 
-def _register(d: Distillation, model_uri: str, run_id: str, checked: ComplianceCheck) -> str:
-    """A new version of the registered model, tagged with the gate and compliance results."""
+def _register(d: Distillation, logged: tracking.LoggedStudent, run_id: str, checked: ComplianceCheck) -> str:
+    """A new version of the registered model, tagged with the gate and compliance results and the
+    hashes of the model's files, pointing at the finished run; the run is tagged with it.
+
+    A signal arriving meanwhile is held back until both are done (the version then exists, whole,
+    and the job stops right after); a failure before the version exists ends the run FAILED."""
     cfg = d.config
-    with step(f"registry: registering {cfg.run.registered_model}"):
-        version = tracking.register(
-            model_uri,
-            cfg.run.registered_model,
-            tags={
-                "stillroom.gate": d.gate.status,
-                "stillroom.task": d.task.name,
-                "stillroom.run_id": run_id,
-                "stillroom.gate_reasons": "; ".join(d.gate.reasons())[:4900],
-                **checked.tags(),
-            },
-            description=(
-                f"{d.task.name} student distilled from {d.teacher.description.name}; "
-                f"gate {d.gate.status}; compliance {checked.status}."
-            ),
-        )
-    tracking.set_tags({"stillroom.registered_version": f"{cfg.run.registered_model}/{version}"})
+    version: str | None = None
+    try:
+        with step(f"registry: registering {cfg.run.registered_model}"), deferred():
+            version = _create_version(d, logged, run_id, checked)
+            registered = f"{cfg.run.registered_model}/{version}"
+            tracking.tag_run(run_id, {"stillroom.registered_version": registered, tracking.REGISTRATION_TAG: "done"})
+    except BaseException as exc:
+        if version is None:
+            tracking.fail_run(run_id, exc, step="registry")
+        raise
+    assert version is not None
     return version
+
+
+def _create_version(d: Distillation, logged: tracking.LoggedStudent, run_id: str, checked: ComplianceCheck) -> str:
+    cfg = d.config
+    return tracking.register(
+        logged.model_uri,
+        cfg.run.registered_model,
+        tags={
+            "stillroom.gate": d.gate.status,
+            "stillroom.task": d.task.name,
+            "stillroom.run_id": run_id,
+            "stillroom.gate_reasons": "; ".join(d.gate.reasons())[:4900],
+            **checked.tags(),
+        },
+        description=(
+            f"{d.task.name} student distilled from {d.teacher.description.name}; "
+            f"gate {d.gate.status}; compliance {checked.status}."
+        ),
+        run_id=run_id,
+        files=logged.files,
+    )
 
 
 def _with_intervals(result: EvaluationResult) -> dict[str, float]:

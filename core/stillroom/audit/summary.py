@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from ..contract.names import COMPLETE, ROLES
 from ..distillation.evaluation import results_table
-from ..progress import console
 from ..tasks.judging import scored_roles
 from ..tasks.kinds import DEFAULT_TASK_TYPE
 from ..tasks.types import SUMMARY_METRICS, TABLE_METRICS
+
+console = Console(markup=False, highlight=False, soft_wrap=True)  # the command's result: stdout, text as is
 
 
 def _print_compliance(checked: dict[str, Any] | None) -> None:
@@ -24,7 +26,7 @@ def _print_compliance(checked: dict[str, Any] | None) -> None:
     if checked["status"] == COMPLETE:
         console.print(f"compliance: complete (profiles {profiles})")
         return
-    console.print(f"compliance: [bold red]incomplete[/bold red] against profiles {profiles}; missing:")
+    console.print(f"compliance: incomplete against profiles {profiles}; missing:", style="bold red")
     for kind, items in checked["missing"].items():
         console.print(f"  {kind}: {', '.join(items)}")
 
@@ -51,7 +53,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     ):
         if key in values:
             console.print(f"  {key}: {values[key]:.4f}")
-    console.print(f"gate: [bold]{summary['gate']}[/bold]")
+    console.print(f"gate: {summary['gate']}", style="bold")
     for reason in summary["gate_reasons"]:
         console.print(f"  {reason}")
     _print_compliance(summary.get("compliance"))

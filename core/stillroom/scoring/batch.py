@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import math
 import os
-import secrets
 import sys
 import threading
 import time
@@ -35,7 +34,9 @@ import pyarrow.parquet as pq
 from .._runtime import sha256_file
 from ..contract.specs import InputFormat
 from ..errors import DataError
+from ..progress import boundary
 from .formats import ColumnSpec, Input, iter_tables
+from .output import OutputSlot, claim
 
 PredictFn = Callable[[pd.DataFrame], np.ndarray]
 ExtraOutputFn = Callable[[pd.DataFrame, np.ndarray], dict[str, np.ndarray]]
@@ -83,27 +84,13 @@ class _Writer:
                 os.close(fd)
 
 
-@contextmanager
-def _atomic_output(output: Path) -> Iterator[_Writer]:
-    """Yield a writer on a hidden temp file beside `output`; publish it only if the block succeeds."""
+def _output_format(output: Path) -> tuple[str, bool]:
+    """(``parquet`` | ``csv``, gzip) from the output's name; anything else is refused up front."""
     name = output.name.lower()
     fmt = "parquet" if name.endswith((".parquet", ".pq")) else "csv" if name.endswith((".csv", ".csv.gz")) else None
     if fmt is None:
         raise DataError(f"{output}: unknown output file type (use .csv, .csv.gz or .parquet)")
-    if not output.parent.is_dir():
-        raise DataError(f"output directory {output.parent} does not exist")
-    temp = output.parent / f".{output.name}.partial-{secrets.token_hex(4)}"
-    writer = _Writer(temp, fmt, gzip=name.endswith(".gz"))
-    try:
-        yield writer
-        writer.close()
-        os.replace(temp, output)
-    except BaseException:
-        try:
-            writer.close()
-        finally:
-            temp.unlink(missing_ok=True)
-        raise
+    return fmt, name.endswith(".gz")
 
 
 # --------------------------------------------------------------------------- summary
@@ -124,6 +111,7 @@ class ScoringSummary:
     score_max: float
     bin_edges: list[float] = field(default_factory=lambda: SCORE_BIN_EDGES.tolist())
     unscored_rows: int = 0  # rows the model flagged as invalid (written with an empty score)
+    output_digest: str = ""  # sha256 of the output file as written
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for run logging."""
@@ -251,14 +239,17 @@ def _progress(enabled: bool) -> Any:
     """A rich progress bar showing rows and rows/s; silent when disabled or not on a terminal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..progress import console
+
     return Progress(
-        TextColumn("[bold]scoring"),
+        TextColumn("scoring"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
         TextColumn("{task.fields[rows]:,} rows"),
         TextColumn("{task.fields[rate]:,.0f} rows/s"),
         TimeElapsedColumn(),
-        disable=not (enabled and sys.stderr.isatty()),
+        console=console,
+        disable=not (enabled and sys.stderr.isatty()) or console.quiet,
         transient=False,
     )
 
@@ -277,6 +268,8 @@ def score_file(
     formats: Sequence[InputFormat] = (),
     model_config: Mapping[str, Any] | None = None,
     named_format: InputFormat | None = None,
+    slot: OutputSlot | None = None,
+    overwrite: bool = False,
 ) -> ScoringSummary:
     """Score `input_path` chunk by chunk into `output_path`, atomically.
 
@@ -287,6 +280,9 @@ def score_file(
     `formats` are the verticals' readers for inputs that are not CSV or Parquet, and
     `model_config` what such a reader may need to know about the model (its image size ...);
     `named_format` reads the input whatever its name (raw records, ``stillroom score --raw``).
+    Given a claimed ``slot`` (:class:`~stillroom.scoring.output.OutputSlot`) the scores go to
+    its partial file and the caller publishes them; otherwise the output is claimed here (an
+    existing one only with ``overwrite``) and published at the end.
     """
     source_path, target = Path(input_path), Path(output_path)
     if source_path.exists() and _same_file(source_path, target):
@@ -295,24 +291,21 @@ def score_file(
     passthrough = list(passthrough)
     if score_column in passthrough:
         raise DataError(f"score column {score_column!r} clashes with a passthrough column")
+    fmt, gzip = _output_format(target)
     stats, started = _ScoreStats(), time.perf_counter()
     source_input = Input(source_path, expected, formats, dict(model_config or {}), named_format)
     chunks = closing(iter_tables(source_input, passthrough, chunk_rows))
-    with _atomic_output(target) as writer, chunks as tables, _progress(progress) as bar:
-        task = bar.add_task("score", total=None, rows=0, rate=0.0)
-        first, source = next(tables)  # schema checked and first chunk read before hashing starts
-        keep = set(passthrough) | set(source.identifiers)
-        passthrough = [name for name in source.columns if name in keep]  # input order
-        with _background_digest(source_path) as digest:
-            bar.update(task, total=source.total)
-            for table, _ in itertools.chain([(first, source)], tables):
-                frame = table.select(order).to_pandas()
-                scores, model_extra, named = _scores_of(predict, frame, stats.rows, score_column)
-                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra))
-                stats.add(scores)
-                rate = stats.rows / max(time.perf_counter() - started, 1e-9)
-                bar.update(task, completed=source.position(stats.rows), rows=stats.rows, rate=rate)
-            input_digest = digest.result()
+    with claim(target, slot, overwrite) as (claimed, publish):
+        writer = _Writer(claimed.partial, fmt, gzip)
+        try:
+            input_digest = _score_chunks(
+                predict, source_path, order, passthrough, score_column, extra_output, stats, writer, chunks, progress, started
+            )
+        finally:
+            writer.close()
+        output_digest = sha256_file(claimed.partial)
+        if publish:
+            claimed.publish()
     seconds = time.perf_counter() - started
     return ScoringSummary(
         rows=stats.rows,
@@ -325,4 +318,37 @@ def score_file(
         unscored_rows=stats.unscored,
         score_min=stats.low,
         score_max=stats.high,
+        output_digest=output_digest,
     )
+
+
+def _score_chunks(
+    predict: PredictFn,
+    source_path: Path,
+    order: list[str],
+    passthrough: list[str],
+    score_column: str,
+    extra_output: ExtraOutputFn | None,
+    stats: _ScoreStats,
+    writer: _Writer,
+    chunks: Any,
+    progress: bool,
+    started: float,
+) -> str:
+    """Every chunk scored and written; returns the input's digest (hashed meanwhile)."""
+    with chunks as tables, _progress(progress) as bar:
+        task = bar.add_task("score", total=None, rows=0, rate=0.0)
+        first, source = next(tables)  # schema checked and first chunk read before hashing starts
+        keep = set(passthrough) | set(source.identifiers)
+        passthrough = [name for name in source.columns if name in keep]  # input order
+        with _background_digest(source_path) as digest:
+            bar.update(task, total=source.total)
+            for table, _ in itertools.chain([(first, source)], tables):
+                frame = table.select(order).to_pandas()
+                scores, model_extra, named = _scores_of(predict, frame, stats.rows, score_column)
+                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra))
+                stats.add(scores)
+                boundary(f"scoring: {stats.rows:,} rows written")
+                rate = stats.rows / max(time.perf_counter() - started, 1e-9)
+                bar.update(task, completed=source.position(stats.rows), rows=stats.rows, rate=rate)
+            return str(digest.result())

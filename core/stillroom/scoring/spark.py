@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,9 +34,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from .._runtime import sha256_file
-from ..errors import DataError
+from ..errors import DataError, missing_dependency
 from .batch import SCORE_BIN_EDGES, ScoringSummary
 from .formats import ColumnSpec, check_schema
+from .output import OutputSlot, claim
 
 DEFAULT_MASTER = "local[*]"
 ARROW_BATCH_ROWS = 100_000  # rows per Arrow batch handed to the model in each Python worker
@@ -183,17 +182,6 @@ def _summary_of(spark: Any, written: Path, score_column: str) -> dict[str, Any]:
     }
 
 
-def _publish(temp: Path, output: Path) -> None:
-    """Rename the finished output into place; an older output is moved aside first, then removed."""
-    if not output.exists():
-        os.replace(temp, output)
-        return
-    aside = output.parent / f".{output.name}.old-{secrets.token_hex(4)}"
-    os.replace(output, aside)
-    os.replace(temp, output)
-    shutil.rmtree(aside) if aside.is_dir() else aside.unlink()
-
-
 def score_parquet(
     udf_factory: UdfFactory,
     input_path: str | os.PathLike[str],
@@ -203,19 +191,26 @@ def score_parquet(
     passthrough: Sequence[str] = (),
     score_column: str = "score",
     master: str | None = None,
+    slot: OutputSlot | None = None,
+    overwrite: bool = False,
 ) -> ScoringSummary:
     """Score a Parquet input into a Parquet output through Spark, atomically.
 
     The output holds the passthrough columns (input order) and the score column, like the
-    local engine's. On any failure the output path is left as it was.
+    local engine's. On any failure the output path is left as it was. With a claimed ``slot``
+    the caller publishes (see :func:`stillroom.scoring.batch.score_file`).
     """
     source, target = Path(input_path), Path(output_path)
     check_output(source, target, score_column, passthrough)
     columns = check_input(source, expected, passthrough)
+    try:
+        import pyspark  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise missing_dependency(exc, "the spark engine") from None
     passthrough = [name for name in columns if name in set(passthrough)]  # input order
     started = time.perf_counter()
-    temp = target.parent / f".{target.name}.partial-{secrets.token_hex(4)}"
-    try:
+    with claim(target, slot, overwrite) as (claimed, publish):
+        temp = claimed.partial
         with session(master) as spark:
             from pyspark.sql import functions as F
 
@@ -230,10 +225,9 @@ def score_parquet(
             scored = frame.select(*[F.col(c) for c in passthrough], udf(*[F.col(s.name) for s in expected]).alias(score_column))
             scored.write.mode("error").parquet(str(temp))
             stats = _summary_of(spark, temp, score_column)
-        _publish(temp, target)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+        output_digest = input_digest(temp)
+        if publish:
+            claimed.publish()
     seconds = time.perf_counter() - started
     return ScoringSummary(
         rows=stats["rows"],
@@ -245,6 +239,7 @@ def score_parquet(
         score_mean=stats["mean"],
         score_min=stats["low"],
         score_max=stats["high"],
+        output_digest=output_digest,
     )
 
 

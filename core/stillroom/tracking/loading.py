@@ -21,8 +21,9 @@ from mlflow.types.schema import TensorSpec
 
 from ..contract.names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG
 from ..contract.specs import InputColumn
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, missing_dependency
 from ..scoring import compiled
+from .integrity import download_checked, logged_model_record, version_record
 from .registry import MODEL_ALIAS_URI, resolve_registered
 from .store import short
 
@@ -54,20 +55,31 @@ class ScoringModel:
     config: dict[str, Any] = field(default_factory=dict)
     input_format: str | None = None
     input_settings: dict[str, Any] = field(default_factory=dict)
+    integrity: str = ""  # what the files were checked against, or why they were not
+    local_dir: Path | None = None  # the checked copy (Spark loads this one, not the store's)
 
 
-def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
-    """Resolve the alias once, load the pinned version, its signature and reference scores.
+@contextmanager
+def scoring_model(uri: str, compiled: bool = True, trust_unverified: bool = False) -> Iterator[ScoringModel]:
+    """Resolve the alias once, check the pinned version's files, load it, its signature and
+    reference scores; the checked copy stays on disk for the block (a Spark job loads it).
 
+    Every file is checked against the hashes recorded at registration
+    (:mod:`stillroom.tracking.integrity`) before MLflow, LightGBM or lleaves reads any of them.
     With ``compiled`` (the default) a compiled student logged beside the model scores instead
     of the flavor's own predictor, when it can run here (see :mod:`stillroom.scoring.compiled`).
     """
     name, version, _ = resolve_registered(uri)
     pinned = f"models:/{name}/{version}"
+    label = f"{name} v{version}"
+    recorded = version_record(name, version)
     with tempfile.TemporaryDirectory(prefix="stillroom-model-") as tmp:
+        local = download_checked(pinned, recorded, Path(tmp), label, trust_unverified)
+        integrity = f"verified: every file matches its sha256 recorded {recorded.source}" if recorded else "unverified"
         try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp))
             model = mlflow.pyfunc.load_model(str(local))
+        except ModuleNotFoundError as exc:
+            raise missing_dependency(exc, f"loading {label}") from None
         except Exception as exc:
             raise ModelLoadError(f"could not load {pinned}: {short(exc)}") from None
         schema = model.metadata.get_input_schema()
@@ -81,14 +93,33 @@ def load_scoring_model(uri: str, compiled: bool = True) -> ScoringModel:
             engine, note = own
         elif compiled:
             predict, engine, note = _compiled_or(predict, engine, local, [c.name for c in columns])
-    client = MlflowClient()
-    run_id = client.get_model_version(name, version).run_id
-    config = dict(getattr(model, "model_config", None) or {})
-    tags = dict(client.get_run(run_id).data.tags) if run_id else {}
-    raw_format, raw_settings = tags.get(INPUT_FORMAT_TAG), _settings(tags.get(INPUT_FORMAT_SETTINGS_TAG), pinned)
-    return ScoringModel(
-        name, version, pinned, predict, columns, _reference(run_id), run_id, engine, note, config, raw_format, raw_settings
-    )
+        client = MlflowClient()
+        run_id = client.get_model_version(name, version).run_id
+        config = dict(getattr(model, "model_config", None) or {})
+        tags = dict(client.get_run(run_id).data.tags) if run_id else {}
+        raw_format, raw_settings = tags.get(INPUT_FORMAT_TAG), _settings(tags.get(INPUT_FORMAT_SETTINGS_TAG), pinned)
+        yield ScoringModel(
+            name,
+            version,
+            pinned,
+            predict,
+            columns,
+            _reference(run_id),
+            run_id,
+            engine,
+            note,
+            config,
+            input_format=raw_format,
+            input_settings=raw_settings,
+            integrity=integrity,
+            local_dir=local,
+        )
+
+
+def load_scoring_model(uri: str, compiled: bool = True, trust_unverified: bool = False) -> ScoringModel:
+    """:func:`scoring_model` for a caller that needs only the predictor (the local copy is gone)."""
+    with scoring_model(uri, compiled, trust_unverified) as model:
+        return model
 
 
 def _settings(text: str | None, pinned: str) -> dict[str, Any]:
@@ -247,15 +278,28 @@ def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
 
     scikit-learn and LightGBM teachers are loaded in their own flavor so that we get
     probabilities (a pyfunc sklearn model would predict hard labels); anything else goes
-    through pyfunc and must return the positive-class probability.
+    through pyfunc and must return the positive-class probability. A teacher stillroom logged or
+    registered is checked against its recorded hashes before it is loaded, like a student.
     """
-    from mlflow.models import Model
-
     facts: dict[str, Any] = {"uri": uri}
-    if uri.startswith("models:/"):
+    recorded = None
+    if uri.startswith("models:/") and MODEL_ALIAS_URI.match(uri):
         name, version, model_id = resolve_registered(uri)
         uri = f"models:/{name}/{version}"
         facts.update(name=name, version=version, model_id=model_id, pinned_uri=uri)
+        recorded = version_record(name, version)
+    elif uri.startswith("models:/m-"):
+        recorded = logged_model_record(uri.removeprefix("models:/").split("/")[0])
+    with tempfile.TemporaryDirectory(prefix="stillroom-teacher-") as tmp:
+        if recorded is not None:  # a teacher stillroom logged or registered: checked like a student
+            uri = str(download_checked(uri, recorded, Path(tmp), f"teacher {facts['uri']}"))
+            facts["integrity"] = f"verified against the sha256 recorded {recorded.source}"
+        return _load_teacher(uri, facts)
+
+
+def _load_teacher(uri: str, facts: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    from mlflow.models import Model
+
     try:
         meta = Model.load(uri)
     except Exception as exc:

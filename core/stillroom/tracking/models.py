@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from .._runtime import sha256_file
 from ..contract.names import TAG_PREFIX
 from ..contract.protocols import NativeModel
 from ..errors import TrackingError
 from ..progress import console
 from ..scoring import compiled
-from .runs import log_params
+from .integrity import hash_files, record_tags
+from .runs import log_params, run, writer_tags
 
 
 def log_teacher_model(
@@ -46,10 +46,10 @@ def log_teacher_model(
         from mlflow.models import infer_signature
 
         signature = infer_signature(example, native.model.predict_proba(example) if proba else _predict_native(native, example))
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=f"teacher: {name}", tags={f"{TAG_PREFIX}role": "teacher"}):
+    with run(experiment, f"teacher: {name}", {f"{TAG_PREFIX}role": "teacher", **writer_tags()}):
         log_params({f"teacher.{k}": v for k, v in description.items()})
         info = _log_native(native, "teacher", signature=signature, input_example=example)
+        _record_hashes(info.model_id, hash_model_files(info.model_uri))
     return info.model_id
 
 
@@ -121,6 +121,7 @@ def log_student_model(native: NativeModel, example: pd.DataFrame | None) -> Logg
     info = _log_native(native, "student", signature=signature, input_example=example)
     engine = _log_compiled(info.model_id, info.model_uri) if native.flavor == "lightgbm" else "native"
     files = hash_model_files(info.model_uri)  # after compiling: the manifest covers the compiled code too
+    _record_hashes(info.model_id, files)
     return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files, scoring_engine=engine)
 
 
@@ -155,7 +156,15 @@ def _log_compiled(model_id: str, model_uri: str) -> str:
 def log_extra_model(native: NativeModel, name: str) -> LoggedStudent:
     """Another logged model of the active run (e.g. the student's TorchScript beside its ONNX)."""
     info = _log_native(native, name, signature=None, input_example=None)
-    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=hash_model_files(info.model_uri))
+    files = hash_model_files(info.model_uri)
+    _record_hashes(info.model_id, files)
+    return LoggedStudent(model_id=info.model_id, model_uri=info.model_uri, files=files)
+
+
+def _record_hashes(model_id: str, files: dict[str, str]) -> None:
+    """The files' hashes as tags of the logged model, in the tracking database
+    (:mod:`stillroom.tracking.integrity`): what a later load checks the files against."""
+    MlflowClient().set_logged_model_tags(model_id, record_tags(files))
 
 
 def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
@@ -166,7 +175,7 @@ def _predict_native(native: NativeModel, X: pd.DataFrame) -> np.ndarray:
 
 
 def hash_model_files(model_uri: str) -> dict[str, str]:
-    """sha256 of every file of a logged model, as stored (for the compliance manifest)."""
+    """sha256 of every file of a logged model, as stored (for the compliance manifest and the
+    integrity tags)."""
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
-        return {str(p.relative_to(local)): sha256_file(p) for p in sorted(local.rglob("*")) if p.is_file()}
+        return hash_files(Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import suppress
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -14,8 +15,9 @@ from mlflow.tracking import MlflowClient
 
 from ..contract.names import COMPLIANCE_MISSING_TAG, COMPLIANCE_TAG, INCOMPLETE, PROMOTION_EXPERIMENT, TAG_PREFIX
 from ..errors import GateError, ModelLoadError, TrackingError
+from .integrity import record_tags
 from .runs import run
-from .store import check_write_access, short
+from .store import as_user_error, check_write_access, short
 
 MODEL_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+|latest))$")
 
@@ -48,14 +50,34 @@ def resolve_registered(uri: str) -> tuple[str, str, str | None]:
     return name, str(mv.version), getattr(mv, "model_id", None)
 
 
-def register(model_uri: str, name: str, tags: dict[str, str], description: str) -> str:
-    """A new registered model version tagged with the gate result; returns the version."""
+def register(
+    model_uri: str,
+    name: str,
+    tags: dict[str, str],
+    description: str,
+    run_id: str | None = None,
+    files: dict[str, str] | None = None,
+) -> str:
+    """A new registered model version, created in one call with its tags (gate, compliance, and
+    the sha256 of its files, :mod:`stillroom.tracking.integrity`) and description; returns it.
+
+    One call, so an interruption leaves either no version or a complete one, never a version
+    without the hashes its loads are checked against. ``files`` are the hashes taken when the
+    model was logged (hashed from the store now when not given)."""
     client = MlflowClient()
+    if files is None:
+        from .models import hash_model_files
+
+        files = hash_model_files(model_uri)
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     try:
-        mv = mlflow.register_model(model_uri, name, tags=tags)
-        client.update_model_version(name, mv.version, description=description)
+        with suppress(MlflowException):  # exists already (or a concurrent job just created it)
+            client.create_registered_model(name)
+        mv = client.create_model_version(
+            name, model_uri, run_id=run_id, tags={**tags, **record_tags(files)}, description=description, model_id=model_id
+        )
     except MlflowException as exc:
-        raise TrackingError(f"could not register model {name!r}: {short(exc)}") from None
+        raise as_user_error(exc) or TrackingError(f"could not register model {name!r}: {short(exc)}") from None
     return str(mv.version)
 
 
@@ -72,6 +94,7 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
         mv = client.get_model_version(name, version)
     except MlflowException as exc:
         raise ModelLoadError(f"unknown model version {name} v{version}: {short(exc)}") from None
+    _refuse_unfinished(client, name, version, mv.run_id)
     gate = mv.tags.get(f"{TAG_PREFIX}gate", "unknown")
     compliance = mv.tags.get(COMPLIANCE_TAG, "unchecked")  # versions registered before the check existed
     problems = [f"did not pass its gate (gate={gate})"] if gate != "passed" else []
@@ -101,6 +124,21 @@ def promote(name: str, version: str, approver: str, reason: str, override: str |
         client.set_registered_model_tag(name, f"{TAG_PREFIX}last_promotion", json.dumps(record))
         mlflow.log_params({f"promotion.{k}": v for k, v in record.items()} | {"model": name})
     return record
+
+
+def _refuse_unfinished(client: MlflowClient, name: str, version: str, run_id: str | None) -> None:
+    """A version whose run did not finish (FAILED, KILLED, still RUNNING, or gone) is no model to
+    promote, whatever the override: its record is incomplete by definition."""
+    if not run_id:
+        return  # registered from a file, outside any run: its gate and compliance tags decide
+    try:
+        status = client.get_run(run_id).info.status
+    except MlflowException:
+        status = "missing"
+    if status != "FINISHED":
+        raise GateError(
+            f"{name} v{version} cannot be promoted: its run {run_id} is {status}, not FINISHED (no --override for that)"
+        )
 
 
 def promotion_history(name: str) -> list[dict[str, str]]:

@@ -4,9 +4,12 @@ lineage (datasets with digests, the teacher as a logged-model input), and readin
 
 from __future__ import annotations
 
+import os
+import socket
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from ..contract.bundle import holds_arrays
 from ..contract.names import SCORING_EXPERIMENT, TAG_PREFIX
-from .store import short
+from .store import short, use_experiment
 
 
 @dataclass(frozen=True)
@@ -64,25 +67,134 @@ def _artifacts(client: MlflowClient, run_id: str, path: str) -> Iterator[str]:
 # --- runs ---------------------------------------------------------------------------------
 
 
+WRITER_PID_TAG, WRITER_HOST_TAG = f"{TAG_PREFIX}writer.pid", f"{TAG_PREFIX}writer.host"
+FAILURE_TAG, ORPHAN_TAG = f"{TAG_PREFIX}failure", f"{TAG_PREFIX}orphan"
+REGISTRATION_TAG = f"{TAG_PREFIX}registration"  # "pending" from the run's start until its version exists
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests a run under its parent
+
+
+def writer_tags() -> dict[str, str]:
+    """Which process writes a run: a later job finds runs whose writer died (kill -9, a lost
+    machine) by these and closes them (:mod:`stillroom.tracking.recovery`)."""
+    return {WRITER_PID_TAG: str(os.getpid()), WRITER_HOST_TAG: socket.gethostname()}
+
+
+_job_runs: ContextVar[list[tuple[str, str]] | None] = ContextVar("stillroom_job_runs", default=None)
+
+
+@contextmanager
+def job() -> Iterator[list[tuple[str, str]]]:
+    """Collect ``(run id, role)`` of every run opened inside the block: what a failed job must
+    label (a teacher run whose distillation never came is an orphan, and says so)."""
+    opened: list[tuple[str, str]] = []
+    token = _job_runs.set(opened)
+    try:
+        yield opened
+    finally:
+        _job_runs.reset(token)
+
+
 @contextmanager
 def run(experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run that is marked FAILED (with the error as a tag) if the body raises."""
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags) as active:
+    """An MLflow run that ends FAILED, with a ``stillroom.failure`` tag naming the step and the
+    cause, if the body raises or is interrupted; none of its logged models stays PENDING and no
+    model version points at it (:func:`fail_run`)."""
+    use_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, tags={**tags, **writer_tags()}) as active:
+        run_id = active.info.run_id
+        opened = _job_runs.get()
+        if opened is not None:
+            opened.append((run_id, tags.get(f"{TAG_PREFIX}role", "")))
         try:
-            yield active.info.run_id
+            yield run_id
         except BaseException as exc:
-            # marking the run must never hide why it failed (a 403 would refuse the tag too)
+            fail_run(run_id, exc)
             with suppress(Exception):
-                mlflow.set_tag(f"{TAG_PREFIX}error", short(exc))
-            with suppress(Exception):
-                mlflow.end_run("FAILED")
+                mlflow.end_run("FAILED")  # off the stack even if the server is gone
             raise
+
+
+def failure_text(exc: BaseException, step: str | None = None) -> str:
+    """``<step>: <cause>``: where a job stopped and why, for a tag or a log line."""
+    from ..progress import current_step
+
+    where = step or current_step() or "logging"
+    return f"{where}: {short(exc) if not isinstance(exc, KeyboardInterrupt) else str(exc) or 'interrupted'}"
+
+
+def fail_run(run_id: str, exc: BaseException | str, step: str | None = None) -> None:
+    """Mark a run FAILED whatever state it is in, tagged with the step and the cause; finalize its
+    PENDING logged models as FAILED and delete model versions registered from it.
+
+    Best effort, each part on its own: marking must never hide why the run failed (a dead
+    server or a 403 refuses these calls too: then the next job's recovery closes the run).
+    A second SIGINT/SIGTERM while this runs is held back, so the cleanup is not cut in half."""
+    from ..interrupts import Interrupted, deferred
+
+    why = exc if isinstance(exc, str) else failure_text(exc, step)
+    client = MlflowClient()
+    with suppress(Interrupted), deferred():
+        for action in (
+            lambda: client.set_tag(run_id, FAILURE_TAG, why[:TAG_VALUE_LIMIT]),
+            lambda: client.set_tag(run_id, f"{TAG_PREFIX}error", why[:TAG_VALUE_LIMIT]),
+            lambda: _fail_pending_models(client, run_id),
+            lambda: _delete_versions_of(client, run_id),
+            lambda: client.set_terminated(run_id, "FAILED"),
+        ):
+            with suppress(Exception):
+                action()
+
+
+TAG_VALUE_LIMIT = 4900
+
+
+def _fail_pending_models(client: MlflowClient, run_id: str) -> None:
+    experiment = client.get_run(run_id).info.experiment_id
+    for model in mlflow.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'", output_format="list"):
+        if str(model.status) in ("PENDING", "LoggedModelStatus.PENDING") or getattr(model.status, "name", "") == "PENDING":
+            client.finalize_logged_model(model.model_id, "FAILED")
+
+
+def _delete_versions_of(client: MlflowClient, run_id: str) -> None:
+    for mv in client.search_model_versions(f"run_id = '{run_id}'"):
+        client.delete_model_version(mv.name, mv.version)
+
+
+def label_orphans(opened: list[tuple[str, str]], exc: BaseException) -> None:
+    """Teacher runs a failed distillation opened, labelled as orphans (kept: each is the lineage
+    of a trained teacher the cache may reuse), saying where the distillation stopped."""
+    why = f"its distillation did not complete ({failure_text(exc)}); the teacher is kept as trained"
+    client = MlflowClient()
+    for run_id, role in opened:
+        if role == "teacher":
+            with suppress(Exception):
+                if PARENT_TAG not in client.get_run(run_id).data.tags:
+                    client.set_tag(run_id, ORPHAN_TAG, why[:TAG_VALUE_LIMIT])
+
+
+def adopt(opened: list[tuple[str, str]], parent_run_id: str) -> None:
+    """Runs this job opened before its main run (a teacher's) become its children in the UI."""
+    client = MlflowClient()
+    for run_id, role in opened:
+        if run_id != parent_run_id and role == "teacher":
+            client.set_tag(run_id, PARENT_TAG, parent_run_id)
 
 
 def set_tags(tags: dict[str, Any]) -> None:
     if tags:
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def finish_run(run_id: str) -> None:
+    """End a run FINISHED now (the block that opened it then only leaves it)."""
+    MlflowClient().set_terminated(run_id, "FINISHED")
+
+
+def tag_run(run_id: str, tags: dict[str, Any]) -> None:
+    """Tags on a run by id, active or ended (a registered version's number, after the run)."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
 
 
 def log_params(params: dict[str, Any]) -> None:
@@ -164,7 +276,7 @@ def _active_run_id() -> str:
 
 def log_scoring_run(params: dict[str, Any], metrics: dict[str, float], artifacts: dict[str, Any], tags: dict[str, str]) -> str:
     """One run per batch scoring job in the scoring experiment; returns its id."""
-    mlflow.set_experiment(SCORING_EXPERIMENT)
+    use_experiment(SCORING_EXPERIMENT)
     with mlflow.start_run(run_name=f"score {params.get('model')} v{params.get('model_version')}", tags=tags) as active:
         log_params(params)
         log_metrics(metrics)

@@ -10,14 +10,18 @@ environment; stillroom sets them only for the duration of one of its operations
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import shutil
 import socket
 import sqlite3
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -25,7 +29,9 @@ from urllib.parse import urlparse
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-from mlflow.tracking import MlflowClient
+from mlflow.tracking import MlflowClient, fluent
+from mlflow.tracking._model_registry import utils as registry_utils
+from mlflow.tracking._tracking_service import utils as tracking_utils
 
 from ..errors import AccessDeniedError, TrackingError, first_line
 
@@ -33,6 +39,7 @@ CLIENT_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",  # a dead server must fail fast, not after minutes of retries
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
     "MLFLOW_ENABLE_ASYNC_LOGGING": "false",  # a run's record must be stored when the run ends
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # downloads to hash and check a model: not the user's business
 }
 """MLflow client settings stillroom runs with, unless the user set them in the environment."""
 
@@ -40,14 +47,52 @@ CLIENT_SETTINGS = {
 @contextmanager
 def client_settings() -> Iterator[None]:
     """:data:`CLIENT_SETTINGS` in the environment for the block (a user's own values win), then
-    the environment exactly as it was: a library must not change its caller's MLflow behaviour."""
-    added = {k: v for k, v in CLIENT_SETTINGS.items() if k not in os.environ}
-    os.environ.update(added)
+    the caller's MLflow state exactly as it was: a library must not change its caller's MLflow
+    behaviour. Restored on the way out, whatever happened: the whole environment (MLflow's
+    ``set_experiment`` exports ``MLFLOW_EXPERIMENT_ID``), the tracking and registry URIs, the
+    active experiment, the caller's active run (hidden from stillroom's own runs meanwhile) and
+    the level of MLflow's logger (its chatter is quiet while stillroom works)."""
+    saved = _MlflowState.capture()
+    os.environ.update({k: v for k, v in CLIENT_SETTINGS.items() if k not in os.environ})
+    fluent._active_run_stack.set([])
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        saved.restore()
+
+
+@dataclass
+class _MlflowState:
+    """What of MLflow's process-wide state a stillroom call may change, to give it back."""
+
+    environ: dict[str, str]
+    tracking_uri: str | None
+    registry_uri: str | None
+    experiment_id: str | None
+    run_stack: list[Any]
+    log_level: int
+
+    @classmethod
+    def capture(cls) -> _MlflowState:
+        return cls(
+            dict(os.environ),
+            tracking_utils._tracking_uri,
+            registry_utils._registry_uri,
+            fluent._active_experiment_id,
+            list(fluent._active_run_stack.get()),
+            logging.getLogger("mlflow").level,
+        )
+
+    def restore(self) -> None:
+        for key in set(os.environ) - set(self.environ):
+            del os.environ[key]
+        os.environ.update(self.environ)
+        tracking_utils._tracking_uri = self.tracking_uri  # type: ignore[assignment]  # MLflow's own globals, typed None
+        registry_utils._registry_uri = self.registry_uri  # type: ignore[assignment]
+        fluent._active_experiment_id = self.experiment_id  # type: ignore[assignment]
+        fluent._active_run_stack.set(self.run_stack)
+        logging.getLogger("mlflow").setLevel(self.log_level)
 
 
 # --- connection ---------------------------------------------------------------------------
@@ -83,17 +128,24 @@ def connect(uri: str | None = None) -> str:
 USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 
 
-def as_user_error(exc: BaseException) -> AccessDeniedError | None:
-    """A 401/403 from the tracking server as one clear message; ``None`` for anything else.
+def as_user_error(exc: BaseException) -> TrackingError | None:
+    """A 401/403 from the tracking server, or a server that stopped answering, as one clear
+    message; ``None`` for anything else.
 
-    MLflow reports both as an ``MlflowException`` carrying the raw response body; a user needs
-    to know which of the two it is and what to do about it, not the endpoint that refused.
+    MLflow reports all of them as an ``MlflowException`` carrying the raw response body or the
+    HTTP library's text; a user needs to know which it is and what to do about it, not the
+    endpoint that refused or the connection pool's internals.
     """
     if not isinstance(exc, MlflowException):
         return None
     status = exc.get_http_status_code()
     user = os.environ.get(USERNAME_ENV)
     server = mlflow.get_tracking_uri()
+    text = str(exc)
+    if "timed out" in text.lower():
+        return _no_answer(server, "a request", request_timeout())
+    if "Max retries exceeded" in text or "Connection refused" in text:
+        return TrackingError(f"tracking server {server} stopped answering (connection refused)")
     if status == 401:
         who = f"as {user!r} (wrong password?)" if user else f"(set {USERNAME_ENV} and {PASSWORD_ENV})"
         return AccessDeniedError(f"tracking server {server} refused to authenticate you {who}")
@@ -208,6 +260,39 @@ def _build_template(template: Path) -> None:
             os.replace(building, template)
 
 
+def use_experiment(name: str) -> str:
+    """Make ``name`` the active experiment, creating it if needed; returns its id.
+
+    MLflow puts a new experiment's artifacts under ``./mlruns`` of the working directory of
+    whichever command created it; for a local SQLite store they go beside the database file
+    instead (``<store dir>/mlruns/<experiment>``), wherever the command runs from."""
+    if mlflow.get_experiment_by_name(name) is None:
+        location = default_artifact_location(name)
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:
+            if mlflow.get_experiment_by_name(name) is None:  # not a race with another job creating it
+                raise as_user_error(exc) or TrackingError(f"could not create experiment {name!r}: {short(exc)}") from None
+    return str(mlflow.set_experiment(name).experiment_id)
+
+
+def default_artifact_location(experiment: str) -> str | None:
+    """``<store dir>/mlruns/<experiment>`` for a local SQLite store; ``None`` (the server's own
+    default) for anything else."""
+    root = artifact_root(mlflow.get_tracking_uri())
+    if root is None:
+        return None
+    folder = re.sub(r"[^\w.-]+", "_", experiment).strip("._") or "experiment"
+    return f"{root}/{folder}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """The ``mlruns`` directory beside a local SQLite store's file (as a URI); ``None`` otherwise."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / "mlruns").as_uri()
+
+
 def current_uri() -> str:
     """The tracking URI MLflow would use now (the environment's, else MLflow's default)."""
     return str(mlflow.get_tracking_uri())
@@ -221,14 +306,45 @@ def use_store(uri: str | None) -> None:
         mlflow.end_run()
 
 
+CONNECT_SECONDS = 5.0
+
+
+def request_timeout() -> float:
+    """Seconds MLflow waits for one answer of the tracking server (``MLFLOW_HTTP_REQUEST_TIMEOUT``)."""
+    try:
+        return float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", CLIENT_SETTINGS["MLFLOW_HTTP_REQUEST_TIMEOUT"]))
+    except ValueError:
+        return float(CLIENT_SETTINGS["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+
+
 def _check_http(uri: str, parsed: Any) -> None:
+    """The server accepts a connection and answers its health check, within stated times.
+
+    A server that accepts connections but never answers (hung, or a port something else
+    listens on) would otherwise cost every retry of MLflow's client before one vague line."""
     host = parsed.hostname or "localhost"
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        with socket.create_connection((host, port), timeout=5):
+        with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
             pass
+    except TimeoutError:
+        raise TrackingError(f"tracking server {uri} is unreachable: no connection within {CONNECT_SECONDS:g} s") from None
     except OSError as exc:
         raise TrackingError(f"tracking server {uri} is unreachable: {exc}") from None
+    wait = request_timeout()
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=wait).close()  # noqa: S310 - the user's own URI
+    except urllib.error.HTTPError:
+        return  # it answered; what it thinks of us is for the real request to say (401, 403 ...)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise _no_answer(uri, "its health check (GET /health)", wait) from None
+        raise TrackingError(f"tracking server {uri} is unreachable: {reason}") from None
+
+
+def _no_answer(uri: str, what: str, seconds: float) -> TrackingError:
+    return TrackingError(f"tracking server {uri} did not answer {what} within {seconds:g} s (MLFLOW_HTTP_REQUEST_TIMEOUT)")
 
 
 def _check_sqlite(uri: str) -> None:

@@ -1,3 +1,8 @@
 """stillroom-fraud: heavy tabular fraud teachers distilled into fast LightGBM students."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("stillroom-fraud")  # the one version source: pyproject.toml
+except PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "unknown"

@@ -1,3 +1,8 @@
 """stillroom-medical: medical-imaging CNN teachers distilled into CPU-sized students."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("stillroom-medical")  # the one version source: pyproject.toml
+except PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "unknown"

@@ -1,3 +1,8 @@
 """stillroom-molecules: slow molecule models distilled into screening-speed fingerprint students."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("stillroom-molecules")  # the one version source: pyproject.toml
+except PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "unknown"

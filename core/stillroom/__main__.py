@@ -1,0 +1,5 @@
+"""``python -m stillroom``: the ``stillroom`` command."""
+
+from .cli import main
+
+main()

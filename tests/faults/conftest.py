@@ -1,0 +1,47 @@
+"""A real SQLite store per module, a fork server running real ``stillroom`` commands in it, and the
+small fraud settings every faulted distillation uses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stillroom.testing import temporary_store
+
+from .harness import ForkServer
+
+TINY = [
+    "data.simulation.n_customers=150",
+    "data.simulation.n_terminals=300",
+    "data.simulation.n_days=87",  # 37 days of feature history, then 49 days of periods
+    "data.simulation.train_days=21",
+    "teacher.params.n_trees=8",
+    "teacher.params.boosting_iterations=8",
+    "student.params.n_estimators=10",
+    "evaluation.bootstrap=5",
+    "evaluation.efficiency_rows=300",
+    "evaluation.latency_repeats=2",
+]
+DISTILL = ["distill", "fraud", *[arg for s in TINY for arg in ("--set", s)]]
+FAST_LOGGING = {"MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "1"}
+"""MLflow infers a logged model's pip requirements in a subprocess that imports the model (a minute
+per model on a busy 2-core machine); here it gives up at once and records the flavor's defaults.
+The suite is about what a fault leaves behind, not about the requirements files."""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("faults")
+    with temporary_store(root):
+        yield root
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[ForkServer]:
+    env = {key: os.environ[key] for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "STILLROOM_CACHE_DIR")} | FAST_LOGGING
+    fork = ForkServer(store, env)
+    yield fork
+    fork.close()
