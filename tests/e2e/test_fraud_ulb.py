@@ -45,7 +45,7 @@ def ulb_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     with temporary_store(root):
         path = ulb_file(root / "creditcard.csv")
         summary = stillroom.distill("fraud", overrides=[*SMALL, f"data.path={path}"])
-        yield summary | {"path": path}
+        yield summary.to_dict() | {"path": path}
 
 
 def test_ulb_distillation_finishes_and_registers(ulb_run: dict[str, Any]) -> None:
