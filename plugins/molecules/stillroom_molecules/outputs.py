@@ -66,3 +66,26 @@ def blended(m: Matrix) -> tuple[np.ndarray, np.ndarray]:
         return np.where(labelled, m.hard, 0.0), labelled.astype(float)
     target = np.where(labelled, m.alpha * m.teacher + (1 - m.alpha) * np.nan_to_num(m.hard), m.teacher)
     return target, np.isfinite(m.teacher).astype(float)
+
+
+def subset_matrix(m: Matrix, rows: np.ndarray) -> Matrix:
+    """The same targets on some rows only (a boolean mask or indices)."""
+    teacher = None if m.teacher is None else m.teacher[rows]
+    return Matrix(m.hard[rows], teacher, m.temperature, m.alpha, m.kinds)
+
+
+def calibration_reference(m: Matrix) -> np.ndarray:
+    """What conformal intervals must cover, (n, k) (multiclass: (n,) class index, NaN = none):
+    the labels, or, for an output without a single label (molecules judged against the teacher),
+    the teacher's values (value outputs) and calls at 0.5 (probability outputs)."""
+    if m.kinds and m.kinds[0] == "multiclass":
+        hard = m.hard
+        if not np.isfinite(hard).any() and m.teacher is not None:
+            return m.teacher.argmax(axis=1).astype(float)
+        labelled = np.isfinite(hard).all(axis=1)
+        return np.where(labelled, np.nan_to_num(hard).argmax(axis=1), np.nan)
+    y = m.hard.copy()
+    for j, kind in enumerate(m.kinds):
+        if not np.isfinite(y[:, j]).any() and m.teacher is not None:
+            y[:, j] = m.teacher[:, j] if kind == "regression" else (m.teacher[:, j] >= 0.5).astype(float)
+    return y

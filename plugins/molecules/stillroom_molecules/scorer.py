@@ -74,6 +74,7 @@ class Scorer:
     network_config: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # LightGBM prediction threads (0: its default, every core); a pool worker uses 1
     output_types: list[str] | None = None  # a mixed task's kind per output (regression | binary)
+    conformal: dict[str, Any] | None = None  # split-conformal level and quantile per output (conformal.py)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _pool_jobs: int = field(default=0, init=False, repr=False, compare=False)
     _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
@@ -181,14 +182,53 @@ class Scorer:
         return out, valid
 
     def frame(self, smiles: list[object]) -> pd.DataFrame:
-        """The scoring output: one column per output (``score`` for a binary task) and the flag."""
+        """The scoring output: one column per output (``score`` for a binary task), the
+        conformal ``lower``/``upper`` or ``set`` columns when the model was calibrated, and the flag."""
         out, valid = self.predict_smiles(smiles)
         frame = pd.DataFrame(out, columns=self.output_columns())
+        for name, values in self.uncertainty(out, valid).items():
+            frame[name] = values
         frame[VALID_COLUMN] = valid
         return frame
 
     def output_columns(self) -> list[str]:
         return ["score"] if self.task_type == "binary" else list(self.outputs)
+
+    def uncertainty_columns(self) -> list[tuple[str, str]]:
+        """(name, type) of the conformal columns: ``lower``/``upper`` (double) per value output,
+        ``set`` (string, e.g. ``{0,1}``) per probability output or for a multiclass task;
+        suffixed ``<output>.lower`` ... when the model has several outputs."""
+        if not self.conformal:
+            return []
+        if self.task_type == "multiclass":
+            return [("set", "string")]
+        single = len(self.outputs) == 1
+        out: list[tuple[str, str]] = []
+        for name, kind in zip(self.outputs, self.kinds, strict=True):
+            parts = [("lower", "double"), ("upper", "double")] if kind == "regression" else [("set", "string")]
+            out += [(part if single else f"{name}.{part}", dtype) for part, dtype in parts]
+        return out
+
+    def uncertainty(self, out: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
+        """The conformal columns of outputs ``out`` (NaN / empty where the SMILES was invalid)."""
+        from . import conformal
+
+        if not self.conformal:
+            return {}
+        q = [float(v) for v in self.conformal["quantiles"]]
+        names = iter(name for name, _ in self.uncertainty_columns())
+        if self.task_type == "multiclass":
+            members = conformal.multiclass_sets(np.nan_to_num(out), q[0])
+            return {next(names): [conformal.set_text(m) if ok else "" for m, ok in zip(members, valid, strict=True)]}
+        columns: dict[str, Any] = {}
+        for j, kind in enumerate(self.kinds):
+            if kind == "regression":
+                lower, upper = conformal.intervals(out[:, j], q[j])
+                columns[next(names)], columns[next(names)] = lower, upper
+            else:
+                texts = conformal.binary_set_texts(np.nan_to_num(out[:, j]), q[j])
+                columns[next(names)] = [t if ok else "" for t, ok in zip(texts, valid, strict=True)]
+        return columns
 
     # --- files ---------------------------------------------------------------------------
 
@@ -204,6 +244,7 @@ class Scorer:
             "rdkit_version": RDKIT_VERSION,
             "init": self.init,
             "network": self.network_config,
+            "conformal": self.conformal,
         }
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2, default=list))
         if self.kind == "lightgbm":
@@ -226,6 +267,7 @@ class Scorer:
                 spec["kind"], spec["task_type"], list(spec["outputs"]), featurizer, init=list(spec["init"]), output_types=types
             )
             output_kinds(scorer.task_type, len(scorer.outputs), scorer.output_types)  # a mixed spec needs its types
+            scorer.conformal = spec.get("conformal")  # absent in models saved before conformal calibration
             if scorer.kind == "lightgbm":
                 import lightgbm as lgb
 
