@@ -58,6 +58,27 @@ class MoleculesDataConfig(StrictModel):
         return self
 
 
+class AnalogueSettings(StrictModel):
+    """Generated analogues of the training molecules for the teacher to label (analogues.py):
+    BRICS fragment swaps and single-step RDKit edits, valid, new, inside a similarity band."""
+
+    enabled: bool = False
+    max_count: int = Field(1000, gt=0, description="cap on accepted analogues, shared equally by the methods")
+    methods: list[Literal["brics", "atom_swap", "substituent", "ring"]] = Field(
+        default_factory=lambda: ["brics", "atom_swap", "substituent", "ring"], min_length=1
+    )
+    similarity_min: float = Field(0.4, ge=0, lt=1, description="nearest-training Tanimoto (Morgan r=2) at least this")
+    similarity_max: float = Field(0.9, gt=0, le=1, description="... and at most this (1 would admit near-copies)")
+
+    @model_validator(mode="after")
+    def _band(self) -> AnalogueSettings:
+        if self.similarity_min >= self.similarity_max:
+            raise ValueError(
+                f"molecules.analogues: similarity_min {self.similarity_min} must be below similarity_max {self.similarity_max}"
+            )
+        return self
+
+
 class MoleculesSettings(StrictModel):
     """What the numbers mean and how the domain-specific metrics are computed."""
 
@@ -69,6 +90,7 @@ class MoleculesSettings(StrictModel):
     )
     higher_is_better: bool = Field(True, description="regression: screen for high values (actives = top quantile)")
     active_quantile: float = Field(0.9, gt=0, lt=1, description="regression: values above this quantile are 'actives'")
+    analogues: AnalogueSettings = Field(default_factory=AnalogueSettings)
 
 
 class MoleculesConfig(DistillConfig):

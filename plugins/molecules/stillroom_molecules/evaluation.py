@@ -17,6 +17,7 @@ import pandas as pd
 
 from stillroom.contract import EvaluationContext, EvaluationResult, output_kinds
 
+from .conformal import coverage_and_width
 from .loaders import SMILES
 from .metrics import AD_METHOD, enrichment_factor, enrichment_fractions, enrichment_name, fidelity, max_similarity, task_metrics
 
@@ -54,9 +55,85 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
         if y.shape[1] > 1:
             m.update(_mean_enrichment(m, list(ctx.judged), bundle.output_names, settings.enrichment_fraction))
     result.tables["applicability_domain"] = pd.DataFrame(rows)
+    m.update(conformal_metrics(ctx, inside))
+    selection = student_selection(ctx)
+    if not selection.empty:
+        result.tables["student_selection"] = selection
     if ctx.artifact_dir is not None:
         result.artifacts += _write_artifacts(ctx, similarity, inside)
+        result.artifacts += _write_selection(ctx, selection)
+    m.update(analogue_metrics(bundle.details.get("analogues")))
     return result
+
+
+def analogue_metrics(report: dict[str, Any] | None) -> dict[str, float]:
+    """The analogue part of the transfer set: accepted per method, rejected per reason
+    (``transfer.analogues.rejected.below_the_band`` ...); the whole report is in the lineage
+    (``molecules/data_quality.json``, key ``analogues``)."""
+    if not report:
+        return {}
+    out = {"transfer.analogues.accepted": float(report["accepted"])}
+    out |= {f"transfer.analogues.accepted.{k}": float(v) for k, v in report["accepted_by_method"].items()}
+    out |= {f"transfer.analogues.rejected.{k.replace(' ', '_')}": float(v) for k, v in report["rejected_by_reason"].items()}
+    return out
+
+
+def conformal_metrics(ctx: EvaluationContext, inside: np.ndarray) -> dict[str, float]:
+    """Coverage and mean width (interval length, or set size) of each calibrated student's
+    conformal intervals / sets on test, overall and inside vs outside the applicability domain:
+    ``conformal.<role>.coverage[.<output>]``, ``ad.inside.conformal.<role>.width`` ... and the
+    nominal ``conformal.level``. The guarantee is over molecules like the calibration split;
+    outside the domain is where it is most likely not to hold, so it is reported there apart."""
+    out: dict[str, float] = {}
+    task_type = ctx.bundle.task_type
+    for role, model in ctx.models.items():
+        calibration = getattr(getattr(model, "scorer", None), "conformal", None)
+        if not calibration:
+            continue
+        out["conformal.level"] = float(calibration["level"])
+        q = [float(v) for v in calibration["quantiles"]]
+        p = np.asarray(ctx.predictions[role], dtype=float)
+        y = np.asarray(ctx.y_true, dtype=float)
+        regions = {"": np.ones(len(inside), dtype=bool), "ad.inside.": inside, "ad.outside.": ~inside}
+        if task_type == "multiclass":
+            columns = [("multiclass", y.ravel(), p, q[0], "")]
+        else:
+            y, p = _columns(y), _columns(p)
+            kinds = output_kinds(task_type, y.shape[1], ctx.bundle.output_types)
+            names = ctx.bundle.output_names
+            columns = [(kinds[j], y[:, j], p[:, j], q[j], "" if y.shape[1] == 1 else f".{names[j]}") for j in range(y.shape[1])]
+        for kind, yj, pj, qj, suffix in columns:
+            for prefix, mask in regions.items():
+                measured = coverage_and_width(kind, yj[mask], pj[mask], qj)
+                for key in ("coverage", "width", "singleton"):
+                    if key in measured:
+                        out[f"{prefix}conformal.{role}.{key}{suffix}"] = measured[key]
+        if task_type != "multiclass" and len(columns) > 1:  # the macro mean under the unsuffixed name
+            for key in ("coverage", "width"):
+                values = [out.get(f"conformal.{role}.{key}{c[4]}", np.nan) for c in columns]
+                out[f"conformal.{role}.{key}"] = float(np.nanmean(values))
+    return out
+
+
+def student_selection(ctx: EvaluationContext) -> pd.DataFrame:
+    """The candidates each role chose among (``molecules.auto``): settings, validation fidelity,
+    size, latency, budget, choice."""
+    rows = [
+        {"role": role, **c, "params": json.dumps(c["params"], sort_keys=True)}
+        for role, model in ctx.models.items()
+        for c in getattr(model, "selection", [])
+    ]
+    return pd.DataFrame(rows)
+
+
+def _write_selection(ctx: EvaluationContext, selection: pd.DataFrame) -> list[str]:
+    if selection.empty or ctx.artifact_dir is None:
+        return []
+    out = ctx.artifact_dir / "molecules"
+    out.mkdir(parents=True, exist_ok=True)
+    record = {role: getattr(model, "selection", []) for role, model in ctx.models.items()}
+    (out / "student_selection.json").write_text(json.dumps(record, indent=2, default=str))
+    return ["molecules/student_selection.json"]
 
 
 def _mean_enrichment(m: dict[str, float], roles: list[str], outputs: list[str], configured: float) -> dict[str, float]:

@@ -98,10 +98,19 @@ def _mlp(params: dict[str, Any], seed: int) -> Any:
     return MLPStudent(params, seed)
 
 
+def _auto(params: dict[str, Any], seed: int) -> Any:
+    from .selection import SelectedStudent
+
+    return SelectedStudent(params, seed)
+
+
 @hookimpl
 def stillroom_students() -> Iterable[StudentSpec]:
     yield StudentSpec("molecules.lightgbm", "molecules", _lightgbm, "LightGBM on Morgan count fingerprints, scores SMILES")
     yield StudentSpec("molecules.mlp", "molecules", _mlp, "small multi-task torch MLP on Morgan counts, scores SMILES")
+    yield StudentSpec(
+        "molecules.auto", "molecules", _auto, "the LightGBM or MLP student with the best validation fidelity within budget"
+    )
 
 
 @hookimpl
@@ -132,6 +141,16 @@ def stillroom_before_run(context: Any) -> None:
         }
     )
     context.tags["stillroom.molecules.split"] = cfg.data.split
+
+
+@hookimpl
+def stillroom_transfer_points(bundle: Any, config: Any, rng: Any) -> Any:
+    """Analogues of the training molecules (``molecules.analogues``), beside the core's pool."""
+    if getattr(config, "task", None) != "molecules" or not config.molecules.analogues.enabled:
+        return None
+    from .analogues import analogue_transfer_points
+
+    return analogue_transfer_points(bundle, config.molecules.analogues, config.run.seed)
 
 
 @hookimpl

@@ -1,0 +1,226 @@
+"""The default student: the LightGBM or MLP student (and its capacity) that keeps the most of its
+reference on validation, within a size and latency budget.
+
+Which fingerprint student keeps more of a teacher depends on the endpoint and the transfer set:
+on the ADMET-AI benchmark the multi-task MLP kept more of every endpoint, on small labelled sets
+LightGBM often does. Guessing one for every dataset left fidelity on the table, so
+``molecules.auto`` trains each candidate on the same feature rows and keeps the one with the
+highest validation fidelity among those within the budget (``max_size_mb`` of saved files,
+``max_latency_us`` per molecule for the model itself; the featuriser is shared by every candidate
+and costs the same for all). Fidelity is R2 against the reference on the validation molecules
+held out for early stopping (the calibration molecules of the conformal intervals are not used):
+the teacher's outputs for the distilled student, the labels for the baseline (which has no
+teacher). The baseline thus goes through the same choice among the same candidates, on labels:
+the gain of distillation is measured against the best the same family does without a teacher.
+
+Every candidate (its settings, validation fidelity, size, latency, whether it was within budget)
+is kept in ``selection`` and logged by the evaluator (``molecules/student_selection.json`` and
+the ``student_selection`` table); the chosen one is what is shipped, measured and calibrated.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from stillroom.contract import ConfigError, console
+
+from .outputs import Matrix, calibration_reference
+from .scorer import Scorer
+from .student import LGBM_DEFAULTS, SmilesStudent
+
+CANDIDATE_KINDS = ("molecules.lightgbm", "molecules.mlp")
+SELECTION_DEFAULTS: dict[str, Any] = {
+    "candidates": [
+        {"name": "molecules.lightgbm", "params": {"num_leaves": 31}},
+        {"name": "molecules.lightgbm", "params": {"num_leaves": 63, "min_child_samples": 5}},
+        {"name": "molecules.mlp", "params": {"hidden": [512, 128]}},
+        {"name": "molecules.mlp", "params": {"hidden": [1024, 256], "dropout": 0.2}},
+    ],
+    "max_size_mb": 50.0,
+    "max_latency_us": 500.0,  # per molecule, model only; generous: it is measured on a loaded machine
+    "latency_rows": 512,
+}
+
+
+def _mlp_defaults() -> dict[str, Any]:
+    from .mlp import DEFAULTS
+
+    return DEFAULTS
+
+
+def kind_defaults(name: str) -> dict[str, Any]:
+    return LGBM_DEFAULTS if name == "molecules.lightgbm" else _mlp_defaults()
+
+
+class SelectedStudent(SmilesStudent):
+    """Trains every candidate, ships the best within budget (see the module docstring).
+
+    ``student.params``: ``candidates`` (a list of ``{name, params}``), ``max_size_mb``,
+    ``max_latency_us``, ``latency_rows``, ``featurizer`` and ``conformal`` (shared by every
+    candidate), and any LightGBM or MLP setting at the top level, which applies to every
+    candidate of the kind that has it (``n_estimators=80`` shortens every LightGBM candidate)."""
+
+    kind = "auto"
+
+    def __init__(self, params: dict[str, Any], seed: int) -> None:
+        own = {k: params[k] for k in SELECTION_DEFAULTS if k in params}
+        shared = {k: v for k, v in params.items() if k not in SELECTION_DEFAULTS}
+        known = set(LGBM_DEFAULTS) | set(_mlp_defaults())
+        super().__init__(shared, seed, {k: None for k in known})
+        self.routed = {k: v for k, v in self.params.items() if v is not None}  # the top-level settings the user gave
+        self.selection_params = SELECTION_DEFAULTS | own
+        self.candidates = [_candidate(c, i) for i, c in enumerate(self.selection_params["candidates"])]
+        self.selection: list[dict[str, Any]] = []
+        self.chosen: dict[str, Any] | None = None
+
+    def _fit(self, F: sparse.csr_matrix, m: Matrix, F_valid: sparse.csr_matrix | None, m_valid: Matrix | None) -> None:
+        if F_valid is None or m_valid is None:
+            raise ConfigError("molecules.auto chooses its student on validation molecules; the data has none")
+        scorer = self._fitted()
+        from .student import LightGBMStudent, MLPStudent
+
+        classes = {"molecules.lightgbm": LightGBMStudent, "molecules.mlp": MLPStudent}
+        self.selection, fitted = [], []
+        for i, (name, params) in enumerate(self.candidates):
+            if name == "molecules.lightgbm" and scorer.task_type == "multiclass":
+                continue  # multiclass is the MLP's job
+            settings = params | {k: v for k, v in self.routed.items() if k in kind_defaults(name)}
+            candidate = classes[name](settings, self.seed)
+            candidate.scorer = Scorer(
+                candidate.kind, scorer.task_type, scorer.outputs, self.featurizer, output_types=scorer.output_types
+            )
+            candidate._fit(F, m, F_valid, m_valid)
+            self.selection.append(self._measure(name, settings, candidate, F_valid, m_valid))
+            fitted.append(candidate)
+            c = self.selection[-1]
+            console.log(
+                f"student candidate {i + 1}/{len(self.candidates)} {name} {params}: validation fidelity "
+                f"{c['validation_fidelity']:.4f}, {c['size_bytes'] / 2**20:.2f} MB, "
+                f"{c['latency_us_per_molecule']:.1f} us/molecule"
+            )
+        best = self._choose()
+        winner = fitted[best]
+        self.scorer = winner.scorer
+        self.kind = winner.kind  # what is shipped and described: molecules-<kind>-student
+        self.chosen = self.selection[best]
+        self.training = {
+            "chosen": f"{self.chosen['name']} {self.chosen['params']}",
+            **{k: v for k, v in winner.training.items()},
+        }
+
+    def _measure(
+        self, name: str, settings: dict[str, Any], candidate: SmilesStudent, F_valid: sparse.csr_matrix, m_valid: Matrix
+    ) -> dict[str, Any]:
+        scorer = candidate._fitted()
+        fidelity = validation_fidelity(m_valid, scorer.predict_features(F_valid))
+        with tempfile.TemporaryDirectory() as tmp:
+            size = sum(p.stat().st_size for p in scorer.save(Path(tmp)).iterdir())
+        latency = model_latency_us(scorer, F_valid, int(self.selection_params["latency_rows"]))
+        budget = self.selection_params
+        within = size <= float(budget["max_size_mb"]) * 2**20 and latency <= float(budget["max_latency_us"])
+        return {
+            "name": name,
+            "params": {k: v for k, v in settings.items()},
+            "validation_fidelity": fidelity,
+            "reference": "teacher" if m_valid.teacher is not None else "labels",
+            "size_bytes": int(size),
+            "latency_us_per_molecule": latency,
+            "within_budget": bool(within),
+            **{k: v for k, v in candidate.training.items() if k in ("trees_per_output", "epochs_run")},
+        }
+
+    def _choose(self) -> int:
+        """The highest validation fidelity within budget; ties go to the smaller model. None
+        within budget is an error naming the budget and what the candidates measured."""
+        fits = [i for i, c in enumerate(self.selection) if c["within_budget"]]
+        if not fits:
+            measured = "; ".join(
+                f"{c['name']} {c['params']}: {c['size_bytes'] / 2**20:.1f} MB, {c['latency_us_per_molecule']:.0f} us"
+                for c in self.selection
+            )
+            raise ConfigError(
+                f"no student candidate within the budget (student.params.max_size_mb={self.selection_params['max_size_mb']}, "
+                f"max_latency_us={self.selection_params['max_latency_us']}): {measured}"
+            )
+        best = max(fits, key=lambda i: (round(self.selection[i]["validation_fidelity"], 4), -self.selection[i]["size_bytes"]))
+        for i, c in enumerate(self.selection):
+            c["chosen"] = i == best
+        return best
+
+    def describe(self) -> Any:
+        desc = super().describe()
+        if self.chosen is not None:
+            desc.details["student_selection"] = [
+                {
+                    k: c[k]
+                    for k in (
+                        "name",
+                        "params",
+                        "validation_fidelity",
+                        "size_bytes",
+                        "latency_us_per_molecule",
+                        "within_budget",
+                        "chosen",
+                    )
+                }
+                for c in self.selection
+            ]
+        return desc
+
+
+def _candidate(entry: Any, i: int) -> tuple[str, dict[str, Any]]:
+    """One ``{name, params}`` of ``student.params.candidates``, checked now (not after a teacher)."""
+    if not isinstance(entry, dict) or entry.get("name") not in CANDIDATE_KINDS or set(entry) - {"name", "params"}:
+        raise ConfigError(
+            f"student.params.candidates[{i}] must be {{name: one of {', '.join(CANDIDATE_KINDS)}, params: {{...}}}}"
+        )
+    params = dict(entry.get("params") or {})
+    unknown = sorted(set(params) - set(kind_defaults(entry["name"])))
+    if unknown:
+        raise ConfigError(f"unknown config field 'student.params.candidates[{i}].params.{unknown[0]}' for {entry['name']}")
+    return str(entry["name"]), params
+
+
+def validation_fidelity(m: Matrix, p: np.ndarray) -> float:
+    """Macro R2 of the outputs against the reference: the teacher's outputs where the targets
+    carry them (a value, or a probability), else the labels (a probability against 0/1 is the
+    Brier skill score)."""
+    p = np.asarray(p, dtype=float)
+    reference = m.teacher if m.teacher is not None else _label_reference(m)
+    p, reference = np.atleast_2d(p.T).T, np.atleast_2d(np.asarray(reference, dtype=float).T).T
+    scores = []
+    for j in range(reference.shape[1]):
+        ok = np.isfinite(reference[:, j]) & np.isfinite(p[:, j])
+        if ok.sum() < 3 or np.var(reference[ok, j]) == 0:
+            continue
+        r = reference[ok, j]
+        scores.append(1 - float(np.mean((r - p[ok, j]) ** 2)) / float(np.var(r)))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def _label_reference(m: Matrix) -> np.ndarray:
+    if m.kinds and m.kinds[0] == "multiclass":
+        return m.hard  # one-hot rows, NaN where unlabelled
+    return calibration_reference(m)
+
+
+def model_latency_us(scorer: Scorer, F: sparse.csr_matrix, rows: int) -> float:
+    """Microseconds per molecule of the model on feature rows (best of three; what the
+    candidates differ in), one thread as the scoring workers run."""
+    batch = F[: max(1, min(rows, F.shape[0]))]
+    threads, scorer.threads = scorer.threads, 1
+    try:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            scorer.predict_features(batch)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        scorer.threads = threads
+    return best / batch.shape[0] * 1e6
