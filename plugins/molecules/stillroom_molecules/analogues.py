@@ -25,7 +25,8 @@ molecule (:mod:`stillroom_molecules.chem`), and kept only if it is
    bits) ``>= similarity_min`` (close enough that the teacher has seen the chemistry) and
    ``<= similarity_max`` (far enough to teach something a training molecule does not),
 
-then capped at ``max_count`` (a seeded subsample, the methods sharing the cap equally). The
+then capped at ``max_count`` (a seeded subsample, the methods sharing the cap equally; a method
+short of candidates leaves its share to the others). The
 composition (accepted per method, rejected per reason) is returned with the molecules and
 logged by the run (``transfer.rows.analogue.<method>`` params, ``molecules/transfer_analogues.json``).
 """
@@ -153,17 +154,32 @@ def generate(
                 continue
             accepted.append(canonical)
         kept[method] = _in_band(accepted, reference, request, out.rejected)
-    for method, entries in kept.items():
-        order = rng.permutation(len(entries))
-        for rank, i in enumerate(order):
-            if rank >= per_method or len(out.smiles) >= request.max_count:
-                out.rejected["over the cap"] += 1
-                continue
-            smiles, similarity = entries[i]
+    for method, entries in _share_cap(kept, per_method, request.max_count, rng):
+        for smiles, similarity in entries:
             out.smiles.append(smiles)
             out.methods.append(method)
             out.similarity.append(similarity)
+    out.rejected["over the cap"] += sum(len(e) for e in kept.values()) - len(out.smiles)
     return out
+
+
+def _share_cap(
+    kept: dict[str, list[tuple[str, float]]], per_method: int, cap: int, rng: np.random.Generator
+) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Each method's seeded share of the cap; what a method could not fill (few sites for its
+    edits) goes to the others, in turn."""
+    shuffled = {m: [entries[i] for i in rng.permutation(len(entries))] for m, entries in kept.items()}
+    taken = {m: min(per_method, len(e)) for m, e in shuffled.items()}
+    room = cap - sum(taken.values())
+    while room > 0 and any(taken[m] < len(e) for m, e in shuffled.items()):
+        for m, e in shuffled.items():
+            if room > 0 and taken[m] < len(e):
+                taken[m] += 1
+                room -= 1
+    while sum(taken.values()) > cap:  # the shares round up: the last method gives back the excess
+        last = next(m for m in reversed(list(taken)) if taken[m] > 0)
+        taken[last] -= 1
+    return [(m, shuffled[m][: taken[m]]) for m in shuffled]
 
 
 def _check(

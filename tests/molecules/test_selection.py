@@ -1,0 +1,105 @@
+"""The default student (molecules.auto): every candidate trained and measured, the best validation
+fidelity within the budget chosen, the choice and the candidates kept for the record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stillroom.errors import ConfigError
+from stillroom.tasks.targets import labels_only, make_targets
+from stillroom_molecules import embedded
+from stillroom_molecules.chem import standardised_mol
+from stillroom_molecules.outputs import as_matrix
+from stillroom_molecules.selection import SelectedStudent, validation_fidelity
+
+CANDIDATES = [
+    {"name": "molecules.lightgbm", "params": {"num_leaves": 7}},
+    {"name": "molecules.mlp", "params": {"hidden": [32], "epochs": 8}},
+]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    train, _ = embedded.solubility()
+    frame = train.frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+
+    # a smooth teacher the fingerprints capture: heavy atoms and rings
+    def teacher(smiles: pd.Series) -> np.ndarray:
+        mols = [standardised_mol(s)[0] for s in smiles]
+        return np.array([[m.GetNumHeavyAtoms() / 10 - m.GetRingInfo().NumRings() / 3] for m in mols])
+
+    fit, valid = frame.iloc[:600], frame.iloc[600:800]
+    return fit, valid, teacher(fit["smiles"]), teacher(valid["smiles"])
+
+
+def _fit(params: dict, data) -> SelectedStudent:
+    fit, valid, t_fit, t_valid = data
+    student = SelectedStudent(params, seed=0)
+    return student.fit(
+        fit[["smiles"]],
+        make_targets("regression", fit[["SOL"]].to_numpy(), t_fit, 1.0, 0.5),
+        valid[["smiles"]],
+        make_targets("regression", valid[["SOL"]].to_numpy(), t_valid, 1.0, 0.5),
+    )
+
+
+def test_the_best_candidate_within_budget_is_chosen_and_recorded(data) -> None:
+    student = _fit({"candidates": CANDIDATES, "n_estimators": 150}, data)
+    rows = student.selection
+    assert [r["name"] for r in rows] == ["molecules.lightgbm", "molecules.mlp"]
+    for r in rows:
+        assert r["reference"] == "teacher" and np.isfinite(r["validation_fidelity"])
+        assert r["size_bytes"] > 0 and r["latency_us_per_molecule"] > 0 and r["within_budget"]
+    assert rows[0]["params"]["n_estimators"] == 150 and "n_estimators" not in rows[1]["params"]  # routed by kind
+    assert rows[0]["trees_per_output"][0] <= 150
+    chosen = [r for r in rows if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["validation_fidelity"] == max(r["validation_fidelity"] for r in rows)
+    assert student.scorer.kind == chosen[0]["name"].split(".")[-1]  # what is shipped is the chosen one
+    assert student.scorer.conformal is not None  # calibrated after the choice, on molecules the choice did not see
+    desc = student.describe()
+    assert desc.name == f"molecules-{student.scorer.kind}-student"
+    assert [r["chosen"] for r in desc.details["student_selection"]] == [r["chosen"] for r in rows]
+
+
+def test_a_budget_excludes_candidates_and_none_within_it_is_one_error(data) -> None:
+    sizes = {r["name"]: r["size_bytes"] for r in _fit({"candidates": CANDIDATES, "n_estimators": 150}, data).selection}
+    small, large = sorted(sizes, key=sizes.get)
+    budget_mb = (sizes[small] + sizes[large]) / 2 / 2**20  # between the two
+    student = _fit({"candidates": CANDIDATES, "n_estimators": 150, "max_size_mb": budget_mb}, data)
+    by_name = {r["name"]: r for r in student.selection}
+    assert by_name[small]["within_budget"] and not by_name[large]["within_budget"]
+    assert by_name[small]["chosen"] and not by_name[large]["chosen"]
+    with pytest.raises(ConfigError, match=r"no student candidate within the budget \(student.params.max_size_mb=1e-06"):
+        _fit({"candidates": CANDIDATES, "n_estimators": 150, "max_size_mb": 1e-6}, data)
+
+
+def test_the_baseline_chooses_on_labels(data) -> None:
+    fit, valid, _, _ = data
+    student = SelectedStudent({"candidates": CANDIDATES, "n_estimators": 100}, seed=0).fit(
+        fit[["smiles"]],
+        labels_only("regression", fit[["SOL"]].to_numpy()),
+        valid[["smiles"]],
+        labels_only("regression", valid[["SOL"]].to_numpy()),
+    )
+    assert {r["reference"] for r in student.selection} == {"labels"}
+    assert sum(r["chosen"] for r in student.selection) == 1
+
+
+def test_candidates_are_checked_when_the_student_is_built() -> None:
+    with pytest.raises(ConfigError, match=r"student.params.candidates\[0\] must be"):
+        SelectedStudent({"candidates": [{"name": "molecules.forest"}]}, 0)
+    with pytest.raises(ConfigError, match=r"unknown config field 'student.params.candidates\[1\].params.trees'"):
+        SelectedStudent({"candidates": [CANDIDATES[0], {"name": "molecules.lightgbm", "params": {"trees": 3}}]}, 0)
+    with pytest.raises(ConfigError, match="unknown config field 'student.params.leaves'"):
+        SelectedStudent({"leaves": 3}, 0)
+
+
+def test_validation_fidelity_is_r2_to_the_reference() -> None:
+    teacher = np.array([[1.0], [2.0], [3.0], [4.0]])
+    m = as_matrix(make_targets("regression", np.full((4, 1), np.nan), teacher, 1.0, 0.5), "regression")
+    assert validation_fidelity(m, teacher[:, 0]) == pytest.approx(1.0)
+    assert validation_fidelity(m, np.full(4, 2.5)) == pytest.approx(0.0)  # the mean: no skill
+    labels = as_matrix(labels_only("binary", np.array([0.0, 1.0, 1.0, 0.0])), "binary")
+    assert validation_fidelity(labels, np.array([0.0, 1.0, 1.0, 0.0])) == pytest.approx(1.0)
