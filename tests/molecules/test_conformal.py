@@ -25,6 +25,24 @@ def test_the_quantile_is_the_finite_sample_rank() -> None:
     assert conformal.conformal_quantile(np.array([1.0, np.nan, 2.0, 3.0]), 0.5) == 2.0  # NaN is no score
 
 
+def test_too_few_calibration_molecules_ship_a_finite_quantile_without_the_guarantee() -> None:
+    """A scoring job refuses non-finite outputs: a model never ships an infinite bound."""
+    assert conformal.shippable_quantile("regression", np.arange(1.0, 6.0), 0.9) == (5.0, False)
+    assert conformal.shippable_quantile("regression", np.arange(1.0, 10.0), 0.9) == (9.0, True)
+    assert conformal.shippable_quantile("binary", np.array([]), 0.9) == (1.0, False)  # every class
+    q, guaranteed = conformal.shippable_quantile("regression", np.array([]), 0.9)
+    assert np.isfinite(q) and np.isfinite(-q) and not guaranteed
+    calibration = conformal.calibrate(("regression", "binary"), np.array([[1.0, np.nan]] * 3), np.zeros((3, 2)), 0.9)
+    assert calibration["guaranteed"] == [False, False] and calibration["n_calibration"] == [3, 0]
+
+
+def test_uncertainty_columns_are_not_outputs() -> None:
+    from stillroom.contract import is_uncertainty_column
+
+    assert all(is_uncertainty_column(c) for c in ("lower", "upper", "set", "logS.lower", "soluble.set"))
+    assert not any(is_uncertainty_column(c) for c in ("score", "logS", "upper_bound", "settings", "smiles_valid"))
+
+
 def test_regression_coverage_and_width_match_the_known_noise() -> None:
     """y = f(x) + N(0, sigma^2) and a model that knows f: the 90% interval is f(x) +- 1.645 sigma."""
     rng = np.random.default_rng(0)

@@ -73,7 +73,16 @@ from .config import (
 from .context import EvaluationContext, EvaluationResult, RunContext, ScoringContext
 from .estimator import EstimatorTeacher, estimator_parameters, pickled_size
 from .hookspecs import PROJECT
-from .names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
+from .names import (
+    INPUT_FORMAT_SETTINGS_TAG,
+    INPUT_FORMAT_TAG,
+    ROLES,
+    TAG_PREFIX,
+    UNCERTAINTY_COLUMNS,
+    is_uncertainty_column,
+    metric_key,
+    output_metric_key,
+)
 from .protocols import ModelDescription, NativeModel, Student, Teacher, TeacherLoader
 from .specs import (
     ComplianceProfile,
@@ -146,6 +155,7 @@ __all__ = [
     "TeacherLoader",
     "TeacherSpec",
     "TransferConfig",
+    "UNCERTAINTY_COLUMNS",
     "as_task_output",
     "cache_key",
     "cached_model",
@@ -159,6 +169,7 @@ __all__ = [
     "has_scalar_output",
     "holds_arrays",
     "hookimpl",
+    "is_uncertainty_column",
     "label_kinds",
     "labels_only",
     "make_targets",

@@ -29,6 +29,18 @@ PROMOTION_EXPERIMENT = "stillroom-promotions"
 SCORING_EXPERIMENT = "stillroom-scoring"
 
 
+UNCERTAINTY_COLUMNS = ("lower", "upper", "set")
+"""Columns a model may write beside its outputs to say how sure it is (a conformal interval's
+bounds, a prediction set), alone or as ``<output>.lower`` ...: a scoring job writes them, but
+they are not outputs (a model used as a teacher gives its outputs only)."""
+
+
+def is_uncertainty_column(name: object) -> bool:
+    """Whether a model's output column is an uncertainty column (see :data:`UNCERTAINTY_COLUMNS`)."""
+    text = str(name)
+    return text in UNCERTAINTY_COLUMNS or ("." in text and text.rsplit(".", 1)[1] in UNCERTAINTY_COLUMNS)
+
+
 def metric_key(name: str) -> str:
     """``name`` made a valid MLflow metric key (alphanumerics, ``_ - . / `` and space)."""
     return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in name)
@@ -57,6 +69,8 @@ __all__ = [
     "TAG_PREFIX",
     "TASK_TAG",
     "TASK_TYPE_TAG",
+    "UNCERTAINTY_COLUMNS",
+    "is_uncertainty_column",
     "metric_key",
     "output_metric_key",
 ]

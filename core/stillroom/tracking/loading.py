@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import TensorSpec
 
-from ..contract.names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG
+from ..contract.names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, is_uncertainty_column
 from ..contract.specs import InputColumn
 from ..errors import ModelLoadError, missing_dependency
 from ..scoring import compiled
@@ -175,13 +175,15 @@ def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> 
 
 def _pyfunc_predict(model: Any) -> Any:
     """Model outputs as an array. A pyfunc that returns a frame (a model of domain objects)
-    gives its numeric columns, (n,) for one and (n, k) for several; boolean validity flags
-    are not outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
+    gives its numeric columns, (n,) for one and (n, k) for several; boolean validity flags and
+    uncertainty columns (conformal bounds, prediction sets: ``is_uncertainty_column``) are not
+    outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
         out = model.predict(frame)
         if isinstance(out, pd.DataFrame):
-            values = out[[c for c in out.columns if not pd.api.types.is_bool_dtype(out[c])]].to_numpy(dtype=float)
+            outputs = [c for c in out.columns if not pd.api.types.is_bool_dtype(out[c]) and not is_uncertainty_column(c)]
+            values = out[outputs].to_numpy(dtype=float)
             return values[:, 0] if values.shape[1] == 1 else values
         return _last_column(out, len(frame))
 

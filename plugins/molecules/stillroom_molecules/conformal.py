@@ -82,6 +82,20 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(scores[rank - 1]) if 0 < rank <= n else math.inf
 
 
+def shippable_quantile(kind: str, scores: np.ndarray, level: float) -> tuple[float, bool]:
+    """(the quantile a model ships, whether it carries the guarantee). A scoring job refuses
+    non-finite outputs, so too few calibration molecules for the level give the largest score
+    seen (a narrower interval than the level asks, flagged ``guaranteed: false``), and none at
+    all the widest finite answer: every class (a probability output), or no bound (a value)."""
+    q = conformal_quantile(scores, level)
+    if np.isfinite(q):
+        return q, True
+    finite = np.asarray(scores, dtype=float)[np.isfinite(scores)]
+    if len(finite):
+        return float(finite.max()), False
+    return (1.0, False) if kind != "regression" else (float(np.finfo(np.float64).max) / 4, False)
+
+
 def nonconformity(kind: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Per calibration row: ``|y - p|`` for a value, ``1 - p(true class)`` for a probability
     output (``p`` = P(1)) or a multiclass one (``p`` (n, k), ``y`` class indices)."""
@@ -102,15 +116,17 @@ def calibrate(kinds: tuple[str, ...], y: np.ndarray, p: np.ndarray, level: float
     if kinds and kinds[0] == "multiclass":
         scores = nonconformity("multiclass", np.asarray(y, dtype=float).ravel(), p)
         scores = scores[np.isfinite(scores)]
-        return {"level": level, "quantiles": [conformal_quantile(scores, level)], "n_calibration": [int(len(scores))]}
+        q, guaranteed = shippable_quantile("multiclass", scores, level)
+        return {"level": level, "quantiles": [q], "n_calibration": [int(len(scores))], "guaranteed": [guaranteed]}
     y, p = np.atleast_2d(np.asarray(y, dtype=float).T).T, np.atleast_2d(np.asarray(p, dtype=float).T).T
-    quantiles, counts = [], []
+    quantiles, counts, guarantees = [], [], []
     for j, kind in enumerate(kinds):
         ok = np.isfinite(y[:, j]) & np.isfinite(p[:, j])
-        scores = nonconformity(kind, y[ok, j], p[ok, j])
-        quantiles.append(conformal_quantile(scores, level))
+        q, guaranteed = shippable_quantile(kind, nonconformity(kind, y[ok, j], p[ok, j]), level)
+        quantiles.append(q)
         counts.append(int(ok.sum()))
-    return {"level": level, "quantiles": quantiles, "n_calibration": counts}
+        guarantees.append(guaranteed)
+    return {"level": level, "quantiles": quantiles, "n_calibration": counts, "guaranteed": guarantees}
 
 
 def intervals(p: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ from rdkit import Chem
 from scipy import sparse
 from scipy.special import expit
 
-from stillroom.contract import ConfigError, ModelLoadError, output_kinds, usable_cores
+from stillroom.contract import UNCERTAINTY_COLUMNS, ConfigError, ModelLoadError, output_kinds, usable_cores
 
 from .chem import RDKIT_VERSION, standardised_mol
 from .featurize import Featurizer, FeaturizerConfig, feature_rows
@@ -201,11 +201,12 @@ class Scorer:
         if not self.conformal:
             return []
         if self.task_type == "multiclass":
-            return [("set", "string")]
+            return [(UNCERTAINTY_COLUMNS[2], "string")]
+        lower, upper, members = UNCERTAINTY_COLUMNS  # names a teacher loader knows are not outputs
         single = len(self.outputs) == 1
         out: list[tuple[str, str]] = []
         for name, kind in zip(self.outputs, self.kinds, strict=True):
-            parts = [("lower", "double"), ("upper", "double")] if kind == "regression" else [("set", "string")]
+            parts = [(lower, "double"), (upper, "double")] if kind == "regression" else [(members, "string")]
             out += [(part if single else f"{name}.{part}", dtype) for part, dtype in parts]
         return out
 

@@ -106,6 +106,8 @@ class SelectedStudent(SmilesStudent):
                 f"{c['validation_fidelity']:.4f}, {c['size_bytes'] / 2**20:.2f} MB, "
                 f"{c['latency_us_per_molecule']:.1f} us/molecule"
             )
+        if not fitted:
+            raise ConfigError("molecules.auto has no candidate for a multiclass task: add a molecules.mlp candidate")
         best = self._choose()
         winner = fitted[best]
         self.scorer = winner.scorer

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output
+from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output, console
 
 from .chem import RDKIT_VERSION
 from .conformal import ConformalSettings, calibrate, calibration_rows
@@ -127,6 +127,12 @@ class SmilesStudent:
         p = scorer.predict_features(F_cal)
         y = calibration_reference(m_cal)
         scorer.conformal = calibrate(scorer.kinds, y, p, self.conformal.level)
+        short = [n for n, ok in zip(scorer.outputs, scorer.conformal["guaranteed"], strict=False) if not ok]
+        if short:
+            console.log(
+                f"conformal: too few calibration molecules for level {self.conformal.level} on {', '.join(short)}: "
+                "their intervals do not carry the guarantee (raise data.valid_fraction or conformal.calibration_fraction)"
+            )
         self.training = self.training | {
             "conformal_level": self.conformal.level,
             "conformal_calibration_molecules": int(F_cal.shape[0]),
