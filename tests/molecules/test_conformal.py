@@ -170,3 +170,19 @@ def test_without_labels_the_intervals_cover_the_teachers_values(solubility) -> N
     )
     q = student.scorer.conformal["quantiles"][0]
     assert np.isfinite(q) and student.scorer.conformal["n_calibration"] == [round(0.5 * len(valid))]
+
+
+def test_a_teacher_loaded_from_a_frame_model_leaves_the_uncertainty_columns_out() -> None:
+    """The core's teacher loader on a pyfunc's frame: outputs only, not the bounds or the set."""
+    from stillroom.tracking.loading import _pyfunc_predict
+
+    class FrameModel:
+        def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+            n = len(frame)
+            return pd.DataFrame(
+                {"logS": np.arange(n, dtype=float), "soluble": np.full(n, 0.7), "logS.lower": np.zeros(n)}
+                | {"logS.upper": np.ones(n), "soluble.set": ["{1}"] * n, "smiles_valid": np.ones(n, dtype=bool)}
+            )
+
+    out = _pyfunc_predict(FrameModel())(pd.DataFrame({"smiles": ["C", "CC", "CCC"]}))
+    assert out.shape == (3, 2) and np.allclose(out[:, 0], [0, 1, 2]) and np.allclose(out[:, 1], 0.7)
