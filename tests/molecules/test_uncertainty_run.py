@@ -32,6 +32,7 @@ SMALL = [
     "teacher.params.descriptors=screening",
     "student.params.n_estimators=80",
     "student.params.epochs=10",
+    "molecules.analogues.enabled=true",
     "molecules.analogues.max_count=120",
     "evaluation.bootstrap=20",
     "evaluation.efficiency_rows=200",
