@@ -191,6 +191,8 @@ def render(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         )
         seconds = f"{twin['seconds']:.0f} / {r['seconds']:.0f}" if twin else f"- / {r['seconds']:.0f}"
         lines.append(_row(*_key(r), accepted, rejected, seconds))
+    if meta.get("notes"):
+        lines += ["", "## Reading", "", *[f"- {note}" for note in meta["notes"]]]
     return "\n".join(lines) + "\n"
 
 
