@@ -22,6 +22,7 @@ runner = CliRunner()
 SMALL = [
     "data.max_rows=300",
     "data.pool_max=400",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop with [gnn])
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=80",
     "teacher.params.forest_trees=40",
