@@ -467,6 +467,11 @@ def train_chemprop_teacher(params: dict[str, Any], bundle: DataBundle, seed: int
     """Fit (or take from the cache) the ensemble on the training split, stopping on validation."""
     require_chemprop()
     p = check_params(params)
+    if bundle.reference == "teacher":
+        raise ConfigError(
+            "teacher molecules.chemprop trains on labels, and data.reference 'teacher' means there are none: "
+            "use a pre-trained teacher (teacher.name=molecules.admet, or teacher.uri=<an MLflow model taking SMILES>)"
+        )
     task_type = bundle.details.get("task_type", "regression")
     if task_type not in TASK_TYPES:
         raise ConfigError(
