@@ -155,20 +155,30 @@ def test_the_logged_teacher_reloads_and_scores_smiles(run: dict[str, Any]) -> No
     np.testing.assert_allclose(out.loc[[0, 1], ["a", "b"]].to_numpy(), direct, rtol=1e-5)
 
 
-def test_classification_teacher_gives_probabilities() -> None:
-    from stillroom_molecules.chemprop_teacher import train_chemprop_teacher
+def test_classification_teacher_gives_probabilities_and_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A binary teacher returns P(active); trained again on the same data and settings, it comes
+    from the cache (training is not run: it would raise) with the very same outputs."""
+    from stillroom_molecules import chemprop_teacher
     from stillroom_molecules.config import MoleculesDataConfig
     from stillroom_molecules.datasets import bundle_from_tables
     from stillroom_molecules.loaders import table_from_frame
 
+    monkeypatch.setenv("STILLROOM_CACHE_DIR", str(tmp_path))
     smiles = embedded.nci_pool().frame["smiles"].tolist()[:80]
     active = [float("N" in s) for s in smiles]
     table = table_from_frame(pd.DataFrame({"smiles": smiles, "active": active}), "synthetic", targets=["active"])
     cfg = MoleculesDataConfig(dataset="molecules.file", path="synthetic", targets=["active"], split="random", pool="none")
     bundle = bundle_from_tables(cfg, table, None, 0, "synthetic")
-    teacher = train_chemprop_teacher(TINY | {"ensemble": 1}, bundle, 0)
-    p = teacher.predict(bundle.test)
+    settings = TINY | {"ensemble": 1, "cache": True}
+    p = chemprop_teacher.train_chemprop_teacher(settings, bundle, 0).predict(bundle.test)
     assert p.shape == (len(bundle.test),) and ((p > 0) & (p < 1)).all()
+
+    def no_training(*_: Any) -> None:
+        raise AssertionError("trained again instead of taking the cached teacher")
+
+    monkeypatch.setattr(chemprop_teacher, "fit_ensemble", no_training)
+    again = chemprop_teacher.train_chemprop_teacher(settings, bundle, 0).predict(bundle.test)
+    np.testing.assert_array_equal(again, p)
 
 
 def _bad(tmp_path: Path, frame: pd.DataFrame, *extra: str) -> subprocess.CompletedProcess[str]:
