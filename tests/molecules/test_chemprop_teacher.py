@@ -93,6 +93,8 @@ def test_budget_scales_networks_then_epochs() -> None:
     big = scaled_to_budget(p, 41_000)
     assert big["ensemble"] == 1 and big["epochs"] == 12 and big["ensemble"] * big["epochs"] * 41_000 <= 500_000
     assert scaled_to_budget(p | {"max_molecule_epochs": 0}, 41_000)["ensemble"] == 3
+    defaults = [(q["ensemble"], q["epochs"]) for q in (scaled_to_budget(DEFAULTS, n) for n in (820, 3_360, 32_800))]
+    assert defaults == [(3, 40), (1, 40), (1, 7)]  # embedded solubility, Lipophilicity, a 41k set (80% training)
 
 
 @pytest.fixture(scope="module")
