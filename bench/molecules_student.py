@@ -37,7 +37,12 @@ SETS = {
     "bbbp": {"file": "bbbp.csv", "target": "p_np", "metric": "roc_auc", "units": "penetrates (1) / not (0)"},
 }
 ARMS = {"pool": ["molecules.analogues.enabled=false"], "pool+analogues": ["molecules.analogues.enabled=true"]}
-TEACHER = ["teacher.params.boosters=1", "teacher.params.n_estimators=300", "teacher.params.forest_trees=60"]
+TEACHER = [
+    "teacher.name=molecules.descriptor_ensemble",
+    "teacher.params.boosters=1",
+    "teacher.params.n_estimators=300",
+    "teacher.params.forest_trees=60",
+]
 
 
 def run_one(name: str, split: str, seed: int, arm: str, cache: Path, extra: list[str]) -> dict[str, Any]:

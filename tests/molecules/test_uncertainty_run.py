@@ -26,6 +26,7 @@ SMALL = [
     "data.max_rows=400",
     "data.valid_fraction=0.2",
     "data.pool_max=300",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop with [gnn])
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=60",
     "teacher.params.forest_trees=30",
