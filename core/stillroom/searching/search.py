@@ -139,9 +139,8 @@ def _optimize(study: Any, objective: Objective, settings: Any, jobs: int) -> Non
         studies.add_spent(study_, now - last[0])
         last[0] = now
 
-    with step(
-        f"search: trials ({left_trials if left_trials is not None else 'no limit on'} trials, {left_seconds or 0:.0f}s of budget left)"
-    ):
+    limit = "no limit on" if left_trials is None else left_trials
+    with step(f"search: trials ({limit} trials, {left_seconds or 0:.0f}s of budget left)"):
         queued = min(studies.waiting(study), left_trials if left_trials is not None else 1_000_000)
         if queued:  # the default student first, alone
             study.optimize(objective, n_trials=queued, timeout=left_seconds, n_jobs=1, catch=(Exception,), callbacks=[spent])
