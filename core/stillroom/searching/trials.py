@@ -27,6 +27,7 @@ from ..plugins import StillroomPluginManager
 from ..progress import logger
 from .choice import shortfall
 from .space import suggest, trial_config
+from .study import INTERRUPTED
 
 SIZE_METRICS = ("efficiency.size_ratio", "efficiency.student.size_bytes", "efficiency.student.n_parameters")
 
@@ -63,6 +64,9 @@ class Objective:
                 trial, values, early, tags | {"stillroom.search.state": "pruned", "stillroom.search.note": str(exc)}, "KILLED"
             )
             trial.set_user_attr("note", str(exc))
+            raise
+        except KeyboardInterrupt:  # SIGINT/SIGTERM: not a failure of the trial; a resumed search runs it again
+            trial.set_user_attr("note", INTERRUPTED)
             raise
         except Exception as exc:
             why = tracking.failure_text(exc)
