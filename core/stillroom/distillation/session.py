@@ -34,6 +34,7 @@ class TeacherSession:
     outputs: Outputs
     model: Teacher | None
     config: DistillConfig
+    shared: bool = False  # used by several runs (a search's trials, some at once)
     _labelled: dict[str, tuple[TransferSet, np.ndarray]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -41,8 +42,9 @@ class TeacherSession:
         self, pm: StillroomPluginManager, cfg: DistillConfig, needs_model: bool
     ) -> tuple[TransferSet, Outputs, Teacher | None]:
         """The transfer set of ``cfg`` with the teacher's outputs on it, fresh output dicts (a run
-        adds its students' outputs to them), and a private copy of the teacher model when the
-        student learns from its internals (trials in parallel must not share its hooks)."""
+        adds its students' outputs to them), and the teacher model when the student learns from
+        its internals: a private copy when the session is shared (trials in parallel must not
+        share its hooks)."""
         from .pipeline import build_transfer_set, label_rows  # the pipeline imports this module
 
         if cfg.transfer == self.config.transfer:
@@ -62,7 +64,7 @@ class TeacherSession:
         if needs_model:
             if self.model is None:
                 raise RuntimeError("this teacher session did not keep its teacher model")
-            model = copy.deepcopy(self.model)
+            model = copy.deepcopy(self.model) if self.shared else self.model
         return transfer, outputs, model
 
 
@@ -70,7 +72,8 @@ def open_session(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig,
     """Steps 2-4: the data, the transfer set of ``cfg``, the teacher and its outputs (cached).
 
     ``keep``: hold the teacher model for later (a student learning from its internals, or a
-    search labelling other transfer sets); otherwise it is released here."""
+    search labelling other transfer sets); otherwise it is released here. ``shared``: for
+    several runs (a search), each then gets its own copy of the teacher model."""
     from .pipeline import build_transfer_set, teacher_phase
 
     with step("data: loading splits"):
@@ -78,4 +81,4 @@ def open_session(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig,
         validate_bundle(bundle)
     transfer = build_transfer_set(pm, bundle, cfg, cfg.run.seed)
     teacher, outputs, model = teacher_phase(pm, task, cfg, bundle, transfer, keep=keep)
-    return TeacherSession(bundle, teacher, transfer, outputs, model, cfg)
+    return TeacherSession(bundle, teacher, transfer, outputs, model, cfg, shared)

@@ -73,7 +73,7 @@ def run_search(
     with timed() as timings, tracking.job() as opened:
         try:
             with tempfile.TemporaryDirectory(prefix="stillroom-search-") as tmp, use_cache_dir(cfg.run.cache_dir):
-                session = open_session(pm, task, cfg, keep=True)
+                session = open_session(pm, task, cfg, keep=True, shared=True)
                 tracking.adopt(opened, parent)  # a teacher the plugin trained: its run under the search
                 objective = Objective(pm, task, base, space, session, parent, rules, dict(settings.objectives))
                 if not study.trials:
