@@ -68,7 +68,9 @@ class TeacherSession:
         return transfer, outputs, model
 
 
-def open_session(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, keep: bool) -> TeacherSession:
+def open_session(
+    pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, keep: bool, shared: bool = False
+) -> TeacherSession:
     """Steps 2-4: the data, the transfer set of ``cfg``, the teacher and its outputs (cached).
 
     ``keep``: hold the teacher model for later (a student learning from its internals, or a
