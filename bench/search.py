@@ -72,8 +72,13 @@ def settings(task: str, seed: int, full: bool) -> list[str]:
         "molecules.endpoint=lipophilicity",
         "molecules.units=logD (octanol/water, pH 7.4)",
     ]
-    if not full:
-        out += ["data.pool_max=1000", "teacher.params.n_estimators=150", "teacher.params.forest_trees=60"]
+    if not full:  # the light descriptor-ensemble teacher (the vertical's default is chemprop now)
+        out += [
+            "data.pool_max=1000",
+            "teacher.name=molecules.descriptor_ensemble",
+            "teacher.params.n_estimators=150",
+            "teacher.params.forest_trees=60",
+        ]
     return common + out
 
 

@@ -184,6 +184,7 @@ MEDICAL = [
 MOLECULES = [
     "data.max_rows=300",
     "data.pool_max=400",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop)
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=80",
     "teacher.params.forest_trees=40",
