@@ -92,8 +92,8 @@ def test_conditional_dimensions_and_structured_choices_round_trip_through_optuna
         assert decode(space, trial.params) == values  # lists come back as lists, not JSON text
         trial_config(task, base, values)  # every sampled point is a valid config
         study.tell(trial, 0.0)
-    assert seen == {"molecules.lightgbm", "molecules.mlp"}
-    assert default_values(space, base)["student.name"] == "molecules.lightgbm"
+    assert {"molecules.lightgbm", "molecules.mlp"} <= seen <= {"molecules.auto", "molecules.lightgbm", "molecules.mlp"}
+    assert default_values(space, base)["student.name"] == "molecules.auto"  # the default student is the first trial
 
 
 def test_two_plugins_declaring_one_field_is_an_error() -> None:

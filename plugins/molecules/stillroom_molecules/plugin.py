@@ -201,8 +201,10 @@ def stillroom_input_formats() -> Iterable[InputFormat]:
 
 LGBM, MLP = {"student.name": "molecules.lightgbm"}, {"student.name": "molecules.mlp"}
 SEARCH_SPACE: dict[str, Any] = {
-    # the student's kind, then its size (each kind's own fields)
-    "student.name": {"choices": ["molecules.lightgbm", "molecules.mlp"]},
+    # the student's kind, then its size (each kind's own fields); molecules.auto, the default (which
+    # chooses among both kinds on validation itself), is a point of the space, so the search's
+    # first trial is the default student
+    "student.name": {"choices": ["molecules.auto", "molecules.lightgbm", "molecules.mlp"]},
     "student.params.n_estimators": {"low": 100, "high": 600, "integer": True, "log": True, "when": LGBM},
     "student.params.num_leaves": {"low": 15, "high": 63, "integer": True, "log": True, "when": LGBM},
     "student.params.hidden": {"choices": [[256, 64], [512, 128], [1024, 256]], "when": MLP},
