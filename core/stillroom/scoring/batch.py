@@ -172,24 +172,25 @@ def _scores_of(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Call the model and insist on one finite score per row; a silent NaN would poison the output.
 
-    A model may return a frame instead of an array (a pyfunc that scores domain objects):
-    its first column is the score, written under its own name, further columns are written
-    beside it (several endpoints, per-class probabilities, a call), and boolean columns are
-    validity flags. A row whose flag is False (an unparsable molecule, say) may have no score:
-    it is written empty and the job goes on. An array is written as ``score_column``.
+    A model may return a frame instead of an array (a pyfunc that scores domain objects), its
+    columns in three parts (:func:`frame_parts`): its outputs, the first of which is the score,
+    written under its own name (several endpoints, per-class probabilities ...); its first
+    boolean column, the validity flag: a row whose flag is False (an unparsable molecule, say)
+    may have no score, it is written empty and the job goes on; and annotations after the flag
+    (a reason, an applicability domain), written as they come. Every column keeps the frame's
+    order. An array is written as ``score_column``.
     Returns the scores, the other output columns and the score's column name.
     """
     result = predict(frame)
     extra: dict[str, np.ndarray] = {}
     allowed_missing = np.zeros(len(frame), dtype=bool)
     if isinstance(result, pd.DataFrame):
-        flags = [c for c in result.columns if pd.api.types.is_bool_dtype(result[c])]
-        values = [c for c in result.columns if c not in flags]
+        values, flag, _annotations = frame_parts(result)
         if not values:
             raise ValueError("predict returned a frame without a score column")
-        for flag in flags:
+        if flag is not None:
             allowed_missing |= ~result[flag].to_numpy(dtype=bool)
-        extra = {str(c): result[c].to_numpy() for c in values[1:] + flags}
+        extra = {str(c): result[c].to_numpy() for c in result.columns[1:]}
         score_column = str(values[0])
         result = result[values[0]].to_numpy(dtype=float)
     scores = np.asarray(result)
@@ -207,6 +208,17 @@ def _scores_of(
             row = first_row + int(np.flatnonzero(~np.isfinite(column) & ~allowed_missing)[0])
             raise DataError(f"the model returned a non-finite {name!r} at row {row} (0-based data row)")
     return scores, extra, score_column
+
+
+def frame_parts(frame: pd.DataFrame) -> tuple[list[str], str | None, list[str]]:
+    """(outputs, validity flag, annotations) of a frame a model returns: the columns before its
+    first boolean column, that column, and the columns after it."""
+    columns = [str(c) for c in frame.columns]
+    flag = next((c for c in columns if pd.api.types.is_bool_dtype(frame[c])), None)
+    if flag is None:
+        return columns, None, []
+    at = columns.index(flag)
+    return columns[:at], flag, columns[at + 1 :]
 
 
 def _output_table(

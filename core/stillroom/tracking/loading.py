@@ -23,6 +23,7 @@ from ..contract.names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG
 from ..contract.specs import InputColumn
 from ..errors import ModelLoadError, missing_dependency
 from ..scoring import compiled
+from ..scoring.batch import frame_parts
 from .integrity import download_checked, logged_model_record, version_record
 from .registry import MODEL_ALIAS_URI, resolve_registered
 from .store import short
@@ -175,13 +176,14 @@ def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> 
 
 def _pyfunc_predict(model: Any) -> Any:
     """Model outputs as an array. A pyfunc that returns a frame (a model of domain objects)
-    gives its numeric columns, (n,) for one and (n, k) for several; boolean validity flags
-    are not outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
+    gives its outputs, (n,) for one and (n, k) for several: the columns before its validity flag
+    (:func:`stillroom.scoring.batch.frame_parts`); the flag and the annotations after it are not
+    outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
         out = model.predict(frame)
         if isinstance(out, pd.DataFrame):
-            values = out[[c for c in out.columns if not pd.api.types.is_bool_dtype(out[c])]].to_numpy(dtype=float)
+            values = out[frame_parts(out)[0]].to_numpy(dtype=float)
             return values[:, 0] if values.shape[1] == 1 else values
         return _last_column(out, len(frame))
 

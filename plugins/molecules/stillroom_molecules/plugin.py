@@ -163,3 +163,4 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
 @hookimpl
 def stillroom_input_formats() -> Iterable[InputFormat]:
     yield formats.SMI
+    yield formats.SDF
