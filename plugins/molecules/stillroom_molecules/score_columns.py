@@ -38,6 +38,7 @@ REASON_COLUMN = "reason"
 SIMILARITY_COLUMN = "max_similarity"
 DOMAIN_COLUMN = "in_domain"
 ANNOTATIONS = (REASON_COLUMN, SIMILARITY_COLUMN, DOMAIN_COLUMN)
+SCORING_COLUMNS = (VALID_COLUMN, *ANNOTATIONS)  # after the endpoints, in this order
 REASONS = ("empty", "parse", "sanitize", "standardize")
 
 
