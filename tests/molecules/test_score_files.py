@@ -158,3 +158,25 @@ def test_a_library_scores_the_same_from_a_csv_and_an_sdf(run: dict[str, Any], tm
     for column in [*ENDPOINTS, "max_similarity"]:
         np.testing.assert_allclose(from_sdf[column], from_csv[column], rtol=1e-9)
     assert from_sdf["in_domain"].tolist() == from_csv["in_domain"].tolist()
+
+
+def test_scores_written_as_an_sdf_one_record_per_row(run: dict[str, Any], tmp_path: Path) -> None:
+    """The output's suffix chooses SDF: every input row is a record, in order, with the scores as
+    SD properties; an invalid row is an empty molecule carrying its reason."""
+    source = tmp_path / "hits.smi"
+    source.write_text("smiles name\nCCO ethanol\nC1CC( broken\nc1ccccc1O phenol\n")
+    out = tmp_path / "hits.sdf"
+    result = runner.invoke(app, ["score", "models:/molecules-student/1", str(source), str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    records = list(Chem.SDMolSupplier(str(out), sanitize=False))
+    assert len(records) == 3 and [r.GetProp("_Name") for r in records] == ["ethanol", "broken", "phenol"]
+    assert [r.GetNumAtoms() for r in records] == [3, 0, 7]
+    props = [r.GetPropsAsDict() for r in records]
+    assert [p["smiles_valid"] for p in props] == ["true", "false", "true"]
+    assert props[1]["reason"] == "parse" and "logS" not in props[1] and "max_similarity" not in props[1]
+    for p in (props[0], props[2]):
+        assert set(ENDPOINTS) <= set(p) and 0 <= float(p["max_similarity"]) <= 1 and p["in_domain"] in ("true", "false")
+    # the same numbers as the CSV output of the same input
+    table = _score(source, tmp_path / "hits.csv")
+    assert float(props[0]["logS"]) == pytest.approx(table["logS"].iloc[0], rel=1e-9)
+    assert float(props[2]["max_similarity"]) == pytest.approx(table["max_similarity"].iloc[2], rel=1e-9)

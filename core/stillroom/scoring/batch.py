@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv  # writing only: faster than pandas' to_csv
 import pyarrow.parquet as pq
 
 from .._runtime import sha256_file
-from ..contract.specs import InputFormat
+from ..contract.specs import InputFormat, OutputFormat, OutputWriter
 from ..errors import DataError
 from ..progress import boundary
 from .formats import ColumnSpec, Input, iter_tables
@@ -48,15 +48,22 @@ SCORE_BIN_EDGES: np.ndarray = np.linspace(0.0, 1.0, 21)
 
 
 class _Writer:
-    """Appends Arrow tables to the temp output, in the format the output extension asks for."""
+    """Appends Arrow tables to the temp output, in the format the output extension asks for: CSV
+    and Parquet by the core, anything else by the vertical's :class:`OutputFormat` that claims it."""
 
-    def __init__(self, temp: Path, fmt: str, gzip: bool) -> None:
+    def __init__(self, temp: Path, fmt: str | OutputFormat, gzip: bool) -> None:
         self._temp, self._fmt, self._gzip = temp, fmt, gzip
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._plugin: OutputWriter | None = None
         self._sink: pa.NativeFile | None = None
         self._schema: pa.Schema | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, inputs: pd.DataFrame) -> None:
+        if isinstance(self._fmt, OutputFormat):
+            if self._plugin is None:
+                self._plugin = self._fmt.open(self._temp)
+            self._plugin.write(table.to_pandas(), inputs)
+            return
         if self._writer is None:
             self._schema = table.schema
             self._writer = self._open(table.schema)
@@ -73,6 +80,9 @@ class _Writer:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._plugin is not None:
+            self._plugin.close()
+            self._plugin = None
         if self._sink is not None:
             self._sink.close()
             self._sink = None
@@ -84,13 +94,20 @@ class _Writer:
                 os.close(fd)
 
 
-def _output_format(output: Path) -> tuple[str, bool]:
-    """(``parquet`` | ``csv``, gzip) from the output's name; anything else is refused up front."""
+def _output_format(output: Path, formats: Sequence[OutputFormat] = ()) -> tuple[str | OutputFormat, bool]:
+    """(``parquet`` | ``csv`` | the vertical's format, gzip) from the output's name; anything else
+    is refused up front."""
     name = output.name.lower()
     fmt = "parquet" if name.endswith((".parquet", ".pq")) else "csv" if name.endswith((".csv", ".csv.gz")) else None
-    if fmt is None:
-        raise DataError(f"{output}: unknown output file type (use .csv, .csv.gz or .parquet)")
-    return fmt, name.endswith(".gz")
+    if fmt is not None:
+        return fmt, name.endswith(".gz")
+    claimed = [f for f in formats if f.claims(output)]
+    if len(claimed) > 1:
+        raise DataError(f"{output} is claimed by several output formats: {', '.join(f'{f.name} ({f.plugin})' for f in claimed)}")
+    if not claimed:
+        others = "".join(f", {f.description or f.name}" for f in formats)
+        raise DataError(f"{output}: unknown output file type (use .csv, .csv.gz, .parquet{others})")
+    return claimed[0], False
 
 
 # --------------------------------------------------------------------------- summary
@@ -280,6 +297,7 @@ def score_file(
     formats: Sequence[InputFormat] = (),
     model_config: Mapping[str, Any] | None = None,
     named_format: InputFormat | None = None,
+    output_formats: Sequence[OutputFormat] = (),
     slot: OutputSlot | None = None,
     overwrite: bool = False,
 ) -> ScoringSummary:
@@ -291,7 +309,8 @@ def score_file(
     and any `extra_output` columns. On any failure the output path is left untouched.
     `formats` are the verticals' readers for inputs that are not CSV or Parquet, and
     `model_config` what such a reader may need to know about the model (its image size ...);
-    `named_format` reads the input whatever its name (raw records, ``stillroom score --raw``).
+    `named_format` reads the input whatever its name (raw records, ``stillroom score --raw``);
+    `output_formats` are the verticals' writers for outputs that are not CSV or Parquet (SDF).
     Given a claimed ``slot`` (:class:`~stillroom.scoring.output.OutputSlot`) the scores go to
     its partial file and the caller publishes them; otherwise the output is claimed here (an
     existing one only with ``overwrite``) and published at the end.
@@ -303,7 +322,7 @@ def score_file(
     passthrough = list(passthrough)
     if score_column in passthrough:
         raise DataError(f"score column {score_column!r} clashes with a passthrough column")
-    fmt, gzip = _output_format(target)
+    fmt, gzip = _output_format(target, output_formats)
     stats, started = _ScoreStats(), time.perf_counter()
     source_input = Input(source_path, expected, formats, dict(model_config or {}), named_format)
     chunks = closing(iter_tables(source_input, passthrough, chunk_rows))
@@ -358,7 +377,7 @@ def _score_chunks(
             for table, _ in itertools.chain([(first, source)], tables):
                 frame = table.select(order).to_pandas()
                 scores, model_extra, named = _scores_of(predict, frame, stats.rows, score_column)
-                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra))
+                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra), frame)
                 stats.add(scores)
                 boundary(f"scoring: {stats.rows:,} rows written")
                 rate = stats.rows / max(time.perf_counter() - started, 1e-9)
