@@ -80,7 +80,7 @@ def test_logged_student_is_a_smiles_pyfunc_with_a_public_example(run: dict[str, 
     assert [(c.name, c.type.name) for c in inputs] == [("smiles", "string")]
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "garbage(("]}))
     assert list(out.columns) == ["score", *SCORING_COLUMNS]
-    assert out["reason"].tolist() == [None, None, "parse"] and out["in_domain"].tolist()[2] is False
+    assert out["reason"].tolist() == ["", "", "parse"] and out["in_domain"].tolist()[2] is False
     assert out["smiles_valid"].tolist() == [True, True, False]
     assert out["score"].iloc[0] > out["score"].iloc[1]  # ethanol is far more soluble than benzene
     assert pd.isna(out["score"].iloc[2])

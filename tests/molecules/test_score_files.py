@@ -180,3 +180,22 @@ def test_scores_written_as_an_sdf_one_record_per_row(run: dict[str, Any], tmp_pa
     table = _score(source, tmp_path / "hits.csv")
     assert float(props[0]["logS"]) == pytest.approx(table["logS"].iloc[0], rel=1e-9)
     assert float(props[2]["max_similarity"]) == pytest.approx(table["max_similarity"].iloc[2], rel=1e-9)
+
+
+def test_spark_writes_the_local_engines_columns(run: dict[str, Any], tmp_path: Path) -> None:
+    """``--engine spark`` runs the same version as a Spark UDF: every column of the contract (not
+    only the first endpoint, renamed), invalid rows flagged rather than failing the job."""
+    pytest.importorskip("pyspark")
+    source = tmp_path / "library.sdf"
+    source.write_text(
+        "".join(Chem.MolToMolBlock(Chem.MolFromSmiles(s)) + "$$$$\n" for s in ["CCO", "c1ccccc1O"]) + "broken\n\n\n$$$$\n"
+    )
+    local = _score(source, tmp_path / "local.parquet")
+    spark = _score(source, tmp_path / "spark.parquet", "--engine", "spark", "--master", "local[2]")
+    assert list(spark.columns) == list(local.columns) == ["record", "name", *COLUMNS]
+    assert spark["record"].tolist() == local["record"].tolist() == [1, 2, 3]
+    assert spark["smiles_valid"].tolist() == [True, True, False]
+    assert spark["reason"].tolist() == local["reason"].tolist() == ["", "", "parse"]
+    assert spark["in_domain"].tolist() == local["in_domain"].tolist()
+    for column in [*ENDPOINTS, "max_similarity"]:
+        np.testing.assert_allclose(spark[column], local[column], rtol=1e-9)

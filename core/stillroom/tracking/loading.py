@@ -215,12 +215,22 @@ def spark_udf_factory(pinned_uri: str) -> Any:
     """``spark -> UDF`` scoring the pinned model version in Spark's Python workers.
 
     ``env_manager="local"``: executors use the Python environment they run in (the same
-    pinned packages); building a fresh environment per job would need the internet.
+    pinned packages); building a fresh environment per job would need the internet. A model
+    that returns a frame of several columns (outputs, a validity flag, annotations) gives a
+    struct of them, typed by its output signature, so Spark writes the local engine's columns.
     """
+    from mlflow.models import Model
+
+    try:
+        outputs = Model.load(pinned_uri).get_output_schema()
+    except Exception:
+        outputs = None
+    columns = outputs is not None and not outputs.is_tensor_spec() and len(outputs.inputs) > 1
+    result_type = None if columns else "double"  # None: MLflow types the struct from the signature
 
     def factory(spark: Any) -> Any:
         try:
-            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type="double", env_manager="local")
+            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type=result_type, env_manager="local")
         except Exception as exc:
             raise ModelLoadError(f"could not load {pinned_uri} into Spark: {short(exc)}") from None
 

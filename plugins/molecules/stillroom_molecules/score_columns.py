@@ -11,7 +11,7 @@ column             type      what
 ``smiles_valid``   boolean   the molecule was read and standardised; else its endpoints
                              are empty
 ``reason``         string    why not: ``empty``, ``parse``, ``sanitize``, ``standardize``
-                             (empty for a valid molecule)
+                             (an empty string for a valid molecule)
 ``max_similarity`` double    nearest-neighbour Tanimoto similarity to the student's
                              training molecules (empty for an invalid one)
 ``in_domain``      boolean   ``max_similarity`` >= the run's ``molecules.ad_threshold``
@@ -86,7 +86,8 @@ def output_frame(scored: Scored, endpoints: Sequence[str]) -> pd.DataFrame:
     """The frame the pyfunc returns: endpoints, the flag, then the annotations (see the module)."""
     frame = pd.DataFrame(scored.values, columns=list(endpoints))
     frame[VALID_COLUMN] = scored.valid
-    frame[REASON_COLUMN] = pd.Series(scored.reasons, dtype=object)
+    # "" rather than None for a valid row: MLflow's Spark UDF writes a missing string as "None"
+    frame[REASON_COLUMN] = pd.Series([r or "" for r in scored.reasons], dtype=object)
     if scored.similarity is not None and scored.in_domain is not None:
         frame[SIMILARITY_COLUMN] = scored.similarity
         frame[DOMAIN_COLUMN] = scored.in_domain

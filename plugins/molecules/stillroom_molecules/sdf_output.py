@@ -61,7 +61,7 @@ def _molecule(text: object) -> Chem.Mol:
 def _property(value: Any) -> str | None:
     """An SD property's text: ``true``/``false`` for flags (as the CSV output writes them),
     full precision for numbers, nothing for an empty value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
