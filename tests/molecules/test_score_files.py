@@ -199,3 +199,20 @@ def test_spark_writes_the_local_engines_columns(run: dict[str, Any], tmp_path: P
     assert spark["in_domain"].tolist() == local["in_domain"].tolist()
     for column in [*ENDPOINTS, "max_similarity"]:
         np.testing.assert_allclose(spark[column], local[column], rtol=1e-9)
+
+
+def test_the_smiles_column_is_found_alike_in_distill_and_score() -> None:
+    """distill's lookup (data.smiles_column, else the conventional names, any case) and the
+    aliases the student ships for scoring name the same columns, the configured one first."""
+    from stillroom.contract import DataError
+    from stillroom_molecules.loaders import SMILES_CANDIDATES, find_smiles_column
+    from stillroom_molecules.student import smiles_aliases
+
+    frame = pd.DataFrame({"ID": [1], "MyStructure": ["CCO"], "Canonical_SMILES": ["CCO"]})
+    assert find_smiles_column(frame, "mystructure", "f") == "MyStructure"  # the configured name, any case
+    assert find_smiles_column(frame, None, "f") == "Canonical_SMILES"
+    assert smiles_aliases("MyStructure") == ["MyStructure", *SMILES_CANDIDATES] and smiles_aliases(None) == list(
+        SMILES_CANDIDATES
+    )
+    with pytest.raises(DataError, match="no SMILES column 'structures'"):
+        find_smiles_column(frame, "structures", "f")

@@ -230,7 +230,7 @@ class Source:
     identifiers: tuple[str, ...] = ()  # a reader's columns that say which row is which: always written
 
 
-def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
+def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int, any_case: Sequence[str] = ()) -> Source:
     """Parquet source; schema and row count come from the footer, no data is read.
 
     ``pre_buffer=False`` plus a small ``buffer_size`` streams pages instead of loading
@@ -244,10 +244,11 @@ def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
         pfile.close()
         raise _no_rows(path)
 
-    names = set(pfile.schema_arrow.names)
+    loose = {name.lower() for name in any_case}  # declared input aliases, read in any case
+    names = [c for c in pfile.schema_arrow.names if c in set(wanted) or c.lower() in loose]
 
     def batches() -> Iterator[pa.RecordBatch]:  # lazy, so columns are checked before they are asked for
-        yield from pfile.iter_batches(batch_size=chunk_rows, columns=[c for c in wanted if c in names])
+        yield from pfile.iter_batches(batch_size=chunk_rows, columns=names)
 
     return Source(
         columns={f.name: f.type for f in pfile.schema_arrow},
@@ -356,8 +357,8 @@ def _open_source(source: Input, passthrough: Sequence[str], chunk_rows: int) -> 
     path, expected = source.path, source.expected
     fmt = source.kind()
     if fmt == "parquet":
-        aliases = [a for names in _declared_aliases(source).values() for a in names]
-        return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough) + aliases)), chunk_rows)
+        aliases = [a for name, others in _declared_aliases(source).items() for a in [name, *others]]
+        return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows, aliases)
     if fmt == "csv":
         return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
     assert isinstance(fmt, InputFormat)
