@@ -51,7 +51,10 @@ CARD = {
 def stillroom_tasks() -> Iterable[TaskSpec]:
     yield TaskSpec(
         name="molecules",
-        description="slow molecule model (descriptor ensemble, ADMET-AI, any MLflow model) distilled into a fingerprint student",
+        description=(
+            "slow molecule model (Chemprop D-MPNN, descriptor ensemble, ADMET-AI, any MLflow model) "
+            "distilled into a fingerprint student"
+        ),
         config_model=MoleculesConfig,
         default_config=Path(__file__).with_name("default.yaml"),
         compliance_profile="molecules",
@@ -73,6 +76,12 @@ def _descriptor_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
     return train_descriptor_teacher(params, bundle, seed)
 
 
+def _chemprop_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
+    from .chemprop_teacher import train_chemprop_teacher
+
+    return train_chemprop_teacher(params, bundle, seed)
+
+
 def _admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
     from .admet import build_admet_teacher
 
@@ -83,6 +92,12 @@ def _admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
 def stillroom_teachers() -> Iterable[TeacherSpec]:
     yield TeacherSpec(
         "molecules.descriptor_ensemble", "molecules", _descriptor_teacher, "LightGBM x3 + ExtraTrees on all RDKit 2D descriptors"
+    )
+    yield TeacherSpec(
+        "molecules.chemprop",
+        "molecules",
+        _chemprop_teacher,
+        "Chemprop 2 D-MPNN ensemble trained here (extra [gnn]; the default with it)",
     )
     yield TeacherSpec("molecules.admet", "molecules", _admet_teacher, "ADMET-AI Chemprop ensemble (extra [admet]), any endpoint")
 
