@@ -185,3 +185,24 @@ def stillroom_input_formats() -> Iterable[InputFormat]:
 @hookimpl
 def stillroom_output_formats() -> Iterable[OutputFormat]:
     yield sdf_output.SDF_OUTPUT
+
+
+LGBM, MLP = {"student.name": "molecules.lightgbm"}, {"student.name": "molecules.mlp"}
+SEARCH_SPACE: dict[str, Any] = {
+    # the student's kind, then its size (each kind's own fields)
+    "student.name": {"choices": ["molecules.lightgbm", "molecules.mlp"]},
+    "student.params.n_estimators": {"low": 100, "high": 600, "integer": True, "log": True, "when": LGBM},
+    "student.params.num_leaves": {"low": 15, "high": 63, "integer": True, "log": True, "when": LGBM},
+    "student.params.hidden": {"choices": [[256, 64], [512, 128], [1024, 256]], "when": MLP},
+    # the featuriser both kinds share
+    "student.params.featurizer.radius": {"choices": [2, 3]},
+    "student.params.featurizer.n_bits": {"choices": [1024, 2048, 4096]},
+    "student.params.featurizer.counts": {"choices": [True, False]},
+    "recipe.alpha": {"low": 0.3, "high": 1.0},
+}
+
+
+@hookimpl
+def stillroom_search_space(task: TaskSpec) -> dict[str, Any] | None:
+    """Student kind and size, featuriser, alpha for ``stillroom search molecules``."""
+    return SEARCH_SPACE if task.name == "molecules" else None
