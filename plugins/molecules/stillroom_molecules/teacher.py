@@ -10,14 +10,13 @@ MoleculeNet-size data (see bench/results/molecules.md for its numbers beside Che
 Every task type is supported: one model per output for regression (rows missing that label
 are skipped), multilabel and mixed (each output as its kind says), class probabilities for
 binary and multiclass. A trained
-teacher is cached under its parameters, seed and training-data digest.
+teacher is cached under :func:`~stillroom.contract.teacher_cache_key` (parameters, seed,
+features, label columns, task type, training data).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
-import json
 from typing import Any
 
 import lightgbm as lgb
@@ -35,6 +34,7 @@ from stillroom.contract import (
     console,
     default_cache_dir,
     output_kinds,
+    teacher_cache_key,
 )
 
 from .featurize import Featurizer, FeaturizerConfig
@@ -192,13 +192,10 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     output_types = bundle.details.get("output_types")
     train = bundle.train
     versions = {d: md.version(d) for d in ("stillroom-molecules", "scikit-learn", "lightgbm", "rdkit")}
-    identity = json.dumps(
-        {"params": p, "seed": seed, "task_type": task_type, "train": _digest(train), "versions": versions}
-        | ({"output_types": output_types} if output_types else {}),  # keeps the keys of single-kind teachers
-        sort_keys=True,
-        default=str,
+    # the core's key (features, labels, task type, data) plus what the ensemble itself reads
+    key = teacher_cache_key(
+        "molecules.descriptor_ensemble", p, seed, bundle, versions=versions, details_task=(task_type, output_types)
     )
-    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def fit() -> DescriptorEnsemble:
         X = featurizer.transform(train[SMILES].tolist()).toarray()  # dense: the ensemble was tuned on it
@@ -208,9 +205,3 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     if hit:
         console.log(f"teacher: the same descriptor ensemble (key {key}) was trained before; taken from the cache")
     return EnsembleTeacher(model, featurizer, key)  # type: ignore[arg-type]
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    from stillroom.contract import frame_digest
-
-    return frame_digest(frame)
