@@ -194,7 +194,12 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     versions = {d: md.version(d) for d in ("stillroom-molecules", "scikit-learn", "lightgbm", "rdkit")}
     # the core's key (features, labels, task type, data) plus what the ensemble itself reads
     key = teacher_cache_key(
-        "molecules.descriptor_ensemble", p, seed, bundle, versions=versions, details_task=(task_type, output_types)
+        "molecules.descriptor_ensemble",
+        p,
+        seed,
+        bundle,
+        versions=versions,
+        reads=(task_type, output_types, bundle.details.get("targets")),
     )
 
     def fit() -> DescriptorEnsemble:
