@@ -18,6 +18,8 @@ rounds) moves by less than 25% between the two, while the absolute times move fa
 
     python bench/efficiency.py [--verticals fraud medical molecules] [--rounds 7]
     python bench/efficiency.py --render      # rebuild efficiency.md from efficiency.json
+    python bench/efficiency.py --verticals fraud --out /tmp/fraud   # one vertical into its own file ...
+    python bench/efficiency.py --merge /tmp/fraud.json ...          # ... merged into efficiency.json
 
 Writes bench/results/efficiency.json (every round of every timing) and efficiency.md.
 """
@@ -44,18 +46,18 @@ TOLERANCE = 0.25  # the ratio may move by less than this between the two conditi
 # on), with less data or fewer epochs so the bench fits beside other jobs.
 VERTICALS: dict[str, dict[str, Any]] = {
     "fraud": {
-        "what": "simulated transactions (500 customers, 1,000 terminals, 70 days); default ensemble teacher "
+        "what": "simulated transactions (500 customers, 1,000 terminals, 100 days); default ensemble teacher "
         "(200 + 200 trees, 300 boosting iterations, logistic) and LightGBM student (100 trees)",
         "overrides": [
             "data.simulation.n_customers=500",
             "data.simulation.n_terminals=1000",
-            "data.simulation.n_days=70",
+            "data.simulation.n_days=100",
             "data.simulation.train_days=28",
         ],
     },
     "medical": {
         "what": "PneumoniaMNIST balanced subset (real, 28x28 grey); default ResNet teacher [32, 64, 128] x [1, 1, 1] and "
-        "separable student [16, 32, 64] (1 epoch each: speed depends on the architecture, not on training)",
+        "separable student [16, 32, 64] with a stride-2 stem (1 epoch each: speed depends on the architecture, not on training)",
         "overrides": [
             "data.dataset=medical.npz",
             f"data.path={SHARED / 'pneumoniamnist_balanced.npz'}",
@@ -117,6 +119,7 @@ def run_vertical(name: str, rounds: int, work: Path) -> dict[str, Any]:
                 timings[condition] = time_models(models, batch, cfg).as_dict()
             print(f"{name} {condition}: {json.dumps(_ratios(timings[condition]))}", flush=True)
     return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "what": spec["what"],
         "overrides": overrides,
         "batch_rows": len(batch),
@@ -196,7 +199,8 @@ def render(saved: dict[str, Any]) -> str:
     ]
     verdicts = []
     for name, result in saved["verticals"].items():
-        lines += [f"## {name}", "", f"{result['what']}; batch N = {result['batch_rows']:,} rows.", ""]
+        when = f" Timed {result['date']}." if "date" in result else ""
+        lines += [f"## {name}", "", f"{result['what']}; batch N = {result['batch_rows']:,} rows.{when}", ""]
         params = result["parameters"]
         lines.append("parameters: " + ", ".join(f"{role} {n:,}" for role, n in params.items()))
         lines.append("")
@@ -267,10 +271,21 @@ def main() -> None:
     parser.add_argument("--verticals", nargs="+", default=list(VERTICALS), choices=list(VERTICALS))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--render", action="store_true", help="rebuild efficiency.md from efficiency.json and exit")
+    parser.add_argument("--out", default=str(OUT), help="results path without suffix (.json and .md are written)")
+    parser.add_argument("--merge", nargs="+", help="add the verticals of these saved .json files to efficiency.json")
     args = parser.parse_args()
-    path = OUT.with_suffix(".json")
+    out = Path(args.out)
+    path = out.with_suffix(".json")
+    if args.merge:
+        saved = json.loads(path.read_text()) if path.exists() else {"verticals": {}}
+        for other in map(json.loads, (Path(p).read_text() for p in args.merge)):
+            saved["verticals"].update(other["verticals"])
+            saved["meta"] = other["meta"]
+        path.write_text(json.dumps(saved, indent=2))
+        args.render = True
     if args.render:
-        OUT.with_suffix(".md").write_text(render(json.loads(path.read_text())))
+        out.with_suffix(".md").write_text(render(json.loads(path.read_text())))
+        print(out.with_suffix(".md").read_text())
         return
     from machine import describe
 
@@ -285,8 +300,8 @@ def main() -> None:
             saved["verticals"][name] = run_vertical(name, args.rounds, Path(tmp))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(saved, indent=2))  # each vertical kept as soon as it is done
-            OUT.with_suffix(".md").write_text(render(saved))
-    print(OUT.with_suffix(".md").read_text())
+            out.with_suffix(".md").write_text(render(saved))
+    print(out.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":

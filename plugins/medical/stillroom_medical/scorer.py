@@ -140,10 +140,18 @@ def _onnx_engine() -> str:
 
 
 def onnx_runner(data: bytes) -> Any:
-    """An ONNX Runtime session on the CPU: image batch in, the graph's first output out."""
+    """An ONNX Runtime session on the CPU: image batch in, the graph's first output out.
+
+    Its worker threads do not spin while they wait: on a machine shared with other jobs (a
+    scoring job always is) a spinning thread burns the core its partner needs, and a small
+    network, many short operators each ending in a wait, lost half its images/s to it
+    (measured: bench/results/efficiency.md).
+    """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]
 

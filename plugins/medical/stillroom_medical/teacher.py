@@ -204,7 +204,7 @@ def load_state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: in
     p = Path(str(path))
     if not p.is_file():
         raise ModelLoadError(f"teacher state dict {p} does not exist")
-    arch = {k: v for k, v in params.items() if k in ("architecture", "widths", "blocks")}
+    arch = {k: v for k, v in params.items() if k in ("architecture", "widths", "blocks", "stem_stride")}
     arch.setdefault("architecture", "resnet")
     net = nets.build(arch.pop("architecture"), bundle.details["image_shape"][0], output_count(bundle), **arch)
     try:
