@@ -348,9 +348,10 @@ def _with_scoring(text: str, out: Path) -> str:
 
 def _with_efficiency(text: str, saved: Path) -> str:
     """The default student against the default teacher, interleaved, from bench/efficiency.py."""
-    from efficiency import medical_claim
+    from efficiency import PREVIOUS_MEDICAL, medical_claim
 
-    medical = json.loads(saved.read_text())["verticals"].get("medical") if saved.exists() else None
+    verticals = json.loads(saved.read_text())["verticals"] if saved.exists() else {}
+    medical, previous = verticals.get("medical"), verticals.get(PREVIOUS_MEDICAL)
     if not medical:
         return text
     lines = [
@@ -363,6 +364,12 @@ def _with_efficiency(text: str, saved: Path) -> str:
         "",
         *medical_claim(medical),
     ]
+    if previous:
+        lines += [
+            f"The previous default student ({previous['what']}) measured the same way, before the stem was strided:",
+            "",
+            *medical_claim(previous)[2:],
+        ]
     return text + "\n" + "\n".join(lines)
 
 
