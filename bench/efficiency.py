@@ -199,7 +199,7 @@ def render(saved: dict[str, Any]) -> str:
         "and end of each timing is listed.",
         "",
     ]
-    verdicts = []
+    verdicts, missed = [], []
     for name, result in saved["verticals"].items():
         when = f" Timed {result['date']}." if "date" in result else ""
         lines += [f"## {name}", "", f"{result['what']}; batch N = {result['batch_rows']:,} rows.{when}", ""]
@@ -232,6 +232,8 @@ def render(saved: dict[str, Any]) -> str:
         for c in comparisons(result):
             ok = c["ratio_moved"] < TOLERANCE
             verdicts.append(ok)
+            if not ok:
+                missed.append(f"{name}, {c['runtime']}, batch {c['size'].replace('batch_', '')}")
             lines.append(
                 f"| {c['runtime']} | {c['size'].replace('batch_', '')} | {c['ratio_as_is']:,.1f}x | {c['ratio_loaded']:,.1f}x | "
                 f"{c['ratio_moved']:.0%} | {c['teacher_time_moved']:+.0%} | {c['student_time_moved']:+.0%} | "
@@ -244,8 +246,15 @@ def render(saved: dict[str, Any]) -> str:
         "## Verdict",
         "",
         f"The paired ratio moved by less than 25% in {sum(verdicts)} of {len(verdicts)} (vertical, runtime, batch) "
-        "comparisons between the two conditions. Absolute times are in the tables: read them as this machine's "
-        "under its load of the day, never as a model's speed.",
+        "comparisons between the two conditions"
+        + (
+            f" (not in: {'; '.join(missed)}: the background load moved more between the two timings than the burner "
+            "added, and the two models did not feel it alike)"
+            if missed
+            else ""
+        )
+        + ". Absolute times are in the tables: read them as this machine's under its load of the day, never as a "
+        "model's speed.",
         "",
     ]
     return "\n".join(lines)
