@@ -22,6 +22,7 @@ runner = CliRunner()
 SMALL = [
     "data.max_rows=300",
     "data.pool_max=400",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop with [gnn])
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=80",
     "teacher.params.forest_trees=40",
@@ -84,6 +85,21 @@ def test_logged_student_is_a_smiles_pyfunc_with_a_public_example(run: dict[str, 
     assert pd.isna(out["score"].iloc[2])
     files = [p.name for p in Path(mlflow.artifacts.download_artifacts("models:/molecules-student/1")).rglob("*")]
     assert "booster_0.txt" in files and "student.json" in files and not any(f.endswith((".pkl", ".joblib")) for f in files)
+
+
+def test_the_descriptor_teacher_is_logged_and_linked_as_the_runs_teacher(run: dict[str, Any]) -> None:
+    """Like the fraud and medical teachers: logged in its own run (a pyfunc scoring SMILES from
+    LightGBM text and skops files) and named as the distillation run's logged-model input."""
+    import mlflow
+
+    record = tracking.run_record(run["run_id"])
+    assert len(record.model_inputs) == 1
+    teacher = mlflow.pyfunc.load_model(f"models:/{record.model_inputs[0]}")
+    out = teacher.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "garbage(("]}))
+    assert out["smiles_valid"].tolist() == [True, True, False]
+    assert out["score"].iloc[0] > out["score"].iloc[1]  # ethanol is more soluble than benzene
+    files = [p.name for p in Path(mlflow.artifacts.download_artifacts(f"models:/{record.model_inputs[0]}")).rglob("*")]
+    assert "descriptor_ensemble.json" in files and not any(f.endswith((".pkl", ".joblib")) for f in files)
 
 
 def test_score_a_smiles_file_with_invalid_rows(run: dict[str, Any], tmp_path: Path) -> None:

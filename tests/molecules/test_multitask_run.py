@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 SMALL_MLP_RUN = [
     "data.split=random",
     "data.pool_max=200",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop with [gnn])
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=60",
     "teacher.params.forest_trees=30",

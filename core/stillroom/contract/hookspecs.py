@@ -120,6 +120,22 @@ def stillroom_transfer_points(bundle: DataBundle, config: Any, rng: np.random.Ge
     """
 
 
+# --- search -------------------------------------------------------------------------------
+
+
+@hookspec
+def stillroom_search_space(task: TaskSpec) -> dict[str, Any] | None:
+    """The default space ``stillroom search`` explores for ``task``, or ``None`` for another task.
+
+    A mapping of config fields under ``student.``, ``recipe.`` or ``transfer.`` to dimensions
+    (:class:`~stillroom.contract.config.SearchDimension` as a mapping: ``{"low": 7, "high": 63,
+    "integer": True}``, ``{"low": 0.01, "high": 0.3, "log": True}``, ``{"choices": [...]}``,
+    optionally ``"when": {field: value}``). What the vertical knows matters for its students:
+    the sizes worth trying, the recipe settings its benchmarks showed to decide retention. The
+    user's ``search.space`` is merged over it, and every dimension is validated like the config.
+    """
+
+
 # --- lifecycle ----------------------------------------------------------------------------
 
 

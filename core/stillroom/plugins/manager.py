@@ -167,6 +167,17 @@ class StillroomPluginManager(pluggy.PluginManager):
         frames = self.hook.stillroom_transfer_points(bundle=bundle, config=config, rng=rng)
         return [f for f in frames if f is not None and len(f)]
 
+    def search_space(self, task: TaskSpec) -> dict[str, Any]:
+        """The default search space of ``task``: every plugin's answer merged (a field claimed by
+        two plugins is an error, like a duplicate registration)."""
+        space: dict[str, Any] = {}
+        for answer in self.hook.stillroom_search_space(task=task):
+            for key, dimension in (answer or {}).items():
+                if key in space:
+                    raise PluginError(f"search space field {key!r} of task {task.name!r} is declared by two plugins")
+                space[key] = dimension
+        return space
+
     def before_run(self, context: RunContext) -> None:
         self.hook.stillroom_before_run(context=context)
 
