@@ -306,9 +306,7 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     versions = {d: md.version(d) for d in ("stillroom-molecules", "scikit-learn", "lightgbm", "rdkit")}
     # the core's key (features, labels, task type, data) plus what the ensemble itself reads
     reads = (task_type, output_types, bundle.details.get("targets"))
-    key = teacher_cache_key(
-        "molecules.descriptor_ensemble", p, seed, bundle, versions=versions, format=FORMAT, reads=reads
-    )
+    key = teacher_cache_key("molecules.descriptor_ensemble", p, seed, bundle, versions=versions, format=FORMAT, reads=reads)
 
     Y = training_labels(bundle, train, "molecules.descriptor_ensemble", "training split")
 
@@ -320,7 +318,6 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     if hit:
         console.log(f"teacher: the same descriptor ensemble (key {key}) was trained before; taken from the cache")
     return EnsembleTeacher(model, featurizer, key, list(bundle.details["targets"]))  # type: ignore[arg-type]
-
 
 
 class SavedEnsemble:
