@@ -363,6 +363,7 @@ def _score_with(
                 formats=source.formats,
                 model_config=source.config,
                 named_format=source.named,
+                output_formats=pm.output_formats(),
                 slot=slot,
             )
     summary: dict[str, Any] = {

@@ -13,6 +13,7 @@ import pytest
 from stillroom.errors import ConfigError
 from stillroom.tasks.targets import labels_only, make_targets
 from stillroom_molecules import conformal, embedded
+from stillroom_molecules.score_columns import SCORING_COLUMNS
 from stillroom_molecules.scorer import Scorer
 from stillroom_molecules.student import LightGBMStudent, MLPStudent
 
@@ -34,13 +35,6 @@ def test_too_few_calibration_molecules_ship_a_finite_quantile_without_the_guaran
     assert np.isfinite(q) and np.isfinite(-q) and not guaranteed
     calibration = conformal.calibrate(("regression", "binary"), np.array([[1.0, np.nan]] * 3), np.zeros((3, 2)), 0.9)
     assert calibration["guaranteed"] == [False, False] and calibration["n_calibration"] == [3, 0]
-
-
-def test_uncertainty_columns_are_not_outputs() -> None:
-    from stillroom.contract import is_uncertainty_column
-
-    assert all(is_uncertainty_column(c) for c in ("lower", "upper", "set", "logS.lower", "soluble.set"))
-    assert not any(is_uncertainty_column(c) for c in ("score", "logS", "upper_bound", "settings", "smiles_valid"))
 
 
 def test_regression_coverage_and_width_match_the_known_noise() -> None:
@@ -129,7 +123,7 @@ def test_a_student_ships_its_calibration_and_scores_intervals(solubility, tmp_pa
     saved = Scorer.load(student.scorer.save(tmp_path / "m"))
     assert saved.conformal == calibration
     frame = saved.frame(test["smiles"].tolist() + ["not a smiles"])
-    assert list(frame.columns) == ["score", "lower", "upper", "smiles_valid"]
+    assert list(frame.columns) == ["score", *SCORING_COLUMNS, "lower", "upper"]  # annotations after the flag
     assert np.allclose((frame["upper"] - frame["score"])[:-1], q)
     assert np.allclose((frame["score"] - frame["lower"])[:-1], q)
     assert frame.iloc[-1][["score", "lower", "upper"]].isna().all()
@@ -145,7 +139,7 @@ def test_binary_and_multi_output_students_write_sets_per_output(solubility) -> N
         fit[["smiles"]], labels_only("binary", y[:, 0]), valid[["smiles"]], labels_only("binary", yv[:, 0])
     )
     frame = binary.scorer.frame(["CCO", "c1ccccc1", "(("])
-    assert list(frame.columns) == ["score", "set", "smiles_valid"]
+    assert list(frame.columns) == ["score", *SCORING_COLUMNS, "set"]
     assert set(frame["set"][:2]) <= {"{0}", "{1}", "{0,1}", "{}"} and frame["set"].iloc[2] == ""
     mixed_targets = labels_only("mixed", y, ["binary", "regression"])
     mixed_valid = labels_only("mixed", yv, ["binary", "regression"])
@@ -153,7 +147,7 @@ def test_binary_and_multi_output_students_write_sets_per_output(solubility) -> N
     mixed.name_outputs(["soluble", "logS"])
     mixed.fit(fit[["smiles"]], mixed_targets, valid[["smiles"]], mixed_valid)
     columns = list(mixed.scorer.frame(["CCO"]).columns)
-    assert columns == ["soluble", "logS", "soluble.set", "logS.lower", "logS.upper", "smiles_valid"]
+    assert columns == ["soluble", "logS", *SCORING_COLUMNS, "soluble.set", "logS.lower", "logS.upper"]
 
 
 def test_without_labels_the_intervals_cover_the_teachers_values(solubility) -> None:
@@ -173,16 +167,15 @@ def test_without_labels_the_intervals_cover_the_teachers_values(solubility) -> N
 
 
 def test_a_teacher_loaded_from_a_frame_model_leaves_the_uncertainty_columns_out() -> None:
-    """The core's teacher loader on a pyfunc's frame: outputs only, not the bounds or the set."""
+    """The core's teacher loader on a pyfunc's frame: the outputs before the validity flag, not
+    the bounds or the set after it."""
     from stillroom.tracking.loading import _pyfunc_predict
 
     class FrameModel:
         def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
             n = len(frame)
-            return pd.DataFrame(
-                {"logS": np.arange(n, dtype=float), "soluble": np.full(n, 0.7), "logS.lower": np.zeros(n)}
-                | {"logS.upper": np.ones(n), "soluble.set": ["{1}"] * n, "smiles_valid": np.ones(n, dtype=bool)}
-            )
+            outputs = {"logS": np.arange(n, dtype=float), "soluble": np.full(n, 0.7), "smiles_valid": np.ones(n, dtype=bool)}
+            return pd.DataFrame(outputs | {"logS.lower": np.zeros(n), "logS.upper": np.ones(n), "soluble.set": ["{1}"] * n})
 
     out = _pyfunc_predict(FrameModel())(pd.DataFrame({"smiles": ["C", "CC", "CCC"]}))
     assert out.shape == (3, 2) and np.allclose(out[:, 0], [0, 1, 2]) and np.allclose(out[:, 1], 0.7)

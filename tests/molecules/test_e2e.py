@@ -16,6 +16,7 @@ import stillroom
 from stillroom import tracking
 from stillroom.cli import app
 from stillroom.testing import assert_compliance_bundle, temporary_store
+from stillroom_molecules.score_columns import SCORING_COLUMNS
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -79,7 +80,8 @@ def test_logged_student_is_a_smiles_pyfunc_with_a_public_example(run: dict[str, 
     inputs = model.metadata.get_input_schema().inputs
     assert [(c.name, c.type.name) for c in inputs] == [("smiles", "string")]
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "garbage(("]}))
-    assert list(out.columns) == ["score", "lower", "upper", "smiles_valid"]  # the conformal interval beside the score
+    assert list(out.columns) == ["score", *SCORING_COLUMNS, "lower", "upper"]  # the conformal interval last
+    assert out["reason"].tolist() == ["", "", "parse"] and out["in_domain"].tolist()[2] is False
     assert out["smiles_valid"].tolist() == [True, True, False]
     assert out["score"].iloc[0] > out["score"].iloc[1]  # ethanol is far more soluble than benzene
     assert pd.isna(out["score"].iloc[2])

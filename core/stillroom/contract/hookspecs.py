@@ -9,7 +9,7 @@ an error, not an implementation that silently never runs.
 Groups:
 
 * registration (broadcast, each yields named dataclasses of :mod:`stillroom.contract.specs`):
-  tasks, datasets, teachers, students, evaluators, compliance profiles, input formats. A
+  tasks, datasets, teachers, students, evaluators, compliance profiles, input and output formats. A
   duplicate name is an error.
 * teacher / student (firstresult): build a model from its config section; a plugin returns
   ``None`` to let the next one try (the core's built-in implementation runs last and uses the
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         DatasetSpec,
         EvaluatorSpec,
         InputFormat,
+        OutputFormat,
         StudentSpec,
         TaskSpec,
         TeacherSpec,
@@ -84,6 +85,15 @@ def stillroom_input_formats() -> Iterable[InputFormat]:
     """Declare file kinds this plugin reads for batch scoring (``.smi``, SDF, DICOM, image folders).
 
     The core reads CSV and Parquet; a domain format belongs to the vertical that knows it.
+    """
+
+
+@hookspec
+def stillroom_output_formats() -> Iterable[OutputFormat]:
+    """Declare output file kinds this plugin writes for batch scoring (SDF), chosen by the
+    output path's suffix.
+
+    The core writes CSV and Parquet; a domain format belongs to the vertical that knows it.
     """
 
 

@@ -25,20 +25,13 @@ INPUT_FORMAT_SETTINGS_TAG = f"{TAG_PREFIX}input_format.settings"
 """Run tags of a model trained from raw records: the input format that turns a raw batch into its
 inputs, and that format's settings (JSON), read by ``stillroom score --raw``."""
 
+INPUT_ALIASES = "input_aliases"
+"""``model_config`` key of a model whose input columns may come under other names in a user's
+file: ``{input: [alias, ...]}``. ``stillroom score`` takes the first alias present (any case) for
+an input the file lacks (a molecules model's ``smiles`` from a ``Smiles`` column)."""
+
 PROMOTION_EXPERIMENT = "stillroom-promotions"
 SCORING_EXPERIMENT = "stillroom-scoring"
-
-
-UNCERTAINTY_COLUMNS = ("lower", "upper", "set")
-"""Columns a model may write beside its outputs to say how sure it is (a conformal interval's
-bounds, a prediction set), alone or as ``<output>.lower`` ...: a scoring job writes them, but
-they are not outputs (a model used as a teacher gives its outputs only)."""
-
-
-def is_uncertainty_column(name: object) -> bool:
-    """Whether a model's output column is an uncertainty column (see :data:`UNCERTAINTY_COLUMNS`)."""
-    text = str(name)
-    return text in UNCERTAINTY_COLUMNS or ("." in text and text.rsplit(".", 1)[1] in UNCERTAINTY_COLUMNS)
 
 
 def metric_key(name: str) -> str:
@@ -58,6 +51,7 @@ __all__ = [
     "COMPLIANCE_MISSING_TAG",
     "COMPLIANCE_TAG",
     "GATE_TAG",
+    "INPUT_ALIASES",
     "INPUT_FORMAT_SETTINGS_TAG",
     "INPUT_FORMAT_TAG",
     "INCOMPLETE",
@@ -69,8 +63,6 @@ __all__ = [
     "TAG_PREFIX",
     "TASK_TAG",
     "TASK_TYPE_TAG",
-    "UNCERTAINTY_COLUMNS",
-    "is_uncertainty_column",
     "metric_key",
     "output_metric_key",
 ]

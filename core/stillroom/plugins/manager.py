@@ -20,7 +20,7 @@ import pluggy
 from .. import tracking
 from .._runtime import package_version
 from ..contract import hookspecs
-from ..contract.specs import ComplianceProfile, InputFormat, TaskSpec
+from ..contract.specs import ComplianceProfile, InputFormat, OutputFormat, TaskSpec
 from ..errors import PluginError
 from .registry import Registry
 
@@ -41,6 +41,7 @@ REGISTRATION_HOOKS = {
     "stillroom_evaluators": "evaluator",
     "stillroom_compliance_profiles": "compliance profile",
     "stillroom_input_formats": "input format",
+    "stillroom_output_formats": "output format",
 }
 
 
@@ -162,6 +163,10 @@ class StillroomPluginManager(pluggy.PluginManager):
     def input_formats(self) -> list[InputFormat]:
         """Every input format a plugin registered (for batch scoring)."""
         return list(self.registry.all("input format"))
+
+    def output_formats(self) -> list[OutputFormat]:
+        """Every output format a plugin registered (for batch scoring)."""
+        return list(self.registry.all("output format"))
 
     def transfer_points(self, bundle: DataBundle, config: Any, rng: np.random.Generator) -> list[pd.DataFrame]:
         frames = self.hook.stillroom_transfer_points(bundle=bundle, config=config, rng=rng)

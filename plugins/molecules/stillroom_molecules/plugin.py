@@ -12,13 +12,14 @@ from stillroom.contract import (
     DatasetSpec,
     EvaluatorSpec,
     InputFormat,
+    OutputFormat,
     StudentSpec,
     TaskSpec,
     TeacherSpec,
     hookimpl,
 )
 
-from . import datasets, formats
+from . import datasets, formats, sdf_output
 from .config import MoleculesConfig
 from .evaluation import evaluate_molecules
 from .metrics import SCREENING_FRACTION, enrichment_name
@@ -197,6 +198,12 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
 @hookimpl
 def stillroom_input_formats() -> Iterable[InputFormat]:
     yield formats.SMI
+    yield formats.SDF
+
+
+@hookimpl
+def stillroom_output_formats() -> Iterable[OutputFormat]:
+    yield sdf_output.SDF_OUTPUT
 
 
 LGBM, MLP = {"student.name": "molecules.lightgbm"}, {"student.name": "molecules.mlp"}
