@@ -40,6 +40,7 @@ def _distill_file(frame: pd.DataFrame, tmp_path: Path, *overrides: str) -> dict:
     frame.to_csv(path, index=False)
     targets = ", ".join(c for c in frame.columns if c != "smiles")
     base = ["data.dataset=molecules.file", f"data.path={path}", f"data.targets=[{targets}]"]
+    base += ["molecules.endpoint=test endpoints", "molecules.units=test units"]
     return stillroom.distill("molecules", overrides=base + SMALL_MLP_RUN + list(overrides))
 
 

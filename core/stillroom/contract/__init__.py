@@ -62,6 +62,7 @@ from .config import (
     DistillConfig,
     EvaluationConfig,
     GateConfig,
+    GuardsConfig,
     OperatingPoint,
     RecipeConfig,
     RunSettings,
@@ -70,7 +71,7 @@ from .config import (
     TeacherConfig,
     TransferConfig,
 )
-from .context import EvaluationContext, EvaluationResult, RunContext, ScoringContext
+from .context import CORE_OPERATING_POINT, EvaluationContext, EvaluationResult, OperatingPointRecord, RunContext, ScoringContext
 from .estimator import EstimatorTeacher, estimator_parameters, pickled_size
 from .hookspecs import PROJECT
 from .names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
@@ -106,6 +107,7 @@ __all__ = [
     "DataBundle",
     "DataError",
     "DataSettings",
+    "GuardsConfig",
     "INPUT_FORMAT_SETTINGS_TAG",
     "INPUT_FORMAT_TAG",
     "DatasetSpec",
@@ -114,6 +116,8 @@ __all__ = [
     "EvaluationConfig",
     "EvaluationContext",
     "EvaluationResult",
+    "OperatingPointRecord",
+    "CORE_OPERATING_POINT",
     "EvaluatorSpec",
     "FormatReader",
     "GateConfig",

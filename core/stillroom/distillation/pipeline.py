@@ -26,7 +26,7 @@ from .. import tracking
 from ..cache import cache_key, cached_outputs, default_cache_dir
 from ..contract import config as config_mod
 from ..contract.bundle import DataBundle, frame_digest, synthetic_example, validate_bundle
-from ..contract.config import DistillConfig
+from ..contract.config import DistillConfig, GuardsConfig
 from ..contract.context import EvaluationContext, EvaluationResult
 from ..contract.protocols import ModelDescription, Student, Teacher
 from ..contract.specs import TaskSpec
@@ -36,6 +36,7 @@ from ..progress import console, step
 from ..scoring import spark
 from ..tasks import kinds
 from ..tasks.targets import labels_only, make_targets, missing_labels
+from . import guards
 from .efficiency import measure_efficiency
 from .evaluation import operating_thresholds
 from .gate import evaluate_gate
@@ -59,6 +60,7 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
     with step("data: loading splits"):
         bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, seed)
         validate_bundle(bundle)
+    quality = check_data_quality(bundle, cfg)
     transfer = build_transfer_set(pm, bundle, cfg, seed)
     teacher, outputs, teacher_model = teacher_phase(pm, task, cfg, bundle, transfer, keep=uses_teacher_model(student))
     if teacher_model is not None:
@@ -90,8 +92,19 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
     gate = evaluate_gate(cfg.gate.rules, result.metrics)
     result.metrics["gate.passed"] = float(gate.passed)
     return Distillation(
-        task, cfg, bundle, transfer, teacher, outputs, student, baseline, thresholds, result, effs, gate, artifact_dir
+        task, cfg, bundle, transfer, teacher, outputs, student, baseline, thresholds, result, effs, gate, artifact_dir, quality
     )
+
+
+def check_data_quality(bundle: DataBundle, cfg: DistillConfig) -> guards.DataQuality:
+    """The data guards (``data.guards``), printed; a guard set to ``error`` that fired stops the
+    run here, before the teacher: nothing trained, nothing logged."""
+    settings = getattr(cfg.data, "guards", None) or GuardsConfig()
+    with step("data: guards (leaks, ids, stray labels, duplicates, events)"):
+        quality = guards.check_data(bundle, settings)
+    guards.report(quality)
+    quality.raise_errors()
+    return quality
 
 
 def build_transfer_set(pm: StillroomPluginManager, bundle: DataBundle, cfg: DistillConfig, seed: int) -> TransferSet:

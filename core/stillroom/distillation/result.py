@@ -19,6 +19,7 @@ from ..contract.context import EvaluationResult
 from ..contract.protocols import ModelDescription, Student
 from ..contract.specs import TaskSpec
 from .gate import GateResult
+from .guards import DataQuality
 
 
 @dataclass
@@ -76,3 +77,4 @@ class Distillation:
     efficiency: dict[str, dict[str, float]]
     gate: GateResult
     artifact_dir: Path
+    data_quality: DataQuality = field(default_factory=DataQuality)
