@@ -40,7 +40,7 @@ from ..tasks.separation import separation
 MAX_ROWS = 200_000
 """Training rows a guard looks at (the first ones, in order, so monotonic ids still show): a
 leak shows on far fewer."""
-ID_NAME = re.compile(r"(^id$|[_\-\s.]id$|[a-z0-9]I[dD]$)", re.IGNORECASE)
+ID_NAME = re.compile(r"(?i:^id$|[_\-\s.]id$)|[a-z0-9]I[dD]$")
 """``id``, ``*_id``, ``*-id``, ``CustomerId``, ``TX_ID``; not ``valid`` or ``acid``."""
 
 

@@ -7,9 +7,10 @@ Teacher, student and baseline all score 1.000 on it and every verdict becomes me
 so :mod:`stillroom.distillation.guards` asks this module, before any training, how well each
 input separates the labels:
 
-* class labels (binary, multiclass): the one-vs-rest ROC-AUC of the raw column, oriented
-  (``max(auc, 1 - auc)``: a column that is high for the negatives separates as well), the
-  worst class for multiclass (every class must be separated for the column to be the label);
+* class labels (binary): the ROC-AUC of the raw column, oriented (``max(auc, 1 - auc)``: a
+  column that is high for the negatives separates as well); multiclass: per class, the ROC-AUC
+  of the column read as a lookup table (each value's, or quantile bin's, share of that class, in
+  sample), the worst class (every class must be separated for the column to be the label);
 * yes/no outputs (multilabel, the binary columns of a mixed panel): the best label column's
   oriented ROC-AUC (one leaked label is enough to void that output's verdict);
 * values (regression, the value columns of a mixed panel): the best target's |Spearman rho|.
@@ -47,8 +48,8 @@ def separation(
     if task_type == BINARY:
         return Separation(_oriented_auc(np.asarray(y).astype(int), x), "roc_auc", labels[0])
     if task_type == MULTICLASS:
-        classes = np.unique(y)
-        per_class = [_oriented_auc((np.asarray(y) == c).astype(int), x) for c in classes]
+        classes, bins = np.unique(y), _bins(x)
+        per_class = [_oriented_auc((np.asarray(y) == c).astype(int), _bin_rate(bins, np.asarray(y) == c)) for c in classes]
         finite = [v for v in per_class if math.isfinite(v)]
         return Separation(min(finite) if finite else math.nan, "worst one-vs-rest roc_auc", labels[0])
     y2 = np.asarray(y, dtype=float).reshape(len(x), -1)
@@ -63,6 +64,27 @@ def separation(
         if math.isfinite(found.score) and not (math.isfinite(best.score) and best.score >= found.score):
             best = found
     return best
+
+
+BINS = 50
+"""Bins of a column for a multiclass check: its values when it has at most this many, else quantiles."""
+
+
+def _bins(x: np.ndarray) -> np.ndarray:
+    """The bin of every value: a code column (scenario 0..3) keeps its values, a continuous one
+    gets quantile bins."""
+    values = np.unique(x)
+    if len(values) <= BINS:
+        return np.searchsorted(values, x)
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, BINS + 1)[1:-1]))
+    return np.searchsorted(edges, x)
+
+
+def _bin_rate(bins: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Each row's bin's share of ``member`` rows: the column read as a lookup table for one class,
+    so a code whose middle value is a class separates it as well as one at either end."""
+    rate = np.bincount(bins, weights=member.astype(float)) / np.maximum(np.bincount(bins), 1)
+    return rate[bins]
 
 
 def _oriented_auc(y: np.ndarray, x: np.ndarray) -> float:
