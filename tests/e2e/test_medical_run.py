@@ -182,7 +182,8 @@ def test_the_card_states_the_screening_operating_point_and_lists_its_rates_with_
     m = tracking.run_record(run["run_id"]).metrics
     points = card["metrics"]["operating points"]
     screening = points["medical.operating_point"]
-    assert screening["rule"].startswith("sensitivity 0.9 on validation")
+    assert screening["rule"].startswith("sensitivity 0.9 on validation (the highest threshold reaching it)")
+    assert screening["rule"].endswith("positive class: 'lesion'")  # the data's class name, not class_1
     for role in ("teacher", "student", "baseline"):
         assert screening["thresholds"][role] == pytest.approx(m[f"{role}.operating_threshold"], abs=1e-6)
     rows = {row["metric"]: row for row in screening["metrics at this point"]["table"]}
@@ -199,6 +200,7 @@ def test_the_card_states_the_screening_operating_point_and_lists_its_rates_with_
         "fidelity.agreement",
     }
     assert 0 <= m["student.argmax_accuracy"] <= 1 and "student.argmax_accuracy.ci_low" in m
+    assert points["argmax"]["metrics at this point"]["table"][0]["metric"] == "argmax_accuracy"
     assert any("synthetic" in c for c in card["caveats_and_recommendations"])  # this run is on the embedded data
     quality = _artifact_json(run["run_id"], "data_quality.json")
     assert sum(quality["splits"]["test"]["labels"]["label"].values()) == 90 and quality["status"] in ("clean", "warnings")

@@ -61,7 +61,11 @@ def evaluate_medical(ctx: EvaluationContext) -> EvaluationResult:
     if kind == "binary":
         result.intervals.update(_rate_intervals(ctx, thresholds))
         result.metrics.update(_argmax_accuracy(ctx))
-    result.add_operating_point(_screening_point(kind, op, thresholds))
+    result.add_operating_point(_screening_point(kind, op, thresholds, names[0]))
+    if kind == "binary":
+        result.add_operating_point(
+            OperatingPointRecord("argmax", "the most probable class: P(positive) >= 0.5", ["argmax_accuracy"])
+        )
     if "student" in thresholds and hasattr(ctx.models.get("student"), "ship_with"):
         ctx.models["student"].ship_with(scoring_spec(ctx, thresholds["student"], op))
     result.tables["per_class"] = pd.DataFrame(per_class)
@@ -132,7 +136,7 @@ def _headline(role: str, kind: str, rows: list[dict[str, Any]], thresholds: list
     return out
 
 
-def _screening_point(kind: str, op: OperatingPoint, thresholds: dict[str, list[float]]) -> OperatingPointRecord:
+def _screening_point(kind: str, op: OperatingPoint, thresholds: dict[str, list[float]], positive: str) -> OperatingPointRecord:
     """The operating point of the medical rates (not the core's fidelity point): how it was
     chosen, each model's threshold, the rates computed there."""
     if op.kind == "threshold":
@@ -140,13 +144,15 @@ def _screening_point(kind: str, op: OperatingPoint, thresholds: dict[str, list[f
     elif op.kind == "youden":
         rule = "Youden's J maximised on validation for each model, then fixed"
     else:
-        rule = f"{op.kind} {op.value:g} on validation (the lowest threshold reaching it) for each model, then fixed"
+        which = "highest" if op.kind == "sensitivity" else "lowest"  # the point reaching the target that gives least away
+        rule = f"{op.kind} {op.value:g} on validation (the {which} threshold reaching it) for each model, then fixed"
     if kind == "multiclass":
         return OperatingPointRecord(
             SCREENING, "the most probable class (argmax)", [f"macro_{r}" for r in RATES if r != "accuracy"]
         )
     if kind == "binary":
         names, points = list(RATES), {role: t[0] for role, t in thresholds.items()}
+        rule += f"; positive class: {positive!r}"
     else:
         names, points = [f"macro_{r}" for r in RATES if r != "accuracy"], {}
     return OperatingPointRecord(SCREENING, rule + ("" if kind == "binary" else ", per label"), names, points)
