@@ -159,8 +159,9 @@ def _operating_point(d: Distillation) -> dict[str, Any]:
     """How decisions are made, and which figures hold where: every operating point the
     evaluators used, with each model's threshold and the metrics computed there (with their
     intervals); the top class or the raw values when no threshold is fixed."""
-    if not has_scalar_output(d.bundle.task_type) and not d.result.operating_points:
-        return {"decision": types.decision_rule(d.bundle.task_type)}
+    decision = {} if has_scalar_output(d.bundle.task_type) else {"decision": types.decision_rule(d.bundle.task_type)}
+    if not d.result.operating_points:
+        return decision
     points = {}
     for point in d.result.operating_points:
         entry: dict[str, Any] = {"rule": point.rule}
@@ -169,7 +170,7 @@ def _operating_point(d: Distillation) -> dict[str, Any]:
         if rows := _point_metrics(d, point.metrics):
             entry["metrics at this point"] = {"table": rows}
         points[point.name] = entry
-    return {"operating points": points}
+    return decision | {"operating points": points}
 
 
 def _point_metrics(d: Distillation, names: list[str]) -> list[dict[str, Any]]:
@@ -213,7 +214,9 @@ def _data_quality(d: Distillation) -> dict[str, Any]:
 
 def _events(split: dict[str, Any]) -> str:
     rarest = split["rarest"]
-    return f"{split['rows']:,} rows; rarest: {rarest['count']:,} ({rarest['label']} = {rarest['class']})"
+    if rarest["class"] == "values":
+        return f"{split['rows']:,} rows; fewest values: {rarest['count']:,} ({rarest['label']})"
+    return f"{split['rows']:,} rows; rarest class: {rarest['count']:,} ({rarest['label']} = {rarest['class']})"
 
 
 def _caveats(d: Distillation) -> list[str] | str:
