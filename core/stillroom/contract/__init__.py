@@ -74,7 +74,7 @@ from .config import (
 from .context import CORE_OPERATING_POINT, EvaluationContext, EvaluationResult, OperatingPointRecord, RunContext, ScoringContext
 from .estimator import EstimatorTeacher, estimator_parameters, pickled_size
 from .hookspecs import PROJECT
-from .names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
+from .names import INPUT_ALIASES, INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
 from .protocols import ModelDescription, NativeModel, Student, Teacher, TeacherLoader
 from .specs import (
     ComplianceProfile,
@@ -84,6 +84,8 @@ from .specs import (
     InputColumn,
     InputFormat,
     ModelInputs,
+    OutputFormat,
+    OutputWriter,
     StudentSpec,
     TaskSpec,
     TeacherSpec,
@@ -109,6 +111,7 @@ __all__ = [
     "DataSettings",
     "GuardsConfig",
     "INPUT_FORMAT_SETTINGS_TAG",
+    "INPUT_ALIASES",
     "INPUT_FORMAT_TAG",
     "DatasetSpec",
     "DistillConfig",
@@ -123,6 +126,8 @@ __all__ = [
     "GateConfig",
     "InputColumn",
     "InputFormat",
+    "OutputFormat",
+    "OutputWriter",
     "MixedTargets",
     "ModelDescription",
     "ModelInputs",

@@ -32,7 +32,7 @@ import pandas as pd
 from ..contract.bundle import DataBundle
 from ..contract.config import GuardsConfig
 from ..errors import DataError
-from ..progress import console
+from ..progress import console, step
 from ..tasks.balance import label_counts, rarest_events
 from ..tasks.kinds import has_class_labels
 from ..tasks.separation import separation
@@ -123,6 +123,17 @@ def check_data(bundle: DataBundle, guards: GuardsConfig) -> DataQuality:
             severity, finding.message = "warn", f"{finding.message} (accepted in data.guards.accept)"
         finding.severity = severity
         quality.findings.append(finding)
+    return quality
+
+
+def run_guards(bundle: DataBundle, cfg: Any) -> DataQuality:
+    """The data guards of a run's config (``data.guards``), printed; a guard set to ``error``
+    that fired stops the run here, before the teacher: nothing trained, nothing logged."""
+    settings = getattr(cfg.data, "guards", None) or GuardsConfig()
+    with step("data: guards (leaks, ids, stray labels, duplicates, events)"):
+        quality = check_data(bundle, settings)
+    report(quality)
+    quality.raise_errors()
     return quality
 
 
