@@ -255,6 +255,7 @@ def run_scoring(data_path: str, teacher_epochs: int, student_epochs: int, seed: 
         overrides = [
             "data.dataset=medical.npz",
             f"data.path={data_path}",
+            "data.class_names=[normal, pneumonia]",  # the archive has none (MedMNIST: 0 normal, 1 pneumonia)
             f"run.seed={seed}",
             "teacher.params=" + json.dumps(teacher_params),
             "student.params=" + json.dumps(student_params | {"families": {"response": 1.0}}),

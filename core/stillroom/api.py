@@ -93,6 +93,7 @@ class DistillResult(_Result):
     lineage: dict[str, Any] = field(default_factory=dict, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     tracking_uri: str = ""
+    data_quality: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:

@@ -196,3 +196,62 @@ def test_feature_families_need_a_teacher_with_features(tracking_store: str, tmp_
     torch.jit.save(torch.jit.trace(nets.resnet(1, 2, [8, 16, 32], [1, 1, 1]).eval(), torch.zeros(1, 1, 16, 16)), str(path))
     _fails(_args(["teacher.name=null", f"teacher.uri={path}"]), "need the teacher's intermediate features")
     _nothing_written()
+
+
+def _artifact_json(run_id: str, name: str) -> Any:
+    import json
+
+    import mlflow
+
+    return json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name)).read_text())
+
+
+def test_the_card_states_the_screening_operating_point_and_lists_its_rates_with_intervals(run: dict[str, Any]) -> None:
+    """The card says the rates hold at the sensitivity-targeted point this run chose (not the
+    core's fpr 0.1 fidelity point), with each model's threshold, and lists sensitivity,
+    specificity, PPV, NPV and accuracy with intervals for every model."""
+    card = _artifact_json(run["run_id"], "model_card.json")
+    m = tracking.run_record(run["run_id"]).metrics
+    points = card["metrics"]["operating points"]
+    screening = points["medical.operating_point"]
+    assert screening["rule"].startswith("sensitivity 0.9 on validation (the highest threshold reaching it)")
+    assert screening["rule"].endswith("positive class: 'lesion'")  # the data's class name, not class_1
+    for role in ("teacher", "student", "baseline"):
+        assert screening["thresholds"][role] == pytest.approx(m[f"{role}.operating_threshold"], abs=1e-6)
+    rows = {row["metric"]: row for row in screening["metrics at this point"]["table"]}
+    assert set(rows) == {"sensitivity", "specificity", "ppv", "npv", "accuracy"}
+    for rate, row in rows.items():
+        for role in ("teacher", "student", "baseline"):
+            value, interval = row[role].split(" ", 1)
+            assert float(value) == pytest.approx(m[f"{role}.{rate}"], abs=1e-4) and interval.startswith("[")
+            low, high = m[f"{role}.{rate}.ci_low"], m[f"{role}.{rate}.ci_high"]
+            assert low <= m[f"{role}.{rate}"] + 1e-9 and m[f"{role}.{rate}"] <= high + 1e-9
+    core = points["evaluation.operating_point"]
+    assert core["rule"].startswith("fpr 0.1") and {r["metric"] for r in core["metrics at this point"]["table"]} <= {
+        "fidelity.alert_overlap",
+        "fidelity.agreement",
+    }
+    assert 0 <= m["student.argmax_accuracy"] <= 1 and "student.argmax_accuracy.ci_low" in m
+    assert points["argmax"]["metrics at this point"]["table"][0]["metric"] == "argmax_accuracy"
+    assert any("synthetic" in c for c in card["caveats_and_recommendations"])  # this run is on the embedded data
+    quality = _artifact_json(run["run_id"], "data_quality.json")
+    assert sum(quality["splits"]["test"]["labels"]["label"].values()) == 90 and quality["status"] in ("clean", "warnings")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "label 2 (class 2) of column 'label' is in 1 training row(s) but in neither validation nor test"),
+        (["data.task_type=binary"], "train split: label column 'label' must be 0/1, found ['0', '1', '2']"),
+    ],
+    ids=["inferred-classes", "declared-binary"],
+)
+def test_a_stray_label_in_a_binary_training_split_is_an_error(
+    tracking_store: str, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    """One image labelled 2 in a 0/1 archive: an error before any training, never 3-class training."""
+    labels = (np.arange(40) % 2).reshape(40, 1).astype(np.uint8)
+    labels[7] = 2
+    path = write_npz(tmp_path / "scans.npz", NPZ_SPLITS, train_labels=labels)
+    _fails(_args(["data.dataset=medical.npz", f"data.path={path}", *extra]), message)
+    _nothing_written()

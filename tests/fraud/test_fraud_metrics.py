@@ -101,6 +101,7 @@ def test_fraud_metrics_bundle(two_days: tuple[pd.DataFrame, np.ndarray]) -> None
         "recall_at_fpr_0_005",
         "recall_at_fpr_0_01",
         "card_precision_at_2",
+        "handbook_card_precision_at_2",
         "precision_at_budget",
         "recall_at_budget",
         "expected_cost",

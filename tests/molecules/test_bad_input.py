@@ -26,17 +26,21 @@ def _nothing_written() -> None:
     assert mlflow.MlflowClient().search_registered_models() == []
 
 
-def _file_args(path: Path, target: str = "y") -> list[str]:
-    return [
-        "distill",
-        "molecules",
-        "--set",
-        "data.dataset=molecules.file",
-        "--set",
-        f"data.path={path}",
-        "--set",
-        f"data.targets=[{target}]",
-    ]
+def _file_args(path: Path, target: str = "y", described: bool = True) -> list[str]:
+    args = ["distill", "molecules", "--set", "data.dataset=molecules.file", "--set", f"data.path={path}"]
+    args += ["--set", f"data.targets=[{target}]"]
+    return args + (["--set", "molecules.endpoint=test endpoint", "--set", "molecules.units=test units"] if described else [])
+
+
+def test_a_users_file_without_endpoint_and_units_is_refused_up_front(tracking_store: str, tmp_path: Path) -> None:
+    """A user's file is never labelled with the embedded set's endpoint: without its own
+    endpoint and units the config is refused before the file is even read (it does not exist)."""
+    _fails(_file_args(tmp_path / "never-read.csv", described=False), "molecules.endpoint and molecules.units required")
+    _fails(
+        _file_args(tmp_path / "never-read.csv", described=False) + ["--set", "molecules.endpoint=logD"],
+        "molecules.units required for dataset 'molecules.file'",
+    )
+    _nothing_written()
 
 
 @pytest.mark.parametrize(

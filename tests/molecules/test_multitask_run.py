@@ -42,6 +42,7 @@ def _distill_file(frame: pd.DataFrame, tmp_path: Path, *overrides: str) -> dict:
     frame.to_csv(path, index=False)
     targets = ", ".join(c for c in frame.columns if c != "smiles")
     base = ["data.dataset=molecules.file", f"data.path={path}", f"data.targets=[{targets}]"]
+    base += ["molecules.endpoint=test endpoints", "molecules.units=test units"]
     return stillroom.distill("molecules", overrides=base + SMALL_MLP_RUN + list(overrides))
 
 
@@ -110,9 +111,11 @@ def test_a_yes_no_endpoint_is_called_at_probability_one_half(tracking_store: str
     summary = _distill_file(frame, tmp_path)
     assert summary["task_type"] == "binary"
     card = Path(mlflow.artifacts.download_artifacts(run_id=summary["run_id"], artifact_path="model_card.json"))
-    decisions = json.loads(card.read_text())["metrics"]
-    assert decisions["operating point"] == "threshold = 0.5 chosen on validation, then fixed"
+    decisions = json.loads(card.read_text())["metrics"]["operating points"]["evaluation.operating_point"]
+    assert decisions["rule"] == "probability >= 0.5 for every model"
     assert decisions["thresholds"] == {"teacher": 0.5, "student": 0.5, "baseline": 0.5}
+    at_point = {row["metric"] for row in decisions["metrics at this point"]["table"]}
+    assert at_point == {"fidelity.alert_overlap", "fidelity.agreement"}
     m = summary["metrics"]
     # with about half the molecules called soluble, agreement is measured on many calls each way
     assert 0.7 < m["fidelity.agreement"] <= 1.0 and 0.5 < m["fidelity.alert_overlap"] <= 1.0

@@ -42,6 +42,8 @@ def _distill(path: Path, teacher: tuple[str, ...] = ADMET_AI) -> object:
     for item in (
         "data.dataset=molecules.file",
         f"data.path={path}",
+        "molecules.endpoint=ADMET-AI panel (Lipophilicity_AstraZeneca logD, hERG block)",
+        "molecules.units=logD; probability",
         "data.reference=teacher",
         f"data.targets=[{', '.join(PANEL)}]",
         "data.task_type=mixed",

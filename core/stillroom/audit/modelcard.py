@@ -31,6 +31,7 @@ SECTIONS = (
     ("metrics", "Metrics"),
     ("evaluation_data", "Evaluation data"),
     ("training_data", "Training data"),
+    ("data_quality", "Data quality"),
     ("quantitative_analyses", "Quantitative analyses"),
     ("gate", "Release gate"),
     ("how_chosen", "How this student was chosen"),
@@ -68,6 +69,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
         },
         "evaluation_data": {"split": "test", "rows": len(bundle.test), "source": bundle.source},
         "training_data": {"labelled rows": _labelled_rows(d), "transfer set": d.transfer.composition(), "source": bundle.source},
+        "data_quality": _data_quality(d),
         "quantitative_analyses": {
             "performance": {
                 "table": results_table(list(TABLE_METRICS[bundle.task_type]), result.metrics, result.intervals, judged)
@@ -85,9 +87,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
         "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
         **({"how_chosen": how_chosen(d.selection)} if d.selection else {}),
         "ethical_considerations": task.card.get("ethical_considerations", "See the vertical's documentation."),
-        "caveats_and_recommendations": task.card.get(
-            "caveats", "Re-validate before use on data from another population or period."
-        ),
+        "caveats_and_recommendations": _caveats(d),
     }
 
 
@@ -158,14 +158,74 @@ def _per_output_table(d: Distillation, roles: list[str]) -> list[dict[str, Any]]
 
 
 def _operating_point(d: Distillation) -> dict[str, Any]:
-    """How decisions are made: a threshold fixed on validation (binary), or the top class / raw values."""
-    op = d.config.evaluation.operating_point
-    if not has_scalar_output(d.bundle.task_type):
-        return {"decision": types.decision_rule(d.bundle.task_type)}
-    return {
-        "operating point": f"{op.kind} = {op.value} chosen on validation, then fixed",
-        "thresholds": {k: round(v, 6) for k, v in d.thresholds.items()},
-    }
+    """How decisions are made, and which figures hold where: every operating point the
+    evaluators used, with each model's threshold and the metrics computed there (with their
+    intervals); the top class or the raw values when no threshold is fixed."""
+    decision = {} if has_scalar_output(d.bundle.task_type) else {"decision": types.decision_rule(d.bundle.task_type)}
+    if not d.result.operating_points:
+        return decision
+    points = {}
+    for point in d.result.operating_points:
+        entry: dict[str, Any] = {"rule": point.rule}
+        if point.thresholds:
+            entry["thresholds"] = {k: round(v, 6) for k, v in point.thresholds.items()}
+        if rows := _point_metrics(d, point.metrics):
+            entry["metrics at this point"] = {"table": rows}
+        points[point.name] = entry
+    return decision | {"operating points": points}
+
+
+def _point_metrics(d: Distillation, names: list[str]) -> list[dict[str, Any]]:
+    """One row per metric: each model's value with its interval (``fidelity.*``: the student's
+    against the teacher, and the baseline's for contrast)."""
+    values, intervals = d.result.metrics, d.result.intervals
+    rows = []
+    for name in names:
+        if name.startswith("fidelity."):
+            keys = {"student": name, "baseline": f"baseline_{name}"}
+        else:
+            keys = {role: f"{role}.{name}" for role in d.efficiency}
+        row: dict[str, Any] = {"metric": name}
+        for role, key in keys.items():
+            if key in values:
+                row[role] = _value(values[key], intervals.get(key))
+        if len(row) > 1:
+            rows.append(row)
+    return rows
+
+
+def _value(value: float, bounds: tuple[float, float] | None) -> str:
+    return f"{value:.4f}" + (f" {_interval(bounds)}" if bounds else "")
+
+
+def _data_quality(d: Distillation) -> dict[str, Any]:
+    """The data guards' findings and the events of each split (``data_quality.json`` has it all)."""
+    quality = d.data_quality
+    events = {name: _events(split) for name, split in quality.splits.items() if "rarest" in split}
+    out: dict[str, Any] = {"status": quality.status, "findings": quality.summary_lines() or ["none"]}
+    if events:
+        out["events per split"] = events
+    if quality.duplicates.get("rule"):
+        dup = quality.duplicates
+        out["duplicates"] = (
+            f"{dup.get('groups', 0)} group(s) of duplicate inputs merged ({dup.get('rows_merged', 0)} rows), "
+            f"{dup.get('conflicting', 0)} with conflicting labels; rule: {dup['rule']}"
+        )
+    return out
+
+
+def _events(split: dict[str, Any]) -> str:
+    rarest = split["rarest"]
+    if rarest["class"] == "values":
+        return f"{split['rows']:,} rows; fewest values: {rarest['count']:,} ({rarest['label']})"
+    return f"{split['rows']:,} rows; rarest class: {rarest['count']:,} ({rarest['label']} = {rarest['class']})"
+
+
+def _caveats(d: Distillation) -> list[str] | str:
+    """The task's caveats and those of this run's data source (a user's real file never carries
+    the embedded data's)."""
+    general = d.task.card.get("caveats", "Re-validate before use on data from another population or period.")
+    return [general, *d.bundle.caveats] if d.bundle.caveats else general
 
 
 def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:

@@ -105,6 +105,7 @@ def record(
         "lineage": lineage,
         "timings": dict(timings),
         "tracking_uri": tracking_uri,
+        "data_quality": d.data_quality.as_dict(),
     }
     pm.after_run(context, summary)
     return summary
@@ -217,6 +218,7 @@ def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[s
     (root / "environment.json").write_text(json.dumps(environment(pm), indent=2))
     (root / "metrics.json").write_text(json.dumps({"metrics": d.result.metrics, "intervals": d.result.intervals}, indent=2))
     (root / "gate.json").write_text(json.dumps(d.gate.as_dict(), indent=2))
+    (root / "data_quality.json").write_text(json.dumps(d.data_quality.as_dict(), indent=2, default=_jsonable))
     if kinds.has_scalar_output(d.bundle.task_type):  # the reference a scoring job's PSI is measured against
         reference = root / "reference"
         reference.mkdir(exist_ok=True)

@@ -27,8 +27,10 @@ from .._runtime import package_version
 from ..contract.names import COMPLETE, COMPLIANCE_MISSING_TAG, COMPLIANCE_TAG, INCOMPLETE, ROLES
 from ..errors import StillroomError
 from ..tasks.judging import scored_roles
+from .summary import verdict
 
 SUMMARY_PREFIXES = ("retention.", "gain.", "fidelity.")
+CI_SUFFIXES = (".ci_low", ".ci_high")
 EFFICIENCY_FIELDS = (
     "n_parameters",
     "size_bytes",
@@ -90,6 +92,8 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
             for k, v in sorted(metrics.items())
             if k.startswith(SUMMARY_PREFIXES) and not k.endswith((".ci_low", ".ci_high"))
         ],
+        "retention_gain": retention_gain_table(metrics),
+        "data_quality": data_quality_view(_json(art / "data_quality.json")),
         "efficiency": efficiency_table(metrics),
         "card_html": MarkdownIt("commonmark").enable("table").render(card_md) if card_md else "",
         "plots": _plots(art),
@@ -125,6 +129,34 @@ def performance_table(metrics: dict[str, float]) -> dict[str, Any]:
         cells = {role: {"value": metrics[f"{role}.{name}"], "interval": _interval(metrics, f"{role}.{name}")} for role in roles}
         rows.append({"metric": name, **cells})
     return {"roles": roles, "rows": rows}
+
+
+def retention_gain_table(metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """One row per metric with a retention or a gain: the three models' values, retention, the
+    gain over the baseline with its paired interval and what that interval supports."""
+    names = sorted({k.split(".", 1)[1] for k in metrics if k.startswith(("retention.", "gain.")) and not k.endswith(CI_SUFFIXES)})
+    rows = []
+    for name in names:
+        low, high = metrics.get(f"gain.{name}.ci_low"), metrics.get(f"gain.{name}.ci_high")
+        rows.append(
+            {
+                "metric": name,
+                **{role: metrics.get(f"{role}.{name}") for role in ROLES},
+                "retention": metrics.get(f"retention.{name}"),
+                "gain": metrics.get(f"gain.{name}"),
+                "interval": _interval(metrics, f"gain.{name}"),
+                "verdict": verdict((low, high)).strip("()") if low is not None and high is not None else "",
+            }
+        )
+    return rows
+
+
+def data_quality_view(record: dict[str, Any] | None) -> dict[str, Any]:
+    """The data guards' record (``data_quality.json``), or ``unrecorded`` for an older run."""
+    if not record:
+        return {"recorded": False, "status": "unrecorded", "badge": "unknown"}
+    badge = {"clean": "passed", "warnings": "unknown", "error": "failed"}.get(record.get("status", ""), "unknown")
+    return {"recorded": True, "badge": badge, **record}
 
 
 def efficiency_table(metrics: dict[str, float]) -> list[dict[str, Any]]:

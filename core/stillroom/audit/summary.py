@@ -13,7 +13,7 @@ from ..contract.names import COMPLETE, ROLES
 from ..distillation.evaluation import results_table
 from ..tasks.judging import scored_roles
 from ..tasks.kinds import DEFAULT_TASK_TYPE
-from ..tasks.types import SUMMARY_METRICS, TABLE_METRICS
+from ..tasks.types import TABLE_METRICS
 
 console = Console(markup=False, highlight=False, soft_wrap=True)  # the command's result: stdout, text as is
 
@@ -31,6 +31,36 @@ def _print_compliance(checked: dict[str, Any] | None) -> None:
         console.print(f"  {kind}: {', '.join(items)}")
 
 
+def retention_and_gain(values: dict[str, float], intervals: dict[str, Any]) -> list[str]:
+    """One line per metric with a retention or a gain (every headline metric of the task, per
+    output too): retention against the teacher, gain over the baseline with its paired interval,
+    and whether the interval supports a gain, a loss, or neither."""
+    names = sorted({k.split(".", 1)[1] for k in values if k.startswith(("retention.", "gain."))})
+    lines = []
+    for name in names:
+        parts = []
+        if f"retention.{name}" in values:
+            parts.append(f"retention {values[f'retention.{name}']:.4f}")
+        if f"gain.{name}" in values:
+            bounds = intervals.get(f"gain.{name}")
+            parts.append(
+                f"gain {values[f'gain.{name}']:+.4f}"
+                + (f" [{bounds[0]:+.4f}, {bounds[1]:+.4f}] {verdict(bounds)}" if bounds else "")
+            )
+        lines.append(f"{name}: " + ", ".join(parts))
+    return lines
+
+
+def verdict(bounds: Any) -> str:
+    """What a paired interval of the gain over the baseline supports (never more than it does)."""
+    low, high = float(bounds[0]), float(bounds[1])
+    if low > 0:
+        return "(better than the baseline)"
+    if high < 0:
+        return "(worse than the baseline)"
+    return "(no difference shown)"
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """The result as a table a person can read."""
     values, intervals = summary["metrics"], summary["intervals"]
@@ -45,8 +75,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     for row in results_table(names, values, intervals, roles):
         table.add_row(row["model"], *[row.get(n, "") for n in names])
     console.print(table)
+    for line in retention_and_gain(values, intervals):
+        console.print(f"  {line}")
     for key in (
-        *(f"{prefix}.{name}" for name in SUMMARY_METRICS[task_type] for prefix in ("retention", "gain")),
         *sorted(k for k in values if k.startswith("fidelity.")),
         "efficiency.speedup_rows_per_second",
         "efficiency.speedup_latency",

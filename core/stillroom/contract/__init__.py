@@ -63,6 +63,7 @@ from .config import (
     DistillConfig,
     EvaluationConfig,
     GateConfig,
+    GuardsConfig,
     OperatingPoint,
     RecipeConfig,
     RunSettings,
@@ -71,7 +72,7 @@ from .config import (
     TeacherConfig,
     TransferConfig,
 )
-from .context import EvaluationContext, EvaluationResult, RunContext, ScoringContext
+from .context import CORE_OPERATING_POINT, EvaluationContext, EvaluationResult, OperatingPointRecord, RunContext, ScoringContext
 from .estimator import EstimatorTeacher, estimator_parameters, pickled_size
 from .hookspecs import PROJECT
 from .identity import data_identity, teacher_cache_key
@@ -110,6 +111,7 @@ __all__ = [
     "DataBundle",
     "DataError",
     "DataSettings",
+    "GuardsConfig",
     "INPUT_FORMAT_SETTINGS_TAG",
     "INPUT_ALIASES",
     "INPUT_FORMAT_TAG",
@@ -119,6 +121,8 @@ __all__ = [
     "EvaluationConfig",
     "EvaluationContext",
     "EvaluationResult",
+    "OperatingPointRecord",
+    "CORE_OPERATING_POINT",
     "EvaluatorSpec",
     "FormatReader",
     "GateConfig",

@@ -71,6 +71,13 @@ class DataBundle:
     mixed tasks. ``output_types`` (mixed tasks only) gives each label column's kind, one of
     :data:`stillroom.tasks.kinds.OUTPUT_TYPES`, in label order. ``reference = "teacher"``: the label
     columns hold no values (the data has none); the teacher's outputs become the reference.
+    ``drop_setting`` names the config setting that leaves an input column out of the model for
+    this source (``data.drop``, ``data.features`` ...): a data guard that finds a leaking column
+    tells the user to set it. ``caveats`` are what a reviewer must know about this source (the
+    embedded data is synthetic ...): the model card lists them beside the task's own caveats, so
+    a run on a user's real file never carries the embedded data's.
+    ``details["duplicates"]`` (optional), from a loader that merged rows of the same inputs:
+    ``{"rule": ..., "groups": n, "rows_merged": n, "conflicting": n}`` (the data guards judge it).
     """
 
     train: pd.DataFrame
@@ -88,6 +95,8 @@ class DataBundle:
     class_names: list[str] | None = None
     output_types: list[str] | None = None
     reference: str = "labels"
+    drop_setting: str | None = None
+    caveats: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:

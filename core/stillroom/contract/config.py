@@ -38,11 +38,44 @@ class RunSettings(StrictModel):
     )
 
 
+Severity = Literal["error", "warn", "off"]
+"""What a data guard that fires does: stop the run before the teacher, warn and record, or nothing."""
+
+
+class GuardsConfig(StrictModel):
+    """The data guards run at load, before the teacher (:mod:`stillroom.distillation.guards`).
+
+    Each guard is an error (the run stops before any training, naming the column and how to
+    fix it), a warning (printed, recorded in ``data_quality.json``, the model card and the
+    report) or off. The findings are recorded whatever their severity.
+    """
+
+    single_feature: Severity = Field(
+        "error", description="one input alone separates the training labels (a leak or a label-derived column)"
+    )
+    single_feature_auc: float = Field(
+        0.99, gt=0.5, le=1, description="univariate ROC-AUC (|Spearman| for values) from which one input is a leak"
+    )
+    id_like: Severity = Field("warn", description="an input holding unique or strictly monotonic integers, or named like an id")
+    labels: Severity = Field(
+        "error", description="a class in the training labels that neither validation nor test holds (a stray label)"
+    )
+    conflicting_duplicates: Severity = Field(
+        "warn", description="the same inputs with different labels (merged by the loader where it knows how)"
+    )
+    few_test_events: Severity = Field("warn", description="fewer than min_test_events positives (or rows) in the test split")
+    min_test_events: int = Field(30, ge=1, description="events the test split needs for thresholded metrics to be estimable")
+    accept: list[str] = Field(
+        default_factory=list, description="input columns reviewed and kept on purpose: their findings are recorded, never errors"
+    )
+
+
 class DataSettings(StrictModel):
-    """The data section every config has: a registered dataset name. Verticals narrow it
-    (paths, columns, splits) with their own model, which must keep ``dataset``."""
+    """The data section every config has: a registered dataset name and the data guards.
+    Verticals narrow it (paths, columns, splits) with their own model, which extends this one."""
 
     dataset: str
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
 
 
 class TeacherConfig(StrictModel):

@@ -56,6 +56,28 @@ class EvaluationContext:
         return {role: self.predictions[role] for role in judged_roles(self.bundle.reference, self.predictions)}
 
 
+CORE_OPERATING_POINT = "evaluation.operating_point"
+"""The name of the core's operating point (``evaluation.operating_point``) in the model card; an
+evaluator whose metrics hold at the core's thresholds names it too and adds them there."""
+
+
+@dataclass
+class OperatingPointRecord:
+    """An operating point an evaluator computed thresholded metrics at, for the model card.
+
+    ``rule`` says how it was chosen (``sensitivity 0.9 on validation, then fixed``; ``the top
+    0.5% of test rows``); ``thresholds`` gives each model's threshold where there is one;
+    ``metrics`` names what was computed there, without the role (``sensitivity``, ``ppv``;
+    ``fidelity.alert_overlap`` for a comparison with the teacher). A reviewer reads every
+    thresholded figure next to the point it holds at, never another one.
+    """
+
+    name: str
+    rule: str
+    metrics: list[str]
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass
 class EvaluationResult:
     """What an evaluator contributes.
@@ -63,13 +85,15 @@ class EvaluationResult:
     ``metrics`` are flat MLflow keys (``student.average_precision``); ``intervals`` gives a
     (low, high) confidence interval for some of them; ``artifacts`` are files the evaluator
     wrote under the context's ``artifact_dir`` (paths relative to it); ``tables`` are small
-    tables for the model card.
+    tables for the model card; ``operating_points`` say where each thresholded metric was
+    computed (two evaluators naming the same point add their metrics to it).
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    operating_points: list[OperatingPointRecord] = field(default_factory=list)
 
     def update(self, other: EvaluationResult) -> None:
         """Merge another evaluator's result into this one."""
@@ -77,6 +101,18 @@ class EvaluationResult:
         self.intervals.update(other.intervals)
         self.artifacts.extend(a for a in other.artifacts if a not in self.artifacts)
         self.tables.update(other.tables)
+        for point in other.operating_points:
+            self.add_operating_point(point)
+
+    def add_operating_point(self, point: OperatingPointRecord) -> None:
+        """Record an operating point, or add its metrics to the one of the same name."""
+        for known in self.operating_points:
+            if known.name == point.name:
+                known.rule = known.rule or point.rule
+                known.metrics.extend(m for m in point.metrics if m not in known.metrics)
+                known.thresholds.update(point.thresholds)
+                return
+        self.operating_points.append(OperatingPointRecord(point.name, point.rule, list(point.metrics), dict(point.thresholds)))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .. import metrics
-from ..contract.context import EvaluationContext, EvaluationResult
+from ..contract.context import CORE_OPERATING_POINT, EvaluationContext, EvaluationResult, OperatingPointRecord
 from ..contract.names import output_metric_key
 from ..metrics import plots
 from ..tasks import kinds, measures
@@ -115,9 +115,22 @@ def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:
         cal = metrics.calibration(ctx.y_true, p)
         result.metrics.update({f"{role}.brier": cal["brier"], f"{role}.ece": cal["ece"]})
     result.metrics.update(_fidelity(ctx))
+    result.add_operating_point(core_operating_point(ctx))
     if ctx.artifact_dir is not None:
         result.artifacts += _plots(ctx, ctx.artifact_dir)
     return result
+
+
+def core_operating_point(ctx: EvaluationContext) -> OperatingPointRecord:
+    """Where the core's thresholded metrics hold: the fidelity calls of student and baseline
+    against the teacher's, each model at its own threshold for the same operating point."""
+    op = ctx.config.evaluation.operating_point
+    rule = f"{op.kind} {op.value:g}, chosen on validation for each model, then fixed"
+    if op.kind == "threshold":
+        rule = f"probability >= {op.value:g} for every model"
+    return OperatingPointRecord(
+        CORE_OPERATING_POINT, rule, [f"fidelity.{k}" for k in ("alert_overlap", "agreement")], dict(ctx.thresholds)
+    )
 
 
 def _retention_and_gain(name: str, values: dict[str, float], higher_is_better: bool = True) -> dict[str, float]:

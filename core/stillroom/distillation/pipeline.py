@@ -128,7 +128,20 @@ def distill(
     gate = evaluate_gate(cfg.gate.rules, result.metrics)
     result.metrics["gate.passed"] = float(gate.passed)
     return Distillation(
-        task, cfg, bundle, transfer, teacher, outputs, student, baseline, thresholds, result, effs, gate, artifact_dir
+        task,
+        cfg,
+        bundle,
+        transfer,
+        teacher,
+        outputs,
+        student,
+        baseline,
+        thresholds,
+        result,
+        effs,
+        gate,
+        artifact_dir,
+        data_quality=session.data_quality,
     )
 
 

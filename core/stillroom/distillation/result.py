@@ -20,6 +20,7 @@ from ..contract.context import EvaluationResult
 from ..contract.protocols import ModelDescription, Student
 from ..contract.specs import TaskSpec
 from .gate import GateResult
+from .guards import DataQuality
 
 
 @dataclass
@@ -78,3 +79,4 @@ class Distillation:
     gate: GateResult
     artifact_dir: Path
     selection: dict[str, Any] | None = None  # how a search chose this student (model card, report)
+    data_quality: DataQuality = field(default_factory=DataQuality)

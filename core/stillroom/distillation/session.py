@@ -21,6 +21,7 @@ from ..contract.protocols import Teacher
 from ..contract.specs import TaskSpec
 from ..plugins import StillroomPluginManager
 from ..progress import step
+from .guards import DataQuality, run_guards
 from .result import Outputs, TeacherRecord, TransferSet
 
 
@@ -35,6 +36,7 @@ class TeacherSession:
     model: Teacher | None
     config: DistillConfig
     shared: bool = False  # used by several runs (a search's trials, some at once)
+    data_quality: DataQuality = field(default_factory=DataQuality)  # the data guards' record
     _labelled: dict[str, tuple[TransferSet, np.ndarray]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -71,7 +73,8 @@ class TeacherSession:
 def open_session(
     pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, keep: bool, shared: bool = False
 ) -> TeacherSession:
-    """Steps 2-4: the data, the transfer set of ``cfg``, the teacher and its outputs (cached).
+    """Steps 2-4: the data (checked by the data guards), the transfer set of ``cfg``, the teacher
+    and its outputs (cached).
 
     ``keep``: hold the teacher model for later (a student learning from its internals, or a
     search labelling other transfer sets); otherwise it is released here. ``shared``: for
@@ -81,6 +84,7 @@ def open_session(
     with step("data: loading splits"):
         bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, cfg.run.seed)
         validate_bundle(bundle)
+    quality = run_guards(bundle, cfg)  # before the teacher: a leak or a stray label costs no training
     transfer = build_transfer_set(pm, bundle, cfg, cfg.run.seed)
     teacher, outputs, model = teacher_phase(pm, task, cfg, bundle, transfer, keep=keep)
-    return TeacherSession(bundle, teacher, transfer, outputs, model, cfg, shared)
+    return TeacherSession(bundle, teacher, transfer, outputs, model, cfg, shared, data_quality=quality)

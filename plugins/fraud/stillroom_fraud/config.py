@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stillroom.contract import ConfigError, DistillConfig, StrictModel
+from stillroom.contract import ConfigError, DataSettings, DistillConfig, StrictModel
 
 from .features import DEFAULT_WINDOWS, FeatureSettings
 from .splits import SplitPlan
@@ -76,7 +76,7 @@ class TransactionsConfig(StrictModel):
         return SplitPlan(self.train_days, self.validation_days, self.test_days, self.train_start, self.drop_known_compromised)
 
 
-class FraudDataConfig(StrictModel):
+class FraudDataConfig(DataSettings):
     """``dataset``: ``fraud.simulated`` (embedded), ``fraud.transactions`` (a raw transaction log),
     ``fraud.ulb`` or ``fraud.table`` (any CSV/Parquet of model inputs)."""
 

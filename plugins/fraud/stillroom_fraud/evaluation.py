@@ -1,6 +1,7 @@
 """The fraud evaluator: what a fraud-model reviewer asks for, per model, on the test split.
 
-Recall at fixed false-positive rates, card precision@k per day (the handbook's metric),
+Recall at fixed false-positive rates, card precision@k per day (each day on its own, and the
+handbook's, with cards detected on earlier days removed),
 precision within the analysts' alert budget, expected cost under the configured cost matrix,
 PSI stability (validation -> test score drift) and alert/detection rates per subgroup.
 """
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stillroom.contract import EvaluationContext, EvaluationResult, plots
+from stillroom.contract import CORE_OPERATING_POINT as CORE_POINT
+from stillroom.contract import EvaluationContext, EvaluationResult, OperatingPointRecord, plots
 from stillroom.contract import metrics as core_metrics
 
-from .metrics import FraudMetricSettings, fraud_metrics, group_rates, recall_at_fpr
+from .metrics import FraudMetricSettings, fpr_key, fraud_metrics, group_rates, recall_at_fpr
 
 CORE_OWNED = ("roc_auc", "average_precision", "brier", "ece")
 
@@ -51,6 +53,8 @@ def evaluate_fraud(ctx: EvaluationContext) -> EvaluationResult:
         seed=ctx.seed,
     ).items():
         result.intervals[f"{role}.recall_at_fpr_0_01"] = (low, high)
+    for point in operating_points(ctx, s, has_cards):
+        result.add_operating_point(point)
     if ctx.bundle.group and ctx.bundle.group in ctx.frame.columns:
         table = _group_table(ctx)
         result.tables["group_rates"] = table
@@ -60,6 +64,35 @@ def evaluate_fraud(ctx: EvaluationContext) -> EvaluationResult:
             )
             result.artifacts.append(str(Path(path).relative_to(ctx.artifact_dir)))
     return result
+
+
+def operating_points(ctx: EvaluationContext, s: FraudMetricSettings, has_cards: bool) -> list[OperatingPointRecord]:
+    """Where each thresholded fraud metric holds, for the model card: the analysts' alert
+    budget, the daily card review, fixed false-positive rates, and the core's operating point
+    (expected cost and the subgroup rates are computed at its thresholds)."""
+    points = [
+        OperatingPointRecord(
+            "fraud.alert_budget",
+            f"the top {s.budget_fraction:.2%} of test transactions by score (the analysts' review capacity)",
+            ["precision_at_budget", "recall_at_budget"],
+        ),
+        OperatingPointRecord(
+            "fixed false-positive rates",
+            "the lowest threshold whose test false-positive rate is at most the rate named",
+            [fpr_key(f) for f in s.fprs],
+        ),
+        OperatingPointRecord(CORE_POINT, "", ["expected_cost"]),
+    ]
+    if has_cards:
+        k = s.card_k
+        rule = (
+            f"the {k} riskiest cards of each test day; handbook_: cards detected on earlier days removed "
+            "(Le Borgne et al.), card_: each day on its own"
+        )
+        points.insert(
+            1, OperatingPointRecord("fraud.card_precision_k", rule, [f"handbook_card_precision_at_{k}", f"card_precision_at_{k}"])
+        )
+    return points
 
 
 def _group_table(ctx: EvaluationContext) -> pd.DataFrame:

@@ -35,7 +35,8 @@ CARD = {
     "factors": "Alert and detection rates are reported per subgroup column (terminal region in the simulated data).",
     "metrics": (
         "ROC-AUC and average precision (ranking), recall at FPR 0.1%/0.5%/1%, card precision@k per day "
-        "(Le Borgne et al.), precision within the alert budget, expected cost under the configured cost "
+        "(handbook_: Le Borgne et al.'s, cards detected on earlier days removed; card_: each day on its own), "
+        "precision within the alert budget, expected cost under the configured cost "
         "matrix, Brier and ECE (calibration), PSI validation->test (stability), fidelity to the teacher."
     ),
     "ethical_considerations": (

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stillroom.contract import DistillConfig, StrictModel
+from stillroom.contract import DataSettings, DistillConfig, StrictModel
 
 
 class SyntheticConfig(StrictModel):
@@ -39,7 +39,7 @@ class DicomConfig(StrictModel):
     )
 
 
-class MedicalDataConfig(StrictModel):
+class MedicalDataConfig(DataSettings):
     """``dataset``: ``medical.synthetic`` (embedded), ``medical.npz`` (MedMNIST layout) or
     ``medical.folder`` (PNG, JPEG or DICOM files with a labels CSV)."""
 

@@ -14,7 +14,9 @@ def load_synthetic(cfg: MedicalDataConfig, seed: int) -> DataBundle:
     """The embedded default: seeded synthetic tissue images with lesions and metadata."""
     s = cfg.synthetic
     data = synthetic.synthetic_data(s.n_train, s.n_validation, s.n_test, s.size, s.channels, s.task_type, seed, s.difficulty)
-    return to_bundle(data)
+    bundle = to_bundle(data)
+    bundle.caveats.append("The embedded default data is synthetic and says nothing about clinical performance.")
+    return bundle
 
 
 def load_npz_file(cfg: MedicalDataConfig, seed: int) -> DataBundle:

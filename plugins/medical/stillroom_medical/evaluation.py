@@ -4,8 +4,10 @@ The core already logs AUROC with its bootstrap CI, ECE, fidelity and efficiency 
 bytes, CPU latency per image p50/p99). This adds, for teacher, student and baseline alike:
 
 * the operating threshold, chosen on validation (``medical.operating_point``) and fixed;
-* at it, on test: sensitivity, specificity, PPV, NPV, accuracy (sensitivity and specificity
-  with bootstrap CIs): the numbers a quality file quotes;
+* at it, on test: sensitivity, specificity, PPV, NPV, accuracy, each with a bootstrap CI: the
+  numbers a quality file quotes, recorded with the operating point for the model card (the
+  core's ``evaluation.operating_point`` only places the fidelity calls); ``argmax_accuracy``
+  (P >= 0.5) beside them, the accuracy published results quote;
 * ``tables/per_class.csv``: per class (or label) AUROC, sensitivity, specificity, PPV, NPV;
 * ``tables/subgroups.csv`` and ``plots/subgroup_sensitivity.png`` when the data carries
   metadata (site, sex, age group ...), and the worst subgroup's figures as metrics;
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from stillroom.contract import EvaluationContext, EvaluationResult, plots
+from stillroom.contract import EvaluationContext, EvaluationResult, OperatingPointRecord, plots
 from stillroom.contract import metrics as core_metrics
 
 from .imagefiles import Preprocessing
@@ -34,6 +36,7 @@ from .metrics import OperatingPoint, auroc, calibration_table, choose_threshold,
 from .scorer import ScoringSpec
 
 RATES = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
+SCREENING = "medical.operating_point"
 
 
 def evaluate_medical(ctx: EvaluationContext) -> EvaluationResult:
@@ -57,6 +60,12 @@ def evaluate_medical(ctx: EvaluationContext) -> EvaluationResult:
         calibration.append(_calibration(role, kind, ctx.y_true, proba, cfg.calibration_bins))
     if kind == "binary":
         result.intervals.update(_rate_intervals(ctx, thresholds))
+        result.metrics.update(_argmax_accuracy(ctx))
+    result.add_operating_point(_screening_point(kind, op, thresholds, names[0]))
+    if kind == "binary":
+        result.add_operating_point(
+            OperatingPointRecord("argmax", "the most probable class: P(positive) >= 0.5", ["argmax_accuracy"])
+        )
     if "student" in thresholds and hasattr(ctx.models.get("student"), "ship_with"):
         ctx.models["student"].ship_with(scoring_spec(ctx, thresholds["student"], op))
     result.tables["per_class"] = pd.DataFrame(per_class)
@@ -127,13 +136,45 @@ def _headline(role: str, kind: str, rows: list[dict[str, Any]], thresholds: list
     return out
 
 
+def _screening_point(kind: str, op: OperatingPoint, thresholds: dict[str, list[float]], positive: str) -> OperatingPointRecord:
+    """The operating point of the medical rates (not the core's fidelity point): how it was
+    chosen, each model's threshold, the rates computed there."""
+    if op.kind == "threshold":
+        rule = f"probability >= {op.value:g} for every model"
+    elif op.kind == "youden":
+        rule = "Youden's J maximised on validation for each model, then fixed"
+    else:
+        which = "highest" if op.kind == "sensitivity" else "lowest"  # the point reaching the target that gives least away
+        rule = f"{op.kind} {op.value:g} on validation (the {which} threshold reaching it) for each model, then fixed"
+    if kind == "multiclass":
+        return OperatingPointRecord(
+            SCREENING, "the most probable class (argmax)", [f"macro_{r}" for r in RATES if r != "accuracy"]
+        )
+    if kind == "binary":
+        names, points = list(RATES), {role: t[0] for role, t in thresholds.items()}
+        rule += f"; positive class: {positive!r}"
+    else:
+        names, points = [f"macro_{r}" for r in RATES if r != "accuracy"], {}
+    return OperatingPointRecord(SCREENING, rule + ("" if kind == "binary" else ", per label"), names, points)
+
+
+def _argmax_accuracy(ctx: EvaluationContext) -> dict[str, float]:
+    """Accuracy of the most probable class (P(positive) >= 0.5): the figure published results
+    quote (MedMNIST), beside ``accuracy`` at the screening operating point."""
+    return {f"{role}.argmax_accuracy": float(np.mean((p >= 0.5) == (ctx.y_true == 1))) for role, p in ctx.predictions.items()}
+
+
 def _rate_intervals(ctx: EvaluationContext, thresholds: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    """Bootstrap CIs of sensitivity and specificity at each model's fixed threshold."""
+    """Bootstrap CIs of the rates at each model's fixed threshold (and of argmax accuracy)."""
     out = {}
     n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
     for role, p in ctx.predictions.items():
+        _, low, high = core_metrics.bootstrap_ci(
+            lambda y, s: float(np.mean((s >= 0.5) == (y == 1))), ctx.y_true, p, n_boot=n_boot, level=level, seed=ctx.seed
+        )
+        out[f"{role}.argmax_accuracy"] = (low, high)
         t = thresholds[role][0]
-        for rate in ("sensitivity", "specificity"):
+        for rate in RATES:
             _, low, high = core_metrics.bootstrap_ci(
                 lambda y, s, r=rate, t=t: confusion_rates(y, s, t)[r], ctx.y_true, p, n_boot=n_boot, level=level, seed=ctx.seed
             )

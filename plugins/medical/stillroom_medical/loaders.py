@@ -57,7 +57,7 @@ def load_npz(
     task = task_type or inferred
     if task == "multiclass" and n_classes <= 2 and task_type:
         n_classes = max(n_classes, 3)
-    names = class_names or [f"class_{i}" for i in range(n_classes)]
+    names = class_names or _names_in_archive(arrays, n_classes, p) or default_class_names(task, n_classes)
     sizes = {ours: len(arrays[f"{theirs}_images"]) for ours, theirs in NPZ_SPLITS.items()}
     metadata = npz_metadata(Path(metadata_csv), sizes) if metadata_csv else {}
     splits = {}
@@ -69,6 +69,27 @@ def load_npz(
     shape = splits["train"].images.shape[1:]
     details = {"format": "medmnist-npz", "preprocessing": Preprocessing(shape[-1], shape[0]).as_dict()}
     return check_data(ImageData(**splits, task_type=task, class_names=names, source=str(p.resolve()), details=details))
+
+
+def default_class_names(task_type: str, n_classes: int) -> list[str]:
+    """Names when neither the data nor ``data.class_names`` gives any: ``negative``/``positive``
+    for a binary task (what 0 and 1 mean there), the class number otherwise. Set
+    ``data.class_names`` (e.g. ``[normal, pneumonia]``) for the card and the scoring output."""
+    if task_type == "binary" and n_classes == 2:
+        return ["negative", "positive"]
+    return [f"class {i}" for i in range(n_classes)]
+
+
+def _names_in_archive(arrays: dict[str, np.ndarray], n_classes: int, path: Path) -> list[str] | None:
+    """An archive's own ``class_names`` array (text, one per class), if it has one."""
+    names = arrays.get("class_names")
+    if names is None:
+        return None
+    if names.dtype.kind not in "US" or names.ndim != 1 or len(names) != n_classes:
+        raise DataError(
+            f"image archive {path}: class_names must be {n_classes} text value(s), one per class; got {names!r}"[:300]
+        )
+    return [str(n) for n in names]
 
 
 def npz_metadata(csv: Path, sizes: dict[str, int]) -> dict[str, pd.DataFrame]:
@@ -151,7 +172,7 @@ def load_folder(
             raise DataError(f"labels file {csv}: column {labels[0]!r} has missing labels")
     task = task_type or ("multilabel" if len(labels) > 1 else infer_task(y.astype(float).astype(int))[0])
     n_classes = len(labels) if task == "multilabel" else max(int(np.nanmax(y)) + 1, 2)
-    names = list(labels) if task == "multilabel" else class_names or [f"class_{i}" for i in range(n_classes)]
+    names = list(labels) if task == "multilabel" else class_names or default_class_names(task, n_classes)
     assignment = _assign_splits(table, split_column, valid_fraction, test_fraction, seed)
     splits = {}
     for name in ("train", "validation", "test"):

@@ -1,7 +1,7 @@
 """What a medical-device quality file asks of a screening model, computed from scores.
 
 * an operating point chosen on the validation split and then fixed (never tuned on test):
-  the lowest threshold at which validation sensitivity reaches the target (screening: miss
+  the highest threshold at which validation sensitivity reaches the target (screening: miss
   few lesions), or specificity reaches its target, or Youden's J, or a fixed threshold;
 * at that point, on test: sensitivity, specificity, PPV, NPV, accuracy (with bootstrap CIs);
 * per class (one-vs-rest for multiclass: the top-scoring class is the call; per label for

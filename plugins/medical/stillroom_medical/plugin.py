@@ -46,7 +46,9 @@ CARD = {
     ),
     "metrics": (
         "AUROC with bootstrap CI; sensitivity, specificity, PPV and NPV (with CIs) at an operating point "
-        "chosen on the validation split and then fixed; accuracy; per-class metrics; calibration (ECE, "
+        "chosen on the validation split and then fixed (medical.operating_point; the thresholds and the rates "
+        "at them are listed under the operating points); accuracy there and of the most probable class "
+        "(argmax_accuracy, as published results quote it); per-class metrics; calibration (ECE, "
         "reliability diagram); CPU latency per image p50/p99, parameters and bytes of every model."
     ),
     "ethical_considerations": (
@@ -54,10 +56,7 @@ CARD = {
         "subgroup table for sites or groups where sensitivity drops before promotion. Input examples "
         "logged with the model are synthetic noise tensors, never patient images."
     ),
-    "caveats": (
-        "Validated only on the data of this run; a new scanner or site needs its own validation. "
-        "The embedded default data is synthetic and says nothing about clinical performance."
-    ),
+    "caveats": ("Validated only on the data of this run; a new scanner or site needs its own validation."),
 }
 
 

@@ -8,10 +8,26 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stillroom.contract import DistillConfig, StrictModel
+from stillroom.contract import DataSettings, DistillConfig, StrictModel
+
+EMBEDDED_ENDPOINTS = {
+    "molecules.solubility": ("aqueous solubility logS (Huuskonen set)", "log10(mol/L)"),
+    "molecules.freesolv": ("hydration free energy (FreeSolv, experimental)", "kcal/mol"),
+}
+"""Endpoint and units of each embedded set, used when the config names none."""
 
 
-class MoleculesDataConfig(StrictModel):
+class DuplicateRule(StrictModel):
+    """How rows of the same standardised molecule are merged into one (the count of merged and
+    conflicting groups is recorded in ``data_quality.json`` and the model card)."""
+
+    values: Literal["mean", "median"] = Field("mean", description="a value target: the mean (or median) of the measurements")
+    classes: Literal["majority", "any"] = Field(
+        "majority", description="a yes/no target: the majority call (a tie counts as 1), or 1 if any measurement is 1"
+    )
+
+
+class MoleculesDataConfig(DataSettings):
     """``dataset``: ``molecules.solubility`` (embedded, default), ``molecules.freesolv``
     (embedded) or ``molecules.file`` (CSV / TSV / Parquet / SDF / SMILES file at ``path``)."""
 
@@ -40,6 +56,7 @@ class MoleculesDataConfig(StrictModel):
     pool: Literal["nci5k", "file", "none"] = Field("nci5k", description="unlabelled transfer pool the teacher labels")
     pool_path: str | None = None
     pool_max: int | None = Field(5000, gt=0, description="seeded subsample of the pool")
+    duplicates: DuplicateRule = Field(default_factory=lambda: DuplicateRule())
 
     @model_validator(mode="after")
     def _paths(self) -> MoleculesDataConfig:
@@ -83,8 +100,10 @@ class AnalogueSettings(StrictModel):
 class MoleculesSettings(StrictModel):
     """What the numbers mean and how the domain-specific metrics are computed."""
 
-    endpoint: str = Field("unspecified", description="what is predicted, e.g. 'aqueous solubility logS'")
-    units: str = Field("unspecified", description="units of the target, e.g. log10(mol/L)")
+    endpoint: str | None = Field(
+        None, description="what is predicted, e.g. 'aqueous solubility logS'; required for molecules.file (embedded: its own)"
+    )
+    units: str | None = Field(None, description="units of the target, e.g. log10(mol/L); required for molecules.file")
     ad_threshold: float = Field(0.4, gt=0, lt=1, description="max Tanimoto to training below this = outside the domain")
     enrichment_fraction: float = Field(
         0.01, gt=0, lt=1, description="top fraction screened (enrichment factor); 1% is always reported as well"
@@ -109,6 +128,23 @@ class MoleculesConfig(DistillConfig):
     task: Literal["molecules"] = "molecules"
     data: MoleculesDataConfig = Field(default_factory=MoleculesDataConfig)
     molecules: MoleculesSettings = Field(default_factory=MoleculesSettings)
+
+    @model_validator(mode="after")
+    def _endpoint_and_units(self) -> MoleculesConfig:
+        """An embedded set names its own endpoint and units; a user's file must name them: a card
+        labelled with the embedded set's endpoint would misstate what the model predicts."""
+        known = EMBEDDED_ENDPOINTS.get(self.data.dataset)
+        if known is not None:
+            self.molecules.endpoint = self.molecules.endpoint or known[0]
+            self.molecules.units = self.molecules.units or known[1]
+            return self
+        missing = [f"molecules.{k}" for k in ("endpoint", "units") if not getattr(self.molecules, k)]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} required for dataset {self.data.dataset!r}: say what the file's target(s) "
+                'measure and in which units (e.g. --set "molecules.endpoint=logD at pH 7.4" --set molecules.units=log units)'
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve_teacher(self) -> MoleculesConfig:

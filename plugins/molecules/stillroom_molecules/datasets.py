@@ -81,9 +81,27 @@ def bundle_from_tables(
             "standardisation": STANDARDISATION,
             "rdkit_version": RDKIT_VERSION,
             "invalid_smiles": report,
+            "duplicates": _duplicates(train_table, test_table),
             **pool_facts,
         },
     )
+
+
+def _duplicates(train: MoleculeTable, test: MoleculeTable | None) -> dict[str, Any]:
+    """The loader's merge of duplicate molecules, summed over the files read (the data guards
+    judge it: ``details["duplicates"]`` of :class:`~stillroom.contract.DataBundle`)."""
+    records = [t.report.get("duplicates") or {} for t in (train, test) if t is not None]
+    if not records or not records[0]:
+        return {}
+    out: dict[str, Any] = {"rule": records[0]["rule"]}
+    for key in ("groups", "rows_merged", "conflicting"):
+        out[key] = int(sum(r.get(key, 0) for r in records))
+    per_target: dict[str, int] = {}
+    for r in records:
+        for target, n in r.get("conflicting_per_target", {}).items():
+            per_target[target] = per_target.get(target, 0) + int(n)
+    out["conflicting_per_target"] = per_target
+    return out
 
 
 def load_solubility(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
@@ -102,7 +120,12 @@ def load_file(cfg: MoleculesDataConfig, seed: int) -> DataBundle:
         table = replace(table, targets=list(cfg.targets or []), task_type=cfg.task_type, output_types=cfg.output_types)
     else:
         table = load_molecules(
-            cfg.path, smiles_column=cfg.smiles_column, targets=cfg.targets, task_type=cfg.task_type, output_types=cfg.output_types
+            cfg.path,
+            smiles_column=cfg.smiles_column,
+            targets=cfg.targets,
+            task_type=cfg.task_type,
+            output_types=cfg.output_types,
+            duplicate_rule=(cfg.duplicates.values, cfg.duplicates.classes),
         )
     return bundle_from_tables(cfg, table, None, seed, str(Path(cfg.path).resolve()))
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.contract import EvaluationContext, EvaluationResult, output_kinds
+from stillroom.contract import EvaluationContext, EvaluationResult, OperatingPointRecord, output_kinds
 
 from .conformal import coverage_and_width
 from .loaders import SMILES
@@ -55,6 +55,11 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
             rows += _endpoint_metrics(m, kinds[j], y[:, j], column, list(ctx.judged), inside, suffix, name, settings)
         if y.shape[1] > 1:
             m.update(_mean_enrichment(m, list(ctx.judged), bundle.output_names, settings.enrichment_fraction))
+        result.add_operating_point(_screening_point(settings, kinds, bundle.output_names))
+        if "binary" in kinds:  # MCC: the calls at p >= 0.5, whatever evaluation.operating_point says
+            binary = [n for n, k in zip(bundle.output_names, kinds, strict=True) if k == "binary"]
+            names = ["mcc"] if y.shape[1] == 1 else [f"mcc.{n}" for n in binary]
+            result.add_operating_point(OperatingPointRecord("molecules.calls", "probability >= 0.5 for every model", names))
     result.tables["applicability_domain"] = pd.DataFrame(rows)
     m.update(conformal_metrics(ctx, inside))
     selection = student_selection(ctx)
@@ -135,6 +140,28 @@ def _write_selection(ctx: EvaluationContext, selection: pd.DataFrame) -> list[st
     record = {role: getattr(model, "selection", []) for role, model in ctx.models.items()}
     (out / "student_selection.json").write_text(json.dumps(record, indent=2, default=str))
     return ["molecules/student_selection.json"]
+
+
+def _screening_point(settings: Any, kinds: tuple[str, ...], outputs: list[str]) -> OperatingPointRecord:
+    """Where the enrichment factors hold, with what the scores mean (endpoint and units): the top
+    fraction of test molecules by predicted value (or probability), actives by the rule below."""
+    fractions = enrichment_fractions(settings.enrichment_fraction)
+    top = " and ".join(f"{f:.0%}" for f in fractions)
+    direction = "highest" if settings.higher_is_better else "lowest"
+    actives = []
+    if "regression" in kinds:
+        side = "above" if settings.higher_is_better else "below"
+        actives.append(f"value outputs: measured {side} the test split's {settings.active_quantile:.0%} quantile")
+    if "binary" in kinds:
+        actives.append("yes/no outputs: label 1")
+    rule = (
+        f"the top {top} of test molecules by predicted {settings.endpoint} ({settings.units}), {direction} first; "
+        f"actives: {'; '.join(actives)}"
+    )
+    names = [enrichment_name(f) for f in fractions]
+    if len(outputs) > 1:
+        names += [f"{n}.{o}" for n in names for o in outputs]
+    return OperatingPointRecord("molecules.enrichment", rule, names)
 
 
 def _ship_run_settings(ctx: EvaluationContext) -> None:

@@ -176,6 +176,55 @@ def _mixed_types(y: pd.DataFrame, output_types: list[str] | None, where: str) ->
     return list(output_types)
 
 
+def merge_duplicates(
+    frame: pd.DataFrame, targets: list[str], kinds: list[str], rule: tuple[str, str] = ("mean", "majority")
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per standardised molecule: its measurements merged by ``rule`` = (values, classes).
+
+    Values: ``mean`` or ``median`` of the measurements; yes/no targets: ``majority`` (a tie
+    counts as 1: a molecule measured active once in two is not called inactive) or ``any``;
+    class indices (multiclass): the most frequent class.
+    Missing measurements are ignored. Keeping the first row, as a plain de-duplication does,
+    would pick one of two contradicting labels by file order, silently. The counts (groups,
+    rows merged, groups whose measurements disagreed, per target) go to the data-quality record.
+    """
+    values_rule, classes_rule = rule
+    sizes = frame.groupby(SMILES, sort=False)[SMILES].transform("size")
+    dup = frame[sizes > 1]
+    record: dict[str, Any] = {
+        "rule": f"values: {values_rule}, classes: {classes_rule}",
+        "groups": int(dup[SMILES].nunique()),
+        "rows_merged": int(len(dup) - dup[SMILES].nunique()),
+        "conflicting": 0,
+        "conflicting_per_target": {},
+    }
+    if dup.empty:
+        return frame.reset_index(drop=True), record
+    grouped = dup.groupby(SMILES, sort=False)
+    conflicting = pd.Series(False, index=grouped.size().index)
+    merged = pd.DataFrame(index=grouped.size().index)
+    for target, kind in zip(targets, kinds, strict=True):
+        spread = grouped[target].nunique(dropna=True) > 1
+        record["conflicting_per_target"][target] = int(spread.sum())
+        conflicting |= spread
+        if kind == "multiclass":  # the most frequent class (the smallest index on a tie)
+            merged[target] = grouped[target].agg(lambda v: v.mode().min() if v.notna().any() else np.nan)
+        elif kind == "binary":
+            mean = grouped[target].mean()
+            merged[target] = (
+                (mean >= 0.5).astype(float) if classes_rule == "majority" else (grouped[target].max() >= 1).astype(float)
+            )
+            merged.loc[mean.isna(), target] = np.nan
+        else:
+            merged[target] = grouped[target].mean() if values_rule == "mean" else grouped[target].median()
+    record["conflicting"] = int(conflicting.sum())
+    singles = frame[sizes == 1]
+    out = pd.concat([singles, merged.reset_index()], ignore_index=True)
+    order = {smi: i for i, smi in enumerate(frame[SMILES].drop_duplicates())}
+    out = out.iloc[np.argsort(out[SMILES].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+    return out[frame.columns], record
+
+
 def load_molecules(
     path: str | Path,
     *,
@@ -184,8 +233,10 @@ def load_molecules(
     task_type: str | None = None,
     output_types: list[str] | None = None,
     require_targets: bool = True,
+    duplicate_rule: tuple[str, str] = ("mean", "majority"),
 ) -> MoleculeTable:
-    """Read, check, standardise and de-duplicate a molecule file."""
+    """Read, check, standardise and de-duplicate a molecule file (``duplicate_rule``: how the
+    measurements of one molecule are merged, see :func:`merge_duplicates`)."""
     raw = read_raw(path)
     return table_from_frame(
         raw,
@@ -195,6 +246,7 @@ def load_molecules(
         task_type=task_type,
         output_types=output_types,
         require_targets=require_targets,
+        duplicate_rule=duplicate_rule,
     )
 
 
@@ -207,6 +259,7 @@ def table_from_frame(
     task_type: str | None = None,
     output_types: list[str] | None = None,
     require_targets: bool = True,
+    duplicate_rule: tuple[str, str] = ("mean", "majority"),
 ) -> MoleculeTable:
     """The checks and standardisation of :func:`load_molecules`, for a frame already in memory.
     ``output_types`` (one per target) makes the task mixed; a mixed task without them infers
@@ -234,9 +287,9 @@ def table_from_frame(
     labelled = frame[targets].notna().any(axis=1) if targets else pd.Series(True, index=frame.index)
     unlabelled_rows = int((~labelled).sum())
     frame = frame[labelled]
-    before = len(frame)
-    frame = frame.drop_duplicates(SMILES, keep="first").reset_index(drop=True)
-    report = std.report() | {"duplicates_dropped": before - len(frame), "unlabelled_rows_dropped": unlabelled_rows}
+    kinds = ["multiclass"] if task_type == "multiclass" else (types or output_types_of(frame[targets])) if targets else []
+    frame, duplicates = merge_duplicates(frame, targets, kinds, duplicate_rule)
+    report = std.report() | {"duplicates": duplicates, "unlabelled_rows_dropped": unlabelled_rows}
     if targets and frame.empty:
         raise DataError(f"{where}: no row has both a valid SMILES and a target value")
     if task_type in ("binary", "multilabel"):
