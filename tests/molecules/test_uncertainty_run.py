@@ -115,6 +115,8 @@ def test_a_yes_no_model_scores_prediction_sets(store: str, tmp_path: Path) -> No
         "data.dataset=molecules.file",
         f"data.path={data}",
         "data.targets=[soluble]",
+        "molecules.endpoint=aqueous solubility above 1 mmol/L",
+        "molecules.units=yes (1) / no (0)",
         "data.max_rows=400",
         "run.registered_model=molecules-soluble",
         "student.name=molecules.lightgbm",
