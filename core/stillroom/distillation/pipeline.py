@@ -29,6 +29,7 @@ from ..contract.bundle import DataBundle, frame_digest, synthetic_example, valid
 from ..contract.config import DistillConfig
 from ..contract.context import EvaluationContext, EvaluationResult
 from ..contract.protocols import ModelDescription, Student, Teacher
+from ..contract.rules import expand_rules
 from ..contract.specs import TaskSpec
 from ..errors import ModelLoadError
 from ..plugins import StillroomPluginManager
@@ -36,6 +37,7 @@ from ..progress import console, step
 from ..scoring import spark
 from ..tasks import kinds
 from ..tasks.targets import labels_only, make_targets, missing_labels
+from .applicability import check_rules
 from .efficiency import measure_efficiency
 from .evaluation import operating_thresholds
 from .gate import evaluate_gate
@@ -59,6 +61,11 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
     with step("data: loading splits"):
         bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, seed)
         validate_bundle(bundle)
+    # a rule this data cannot produce a value for must not cost a teacher training
+    gate_config = cfg.gate.model_copy(
+        update={"rules": expand_rules(cfg.gate.rules, bundle.task_type, bundle.output_types, list(bundle.output_names))}
+    )
+    check_rules(gate_config.rules, cfg, bundle, pm.registry.for_task("evaluator", task.name))
     transfer = build_transfer_set(pm, bundle, cfg, seed)
     teacher, outputs, teacher_model = teacher_phase(pm, task, cfg, bundle, transfer, keep=uses_teacher_model(student))
     if teacher_model is not None:
@@ -87,7 +94,9 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
             effs[role] = _efficiency(model.predict, batch, cfg, model.describe())
     result.metrics.update(_efficiency_metrics(effs))
     result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
-    gate = evaluate_gate(cfg.gate.rules, result.metrics)
+    for name, why in result.not_estimable.items():
+        console.log(f"not estimable: {name} ({why})")
+    gate = evaluate_gate(gate_config, result.with_intervals(), result.not_estimable)
     result.metrics["gate.passed"] = float(gate.passed)
     return Distillation(
         task, cfg, bundle, transfer, teacher, outputs, student, baseline, thresholds, result, effs, gate, artifact_dir
