@@ -1,9 +1,9 @@
 """Honest verdicts, each on a real small run: a student worse than its no-teacher baseline fails
 the default gate of its vertical (and non-inferiority is what catches it); a rule on a metric
-from two alerts fails as not estimable; a rule the data cannot produce is refused before any
+from a few alerts fails as not estimable; a rule the data cannot produce is refused before any
 teacher trains; ``stillroom distill`` exits 0, 3 and 2.
 
-"Worse" is made honestly: the teacher is crippled (a forest of depth-1 trees, one epoch at a
+"Worse" is made honestly: the teacher is crippled (two depth-1 trees, one epoch at a
 learning rate that cannot move a network, two trees that barely leave the mean) and the student
 learns from it alone (``recipe.alpha=1``), while the baseline learns from the labels."""
 
@@ -111,18 +111,19 @@ def test_fraud_a_student_taught_by_a_crippled_teacher_fails_noninferiority_and_e
     assert run["version"] == "1" and _version_tag("fraud-student", "stillroom.gate") == "failed"  # kept, for review
 
 
-def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_two_alerts(tracking_store: str) -> None:
+def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_a_few_alerts(tracking_store: str) -> None:
     passing = _distill("fraud", [*FRAUD, "gate.rules=['student.roc_auc >= 0.6', 'efficiency.size_ratio <= 0.5']"])
     assert "student.roc_auc" not in _result(passing.output)["not_estimable"]
     assert passing.exit_code == 0, passing.output
     assert _result(passing.output)["gate"] == "passed"
-    # the same teacher (cached) at an alert rate that leaves the teacher a couple of alerts on test
-    few = _distill("fraud", [*FRAUD, "evaluation.operating_point.value=0.0008", "gate.rules=['fidelity.alert_overlap >= 0.5']"])
+    # the same data and teacher (its outputs cached): at the default 1% alert rate the teacher raises
+    # only a few alerts on this small test split, too few to judge the overlap with
+    few = _distill("fraud", [*FRAUD, "gate.rules=['fidelity.alert_overlap >= 0.5']"])
     assert few.exit_code == 3, few.output
     run = _result(few.output)
     why = run["not_estimable"]["fidelity.alert_overlap"]
     alerts = int(why.split()[0])
-    assert 0 < alerts < 10 and why == f"{alerts} teacher alerts at the operating point < 30"
+    assert 0 < alerts < 30 and why == f"{alerts} teacher alerts at the operating point < 30"
     assert run["gate_reasons"] == [
         f"FAIL fidelity.alert_overlap >= 0.5 (not estimable: {why}; observed {run['metrics']['fidelity.alert_overlap']:.6g})"
     ]
