@@ -24,7 +24,7 @@ hookimpl = pluggy.HookimplMarker("stillroom")
 logging.getLogger("stillroom").addHandler(logging.NullHandler())  # a library: the caller decides what is shown
 
 if TYPE_CHECKING:
-    from .api import DistillResult, ScoreResult
+    from .api import DistillResult, ScoreResult, SearchResult
     from .tracking import Verification
 
 
@@ -49,4 +49,11 @@ def verify(model_uri: str, **options: Any) -> Verification:
     return run(model_uri, **options)
 
 
-__all__ = ["__version__", "distill", "hookimpl", "score", "verify"]
+def search(task: str, config: Any = None, overrides: list[str] | None = None, **options: Any) -> SearchResult:
+    """Search the student and the recipe under a budget (see :func:`stillroom.api.search`)."""
+    from .api import search as run
+
+    return run(task, config, overrides, **options)
+
+
+__all__ = ["__version__", "distill", "hookimpl", "score", "search", "verify"]

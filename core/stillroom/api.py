@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tracking
+from ._runtime import usable_cores
 from .audit.record import record
 from .builtin import CorePlugin
 from .cache import use_cache_dir
@@ -127,6 +128,30 @@ class ScoreResult(_Result):
     run_id: str | None = None
 
 
+@dataclass(frozen=True)
+class SearchResult(_Result):
+    """One search: its parent run and study, the trials, the front, the chosen trial, and the
+    chosen student's distillation (judged on test, gated, registered) as a :class:`DistillResult`."""
+
+    run_id: str
+    study: str
+    storage: str
+    resumed: bool
+    chosen_trial: int
+    chosen_params: dict[str, Any]
+    trials: dict[str, int]
+    front: list[dict[str, Any]]
+    distillation: DistillResult
+
+    @property
+    def passed(self) -> bool:
+        return self.distillation.passed
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> SearchResult:
+        return cls(**(summary | {"distillation": DistillResult.from_summary(summary["distillation"])}))
+
+
 @contextmanager
 def library_call(verbose: bool = False) -> Iterator[None]:
     """A call from Python: MLflow's client settings for its duration only, the caller's MLflow
@@ -169,6 +194,41 @@ def run_distillation(task_name: str, user_config: Any = None, overrides: list[st
             except BaseException as exc:
                 tracking.label_orphans(opened, exc)
                 raise
+
+
+def search(
+    task: str,
+    config: Any = None,
+    overrides: list[str] | None = None,
+    *,
+    budget: str | None = None,
+    trials: int | None = None,
+    jobs: int | None = None,
+    verbose: bool = False,
+) -> SearchResult:
+    """Search the student and the recipe of ``task`` under a budget (``"30m"``) or a number of
+    trials, choose on validation under the config's constraints, then distill, judge on test,
+    gate and register the chosen student like :func:`distill`; return the search's result.
+    Running the same call again resumes the study (finished trials are not repeated)."""
+    with library_call(verbose):
+        return SearchResult.from_summary(run_search_job(task, config, overrides or [], budget, trials, jobs))
+
+
+def run_search_job(
+    task_name: str, user_config: Any, overrides: list[str], budget: str | None, trials: int | None, jobs: int | None
+) -> dict[str, Any]:
+    """The search: config (``budget``, ``trials``, ``jobs`` over ``search.*``), store checks, trials, record."""
+    pm = get_plugin_manager()
+    task = pm.task(task_name)
+    given = {"budget": budget, "n_trials": trials, "jobs": jobs}
+    extra = [f"search.{key}={value}" for key, value in given.items() if value is not None]
+    cfg = load_config(task, user_config, [*overrides, *extra])
+    tracking_uri = tracking.connect(cfg.run.tracking_uri)
+    tracking.check_write_access(cfg.run.experiment, cfg.run.registered_model if cfg.run.register_student else None)
+    tracking.recover([cfg.run.experiment])
+    from .searching import run_search  # Optuna is imported by a search only, not by every command
+
+    return run_search(pm, task, cfg, tracking_uri, usable_cores())
 
 
 def score(
@@ -304,6 +364,7 @@ def _score_with(
                 formats=source.formats,
                 model_config=source.config,
                 named_format=source.named,
+                output_formats=pm.output_formats(),
                 slot=slot,
             )
     summary: dict[str, Any] = {

@@ -176,6 +176,44 @@ def distill(
 
 
 @app.command()
+def search(
+    task: Annotated[str, typer.Argument(metavar="TASK", help="vertical to search, e.g. fraud")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", metavar="FILE", help="YAML config (merged over the vertical's default)")
+    ] = None,
+    budget: Annotated[str | None, typer.Option(metavar="DURATION", help="wall time for trials: 30m, 2h, 90s")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, metavar="N", help="at most N trials (with or without --budget)")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, metavar="N", help="trials at once (default: the usable cores)")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="override a field: --set search.sampler=nsga2")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search the student and the recipe under a budget; distill, gate and register the chosen one.
+
+    Trials are judged on validation; the chosen student is scored on test once. Run the same
+    command again to resume an interrupted search (finished trials are kept)."""
+    from . import tracking
+    from .api import SearchResult, run_search_job
+    from .audit.summary import print_summary
+
+    with _user_errors():
+        with tracking.client_settings():
+            summary = run_search_job(task, config, overrides or [], budget, trials, jobs)
+    if as_json:
+        _print_json(SearchResult.from_summary(summary).to_dict())
+        return
+    t = summary["trials"]
+    console.print(
+        f"search {summary['study']}: {t['total']} trials ({t['complete']} complete, {t['pruned']} pruned, "
+        f"{t['failed']} failed), {t['feasible']} feasible, {len(summary['front'])} on the front; "
+        f"chosen: trial {summary['chosen_trial']} {summary['chosen_params']}"
+    )
+    print_summary(summary["distillation"])
+    console.print(f"open the search in the MLflow UI: stillroom ui, then experiment -> run {summary['run_id']}")
+
+
+@app.command()
 def score(
     model_uri: Annotated[str, typer.Argument(metavar="MODEL_URI", help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet")],

@@ -285,3 +285,58 @@ def test_a_plugin_input_format_is_read_through_the_hook_and_checked_like_a_csv(r
     # without the plugin the suffix is unknown, and the message lists what is readable
     with pytest.raises(DataError, match=r"unknown file type \(use \.csv, \.csv\.gz, \.parquet"):
         score_file(_sigmoid_predict, source, tmp_path / "none.csv", EXPECTED)
+
+
+class _LinesWriter:
+    """A toy output format: ``n=<input n> score=<score>`` per row, closed with an ``end`` line."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "w")  # noqa: SIM115 - closed in close()
+
+    def write(self, scores: pd.DataFrame, inputs: pd.DataFrame) -> None:
+        assert len(scores) == len(inputs)
+        for n, score in zip(inputs["n"], scores["score"], strict=True):
+            self._file.write(f"n={n} score={score:.6f}\n")
+
+    def close(self) -> None:
+        self._file.write("end\n")
+        self._file.close()
+
+
+class _FailingWriter(_LinesWriter):
+    def write(self, scores: pd.DataFrame, inputs: pd.DataFrame) -> None:
+        super().write(scores, inputs)
+        raise OSError("disk full")
+
+
+def test_a_plugin_output_format_is_chosen_by_the_output_suffix(register_plugin, tmp_path: Path) -> None:  # noqa: ANN001
+    """``stillroom_output_formats``: a vertical's writer gets each chunk's output columns and the
+    model's inputs of the same rows, writes into the partial file, and the core publishes it
+    only when the job succeeded."""
+    from stillroom.api import get_plugin_manager
+    from stillroom.contract import OutputFormat, hookimpl
+
+    class Formats:
+        @hookimpl
+        def stillroom_output_formats(self):  # noqa: ANN201
+            yield OutputFormat("toy.lines", (".lines",), _LinesWriter, description="lines of n and score")
+            yield OutputFormat("toy.broken", (".broken",), _FailingWriter)
+
+    register_plugin(Formats(), "toy-output-formats")
+    formats = get_plugin_manager().output_formats()
+    assert {f.name for f in formats} >= {"toy.lines", "toy.broken"}
+    frame = _frame(7).drop(columns="id")
+    source = _write(frame, tmp_path / "in.csv")
+    summary = score_file(_sigmoid_predict, source, tmp_path / "out.lines", EXPECTED, chunk_rows=3, output_formats=formats)
+    lines = (tmp_path / "out.lines").read_text().splitlines()
+    assert summary.rows == 7 and lines[-1] == "end" and len(lines) == 8
+    expected = 1.0 / (1.0 + np.exp(-frame["x"].to_numpy()))
+    assert lines[:-1] == [f"n={n} score={s:.6f}" for n, s in zip(frame["n"], expected, strict=True)]
+    # a writer that fails leaves no output and no partial file behind
+    with pytest.raises(OSError, match="disk full"):
+        score_file(_sigmoid_predict, source, tmp_path / "out.broken", EXPECTED, output_formats=formats)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.lines"]
+    # without the plugin the suffix is refused up front, naming what can be written
+    with pytest.raises(DataError, match=r"unknown output file type \(use \.csv, \.csv\.gz, \.parquet\)"):
+        score_file(_sigmoid_predict, source, tmp_path / "none.lines", EXPECTED)
+    assert not (tmp_path / "none.lines").exists()

@@ -170,3 +170,29 @@ def test_input_formats_are_registered_and_read_for_the_model(register_plugin, tm
     register_plugin(type("Again", (_Formats,), {})(), "again")
     with pytest.raises(PluginError, match="duplicate input format name 'test.imgs'"):
         pm.input_formats()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_input_under_a_declared_alias_in_any_case_is_read_as_the_model_input(tmp_path: Path, suffix: str) -> None:
+    """A model's ``model_config`` may declare other names of an input (INPUT_ALIASES): the first
+    present in the file, compared in any case, is read as that input; without a declaration the
+    names must match exactly (a renamed column is otherwise the usual cause of garbage)."""
+    from stillroom.contract import INPUT_ALIASES
+
+    expected = [ColumnSpec("smiles", "string")]
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "Structure": ["CCO", "C", "CCCC"]})
+    source = tmp_path / f"in{suffix}"
+    frame.to_csv(source, index=False) if suffix == ".csv" else frame.to_parquet(source, index=False)
+
+    def predict(batch: pd.DataFrame) -> np.ndarray:
+        assert list(batch.columns) == ["smiles"]
+        return batch["smiles"].str.len().to_numpy(dtype=float)
+
+    config = {INPUT_ALIASES: {"smiles": ["canonical_smiles", "structure"]}}
+    out = tmp_path / "out.csv"
+    summary = score_file(predict, source, out, expected, passthrough=["id"], model_config=config, progress=False)
+    scores = pd.read_csv(out)
+    assert summary.rows == 3 and list(scores.columns) == ["id", "score"] and scores["score"].tolist() == [3.0, 1.0, 4.0]
+    with pytest.raises(DataError, match=r"missing columns: 'smiles' \| extra columns: 'Structure'"):
+        score_file(predict, source, tmp_path / "plain.csv", expected, passthrough=["id"], progress=False)
+    assert not (tmp_path / "plain.csv").exists()

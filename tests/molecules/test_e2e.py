@@ -16,12 +16,14 @@ import stillroom
 from stillroom import tracking
 from stillroom.cli import app
 from stillroom.testing import assert_compliance_bundle, temporary_store
+from stillroom_molecules.score_columns import SCORING_COLUMNS
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 SMALL = [
     "data.max_rows=300",
     "data.pool_max=400",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop with [gnn])
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=80",
     "teacher.params.forest_trees=40",
@@ -78,12 +80,28 @@ def test_logged_student_is_a_smiles_pyfunc_with_a_public_example(run: dict[str, 
     inputs = model.metadata.get_input_schema().inputs
     assert [(c.name, c.type.name) for c in inputs] == [("smiles", "string")]
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "garbage(("]}))
-    assert list(out.columns) == ["score", "smiles_valid"]
+    assert list(out.columns) == ["score", *SCORING_COLUMNS]
+    assert out["reason"].tolist() == ["", "", "parse"] and out["in_domain"].tolist()[2] is False
     assert out["smiles_valid"].tolist() == [True, True, False]
     assert out["score"].iloc[0] > out["score"].iloc[1]  # ethanol is far more soluble than benzene
     assert pd.isna(out["score"].iloc[2])
     files = [p.name for p in Path(mlflow.artifacts.download_artifacts("models:/molecules-student/1")).rglob("*")]
     assert "booster_0.txt" in files and "student.json" in files and not any(f.endswith((".pkl", ".joblib")) for f in files)
+
+
+def test_the_descriptor_teacher_is_logged_and_linked_as_the_runs_teacher(run: dict[str, Any]) -> None:
+    """Like the fraud and medical teachers: logged in its own run (a pyfunc scoring SMILES from
+    LightGBM text and skops files) and named as the distillation run's logged-model input."""
+    import mlflow
+
+    record = tracking.run_record(run["run_id"])
+    assert len(record.model_inputs) == 1
+    teacher = mlflow.pyfunc.load_model(f"models:/{record.model_inputs[0]}")
+    out = teacher.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "garbage(("]}))
+    assert out["smiles_valid"].tolist() == [True, True, False]
+    assert out["score"].iloc[0] > out["score"].iloc[1]  # ethanol is more soluble than benzene
+    files = [p.name for p in Path(mlflow.artifacts.download_artifacts(f"models:/{record.model_inputs[0]}")).rglob("*")]
+    assert "descriptor_ensemble.json" in files and not any(f.endswith((".pkl", ".joblib")) for f in files)
 
 
 def test_score_a_smiles_file_with_invalid_rows(run: dict[str, Any], tmp_path: Path) -> None:

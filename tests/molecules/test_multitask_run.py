@@ -14,12 +14,14 @@ import pytest
 import stillroom
 from stillroom.testing import missing_from_run
 from stillroom_molecules import embedded
+from stillroom_molecules.score_columns import SCORING_COLUMNS
 
 pytestmark = pytest.mark.slow
 # a small, quick run: random split, a 200-molecule pool, a light teacher, a one-layer MLP student
 SMALL_MLP_RUN = [
     "data.split=random",
     "data.pool_max=200",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop with [gnn])
     "teacher.params.boosters=1",
     "teacher.params.n_estimators=60",
     "teacher.params.forest_trees=30",
@@ -57,7 +59,7 @@ def test_multitask_mlp_student_on_sparse_endpoints(tracking_store: str, tmp_path
         assert m[f"teacher.r2.{name}"] > 0.2  # each endpoint learnt from its own sparse labels
     model = mlflow.pyfunc.load_model("models:/molecules-student/1")
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "???"]}))
-    assert list(out.columns) == ["logS", "dG_hyd", "smiles_valid"]  # named after the data's target columns
+    assert list(out.columns) == ["logS", "dG_hyd", *SCORING_COLUMNS]  # named after the data's target columns
     assert out["smiles_valid"].tolist() == [True, True, False]
     files = [p.name for p in Path(mlflow.artifacts.download_artifacts("models:/molecules-student/1")).rglob("*")]
     assert "mlp.pt" in files
@@ -89,7 +91,7 @@ def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_
     assert missing_from_run(summary["run_id"], "molecules") == {} and summary["compliance"]["status"] == "complete"
     model = mlflow.pyfunc.load_model(f"models:/molecules-student/{summary['version']}")
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "???"]}))
-    assert list(out.columns) == ["dG_hyd", "soluble", "smiles_valid"]
+    assert list(out.columns) == ["dG_hyd", "soluble", *SCORING_COLUMNS]
     assert out["soluble"].iloc[:2].between(0, 1).all() and out["dG_hyd"].iloc[:2].lt(0).any()  # values stay on their scale
     assert out["smiles_valid"].tolist() == [True, True, False]
 

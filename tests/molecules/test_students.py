@@ -14,6 +14,7 @@ from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardise, standardised_mol
 from stillroom_molecules.featurize import Featurizer, FeaturizerConfig, feature_rows
 from stillroom_molecules.metrics import enrichment_factor, enrichment_fractions, enrichment_name, max_similarity
+from stillroom_molecules.score_columns import SCORING_COLUMNS
 from stillroom_molecules.scorer import Scorer
 from stillroom_molecules.student import LightGBMStudent, MLPStudent
 
@@ -259,7 +260,7 @@ def test_one_student_for_a_panel_of_values_and_yes_no_endpoints(cls, params, sol
     saved = Scorer.load(student.scorer.save(tmp_path / "m"))
     assert saved.output_types == ["regression", "binary"] and saved.kinds == ("regression", "binary")
     frame = saved.frame(test["smiles"].tolist())
-    assert list(frame.columns) == ["logS", "soluble", "smiles_valid"]
+    assert list(frame.columns) == ["logS", "soluble", *SCORING_COLUMNS]
     assert np.allclose(frame[["logS", "soluble"]].to_numpy(), pred)
     assert student.loss == "labels only (no teacher)"
 

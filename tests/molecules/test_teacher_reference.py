@@ -106,11 +106,14 @@ def test_the_default_gate_is_refused_before_the_teacher_runs_without_labels(trac
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
-def test_a_teacher_that_needs_labels_is_refused(tracking_store: str, tmp_path: Path) -> None:
-    """The descriptor ensemble trains on labels: with none, one message before anything runs."""
+@pytest.mark.parametrize("teacher", ["molecules.descriptor_ensemble", "molecules.chemprop"])
+def test_a_teacher_that_needs_labels_is_refused(tracking_store: str, tmp_path: Path, teacher: str) -> None:
+    """The plugin's own teachers train on labels: with none, one message before anything runs."""
     import mlflow
 
-    result = _distill(_library(tmp_path, rows=100), teacher=("teacher.name=molecules.descriptor_ensemble",))
+    if teacher == "molecules.chemprop":
+        pytest.importorskip("chemprop")
+    result = _distill(_library(tmp_path, rows=100), teacher=(f"teacher.name={teacher}",))
     assert result.exit_code == 2, result.output
     assert "trains on labels" in " ".join(result.output.split()) and "Traceback" not in result.output
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []

@@ -33,6 +33,7 @@ SECTIONS = (
     ("training_data", "Training data"),
     ("quantitative_analyses", "Quantitative analyses"),
     ("gate", "Release gate"),
+    ("how_chosen", "How this student was chosen"),
     ("ethical_considerations", "Ethical considerations"),
     ("caveats_and_recommendations", "Caveats and recommendations"),
 )
@@ -82,6 +83,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
             "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
         },
         "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
+        **({"how_chosen": how_chosen(d.selection)} if d.selection else {}),
         "ethical_considerations": task.card.get("ethical_considerations", "See the vertical's documentation."),
         "caveats_and_recommendations": task.card.get(
             "caveats", "Re-validate before use on data from another population or period."
@@ -164,6 +166,39 @@ def _operating_point(d: Distillation) -> dict[str, Any]:
         "operating point": f"{op.kind} = {op.value} chosen on validation, then fixed",
         "thresholds": {k: round(v, 6) for k, v in d.thresholds.items()},
     }
+
+
+def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
+    """The search behind this student (``stillroom search``): space, budget, trials, the front
+    on validation and the choice with its rule; the test split was scored for this student only."""
+    trials = selection["trials"]
+    chosen = selection["chosen"]
+    default = selection.get("default_trial")
+    return {
+        "search": f"study {selection['study']}, parent run {selection['parent_run_id']}; {selection['sampler']}",
+        "space": {key: _dimension_text(dim) for key, dim in selection["space"].items()},
+        "budget": {k: v for k, v in selection["budget"].items() if v is not None},
+        "trials": (
+            f"{trials['total']} trials: {trials['complete']} complete, {trials['pruned']} pruned, "
+            f"{trials['failed']} failed; {trials['feasible']} met every constraint"
+        ),
+        "objectives (validation)": selection["objectives"],
+        "constraints (validation)": selection["constraints"] or ["none"],
+        "Pareto front of the feasible trials (validation)": {"table": selection["front"]},
+        "choice": f"trial {chosen['trial']}: {chosen['why']}",
+        "chosen values": chosen["params"],
+        **({"default student (trial 0, validation)": {k: v for k, v in default.items() if k != "trial"}} if default else {}),
+        "test split": selection["test_split"],
+    }
+
+
+def _dimension_text(dim: dict[str, Any]) -> str:
+    if "choices" in dim:
+        text = "one of " + ", ".join(str(c) for c in dim["choices"])
+    else:
+        kind = "integers" if dim.get("integer") else "values"
+        text = f"{kind} {dim['low']:g}..{dim['high']:g}" + (" (log scale)" if dim.get("log") else "")
+    return text + (f" when {dim['when']}" if dim.get("when") else "")
 
 
 def describe_model(desc: ModelDescription) -> dict[str, Any]:

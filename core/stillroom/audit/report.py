@@ -93,6 +93,7 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
         "efficiency": efficiency_table(metrics),
         "card_html": MarkdownIt("commonmark").enable("table").render(card_md) if card_md else "",
         "plots": _plots(art),
+        "search": _json(art / "search" / "search.json"),
         "datasets": sorted(src.record.datasets, key=lambda d: d["context"]),
         "teacher": (_json(art / "lineage.json") or {}).get("teacher", {}),
         "teacher_models": src.teacher_models,

@@ -73,7 +73,7 @@ from .config import (
 from .context import EvaluationContext, EvaluationResult, RunContext, ScoringContext
 from .estimator import EstimatorTeacher, estimator_parameters, pickled_size
 from .hookspecs import PROJECT
-from .names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
+from .names import INPUT_ALIASES, INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
 from .protocols import ModelDescription, NativeModel, Student, Teacher, TeacherLoader
 from .specs import (
     ComplianceProfile,
@@ -83,6 +83,8 @@ from .specs import (
     InputColumn,
     InputFormat,
     ModelInputs,
+    OutputFormat,
+    OutputWriter,
     StudentSpec,
     TaskSpec,
     TeacherSpec,
@@ -107,6 +109,7 @@ __all__ = [
     "DataError",
     "DataSettings",
     "INPUT_FORMAT_SETTINGS_TAG",
+    "INPUT_ALIASES",
     "INPUT_FORMAT_TAG",
     "DatasetSpec",
     "DistillConfig",
@@ -119,6 +122,8 @@ __all__ = [
     "GateConfig",
     "InputColumn",
     "InputFormat",
+    "OutputFormat",
+    "OutputWriter",
     "MixedTargets",
     "ModelDescription",
     "ModelInputs",

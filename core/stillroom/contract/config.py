@@ -9,6 +9,7 @@ starts, and a bad config is one :class:`ConfigError` naming the field.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,9 +141,118 @@ class GateConfig(StrictModel):
     @field_validator("rules")
     @classmethod
     def _parse(cls, rules: list[str]) -> list[str]:
-        for rule in rules:
-            parse_rule(rule)
-        return rules
+        return check_rules(rules)
+
+
+def check_rules(rules: list[str]) -> list[str]:
+    """Gate rules and search constraints, in the grammar of :mod:`stillroom.contract.rules`."""
+    for rule in rules:
+        parse_rule(rule)
+    return rules
+
+
+SEARCHABLE_SECTIONS = ("student.", "recipe.", "transfer.")
+"""What a search may vary: the student and how it learns, never the data, the teacher or the run."""
+
+
+class SearchDimension(StrictModel):
+    """One searched config field: a range (``low``..``high``, integers with ``integer``, ``log``
+    scale, ``step``) or a list of ``choices`` (any YAML value: a number, a mapping of loss
+    families, a list of widths); ``when`` names fields that must hold given values for this one
+    to be searched (a conditional dimension: the MLP's width only when the student is the MLP)."""
+
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+    choices: list[Any] | None = Field(None, min_length=1)
+    when: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchDimension:
+        ranged = self.low is not None or self.high is not None
+        if ranged == (self.choices is not None):
+            raise ValueError("give either low and high (a range) or choices, not both and not neither")
+        if ranged:
+            if self.low is None or self.high is None or not self.low < self.high:
+                raise ValueError(f"a range needs low < high (got low={self.low}, high={self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError("a log-scale range needs low > 0")
+            if self.log and self.step is not None:
+                raise ValueError("a range is either on a log scale or stepped, not both")
+        return self
+
+
+def _efficiency_objectives() -> dict[str, Literal["max", "min"]]:
+    """Without a vertical's own: fast and small (each vertical's default YAML adds its quality)."""
+    return {"efficiency.speedup_rows_per_second": "max", "efficiency.size_ratio": "min"}
+
+
+class SearchSettings(StrictModel):
+    """``stillroom search``: what is varied (``space``, over the vertical's default space), what is
+    optimised on validation (``objectives``: metric -> max|min), what must hold (``constraints``,
+    gate-rule grammar; the gate's own rules too with ``gate_as_constraints``), how the one student
+    is chosen among the feasible Pareto front (``choose``: objectives in order of priority,
+    the next breaking ties), and the budget (``budget``: 30m, 2h, 90s; ``n_trials``; ``jobs``)."""
+
+    space: dict[str, SearchDimension | None] = Field(
+        default_factory=dict, description="merged over the vertical's default space; a field set to null is not searched"
+    )
+    replace_space: bool = Field(False, description="true: search only the fields given here, not the vertical's default")
+    objectives: dict[str, Literal["max", "min"]] = Field(default_factory=_efficiency_objectives)
+    constraints: list[str] = Field(default_factory=list)
+    gate_as_constraints: bool = Field(True, description="the gate's rules, measured on validation, are constraints too")
+    choose: list[str] = Field(default_factory=list, description="tie-break order among the front; default: objectives in order")
+    budget: str | None = Field(None, description="wall time for trials: 30m, 2h, 90s (default: n_trials alone)")
+    n_trials: int | None = Field(None, gt=0)
+    jobs: int | None = Field(None, gt=0, description="trials at once (default: the usable cores)")
+    sampler: Literal["tpe", "nsga2"] = "tpe"
+    storage: str | None = Field(None, description="Optuna RDB URL of the study (default: SQLite beside the tracking store)")
+
+    @field_validator("space")
+    @classmethod
+    def _searchable(cls, space: dict[str, SearchDimension | None]) -> dict[str, SearchDimension | None]:
+        for key in space:
+            if not key.startswith(SEARCHABLE_SECTIONS):
+                raise ValueError(f"search.space field {key!r} is not searchable (only {', '.join(SEARCHABLE_SECTIONS)}*)")
+        return space
+
+    @field_validator("constraints")
+    @classmethod
+    def _rules(cls, rules: list[str]) -> list[str]:
+        return check_rules(rules)
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, budget: str | None) -> str | None:
+        if budget is not None:
+            parse_duration(budget)
+        return budget
+
+    @model_validator(mode="after")
+    def _choose_objectives(self) -> SearchSettings:
+        if not self.objectives:
+            raise ValueError("search.objectives needs at least one metric")
+        unknown = [m for m in self.choose if m not in self.objectives]
+        if unknown:
+            raise ValueError(f"search.choose names {unknown[0]!r}, which is not one of search.objectives")
+        return self
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``30m``, ``1h30m``, ``90s``, ``90`` -> seconds; a ValueError naming the text otherwise."""
+    match = _DURATION.match(str(text))
+    if not match or not any(match.groups()):
+        raise ValueError(f"budget {text!r} is not a duration like 30m, 1h30m or 90s")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError(f"budget {text!r} is not positive")
+    return total
 
 
 class DistillConfig(StrictModel):
@@ -157,6 +267,7 @@ class DistillConfig(StrictModel):
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ an error, not an implementation that silently never runs.
 Groups:
 
 * registration (broadcast, each yields named dataclasses of :mod:`stillroom.contract.specs`):
-  tasks, datasets, teachers, students, evaluators, compliance profiles, input formats. A
+  tasks, datasets, teachers, students, evaluators, compliance profiles, input and output formats. A
   duplicate name is an error.
 * teacher / student (firstresult): build a model from its config section; a plugin returns
   ``None`` to let the next one try (the core's built-in implementation runs last and uses the
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         DatasetSpec,
         EvaluatorSpec,
         InputFormat,
+        OutputFormat,
         StudentSpec,
         TaskSpec,
         TeacherSpec,
@@ -87,6 +88,15 @@ def stillroom_input_formats() -> Iterable[InputFormat]:
     """
 
 
+@hookspec
+def stillroom_output_formats() -> Iterable[OutputFormat]:
+    """Declare output file kinds this plugin writes for batch scoring (SDF), chosen by the
+    output path's suffix.
+
+    The core writes CSV and Parquet; a domain format belongs to the vertical that knows it.
+    """
+
+
 # --- teacher and student ------------------------------------------------------------------
 
 
@@ -117,6 +127,22 @@ def stillroom_transfer_points(bundle: DataBundle, config: Any, rng: np.random.Ge
     The teacher labels every contributed point. The core contributes the unlabelled pool and
     MUNGE synthetic points when the config asks for them. The frame may carry a column
     ``__origin__`` naming where its points come from (``pool``, ``munge`` ...).
+    """
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+@hookspec
+def stillroom_search_space(task: TaskSpec) -> dict[str, Any] | None:
+    """The default space ``stillroom search`` explores for ``task``, or ``None`` for another task.
+
+    A mapping of config fields under ``student.``, ``recipe.`` or ``transfer.`` to dimensions
+    (:class:`~stillroom.contract.config.SearchDimension` as a mapping: ``{"low": 7, "high": 63,
+    "integer": True}``, ``{"low": 0.01, "high": 0.3, "log": True}``, ``{"choices": [...]}``,
+    optionally ``"when": {field: value}``). What the vertical knows matters for its students:
+    the sizes worth trying, the recipe settings its benchmarks showed to decide retention. The
+    user's ``search.space`` is merged over it, and every dimension is validated like the config.
     """
 
 

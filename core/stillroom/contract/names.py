@@ -25,6 +25,11 @@ INPUT_FORMAT_SETTINGS_TAG = f"{TAG_PREFIX}input_format.settings"
 """Run tags of a model trained from raw records: the input format that turns a raw batch into its
 inputs, and that format's settings (JSON), read by ``stillroom score --raw``."""
 
+INPUT_ALIASES = "input_aliases"
+"""``model_config`` key of a model whose input columns may come under other names in a user's
+file: ``{input: [alias, ...]}``. ``stillroom score`` takes the first alias present (any case) for
+an input the file lacks (a molecules model's ``smiles`` from a ``Smiles`` column)."""
+
 PROMOTION_EXPERIMENT = "stillroom-promotions"
 SCORING_EXPERIMENT = "stillroom-scoring"
 
@@ -46,6 +51,7 @@ __all__ = [
     "COMPLIANCE_MISSING_TAG",
     "COMPLIANCE_TAG",
     "GATE_TAG",
+    "INPUT_ALIASES",
     "INPUT_FORMAT_SETTINGS_TAG",
     "INPUT_FORMAT_TAG",
     "INCOMPLETE",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -147,6 +147,34 @@ FormatReader = Callable[[Path, ModelInputs, int], Iterator[pd.DataFrame]]
 """``read(path, model, chunk_rows)``: the file (or folder) as frames of at most ``chunk_rows``
 rows holding the model's input columns (a tensor input as one array per cell) and the columns
 that identify a row (a molecule's name, an image's id or path), which the output carries."""
+
+
+class OutputWriter(Protocol):
+    """An output file a vertical's format writes, chunk by chunk, at the path the core gives it
+    (the output slot's partial file: the core fsyncs and publishes it when the job succeeded)."""
+
+    def write(self, scores: pd.DataFrame, inputs: pd.DataFrame) -> None:
+        """One chunk: the output columns (identifiers, passthrough, scores, annotations) and the
+        model's inputs of the same rows (a molecule's SMILES, for a structure file)."""
+
+    def close(self) -> None:
+        """Finish the file (a footer, flushing); called once, also after a failure."""
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A kind of output file a vertical writes for batch scoring (SDF ...), chosen by the output
+    path's suffix. The core writes CSV and Parquet; ``open(path)`` returns the
+    :class:`OutputWriter` of a path with one of ``suffixes``."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    open: Callable[[Path], OutputWriter]
+    description: str = ""
+    plugin: str = ""
+
+    def claims(self, path: Path) -> bool:
+        return path.name.lower().endswith(tuple(s.lower() for s in self.suffixes))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
 from ..contract.bundle import DataBundle
-from ..contract.config import DistillConfig
-from ..contract.rules import BOUNDS, Rule, parse_rule
+from ..contract.config import DistillConfig, GateConfig
+from ..contract.rules import BOUNDS, Rule, expand_rules, parse_rule
 from ..contract.specs import EvaluatorSpec
 from ..errors import ConfigError
 from ..tasks.judging import UNJUDGED_PREFIXES
@@ -41,6 +41,17 @@ def check_rules(rules: list[str], cfg: DistillConfig, bundle: DataBundle, evalua
         problem = _problem(parse_rule(text), bundle, cfg, patterns, reasons, declared)
         if problem:
             raise ConfigError(f"gate rule {text.strip()!r} cannot apply to this data: {problem}")
+
+
+def gate_config(cfg: DistillConfig, bundle: DataBundle) -> GateConfig:
+    """The config's gate with its placeholders written out for this data's task type and outputs."""
+    rules = expand_rules(cfg.gate.rules, bundle.task_type, bundle.output_types, list(bundle.output_names))
+    return cfg.gate.model_copy(update={"rules": rules})
+
+
+def check_gate(cfg: DistillConfig, bundle: DataBundle, evaluators: Iterable[EvaluatorSpec]) -> None:
+    """The config's gate, written out for this data, checked against it (right after it loads)."""
+    check_rules(gate_config(cfg, bundle).rules, cfg, bundle, evaluators)
 
 
 def generic_reports(bundle: DataBundle, cfg: DistillConfig) -> dict[str, str | None]:

@@ -28,6 +28,11 @@ class RuleResult:
     passed: bool
     kind: str = "quality"
     note: str | None = None  # why there is no verdict on a value: not estimable, missing
+    threshold: float | None = None  # what the observed value is compared with (a noninferior rule's: -margin)
+
+    @property
+    def note_is_not_estimable(self) -> bool:
+        return (self.note or "").startswith("not estimable")
 
     def reason(self) -> str:
         parts = [self.note] if self.note else []
@@ -81,5 +86,5 @@ def evaluate_gate(
         else:
             note = None
         ok = why is None and observed is not None and rule.threshold is not None and OPS[rule.op](observed, rule.threshold)
-        results.append(RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note))
+        results.append(RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note, rule.threshold))
     return GateResult(results)

@@ -16,6 +16,7 @@ training is never lost to a later failure.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,10 @@ import pandas as pd
 from .. import tracking
 from ..cache import cache_key, cached_outputs, default_cache_dir
 from ..contract import config as config_mod
-from ..contract.bundle import DataBundle, frame_digest, synthetic_example, validate_bundle
+from ..contract.bundle import DataBundle, frame_digest, synthetic_example
 from ..contract.config import DistillConfig
 from ..contract.context import EvaluationContext, EvaluationResult
 from ..contract.protocols import ModelDescription, Student, Teacher
-from ..contract.rules import expand_rules
 from ..contract.specs import TaskSpec
 from ..errors import ModelLoadError
 from ..plugins import StillroomPluginManager
@@ -37,12 +37,13 @@ from ..progress import console, step
 from ..scoring import spark
 from ..tasks import kinds
 from ..tasks.targets import labels_only, make_targets, missing_labels
-from .applicability import check_rules
+from .applicability import gate_config
 from .efficiency import measure_efficiency
 from .evaluation import operating_thresholds
 from .gate import evaluate_gate
 from .reference import with_teacher_reference
 from .result import Distillation, Outputs, TeacherRecord, TransferSet
+from .session import TeacherSession, open_session
 
 
 def load_config(task: TaskSpec, user: Any = None, overrides: list[str] | None = None) -> DistillConfig:
@@ -52,38 +53,60 @@ def load_config(task: TaskSpec, user: Any = None, overrides: list[str] | None = 
     return cfg
 
 
-def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, artifact_dir: Path) -> Distillation:
-    """Steps 2-7: data, teacher, transfer set, student and baseline, evaluation, gate."""
+def distill(
+    pm: StillroomPluginManager,
+    task: TaskSpec,
+    cfg: DistillConfig,
+    artifact_dir: Path,
+    session: TeacherSession | None = None,
+    *,
+    split: str = "test",
+    after_student: Callable[[Student, TeacherRecord], None] | None = None,
+) -> Distillation:
+    """Steps 2-7: data, teacher, transfer set, student and baseline, evaluation, gate.
+
+    ``session``: the data and teacher prepared before (a search prepares them once for all its
+    trials); by default they are prepared here. ``split``: where the models are judged: ``test``
+    for a run, ``validation`` for a search trial (whose students never see the test split).
+    ``after_student``: called once the student is fitted, before the baseline (a search prunes
+    a trial there when the student already breaks a size constraint)."""
     seed = cfg.run.seed
     # built before any work: a mistake in the student settings must not cost a teacher training
     student = pm.make_student(cfg.student, task, seed)
     baseline: Student | None = pm.make_student(cfg.student, task, seed)
-    with step("data: loading splits"):
-        bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, seed)
-        validate_bundle(bundle)
-    # a rule this data cannot produce a value for must not cost a teacher training
-    gate_config = cfg.gate.model_copy(
-        update={"rules": expand_rules(cfg.gate.rules, bundle.task_type, bundle.output_types, list(bundle.output_names))}
-    )
-    check_rules(gate_config.rules, cfg, bundle, pm.registry.for_task("evaluator", task.name))
-    transfer = build_transfer_set(pm, bundle, cfg, seed)
-    teacher, outputs, teacher_model = teacher_phase(pm, task, cfg, bundle, transfer, keep=uses_teacher_model(student))
+    session = session or open_session(pm, task, cfg, keep=uses_teacher_model(student))
+    bundle, teacher = session.bundle, session.teacher
+    transfer, outputs, teacher_model = session.for_config(pm, cfg, needs_model=uses_teacher_model(student))
     if teacher_model is not None:
         student.attach_teacher(teacher_model)  # type: ignore[attr-defined]
     if bundle.reference == "teacher":
         console.log("reference: the teacher's outputs (the data has no labels); no baseline, the teacher is not judged")
         bundle = with_teacher_reference(bundle, outputs.valid["teacher"], outputs.test["teacher"])
         baseline = None
-    fit_students(cfg, bundle, transfer, outputs, student, baseline)
+    fit_student(cfg, bundle, transfer, outputs, student)
+    if after_student is not None:
+        after_student(student, teacher)
+    fit_baseline(cfg, bundle, baseline)
     del teacher_model
     students = {"student": student} | ({"baseline": baseline} if baseline is not None else {})
     for role, model in students.items():
         outputs.valid[role] = check_outputs(model.predict(bundle.X(bundle.validation)), bundle, role, "validation")
-        outputs.test[role] = check_outputs(model.predict(bundle.X(bundle.test)), bundle, role, "test")
+        if split == "test":  # a search trial's students are never scored on the test split
+            outputs.test[role] = check_outputs(model.predict(bundle.X(bundle.test)), bundle, role, "test")
     thresholds = _thresholds(cfg, bundle, outputs)
-    with step(f"evaluation: teacher, {' and '.join(students)} on the test split"):
+    judged = bundle.test if split == "test" else bundle.validation
+    with step(f"evaluation: teacher, {' and '.join(students)} on the {split} split"):
         ctx = EvaluationContext(
-            task, bundle, bundle.test, bundle.y(bundle.test), outputs.test, thresholds, cfg, seed, artifact_dir, outputs.valid
+            task,
+            bundle,
+            judged,
+            bundle.y(judged),
+            outputs.test if split == "test" else outputs.valid,
+            thresholds,
+            cfg,
+            seed,
+            artifact_dir,
+            outputs.valid,
         )
         ctx.models = dict(students)
         result = evaluate_all(pm, task, ctx)
@@ -96,7 +119,7 @@ def distill(pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, arti
     result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
     for name, why in result.not_estimable.items():
         console.log(f"not estimable: {name} ({why})")
-    gate = evaluate_gate(gate_config, result.with_intervals(), result.not_estimable)
+    gate = evaluate_gate(gate_config(cfg, bundle), result.with_intervals(), result.not_estimable)
     result.metrics["gate.passed"] = float(gate.passed)
     return Distillation(
         task, cfg, bundle, transfer, teacher, outputs, student, baseline, thresholds, result, effs, gate, artifact_dir
@@ -167,6 +190,11 @@ def teacher_phase(
     record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg, bundle))
     outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
     return record_, outputs, (teacher if keep else None)
+
+
+def label_rows(teacher: Teacher, rows: pd.DataFrame, bundle: DataBundle, cfg: DistillConfig) -> np.ndarray:
+    """The teacher's checked outputs on further rows (a search trial's own transfer set)."""
+    return check_outputs(_label(teacher, rows, cfg), bundle, "teacher", "transfer", rows=len(rows))
 
 
 def _label(teacher: Teacher, rows: pd.DataFrame, cfg: DistillConfig) -> np.ndarray:
@@ -245,25 +273,28 @@ def _efficiency(predict: Any, batch: pd.DataFrame, cfg: DistillConfig, desc: Mod
     }
 
 
-def fit_students(
-    cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student, baseline: Student | None
-) -> None:
-    """The distilled student on the transfer set; the same-size baseline on hard labels only
-    (``None`` when there are no labels: the teacher's outputs are the reference)."""
+def fit_student(cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, outputs: Outputs, student: Student) -> None:
+    """The student on the transfer set, learning the teacher's outputs blended with labels."""
     recipe, kind, output_types = cfg.recipe, bundle.task_type, bundle.output_types
     mix = (recipe.temperature, recipe.alpha, output_types)
     targets = make_targets(kind, transfer.hard, outputs.transfer_teacher, *mix)
     valid_targets = make_targets(kind, _hard_labels(bundle, bundle.validation), outputs.valid["teacher"], *mix)
-    for model in (student, baseline):
-        if model is not None and hasattr(model, "name_outputs"):
-            model.name_outputs(list(bundle.output_names))
+    if hasattr(student, "name_outputs"):
+        student.name_outputs(list(bundle.output_names))
     with step(
         f"student: distilling {cfg.student.name} on {len(transfer.X):,} transfer rows "
         f"(T={recipe.temperature}, alpha={recipe.alpha})"
     ):
         student.fit(transfer.X, targets, bundle.X(bundle.validation), valid_targets)
+
+
+def fit_baseline(cfg: DistillConfig, bundle: DataBundle, baseline: Student | None) -> None:
+    """The same student on the labelled rows only (nothing when there is no baseline)."""
     if baseline is None:
         return
+    kind, output_types = bundle.task_type, bundle.output_types
+    if hasattr(baseline, "name_outputs"):
+        baseline.name_outputs(list(bundle.output_names))
     with step(f"baseline: training the same {cfg.student.name} on {len(bundle.train):,} labelled rows only"):
         baseline.fit(
             bundle.X(bundle.train),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,4 @@ class Distillation:
     efficiency: dict[str, dict[str, float]]
     gate: GateResult
     artifact_dir: Path
+    selection: dict[str, Any] | None = None  # how a search chose this student (model card, report)

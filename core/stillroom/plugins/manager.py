@@ -20,7 +20,7 @@ import pluggy
 from .. import tracking
 from .._runtime import package_version
 from ..contract import hookspecs
-from ..contract.specs import ComplianceProfile, InputFormat, TaskSpec
+from ..contract.specs import ComplianceProfile, InputFormat, OutputFormat, TaskSpec
 from ..errors import PluginError
 from .registry import Registry
 
@@ -41,6 +41,7 @@ REGISTRATION_HOOKS = {
     "stillroom_evaluators": "evaluator",
     "stillroom_compliance_profiles": "compliance profile",
     "stillroom_input_formats": "input format",
+    "stillroom_output_formats": "output format",
 }
 
 
@@ -163,9 +164,24 @@ class StillroomPluginManager(pluggy.PluginManager):
         """Every input format a plugin registered (for batch scoring)."""
         return list(self.registry.all("input format"))
 
+    def output_formats(self) -> list[OutputFormat]:
+        """Every output format a plugin registered (for batch scoring)."""
+        return list(self.registry.all("output format"))
+
     def transfer_points(self, bundle: DataBundle, config: Any, rng: np.random.Generator) -> list[pd.DataFrame]:
         frames = self.hook.stillroom_transfer_points(bundle=bundle, config=config, rng=rng)
         return [f for f in frames if f is not None and len(f)]
+
+    def search_space(self, task: TaskSpec) -> dict[str, Any]:
+        """The default search space of ``task``: every plugin's answer merged (a field claimed by
+        two plugins is an error, like a duplicate registration)."""
+        space: dict[str, Any] = {}
+        for answer in self.hook.stillroom_search_space(task=task):
+            for key, dimension in (answer or {}).items():
+                if key in space:
+                    raise PluginError(f"search space field {key!r} of task {task.name!r} is declared by two plugins")
+                space[key] = dimension
+        return space
 
     def before_run(self, context: RunContext) -> None:
         self.hook.stillroom_before_run(context=context)

@@ -10,10 +10,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from ..contract.specs import ComplianceProfile, DatasetSpec, EvaluatorSpec, InputFormat, StudentSpec, TaskSpec, TeacherSpec
+from ..contract.specs import (
+    ComplianceProfile,
+    DatasetSpec,
+    EvaluatorSpec,
+    InputFormat,
+    OutputFormat,
+    StudentSpec,
+    TaskSpec,
+    TeacherSpec,
+)
 from ..errors import PluginError
 
-Entry = TypeVar("Entry", TaskSpec, DatasetSpec, TeacherSpec, StudentSpec, EvaluatorSpec, ComplianceProfile, InputFormat)
+Entry = TypeVar(
+    "Entry", TaskSpec, DatasetSpec, TeacherSpec, StudentSpec, EvaluatorSpec, ComplianceProfile, InputFormat, OutputFormat
+)
 
 KINDS: dict[type, str] = {
     TaskSpec: "task",
@@ -23,6 +34,7 @@ KINDS: dict[type, str] = {
     EvaluatorSpec: "evaluator",
     ComplianceProfile: "compliance profile",
     InputFormat: "input format",
+    OutputFormat: "output format",
 }
 
 

@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv  # writing only: faster than pandas' to_csv
 import pyarrow.parquet as pq
 
 from .._runtime import sha256_file
-from ..contract.specs import InputFormat
+from ..contract.specs import InputFormat, OutputFormat, OutputWriter
 from ..errors import DataError
 from ..progress import boundary
 from .formats import ColumnSpec, Input, iter_tables
@@ -48,15 +48,22 @@ SCORE_BIN_EDGES: np.ndarray = np.linspace(0.0, 1.0, 21)
 
 
 class _Writer:
-    """Appends Arrow tables to the temp output, in the format the output extension asks for."""
+    """Appends Arrow tables to the temp output, in the format the output extension asks for: CSV
+    and Parquet by the core, anything else by the vertical's :class:`OutputFormat` that claims it."""
 
-    def __init__(self, temp: Path, fmt: str, gzip: bool) -> None:
+    def __init__(self, temp: Path, fmt: str | OutputFormat, gzip: bool) -> None:
         self._temp, self._fmt, self._gzip = temp, fmt, gzip
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._plugin: OutputWriter | None = None
         self._sink: pa.NativeFile | None = None
         self._schema: pa.Schema | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, inputs: pd.DataFrame) -> None:
+        if isinstance(self._fmt, OutputFormat):
+            if self._plugin is None:
+                self._plugin = self._fmt.open(self._temp)
+            self._plugin.write(table.to_pandas(), inputs)
+            return
         if self._writer is None:
             self._schema = table.schema
             self._writer = self._open(table.schema)
@@ -73,6 +80,9 @@ class _Writer:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._plugin is not None:
+            self._plugin.close()
+            self._plugin = None
         if self._sink is not None:
             self._sink.close()
             self._sink = None
@@ -84,13 +94,20 @@ class _Writer:
                 os.close(fd)
 
 
-def _output_format(output: Path) -> tuple[str, bool]:
-    """(``parquet`` | ``csv``, gzip) from the output's name; anything else is refused up front."""
+def _output_format(output: Path, formats: Sequence[OutputFormat] = ()) -> tuple[str | OutputFormat, bool]:
+    """(``parquet`` | ``csv`` | the vertical's format, gzip) from the output's name; anything else
+    is refused up front."""
     name = output.name.lower()
     fmt = "parquet" if name.endswith((".parquet", ".pq")) else "csv" if name.endswith((".csv", ".csv.gz")) else None
-    if fmt is None:
-        raise DataError(f"{output}: unknown output file type (use .csv, .csv.gz or .parquet)")
-    return fmt, name.endswith(".gz")
+    if fmt is not None:
+        return fmt, name.endswith(".gz")
+    claimed = [f for f in formats if f.claims(output)]
+    if len(claimed) > 1:
+        raise DataError(f"{output} is claimed by several output formats: {', '.join(f'{f.name} ({f.plugin})' for f in claimed)}")
+    if not claimed:
+        others = "".join(f", {f.description or f.name}" for f in formats)
+        raise DataError(f"{output}: unknown output file type (use .csv, .csv.gz, .parquet{others})")
+    return claimed[0], False
 
 
 # --------------------------------------------------------------------------- summary
@@ -172,24 +189,25 @@ def _scores_of(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Call the model and insist on one finite score per row; a silent NaN would poison the output.
 
-    A model may return a frame instead of an array (a pyfunc that scores domain objects):
-    its first column is the score, written under its own name, further columns are written
-    beside it (several endpoints, per-class probabilities, a call), and boolean columns are
-    validity flags. A row whose flag is False (an unparsable molecule, say) may have no score:
-    it is written empty and the job goes on. An array is written as ``score_column``.
+    A model may return a frame instead of an array (a pyfunc that scores domain objects), its
+    columns in three parts (:func:`frame_parts`): its outputs, the first of which is the score,
+    written under its own name (several endpoints, per-class probabilities ...); its first
+    boolean column, the validity flag: a row whose flag is False (an unparsable molecule, say)
+    may have no score, it is written empty and the job goes on; and annotations after the flag
+    (a reason, an applicability domain), written as they come. Every column keeps the frame's
+    order. An array is written as ``score_column``.
     Returns the scores, the other output columns and the score's column name.
     """
     result = predict(frame)
     extra: dict[str, np.ndarray] = {}
     allowed_missing = np.zeros(len(frame), dtype=bool)
     if isinstance(result, pd.DataFrame):
-        flags = [c for c in result.columns if pd.api.types.is_bool_dtype(result[c])]
-        values = [c for c in result.columns if c not in flags]
+        values, flag, _annotations = frame_parts(result)
         if not values:
             raise ValueError("predict returned a frame without a score column")
-        for flag in flags:
+        if flag is not None:
             allowed_missing |= ~result[flag].to_numpy(dtype=bool)
-        extra = {str(c): result[c].to_numpy() for c in values[1:] + flags}
+        extra = {str(c): result[c].to_numpy() for c in result.columns[1:]}
         score_column = str(values[0])
         result = result[values[0]].to_numpy(dtype=float)
     scores = np.asarray(result)
@@ -207,6 +225,17 @@ def _scores_of(
             row = first_row + int(np.flatnonzero(~np.isfinite(column) & ~allowed_missing)[0])
             raise DataError(f"the model returned a non-finite {name!r} at row {row} (0-based data row)")
     return scores, extra, score_column
+
+
+def frame_parts(frame: pd.DataFrame) -> tuple[list[str], str | None, list[str]]:
+    """(outputs, validity flag, annotations) of a frame a model returns: the columns before its
+    first boolean column, that column, and the columns after it."""
+    columns = [str(c) for c in frame.columns]
+    flag = next((c for c in columns if pd.api.types.is_bool_dtype(frame[c])), None)
+    if flag is None:
+        return columns, None, []
+    at = columns.index(flag)
+    return columns[:at], flag, columns[at + 1 :]
 
 
 def _output_table(
@@ -268,6 +297,7 @@ def score_file(
     formats: Sequence[InputFormat] = (),
     model_config: Mapping[str, Any] | None = None,
     named_format: InputFormat | None = None,
+    output_formats: Sequence[OutputFormat] = (),
     slot: OutputSlot | None = None,
     overwrite: bool = False,
 ) -> ScoringSummary:
@@ -279,7 +309,8 @@ def score_file(
     and any `extra_output` columns. On any failure the output path is left untouched.
     `formats` are the verticals' readers for inputs that are not CSV or Parquet, and
     `model_config` what such a reader may need to know about the model (its image size ...);
-    `named_format` reads the input whatever its name (raw records, ``stillroom score --raw``).
+    `named_format` reads the input whatever its name (raw records, ``stillroom score --raw``);
+    `output_formats` are the verticals' writers for outputs that are not CSV or Parquet (SDF).
     Given a claimed ``slot`` (:class:`~stillroom.scoring.output.OutputSlot`) the scores go to
     its partial file and the caller publishes them; otherwise the output is claimed here (an
     existing one only with ``overwrite``) and published at the end.
@@ -291,7 +322,7 @@ def score_file(
     passthrough = list(passthrough)
     if score_column in passthrough:
         raise DataError(f"score column {score_column!r} clashes with a passthrough column")
-    fmt, gzip = _output_format(target)
+    fmt, gzip = _output_format(target, output_formats)
     stats, started = _ScoreStats(), time.perf_counter()
     source_input = Input(source_path, expected, formats, dict(model_config or {}), named_format)
     chunks = closing(iter_tables(source_input, passthrough, chunk_rows))
@@ -346,7 +377,7 @@ def _score_chunks(
             for table, _ in itertools.chain([(first, source)], tables):
                 frame = table.select(order).to_pandas()
                 scores, model_extra, named = _scores_of(predict, frame, stats.rows, score_column)
-                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra))
+                writer.write(_output_table(table, frame, scores, passthrough, named, extra_output, model_extra), frame)
                 stats.add(scores)
                 boundary(f"scoring: {stats.rows:,} rows written")
                 rate = stats.rows / max(time.perf_counter() - started, 1e-9)

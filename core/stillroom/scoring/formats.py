@@ -19,7 +19,7 @@ import itertools
 import math
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..contract.names import INPUT_ALIASES
 from ..contract.specs import InputColumn, InputFormat, ModelInputs
 from ..errors import DataError
 
@@ -229,7 +230,7 @@ class Source:
     identifiers: tuple[str, ...] = ()  # a reader's columns that say which row is which: always written
 
 
-def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
+def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int, any_case: Sequence[str] = ()) -> Source:
     """Parquet source; schema and row count come from the footer, no data is read.
 
     ``pre_buffer=False`` plus a small ``buffer_size`` streams pages instead of loading
@@ -243,8 +244,11 @@ def _open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
         pfile.close()
         raise _no_rows(path)
 
+    loose = {name.lower() for name in any_case}  # declared input aliases, read in any case
+    names = [c for c in pfile.schema_arrow.names if c in set(wanted) or c.lower() in loose]
+
     def batches() -> Iterator[pa.RecordBatch]:  # lazy, so columns are checked before they are asked for
-        yield from pfile.iter_batches(batch_size=chunk_rows, columns=list(wanted))
+        yield from pfile.iter_batches(batch_size=chunk_rows, columns=names)
 
     return Source(
         columns={f.name: f.type for f in pfile.schema_arrow},
@@ -353,7 +357,8 @@ def _open_source(source: Input, passthrough: Sequence[str], chunk_rows: int) -> 
     path, expected = source.path, source.expected
     fmt = source.kind()
     if fmt == "parquet":
-        return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows)
+        aliases = [a for name, others in _declared_aliases(source).items() for a in [name, *others]]
+        return _open_parquet(path, list(dict.fromkeys([s.name for s in expected] + list(passthrough))), chunk_rows, aliases)
     if fmt == "csv":
         return _open_csv(path, _text_columns(expected, passthrough), chunk_rows)
     assert isinstance(fmt, InputFormat)
@@ -392,6 +397,38 @@ def _open_plugin_format(source: Input, fmt: InputFormat, passthrough: Sequence[s
         close=getattr(frames, "close", lambda: None),
         identifiers=tuple(identifiers),
     )
+
+
+def _declared_aliases(source: Input) -> dict[str, list[str]]:
+    """``{input: [other names]}`` from the model's ``model_config`` (see :data:`INPUT_ALIASES`)."""
+    declared = source.config.get(INPUT_ALIASES) or {}
+    return {str(k): [str(a) for a in v] for k, v in dict(declared).items()}
+
+
+def input_renames(source: Input, columns: Iterable[str]) -> dict[str, str]:
+    """``{file column: model input}`` for each input the file lacks under its own name but holds
+    under its own name in another case or an alias the model declares (the first present,
+    compared in lower case). A model declaring no aliases gets exact names only: a renamed
+    column is otherwise the usual cause of silent garbage."""
+    present = [str(c) for c in columns]
+    renames: dict[str, str] = {}
+    for name, aliases in _declared_aliases(source).items():
+        if name in present:
+            continue
+        lowered = {c.lower(): c for c in reversed(present) if c not in renames}
+        match = next((lowered[a.lower()] for a in [name, *aliases] if a.lower() in lowered), None)
+        if match is not None:
+            renames[match] = name
+    return renames
+
+
+def _renamed(opened: Source, renames: Mapping[str, str]) -> Source:
+    """The source with the aliased columns under the model's names."""
+    if not renames:
+        return opened
+    columns = {renames.get(n, n): t for n, t in opened.columns.items()}
+    batches = (b.rename_columns([renames.get(n, n) for n in b.schema.names]) for b in opened.batches)
+    return replace(opened, columns=columns, batches=batches)
 
 
 def _rebatch(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
@@ -483,6 +520,7 @@ def iter_tables(source: Input, passthrough: Sequence[str], chunk_rows: int) -> G
     path, expected = source.path, source.expected
     chunk_rows = _tensor_chunk_rows(expected, chunk_rows)
     opened = _open_source(source, passthrough, chunk_rows)
+    opened = _renamed(opened, input_renames(source, opened.columns))
     passthrough = list(dict.fromkeys([*passthrough, *opened.identifiers]))
     done = 0
     try:

@@ -152,20 +152,47 @@ def _reject_missing(frame: Any, expected: list[ColumnSpec], path: Path) -> None:
         raise DataError(f"{path}: missing or non-finite values (empty/NaN/inf) in model columns: " + ", ".join(problems))
 
 
-def _summary_of(spark: Any, written: Path, score_column: str) -> dict[str, Any]:
-    """Row count, mean, range and the fixed-bin histogram of the written scores, by Spark."""
+def _model_columns(scored: Any, passthrough: Sequence[str], score_column: str) -> tuple[Any, str, str | None]:
+    """The scores as the local engine writes them: a model that returns one value per row under
+    ``score_column``; one that returns a frame (a struct here) as its own columns, in its order,
+    the first being the score and the first boolean one the validity flag
+    (:func:`stillroom.scoring.batch.frame_parts`). Returns (frame, score column, flag)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType, StructType
+
+    kind = scored.schema["__scores__"].dataType
+    keep = [F.col(c) for c in passthrough]
+    if not isinstance(kind, StructType):
+        return scored.select(*keep, F.col("__scores__").alias(score_column)), score_column, None
+    names = [f.name for f in kind.fields]
+    clash = [n for n in names if n in passthrough]
+    if clash:
+        raise DataError(f"model output column {clash[0]!r} clashes with a passthrough column")
+    flag = next((f.name for f in kind.fields if isinstance(f.dataType, BooleanType)), None)
+    columns = [F.col("__scores__").getField(n).alias(n) for n in names]
+    return scored.select(*keep, *columns), names[0], flag
+
+
+def _summary_of(spark: Any, written: Path, score_column: str, flag: str | None = None) -> dict[str, Any]:
+    """Row count, mean, range and the fixed-bin histogram of the written scores, by Spark. A row
+    the model flagged invalid may have no score (it is counted as unscored); any other row must."""
     from pyspark.sql import functions as F
 
-    scores = spark.read.parquet(str(written)).select(F.col(score_column).alias("s"))
+    frame = spark.read.parquet(str(written))
+    flagged = (~F.coalesce(F.col(flag), F.lit(False))) if flag else F.lit(False)
+    scores = frame.select(F.col(score_column).alias("s"), flagged.alias("flagged"))
+    missing = F.isnan("s") | F.col("s").isNull()
     stats = scores.agg(
-        F.count("s").alias("rows"),
-        F.avg("s").alias("mean"),
-        F.min("s").alias("low"),
-        F.max("s").alias("high"),
-        F.sum(F.when(F.isnan("s") | F.col("s").isNull(), 1).otherwise(0)).alias("bad"),
+        F.count(F.lit(1)).alias("rows"),
+        F.avg(F.when(~missing, F.col("s"))).alias("mean"),
+        F.min(F.when(~missing, F.col("s"))).alias("low"),
+        F.max(F.when(~missing, F.col("s"))).alias("high"),
+        F.sum(F.when(missing & ~F.col("flagged"), 1).otherwise(0)).alias("bad"),
+        F.sum(F.when(missing & F.col("flagged"), 1).otherwise(0)).alias("unscored"),
     ).first()
     if stats["bad"]:
         raise DataError(f"the model returned {stats['bad']:,} non-finite scores")
+    scores = scores.where(~missing)
     n_bins = len(SCORE_BIN_EDGES) - 1
     # same binning as numpy.histogram on clipped scores: right edge of the last bin included
     clipped = F.least(F.greatest(F.col("s"), F.lit(0.0)), F.lit(1.0))
@@ -175,9 +202,10 @@ def _summary_of(spark: Any, written: Path, score_column: str) -> dict[str, Any]:
         counts[int(row["b"])] = int(row["count"])
     return {
         "rows": int(stats["rows"]),
-        "mean": float(stats["mean"]),
-        "low": float(stats["low"]),
-        "high": float(stats["high"]),
+        "unscored": int(stats["unscored"] or 0),
+        "mean": float(stats["mean"]) if stats["mean"] is not None else float("nan"),
+        "low": float(stats["low"]) if stats["low"] is not None else float("nan"),
+        "high": float(stats["high"]) if stats["high"] is not None else float("nan"),
         "counts": counts,
     }
 
@@ -196,9 +224,10 @@ def score_parquet(
 ) -> ScoringSummary:
     """Score a Parquet input into a Parquet output through Spark, atomically.
 
-    The output holds the passthrough columns (input order) and the score column, like the
-    local engine's. On any failure the output path is left as it was. With a claimed ``slot``
-    the caller publishes (see :func:`stillroom.scoring.batch.score_file`).
+    The output holds the passthrough columns (input order) and the model's columns (the score
+    column, or every column of a model that returns a frame), like the local engine's. On any
+    failure the output path is left as it was. With a claimed ``slot`` the caller publishes (see
+    :func:`stillroom.scoring.batch.score_file`).
     """
     source, target = Path(input_path), Path(output_path)
     check_output(source, target, score_column, passthrough)
@@ -222,9 +251,10 @@ def score_parquet(
             )
             _reject_missing(frame, expected, source)
             udf = udf_factory(spark)
-            scored = frame.select(*[F.col(c) for c in passthrough], udf(*[F.col(s.name) for s in expected]).alias(score_column))
+            scored = frame.select(*[F.col(c) for c in passthrough], udf(*[F.col(s.name) for s in expected]).alias("__scores__"))
+            scored, written_score, flag = _model_columns(scored, passthrough, score_column)
             scored.write.mode("error").parquet(str(temp))
-            stats = _summary_of(spark, temp, score_column)
+            stats = _summary_of(spark, temp, written_score, flag)
         output_digest = input_digest(temp)
         if publish:
             claimed.publish()
@@ -237,6 +267,7 @@ def score_parquet(
         output_path=str(target),
         score_counts=stats["counts"].tolist(),
         score_mean=stats["mean"],
+        unscored_rows=stats["unscored"],
         score_min=stats["low"],
         score_max=stats["high"],
         output_digest=output_digest,

@@ -23,6 +23,7 @@ from ..contract.names import INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG
 from ..contract.specs import InputColumn
 from ..errors import ModelLoadError, missing_dependency
 from ..scoring import compiled
+from ..scoring.batch import frame_parts
 from .integrity import download_checked, logged_model_record, version_record
 from .registry import MODEL_ALIAS_URI, resolve_registered
 from .store import short
@@ -175,13 +176,14 @@ def _compiled_or(predict: Any, engine: str, local: Path, columns: list[str]) -> 
 
 def _pyfunc_predict(model: Any) -> Any:
     """Model outputs as an array. A pyfunc that returns a frame (a model of domain objects)
-    gives its numeric columns, (n,) for one and (n, k) for several; boolean validity flags
-    are not outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
+    gives its outputs, (n,) for one and (n, k) for several: the columns before its validity flag
+    (:func:`stillroom.scoring.batch.frame_parts`); the flag and the annotations after it are not
+    outputs. An array keeps its last column (the positive class of ``predict_proba``)."""
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
         out = model.predict(frame)
         if isinstance(out, pd.DataFrame):
-            values = out[[c for c in out.columns if not pd.api.types.is_bool_dtype(out[c])]].to_numpy(dtype=float)
+            values = out[frame_parts(out)[0]].to_numpy(dtype=float)
             return values[:, 0] if values.shape[1] == 1 else values
         return _last_column(out, len(frame))
 
@@ -213,12 +215,22 @@ def spark_udf_factory(pinned_uri: str) -> Any:
     """``spark -> UDF`` scoring the pinned model version in Spark's Python workers.
 
     ``env_manager="local"``: executors use the Python environment they run in (the same
-    pinned packages); building a fresh environment per job would need the internet.
+    pinned packages); building a fresh environment per job would need the internet. A model
+    that returns a frame of several columns (outputs, a validity flag, annotations) gives a
+    struct of them, typed by its output signature, so Spark writes the local engine's columns.
     """
+    from mlflow.models import Model
+
+    try:
+        outputs = Model.load(pinned_uri).get_output_schema()
+    except Exception:
+        outputs = None
+    columns = outputs is not None and not outputs.is_tensor_spec() and len(outputs.inputs) > 1
+    result_type = None if columns else "double"  # None: MLflow types the struct from the signature
 
     def factory(spark: Any) -> Any:
         try:
-            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type="double", env_manager="local")
+            return mlflow.pyfunc.spark_udf(spark, pinned_uri, result_type=result_type, env_manager="local")
         except Exception as exc:
             raise ModelLoadError(f"could not load {pinned_uri} into Spark: {short(exc)}") from None
 

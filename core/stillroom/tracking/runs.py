@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -283,3 +284,70 @@ def log_scoring_run(params: dict[str, Any], metrics: dict[str, float], artifacts
         for name, data in artifacts.items():
             mlflow.log_dict(data, name)
         return active.info.run_id
+
+
+# --- a search: one parent run, a child run per trial ------------------------------------------
+
+
+def open_parent_run(experiment: str, run_name: str, tags: dict[str, str], resume: str | None = None) -> str:
+    """A run held open across a long job and its resumption (a search): created by the client,
+    not the fluent stack, so the trials' threads and the final distillation run (fluent) never
+    disturb it. ``resume``: the run of an interrupted job, set running again by this process."""
+    client = MlflowClient()
+    if resume is not None:
+        client.update_run(resume, status="RUNNING")
+        for key, value in {**tags, **writer_tags()}.items():
+            client.set_tag(resume, key, value)
+        with suppress(Exception):
+            client.delete_tag(resume, FAILURE_TAG)
+        return resume
+    experiment_id = use_experiment(experiment)
+    created = client.create_run(experiment_id, run_name=run_name, tags={**tags, **writer_tags()})
+    opened = _job_runs.get()
+    if opened is not None:
+        opened.append((created.info.run_id, tags.get(f"{TAG_PREFIX}role", "")))
+    return str(created.info.run_id)
+
+
+def log_child_run(
+    parent_run_id: str,
+    run_name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    status: str = "FINISHED",
+) -> str:
+    """A finished child run of ``parent_run_id`` holding one unit of a job (a search trial):
+    written whole in one go by the client, safe from several threads at once."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    child = client.create_run(parent.info.experiment_id, run_name=run_name, tags={**tags, PARENT_TAG: parent_run_id})
+    now = int(time.time() * 1000)
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    client.log_batch(
+        child.info.run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in finite.items()],
+        params=[Param(k, str(v)[:500]) for k, v in params.items()],
+        tags=[RunTag(k, str(v)[:TAG_VALUE_LIMIT]) for k, v in tags.items()],
+    )
+    client.set_terminated(child.info.run_id, status)
+    return str(child.info.run_id)
+
+
+def child_runs(parent_run_id: str) -> list[RunRecord]:
+    """The runs nested under ``parent_run_id``, oldest first (reports, tests)."""
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    found = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    return [run_record(r.info.run_id) for r in found]
+
+
+def log_artifacts_to(run_id: str, directory: Path, artifact_path: str | None = None) -> None:
+    """Files into a run by id (a parent run that is not the active one)."""
+    MlflowClient().log_artifacts(run_id, str(directory), artifact_path=artifact_path)

@@ -293,6 +293,18 @@ def artifact_root(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / "mlruns").as_uri()
 
 
+def store_directory(uri: str) -> Path | None:
+    """The folder of a local store (a SQLite file's, a file store's), where files that belong
+    beside it go (a search's study); ``None`` for a server."""
+    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+        return Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
+    if uri.startswith("file:"):
+        return Path(uri.removeprefix("file://").removeprefix("file:")).expanduser().resolve()
+    if "://" not in uri:
+        return Path(uri).expanduser().resolve()
+    return None
+
+
 def current_uri() -> str:
     """The tracking URI MLflow would use now (the environment's, else MLflow's default)."""
     return str(mlflow.get_tracking_uri())

@@ -173,3 +173,29 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
         artifacts=("tables/per_class.csv", "tables/calibration.csv", "plots/medical_reliability.png"),
         description="Medical imaging: AUROC with CI, sens/spec/PPV/NPV at a fixed operating point, subgroups, calibration.",
     )
+
+
+SEARCH_SPACE: dict[str, Any] = {
+    # width and depth of the separable student (the wider one met its target in bench/results/medical.md)
+    "student.params.widths": {"choices": [[8, 16, 32], [12, 24, 48], [16, 32, 64], [24, 48, 96]]},
+    "student.params.blocks": {"choices": [[1, 1, 1], [1, 2, 2]]},
+    # loss families and their weights (response always; one feature- or relation-based family on top)
+    "student.params.families": {
+        "choices": [
+            {"response": 1.0},
+            {"response": 1.0, "hints": 0.5},
+            {"response": 1.0, "relation": 1.0},
+            {"response": 1.0, "attention": 1.0},
+            {"response": 1.0, "dkd": 1.0},
+        ]
+    },
+    "student.params.born_again.generations": {"low": 0, "high": 2, "integer": True},
+    "recipe.temperature": {"low": 1.0, "high": 6.0},
+    "recipe.alpha": {"low": 0.3, "high": 1.0},
+}
+
+
+@hookimpl
+def stillroom_search_space(task: TaskSpec) -> dict[str, Any] | None:
+    """Width, depth, loss families and weights, born-again generations, temperature and alpha."""
+    return SEARCH_SPACE if task.name == TASK else None

@@ -122,17 +122,21 @@ class Standardised:
 
 
 def standardise(smiles: Iterable[object], max_examples: int = 5) -> Standardised:
-    """Standardise many SMILES; invalid ones become ``None`` (counted, never raised)."""
-    out: list[str | None] = []
-    reasons: list[str | None] = []
-    examples: list[tuple[int, str, str]] = []
-    for row, value in enumerate(smiles):
-        canonical, reason = standardise_one(value)
-        out.append(canonical)
-        reasons.append(reason)
-        if reason and len(examples) < max_examples:
-            examples.append((row, str(value), reason))
+    """Standardise many SMILES; invalid ones become ``None`` (counted, never raised). A long
+    list is spread over worker processes (:func:`~stillroom_molecules.workers.chunked_map`)."""
+    from .workers import chunked_map
+
+    values = list(smiles)
+    results = chunked_map(standardise_block, values, "data: standardising molecules")
+    out = [canonical for canonical, _ in results]
+    reasons = [reason for _, reason in results]
+    examples = [(row, str(values[row]), reason) for row, reason in enumerate(reasons) if reason][:max_examples]
     return Standardised(out, reasons, examples)
+
+
+def standardise_block(smiles: list[object]) -> list[tuple[str | None, str | None]]:
+    """One worker's share of :func:`standardise`."""
+    return [standardise_one(value) for value in smiles]
 
 
 def to_mols(smiles: Iterable[str], stereo: bool = True) -> Iterator[Chem.Mol | None]:

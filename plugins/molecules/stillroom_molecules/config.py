@@ -3,6 +3,7 @@ to read the numbers (endpoint, units, applicability-domain settings, screening d
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -71,7 +72,24 @@ class MoleculesSettings(StrictModel):
     active_quantile: float = Field(0.9, gt=0, lt=1, description="regression: values above this quantile are 'actives'")
 
 
+AUTO_TEACHER = "molecules.auto"
+
+
+def default_teacher() -> str:
+    """What ``teacher.name: molecules.auto`` (the default) stands for: the Chemprop graph network
+    when chemprop and Lightning are installed (``stillroom-molecules[gnn]``), else the descriptor
+    ensemble. Resolved when the config is read, so the run logs the teacher it really used."""
+    graph = all(importlib.util.find_spec(m) is not None for m in ("chemprop", "lightning"))
+    return "molecules.chemprop" if graph else "molecules.descriptor_ensemble"
+
+
 class MoleculesConfig(DistillConfig):
     task: Literal["molecules"] = "molecules"
     data: MoleculesDataConfig = Field(default_factory=MoleculesDataConfig)
     molecules: MoleculesSettings = Field(default_factory=MoleculesSettings)
+
+    @model_validator(mode="after")
+    def _resolve_teacher(self) -> MoleculesConfig:
+        if self.teacher.name == AUTO_TEACHER:
+            self.teacher.name = default_teacher()
+        return self

@@ -39,6 +39,7 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
     similarity = max_similarity(ctx.frame[SMILES].tolist(), reference)
     inside = similarity >= settings.ad_threshold
     m = result.metrics
+    _ship_run_settings(ctx)
     m["ad.coverage"] = float(inside.mean())
     m["ad.threshold"] = float(settings.ad_threshold)
     m["ad.median_max_similarity"] = float(np.median(similarity))
@@ -57,6 +58,15 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
     if ctx.artifact_dir is not None:
         result.artifacts += _write_artifacts(ctx, similarity, inside)
     return result
+
+
+def _ship_run_settings(ctx: EvaluationContext) -> None:
+    """The trained students learn the run's domain threshold and SMILES column, which they ship:
+    a scored molecule is flagged ``in_domain`` by the threshold this run's coverage used."""
+    for model in ctx.models.values():
+        ship = getattr(model, "ship_run_settings", None)
+        if ship is not None:
+            ship(ctx.config.molecules.ad_threshold, getattr(ctx.config.data, "smiles_column", None))
 
 
 def _mean_enrichment(m: dict[str, float], roles: list[str], outputs: list[str], configured: float) -> dict[str, float]:

@@ -105,12 +105,15 @@ def _read_smi(p: Path) -> pd.DataFrame:
 
 
 def find_smiles_column(frame: pd.DataFrame, requested: str | None, where: str) -> str:
-    """The SMILES column: the requested one, else the first conventional name (any case)."""
+    """The SMILES column: the requested one, else the first conventional name, in any case (a
+    scoring job looks the same way: :func:`~.student.smiles_aliases`)."""
+    lowered = {str(c).lower(): c for c in reversed(list(frame.columns))}
     if requested:
-        if requested not in frame.columns:
+        if requested in frame.columns:
+            return requested
+        if requested.lower() not in lowered:
             raise DataError(f"{where}: no SMILES column {requested!r} (columns: {list(frame.columns)[:20]})")
-        return requested
-    lowered = {str(c).lower(): c for c in frame.columns}
+        return lowered[requested.lower()]
     for candidate in SMILES_CANDIDATES:
         if candidate in lowered:
             return lowered[candidate]

@@ -12,13 +12,14 @@ from stillroom.contract import (
     DatasetSpec,
     EvaluatorSpec,
     InputFormat,
+    OutputFormat,
     StudentSpec,
     TaskSpec,
     TeacherSpec,
     hookimpl,
 )
 
-from . import datasets, formats
+from . import datasets, formats, sdf_output
 from .config import MoleculesConfig
 from .evaluation import evaluate_molecules
 from .metrics import SCREENING_FRACTION, enrichment_name
@@ -50,7 +51,10 @@ CARD = {
 def stillroom_tasks() -> Iterable[TaskSpec]:
     yield TaskSpec(
         name="molecules",
-        description="slow molecule model (descriptor ensemble, ADMET-AI, any MLflow model) distilled into a fingerprint student",
+        description=(
+            "slow molecule model (Chemprop D-MPNN, descriptor ensemble, ADMET-AI, any MLflow model) "
+            "distilled into a fingerprint student"
+        ),
         config_model=MoleculesConfig,
         default_config=Path(__file__).with_name("default.yaml"),
         compliance_profile="molecules",
@@ -72,6 +76,12 @@ def _descriptor_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
     return train_descriptor_teacher(params, bundle, seed)
 
 
+def _chemprop_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
+    from .chemprop_teacher import train_chemprop_teacher
+
+    return train_chemprop_teacher(params, bundle, seed)
+
+
 def _admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
     from .admet import build_admet_teacher
 
@@ -82,6 +92,12 @@ def _admet_teacher(params: dict[str, Any], bundle: Any, seed: int) -> Any:
 def stillroom_teachers() -> Iterable[TeacherSpec]:
     yield TeacherSpec(
         "molecules.descriptor_ensemble", "molecules", _descriptor_teacher, "LightGBM x3 + ExtraTrees on all RDKit 2D descriptors"
+    )
+    yield TeacherSpec(
+        "molecules.chemprop",
+        "molecules",
+        _chemprop_teacher,
+        "Chemprop 2 D-MPNN ensemble trained here (extra [gnn]; the default with it)",
     )
     yield TeacherSpec("molecules.admet", "molecules", _admet_teacher, "ADMET-AI Chemprop ensemble (extra [admet]), any endpoint")
 
@@ -177,3 +193,30 @@ def stillroom_compliance_profiles() -> Iterable[ComplianceProfile]:
 @hookimpl
 def stillroom_input_formats() -> Iterable[InputFormat]:
     yield formats.SMI
+    yield formats.SDF
+
+
+@hookimpl
+def stillroom_output_formats() -> Iterable[OutputFormat]:
+    yield sdf_output.SDF_OUTPUT
+
+
+LGBM, MLP = {"student.name": "molecules.lightgbm"}, {"student.name": "molecules.mlp"}
+SEARCH_SPACE: dict[str, Any] = {
+    # the student's kind, then its size (each kind's own fields)
+    "student.name": {"choices": ["molecules.lightgbm", "molecules.mlp"]},
+    "student.params.n_estimators": {"low": 100, "high": 600, "integer": True, "log": True, "when": LGBM},
+    "student.params.num_leaves": {"low": 15, "high": 63, "integer": True, "log": True, "when": LGBM},
+    "student.params.hidden": {"choices": [[256, 64], [512, 128], [1024, 256]], "when": MLP},
+    # the featuriser both kinds share
+    "student.params.featurizer.radius": {"choices": [2, 3]},
+    "student.params.featurizer.n_bits": {"choices": [1024, 2048, 4096]},
+    "student.params.featurizer.counts": {"choices": [True, False]},
+    "recipe.alpha": {"low": 0.3, "high": 1.0},
+}
+
+
+@hookimpl
+def stillroom_search_space(task: TaskSpec) -> dict[str, Any] | None:
+    """Student kind and size, featuriser, alpha for ``stillroom search molecules``."""
+    return SEARCH_SPACE if task.name == "molecules" else None

@@ -7,7 +7,9 @@ settings, RDKit version, starting logits), LightGBM boosters in LightGBM's text 
 torch ``state_dict`` loaded with ``weights_only=True``.
 
 From SMILES to score: standardise (invalid SMILES are flagged, never raised), featurise the
-valid ones, predict; an invalid row gets NaN outputs and ``smiles_valid = False``.
+valid ones, predict; an invalid row gets NaN outputs, ``smiles_valid = False`` and a reason. A
+scoring job also gets each molecule's nearest-neighbour similarity to the training molecules
+(``domain.npy``, :mod:`stillroom_molecules.domain`); the columns are :mod:`.score_columns`'.
 
 A big batch (a screening library streamed in chunks by ``stillroom score``) is scored by a
 pool of worker processes, one per core: RDKit's SMILES parser holds the GIL, so threads do not
@@ -40,10 +42,12 @@ from scipy.special import expit
 from stillroom.contract import ConfigError, ModelLoadError, output_kinds, usable_cores
 
 from .chem import RDKIT_VERSION, standardised_mol
+from .domain import TrainingDomain
 from .featurize import Featurizer, FeaturizerConfig, feature_rows
+from .score_columns import VALID_COLUMN, Scored, output_frame, reason_of
 
 SPEC_FILE = "student.json"
-VALID_COLUMN = "smiles_valid"
+__all__ = ["VALID_COLUMN", "Scorer", "scoring_jobs"]
 JOBS_VARIABLE = "STILLROOM_MOLECULES_JOBS"
 PARALLEL_MIN_SMILES = 20_000  # below this, starting workers (importing RDKit, LightGBM) costs more than it saves
 _WORKER: Scorer | None = None  # the scorer a worker process loaded once
@@ -74,6 +78,7 @@ class Scorer:
     network_config: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # LightGBM prediction threads (0: its default, every core); a pool worker uses 1
     output_types: list[str] | None = None  # a mixed task's kind per output (regression | binary)
+    domain: TrainingDomain | None = None  # the training molecules' fingerprints (None: saved before they were)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _pool_jobs: int = field(default=0, init=False, repr=False, compare=False)
     _in_process_only: bool = field(default=False, init=False, repr=False, compare=False)
@@ -102,16 +107,24 @@ class Scorer:
         return network_predict(self.network, F, self.kinds)
 
     def predict_smiles(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
-        """(outputs (n, k) with NaN rows for invalid SMILES, valid mask (n,)).
+        """(outputs (n, k) with NaN rows for invalid SMILES, valid mask (n,)): what the
+        distillation times and evaluates. See :meth:`score` for what a scoring job writes."""
+        scored = self._map(smiles, False)
+        return scored.values, scored.valid
 
-        A batch of at least ``PARALLEL_MIN_SMILES`` goes to the worker pool in order-preserving
+    def score(self, smiles: list[object]) -> Scored:
+        """Outputs, validity, reasons and (with a stored domain) the domain columns' values."""
+        return self._map(smiles, self.domain is not None)
+
+    def _map(self, smiles: list[object], with_domain: bool) -> Scored:
+        """A batch of at least ``PARALLEL_MIN_SMILES`` goes to the worker pool in order-preserving
         slices; the result is the same as in this process (a test checks it)."""
         jobs = scoring_jobs()
         if jobs <= 1 or len(smiles) < PARALLEL_MIN_SMILES or self._in_process_only:
-            return self.predict_block(smiles)
+            return self.score_block(smiles, with_domain)
         slices = [list(part) for part in np.array_split(np.asarray(smiles, dtype=object), jobs * 4)]
         try:
-            parts = list(self._workers(jobs).map(_score_in_worker, slices))
+            parts = list(self._workers(jobs).map(_score_in_worker, slices, [with_domain] * len(slices)))
         except BrokenProcessPool:
             # a spawned worker re-imports the caller's script: without `if __name__ == "__main__":`
             # it dies; scoring still completes, in this process
@@ -119,12 +132,12 @@ class Scorer:
                 "molecule scoring workers could not start (a script that loads the model needs an "
                 f'`if __name__ == "__main__":` guard); scoring in one process. {JOBS_VARIABLE}=1 silences this.',
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             self.close()
             self._in_process_only = True
-            return self.predict_block(smiles)
-        return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            return self.score_block(smiles, with_domain)
+        return Scored.concat(parts)
 
     def _workers(self, jobs: int) -> ProcessPoolExecutor:
         """The pool, started on first use: each worker loads this model from its saved files.
@@ -156,36 +169,48 @@ class Scorer:
             self._cleanup = None
 
     def predict_block(self, smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`predict_smiles` in this process.
+        """:meth:`predict_smiles` in this process."""
+        scored = self.score_block(smiles, False)
+        return scored.values, scored.valid
+
+    def score_block(self, smiles: list[object], with_domain: bool) -> Scored:
+        """:meth:`score` (``with_domain``) or :meth:`predict_smiles` in this process.
 
         Each SMILES is parsed once: the standardised molecule is featurised directly (its
         fingerprint equals that of its canonical SMILES, which is what training used; a test
         checks this on the NCI pool), into sparse rows that both model kinds predict from. One
         molecule at a time, from parse to feature row, while it is in the CPU cache: standardising
-        the whole batch into a list first cost 46.9 against 39.6-40.3 us per molecule."""
+        the whole batch into a list first cost 46.9 against 39.6-40.3 us per molecule. The domain
+        fingerprint is taken from the same molecule."""
         stereo = self.featurizer.needs_stereo()
-        flags: list[bool] = []
+        reasons: list[str | None] = []
+        kept: list[Chem.Mol] = []
 
         def valid_molecules() -> Iterator[Chem.Mol]:
             for text in smiles:
-                mol = standardised_mol(text, stereo)[0]
-                flags.append(mol is not None)
+                mol, why = standardised_mol(text, stereo)
+                reasons.append(None if mol is not None else reason_of(text, why))
                 if mol is not None:
+                    if with_domain:
+                        kept.append(mol)
                     yield mol
 
         rows = feature_rows(valid_molecules(), self.featurizer)
-        valid = np.array(flags, dtype=bool)
+        valid = np.array([r is None for r in reasons], dtype=bool)
         out = np.full((len(smiles), len(self.outputs)), np.nan)
         if valid.any():
             out[valid] = self.predict_features(rows)
-        return out, valid
+        if not with_domain or self.domain is None:
+            return Scored(out, valid, reasons)
+        similarity = np.full(len(smiles), np.nan)
+        similarity[valid] = self.domain.max_similarity(kept)
+        inside = np.zeros(len(smiles), dtype=bool)
+        inside[valid] = self.domain.inside(similarity[valid])
+        return Scored(out, valid, reasons, similarity, inside)
 
     def frame(self, smiles: list[object]) -> pd.DataFrame:
-        """The scoring output: one column per output (``score`` for a binary task) and the flag."""
-        out, valid = self.predict_smiles(smiles)
-        frame = pd.DataFrame(out, columns=self.output_columns())
-        frame[VALID_COLUMN] = valid
-        return frame
+        """The scoring output (:func:`~.score_columns.output_frame`)."""
+        return output_frame(self.score(smiles), self.output_columns())
 
     def output_columns(self) -> list[str]:
         return ["score"] if self.task_type == "binary" else list(self.outputs)
@@ -213,6 +238,8 @@ class Scorer:
             import torch
 
             torch.save(self.network.state_dict(), directory / "mlp.pt")
+        if self.domain is not None:
+            self.domain.save(directory)
         return directory
 
     @classmethod
@@ -235,6 +262,7 @@ class Scorer:
 
                 scorer.network_config = dict(spec["network"])
                 scorer.network = load_network(directory / "mlp.pt", scorer.network_config)
+            scorer.domain = TrainingDomain.load(directory)
         except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
             raise ModelLoadError(f"student files in {directory} are missing or corrupted: {type(exc).__name__}: {exc}") from None
         return scorer
@@ -259,10 +287,10 @@ def _load_worker(directory: str) -> None:
         torch.set_num_threads(1)
 
 
-def _score_in_worker(smiles: list[object]) -> tuple[np.ndarray, np.ndarray]:
+def _score_in_worker(smiles: list[object], with_domain: bool) -> Scored:
     if _WORKER is None:
         raise RuntimeError("scoring worker started without a model")
-    return _WORKER.predict_block(smiles)
+    return _WORKER.score_block(smiles, with_domain)
 
 
 def _shutdown(pool: ProcessPoolExecutor, directory: Path) -> None:

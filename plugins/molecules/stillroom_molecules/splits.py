@@ -28,6 +28,11 @@ def scaffold_of(smiles: str) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False)
 
 
+def scaffolds_of(smiles: list[str]) -> list[str]:
+    """One worker's share of the scaffold split: the scaffold of each SMILES."""
+    return [scaffold_of(s) for s in smiles]
+
+
 def random_split(n: int, valid_fraction: float, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """Index arrays (train, validation, test) of a seeded random permutation."""
     order = np.random.default_rng(seed).permutation(n)
@@ -39,9 +44,11 @@ def scaffold_split(
     smiles: Sequence[str], valid_fraction: float, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays (train, validation, test) with no scaffold shared between them."""
+    from .workers import chunked_map
+
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(smiles):
-        groups[scaffold_of(s)].append(i)
+    for i, scaffold in enumerate(chunked_map(scaffolds_of, list(smiles), "data: Bemis-Murcko scaffolds")):
+        groups[scaffold].append(i)
     n = len(smiles)
     n_valid, n_test = int(round(valid_fraction * n)), int(round(test_fraction * n))
     n_train = n - n_valid - n_test

@@ -26,13 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output
+from stillroom.contract import INPUT_ALIASES, ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output
 
 from .chem import RDKIT_VERSION
+from .domain import TrainingDomain
 from .featurize import FeaturizerConfig
-from .loaders import SMILES
+from .loaders import SMILES, SMILES_CANDIDATES
 from .outputs import Matrix, as_matrix, blended
-from .scorer import VALID_COLUMN, Scorer
+from .score_columns import ANNOTATIONS, VALID_COLUMN, output_schema
+from .scorer import Scorer
 
 Rows = sparse.csr_matrix  # feature rows of a featuriser: one CSR row per molecule
 PUBLIC_EXAMPLE = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1O", "CN1CCC[C@H]1c1cccnc1", "not a smiles"]
@@ -82,6 +84,7 @@ class SmilesStudent:
         self.loss = "not fitted"
         self.training: dict[str, Any] = {}
         self.names: list[str] = []
+        self.smiles_column: str | None = None  # the training file's SMILES column, looked for first when scoring
 
     def name_outputs(self, names: list[str]) -> None:
         """Output column names for the logged model (the data's target columns or endpoints)."""
@@ -96,12 +99,21 @@ class SmilesStudent:
         F = self.scorer.features(X[SMILES].tolist(), use_cache=True)
         F_valid = self.scorer.features(X_valid[SMILES].tolist(), use_cache=True) if X_valid is not None else None
         self._fit(F, m, F_valid, m_valid, targets, targets_valid)
+        self.scorer.domain = TrainingDomain.of_smiles(X[SMILES].tolist())  # what it learnt from: labelled rows and pool
         self.loss = (
             f"distillation ({_loss_text(m)}, T={m.temperature:g}, alpha={m.alpha:g})"
             if m.teacher is not None
             else "labels only (no teacher)"
         )
         return self
+
+    def ship_run_settings(self, ad_threshold: float, smiles_column: str | None) -> None:
+        """What the run's config decides and the shipped model must know: the similarity that
+        counts as inside the domain, and the SMILES column the user's files use."""
+        scorer = self._fitted()
+        if scorer.domain is not None:
+            scorer.domain = scorer.domain.with_threshold(ad_threshold)
+        self.smiles_column = smiles_column
 
     def _fit(self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None, targets: Any, targets_valid: Any) -> None:
         raise NotImplementedError
@@ -144,8 +156,18 @@ class SmilesStudent:
             str(Path(__file__).with_name("pyfunc_student.py")),
             signature=smiles_signature(scorer),
             input_example=example,
-            log_kwargs={"artifacts": {"student": str(directory)}, "pip_requirements": requirements()},
+            log_kwargs={
+                "artifacts": {"student": str(directory)},
+                "pip_requirements": requirements(),
+                "model_config": {INPUT_ALIASES: {SMILES: smiles_aliases(self.smiles_column)}},
+            },
         )
+
+
+def smiles_aliases(configured: str | None) -> list[str]:
+    """The columns a scoring input's SMILES may come in (any case), the training file's first:
+    the same search as :func:`~.loaders.find_smiles_column` makes when a run reads its file."""
+    return list(dict.fromkeys(([configured] if configured else []) + list(SMILES_CANDIDATES)))
 
 
 def _loss_text(m: Matrix) -> str:
@@ -159,16 +181,17 @@ def output_columns(names: list[str], n_outputs: int) -> list[str]:
     """The data's names when they fit (one per output, distinct, not the flag), else positions."""
     if n_outputs == 1:
         return ["score"]
-    usable = len(names) == n_outputs and len(set(names)) == n_outputs and VALID_COLUMN not in names and all(names)
+    reserved = {VALID_COLUMN, *ANNOTATIONS}
+    usable = len(names) == n_outputs and len(set(names)) == n_outputs and not reserved & set(names) and all(names)
     return list(names) if usable else [f"score_{j}" for j in range(n_outputs)]
 
 
 def smiles_signature(scorer: Scorer) -> Any:
-    """Input: one string column ``smiles``; output: the score column(s) and the validity flag."""
+    """Input: one string column ``smiles``; output: :func:`~.score_columns.output_schema`."""
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
-    outputs = [ColSpec("double", c) for c in scorer.output_columns()] + [ColSpec("boolean", "smiles_valid")]
+    outputs = [ColSpec(kind, name) for name, kind in output_schema(scorer.output_columns(), scorer.domain is not None)]
     return ModelSignature(inputs=Schema([ColSpec("string", SMILES)]), outputs=Schema(outputs))
 
 

@@ -1,0 +1,89 @@
+"""The teacher side of a distillation, prepared once and reused: data, teacher, its outputs.
+
+A single ``stillroom distill`` prepares it and uses it once. ``stillroom search`` prepares it
+once for every trial: the teacher is trained or loaded a single time, its outputs on the
+validation and test rows are computed once, and a trial whose transfer settings differ (pool
+on or off, MUNGE points) gets its own transfer set labelled by the same teacher, remembered by
+the rows' digest so two trials with the same settings never label twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..contract.bundle import DataBundle, frame_digest, validate_bundle
+from ..contract.config import DistillConfig
+from ..contract.protocols import Teacher
+from ..contract.specs import TaskSpec
+from ..plugins import StillroomPluginManager
+from ..progress import step
+from .applicability import check_gate
+from .result import Outputs, TeacherRecord, TransferSet
+
+
+@dataclass
+class TeacherSession:
+    """Data, teacher record and outputs; the teacher model itself only when kept (``model``)."""
+
+    bundle: DataBundle
+    teacher: TeacherRecord
+    transfer: TransferSet
+    outputs: Outputs
+    model: Teacher | None
+    config: DistillConfig
+    shared: bool = False  # used by several runs (a search's trials, some at once)
+    _labelled: dict[str, tuple[TransferSet, np.ndarray]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def for_config(
+        self, pm: StillroomPluginManager, cfg: DistillConfig, needs_model: bool
+    ) -> tuple[TransferSet, Outputs, Teacher | None]:
+        """The transfer set of ``cfg`` with the teacher's outputs on it, fresh output dicts (a run
+        adds its students' outputs to them), and the teacher model when the student learns from
+        its internals: a private copy when the session is shared (trials in parallel must not
+        share its hooks)."""
+        from .pipeline import build_transfer_set, label_rows  # the pipeline imports this module
+
+        if cfg.transfer == self.config.transfer:
+            transfer, transfer_teacher = self.transfer, self.outputs.transfer_teacher
+        else:
+            transfer = build_transfer_set(pm, self.bundle, cfg, cfg.run.seed)
+            key = frame_digest(transfer.X)
+            with self._lock:
+                if key not in self._labelled:
+                    if self.model is None:
+                        raise RuntimeError("this teacher session did not keep its teacher: it cannot label a new transfer set")
+                    with step(f"teacher: labelling a transfer set of {len(transfer.X):,} rows for these transfer settings"):
+                        self._labelled[key] = (transfer, label_rows(self.model, transfer.X, self.bundle, cfg))
+                transfer, transfer_teacher = self._labelled[key]
+        outputs = Outputs(transfer_teacher, dict(self.outputs.valid), dict(self.outputs.test))
+        model = None
+        if needs_model:
+            if self.model is None:
+                raise RuntimeError("this teacher session did not keep its teacher model")
+            model = copy.deepcopy(self.model) if self.shared else self.model
+        return transfer, outputs, model
+
+
+def open_session(
+    pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, keep: bool, shared: bool = False
+) -> TeacherSession:
+    """Steps 2-4: the data, the transfer set of ``cfg``, the teacher and its outputs (cached).
+
+    ``keep``: hold the teacher model for later (a student learning from its internals, or a
+    search labelling other transfer sets); otherwise it is released here. ``shared``: for
+    several runs (a search), each then gets its own copy of the teacher model."""
+    from .pipeline import build_transfer_set, teacher_phase
+
+    with step("data: loading splits"):
+        bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, cfg.run.seed)
+        validate_bundle(bundle)
+    # a gate rule this data cannot produce a value for must not cost a teacher training
+    check_gate(cfg, bundle, pm.registry.for_task("evaluator", task.name))
+    transfer = build_transfer_set(pm, bundle, cfg, cfg.run.seed)
+    teacher, outputs, model = teacher_phase(pm, task, cfg, bundle, transfer, keep=keep)
+    return TeacherSession(bundle, teacher, transfer, outputs, model, cfg, shared)

@@ -1,0 +1,83 @@
+"""The choice among trials: constraints on validation, the Pareto front, the tie-break rule,
+and, when no trial is feasible, the one that came closest (named in the error)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..distillation.gate import GateResult, RuleResult, evaluate_gate
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial as the choice sees it: its state, values, validation metrics, child run."""
+
+    number: int
+    state: str  # complete | pruned | failed
+    params: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    note: str = ""
+
+
+def check(rules: list[str], trial: TrialView) -> GateResult:
+    return evaluate_gate(rules, trial.metrics)
+
+
+def feasible(trials: list[TrialView], rules: list[str]) -> list[TrialView]:
+    return [t for t in trials if t.state == "complete" and check(rules, t).passed]
+
+
+def dominates(a: TrialView, b: TrialView, objectives: dict[str, str]) -> bool:
+    """``a`` is no worse than ``b`` on every objective and better on one."""
+    better = False
+    for metric, direction in objectives.items():
+        x, y = _oriented(a, metric, direction), _oriented(b, metric, direction)
+        if x < y:
+            return False
+        better = better or x > y
+    return better
+
+
+def pareto_front(trials: list[TrialView], objectives: dict[str, str]) -> list[TrialView]:
+    """The trials no other trial dominates, by trial number."""
+    return [t for t in trials if not any(dominates(o, t, objectives) for o in trials if o is not t)]
+
+
+def tie_break_rule(objectives: dict[str, str], order: list[str]) -> str:
+    keys = order or list(objectives)
+    ranked = ", then ".join(f"{'highest' if objectives[k] == 'max' else 'lowest'} {k}" for k in keys)
+    return f"among the feasible trials on the Pareto front: {ranked}; the earliest trial on a full tie"
+
+
+def choose(front: list[TrialView], objectives: dict[str, str], order: list[str]) -> TrialView:
+    """Lexicographic over ``order`` (default: the objectives as listed), the earliest on a tie."""
+    keys = order or list(objectives)
+    return min(front, key=lambda t: (tuple(-_oriented(t, k, objectives[k]) for k in keys), t.number))
+
+
+def closest(trials: list[TrialView], rules: list[str]) -> tuple[TrialView, GateResult] | None:
+    """The completed trial missing the constraints by the least (relative shortfalls summed)."""
+    done = [t for t in trials if t.state == "complete"]
+    if not done:
+        return None
+    best = min(done, key=lambda t: (sum(shortfall(r) for r in check(rules, t).rules), t.number))
+    return best, check(rules, best)
+
+
+def shortfall(rule: RuleResult) -> float:
+    """How far a rule is missed, relative to its threshold (0 when it holds, inf when unmeasured)."""
+    if rule.passed:
+        return 0.0
+    if rule.observed is None or math.isnan(rule.observed) or rule.threshold is None or rule.note_is_not_estimable:
+        return math.inf
+    return abs(rule.observed - rule.threshold) / max(abs(rule.threshold), 1e-9)
+
+
+def _oriented(trial: TrialView, metric: str, direction: str) -> float:
+    value = trial.metrics.get(metric, math.nan)
+    if value is None or math.isnan(value):
+        return -math.inf
+    return value if direction == "max" else -value

@@ -1,0 +1,239 @@
+"""A whole search: the study, the trials, the choice, then the chosen student distilled, judged
+on test, gated and registered exactly as ``stillroom distill`` does (the pipeline and
+:func:`stillroom.audit.record`), under one parent run holding every trial as a child run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import tracking
+from ..audit.record import record
+from ..cache import cache_key, use_cache_dir
+from ..contract.config import DistillConfig, parse_duration
+from ..contract.rules import expand_rules
+from ..contract.specs import TaskSpec
+from ..distillation.pipeline import distill
+from ..distillation.session import open_session
+from ..errors import ConfigError, GateError
+from ..plugins import StillroomPluginManager
+from ..progress import logger, step, timed
+from . import choice
+from . import study as studies
+from .front import plot_front, trials_table
+from .space import decode, default_values, probe_values, resolve_space, trial_config
+from .trials import Objective
+
+TEST_DISCIPLINE = (
+    "every choice was made on the validation split (trial metrics, constraints, front, tie-break); "
+    "the test split was scored once, for the chosen student, in its distillation run"
+)
+
+
+class SearchInfeasible(GateError):
+    """No trial met the constraints: nothing is registered."""
+
+
+def study_name(task: TaskSpec, cfg: DistillConfig) -> str:
+    """The same config (budget, trials and jobs aside) names the same study: running the same
+    command again resumes it."""
+    raw = cfg.model_dump(mode="json")
+    for key in ("budget", "n_trials", "jobs"):
+        raw["search"].pop(key, None)
+    return f"{task.name}-{cache_key(json.dumps(raw, sort_keys=True))[:12]}"
+
+
+def run_search(
+    pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, tracking_uri: str, jobs_available: int
+) -> dict[str, Any]:
+    """Trials under the budget, the choice, the chosen student recorded; returns the summary."""
+    settings = cfg.search
+    if settings.budget is None and settings.n_trials is None:
+        raise ConfigError("search needs a budget (--budget 30m, search.budget) or a number of trials (--trials, search.n_trials)")
+    base = cfg.model_dump(mode="json")
+    space = resolve_space(pm, task, settings)
+    with step("search: validating the space"):
+        pm.make_student(trial_config(task, base, probe_values(space, base)).student, task, cfg.run.seed)
+    rules = list(settings.constraints) + (list(cfg.gate.rules) if settings.gate_as_constraints else [])
+    name, storage = study_name(task, cfg), studies.storage_url(settings, tracking_uri)
+    study, resumed = studies.open_study(name, storage, settings, cfg.run.seed)
+    parent = tracking.open_parent_run(
+        cfg.run.experiment,
+        f"search {task.name}",
+        {"stillroom.role": "search", "stillroom.task": task.name, "stillroom.search.study": name},
+        resume=study.user_attrs.get("parent_run_id") if resumed else None,
+    )
+    study.set_user_attr("parent_run_id", parent)
+    jobs = min(settings.jobs or jobs_available, jobs_available)
+    logger.info(
+        f"search: study {name} in {storage} ({'resumed' if resumed else 'new'}), parent run {parent}, {jobs} trial(s) at once"
+    )
+    with timed() as timings, tracking.job() as opened:
+        try:
+            with tempfile.TemporaryDirectory(prefix="stillroom-search-") as tmp, use_cache_dir(cfg.run.cache_dir):
+                session = open_session(pm, task, cfg, keep=True, shared=True)
+                bundle = session.bundle  # the rules' placeholders written out for this data ({headline} ...)
+                rules = expand_rules(rules, bundle.task_type, bundle.output_types, list(bundle.output_names))
+                tracking.adopt(opened, parent)  # a teacher the plugin trained: its run under the search
+                objective = Objective(pm, task, base, space, session, parent, rules, dict(settings.objectives))
+                if not study.trials:
+                    studies.enqueue(study, default_values(space, base))
+                _optimize(study, objective, settings, jobs)
+                trials = studies.views(study)
+                trials = [t.__class__(t.number, t.state, decode(space, t.params), t.metrics, t.run_id, t.note) for t in trials]
+                selection, chosen = _choose(trials, rules, settings, space, name, storage, jobs, parent, Path(tmp))
+                (Path(tmp) / "run").mkdir()
+                with step(f"search: distilling the chosen student (trial {chosen.number}) and judging it on test"):
+                    d = distill(pm, task, trial_config(task, base, chosen.params), Path(tmp) / "run", session)
+                d.selection = selection
+                _write_selection(d.artifact_dir, Path(tmp) / "search")
+                summary = record(pm, d, timings, tracking_uri, [])
+                tracking.tag_run(summary["run_id"], {"mlflow.parentRunId": parent, "stillroom.search.parent": parent})
+        except BaseException as exc:
+            tracking.fail_run(
+                parent,
+                exc
+                if not isinstance(exc, KeyboardInterrupt)
+                else f"{tracking.failure_text(exc)}; run the same command to resume",
+            )
+            raise
+    tracking.tag_run(
+        parent,
+        {
+            "stillroom.search.chosen_trial": str(chosen.number),
+            "stillroom.search.chosen_run": summary["run_id"],
+            "stillroom.search.test_split": TEST_DISCIPLINE,
+            **(
+                {"stillroom.registered_version": f"{summary['registered_model']}/{summary['version']}"}
+                if summary["version"]
+                else {}
+            ),
+        },
+    )
+    tracking.finish_run(parent)
+    return {
+        "run_id": parent,
+        "study": name,
+        "storage": storage,
+        "resumed": resumed,
+        "chosen_trial": chosen.number,
+        "chosen_params": chosen.params,
+        "trials": selection["trials"],
+        "front": selection["front"],
+        "distillation": summary,
+    }
+
+
+def _optimize(study: Any, objective: Objective, settings: Any, jobs: int) -> None:
+    """Trials until the budget left or the trials left run out (a resumed study counts what is done)."""
+    left_trials = None if settings.n_trials is None else settings.n_trials - studies.counted(study)
+    left_seconds = None if settings.budget is None else parse_duration(settings.budget) - studies.seconds_spent(study)
+    if (left_trials is not None and left_trials <= 0) or (left_seconds is not None and left_seconds <= 0):
+        logger.info("search: the budget was spent before; choosing among the trials done")
+        return
+    started = time.monotonic()
+    last = [started]
+
+    def spent(study_: Any, _trial: Any) -> None:
+        now = time.monotonic()
+        studies.add_spent(study_, now - last[0])
+        last[0] = now
+
+    limit = "no limit on" if left_trials is None else left_trials
+    with step(f"search: trials ({limit} trials, {left_seconds or 0:.0f}s of budget left)"):
+        queued = min(studies.waiting(study), left_trials if left_trials is not None else 1_000_000)
+        if queued:  # the default student first, alone
+            study.optimize(objective, n_trials=queued, timeout=left_seconds, n_jobs=1, catch=(Exception,), callbacks=[spent])
+            left_trials = None if left_trials is None else left_trials - queued
+            left_seconds = None if left_seconds is None else left_seconds - (time.monotonic() - started)
+        if (left_trials is None or left_trials > 0) and (left_seconds is None or left_seconds > 0):
+            study.optimize(
+                objective, n_trials=left_trials, timeout=left_seconds, n_jobs=jobs, catch=(Exception,), callbacks=[spent]
+            )
+
+
+def _choose(
+    trials: list[choice.TrialView],
+    rules: list[str],
+    settings: Any,
+    space: dict[str, Any],
+    name: str,
+    storage: str,
+    jobs: int,
+    parent: str,
+    tmp: Path,
+) -> tuple[dict[str, Any], choice.TrialView]:
+    """The front and the choice, written to the parent run; infeasible: the closest trial named."""
+    objectives = dict(settings.objectives)
+    ok = choice.feasible(trials, rules)
+    front = choice.pareto_front(ok, objectives)
+    chosen = choice.choose(front, objectives, settings.choose) if front else None
+    out = tmp / "search"
+    out.mkdir(parents=True, exist_ok=True)
+    table = trials_table(trials, front, ok, objectives)
+    table.to_csv(out / "trials.csv", index=False)
+    table[table["pareto_front"]].to_csv(out / "pareto_front.csv", index=False)
+    plot_front(trials, front, chosen, objectives, out / "pareto_front.png")
+    counts = {state: sum(t.state == state for t in trials) for state in ("complete", "pruned", "failed")}
+    selection = {
+        "study": name,
+        "storage": storage,
+        "parent_run_id": parent,
+        "space": {k: v.model_dump(exclude_defaults=True) for k, v in space.items()},
+        "budget": {"wall_time": settings.budget, "n_trials": settings.n_trials, "trials_at_once": jobs},
+        "sampler": (
+            f"Optuna {settings.sampler} (multi-objective; constraint values steer sampling); "
+            "a trial whose fitted student breaks a size constraint is pruned before its baseline and evaluation"
+        ),
+        "trials": {"total": len(trials), **counts, "feasible": len(ok)},
+        "objectives": objectives,
+        "constraints": rules,
+        "tie_break": choice.tie_break_rule(objectives, settings.choose),
+        "front": [{"trial": t.number, **{m: t.metrics.get(m) for m in objectives}, **t.params} for t in front],
+        "default_trial": next(
+            (
+                {"trial": t.number, **{m: t.metrics.get(m) for m in objectives}}
+                for t in trials
+                if t.number == 0 and t.state == "complete"
+            ),
+            None,
+        ),
+        "test_split": TEST_DISCIPLINE,
+    }
+    if chosen is not None:
+        selection["chosen"] = {
+            "trial": chosen.number,
+            "params": chosen.params,
+            "validation": {m: chosen.metrics.get(m) for m in objectives},
+            "why": f"it meets every constraint on validation and is first {selection['tie_break']}",
+        }
+    (out / "search.json").write_text(json.dumps(selection, indent=2, default=str))
+    tracking.log_artifacts_to(parent, out, "search")
+    tracking.tag_run(parent, {"stillroom.search.feasible": str(len(ok)), "stillroom.search.trials": str(len(trials))})
+    if chosen is None:
+        raise SearchInfeasible(_infeasible_message(trials, rules))
+    return selection, chosen
+
+
+def _infeasible_message(trials: list[choice.TrialView], rules: list[str]) -> str:
+    near = choice.closest(trials, rules)
+    if near is None:
+        failed = next((t.note for t in trials if t.note), "")
+        return f"search: no trial completed ({len(trials)} tried{'; ' + failed if failed else ''}); nothing registered"
+    trial, gate = near
+    missed = "; ".join(r.reason() for r in gate.rules if not r.passed)
+    return (
+        f"search: no trial meets the constraints ({len(trials)} trials); the closest is trial {trial.number} "
+        f"({', '.join(f'{k}={v}' for k, v in trial.params.items())}): {missed}; nothing registered"
+    )
+
+
+def _write_selection(artifact_dir: Path, search_dir: Path) -> None:
+    """The search's table, front plot and record inside the chosen student's run as well."""
+    target = artifact_dir / "search"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in search_dir.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())

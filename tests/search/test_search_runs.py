@@ -1,0 +1,213 @@
+"""Real searches on each vertical's embedded data (few trials, tiny settings): the parent run
+with a child run per trial, the front, the chosen student registered like a distillation and
+the report's section; an interrupted search (a real SIGINT to a subprocess) resumed without
+repeating finished trials; an infeasible constraint set ending in one message, nothing registered."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from e2e.conftest import SMALL_MODELS
+from mlflow.tracking import MlflowClient
+
+import stillroom
+from stillroom import tracking
+from stillroom.audit.report import write_report
+from stillroom.errors import GateError
+from stillroom.testing import temporary_store
+
+pytestmark = pytest.mark.slow
+
+FRAUD = [
+    "data.simulation.n_customers=300",
+    "data.simulation.n_terminals=600",
+    "data.simulation.n_days=87",
+    "data.simulation.train_days=21",
+    *SMALL_MODELS,
+    "student.params.n_estimators=40",
+    "search.space={student.params.n_estimators: {low: 10, high: 60, integer: true}}",  # over the default space
+    "gate.rules=['retention.average_precision >= 0.5']",
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One store and cache for the fraud searches: the teacher is trained once for all of them."""
+    with temporary_store(tmp_path_factory.mktemp("mlflow-search")) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def fraud(store: str) -> stillroom.api.SearchResult:
+    return stillroom.search("fraud", overrides=FRAUD, trials=3, jobs=2)
+
+
+def _children(parent: str) -> list[tracking.RunRecord]:
+    return tracking.child_runs(parent)
+
+
+def test_fraud_search_has_a_parent_run_a_child_per_trial_and_the_front(fraud: stillroom.api.SearchResult) -> None:
+    parent = tracking.run_record(fraud.run_id)
+    assert parent.tags["stillroom.role"] == "search"
+    assert "search/pareto_front.png" in parent.artifacts and "search/trials.csv" in parent.artifacts
+    assert parent.tags["stillroom.search.chosen_run"] == fraud.distillation.run_id
+    assert "test split was scored once, for the chosen student" in parent.tags["stillroom.search.test_split"]
+    assert MlflowClient().get_run(fraud.run_id).info.status == "FINISHED"
+    children = _children(fraud.run_id)
+    trials = [c for c in children if c.tags.get("stillroom.role") == "search-trial"]
+    assert fraud.trials["total"] == 3 == len(trials)
+    for child in trials:
+        assert child.tags["stillroom.evaluated_on"] == "validation"
+        assert "student.params.n_estimators" in child.params and "recipe.alpha" in child.params
+        if child.tags["stillroom.search.state"] == "complete":
+            assert 0 < child.metrics["retention.average_precision"] <= 1.5
+            assert child.metrics["efficiency.speedup_rows_per_second"] > 0
+    # the first trial is the default student (values of the config within the space)
+    first = next(c for c in trials if c.tags["stillroom.search.trial"] == "0")
+    assert first.params["student.params.n_estimators"] == "40" and first.params["recipe.alpha"] == "0.7"
+    # the chosen trial is on the front and its values are what the registered student was trained with
+    assert fraud.chosen_trial in {row["trial"] for row in fraud.front}
+    distilled = tracking.run_record(fraud.distillation.run_id)
+    assert distilled.tags["mlflow.parentRunId"] == fraud.run_id
+    for key, value in fraud.chosen_params.items():
+        assert distilled.params[key] == str(value)
+
+
+def test_the_chosen_student_is_judged_on_test_gated_registered_and_reported(
+    fraud: stillroom.api.SearchResult, tmp_path: Path
+) -> None:
+    d = fraud.distillation
+    assert d.version is not None and d.registered_model == "fraud-student" and d.gate == "passed"
+    assert d.compliance["status"] == "complete"
+    run = tracking.run_record(d.run_id)
+    assert "model_card.md" in run.artifacts and "search/search.json" in run.artifacts
+    card = Path(MlflowClient().download_artifacts(d.run_id, "model_card.md", str(tmp_path))).read_text()
+    assert "## How this student was chosen" in card
+    assert f"trial {fraud.chosen_trial}:" in card and "the test split was scored once" in card
+    html = write_report(d.run_id, tmp_path / "report.html").read_text()
+    assert 'id="search"' in html and "How this student was chosen" in html and 'id="front-table"' in html
+
+
+def test_infeasible_constraints_name_the_closest_trial_and_register_nothing(fraud: stillroom.api.SearchResult) -> None:
+    client = MlflowClient()
+    before = len(client.search_model_versions("name = 'fraud-student'"))
+    impossible = [*FRAUD, "search.constraints=['retention.average_precision >= 1.5']", "search.n_trials=2"]
+    with pytest.raises(
+        GateError,
+        match=r"no trial meets the constraints \(2 trials\); the closest is trial \d+ .*"
+        r"FAIL retention.average_precision >= 1.5 \(observed .*nothing registered",
+    ):
+        stillroom.search("fraud", overrides=impossible)
+    assert len(client.search_model_versions("name = 'fraud-student'")) == before
+    failed = client.search_runs(
+        [client.get_experiment_by_name("stillroom-fraud").experiment_id],
+        filter_string="tags.`stillroom.role` = 'search' and attributes.status = 'FAILED'",
+    )
+    assert len(failed) == 1 and "closest is trial" in failed[0].data.tags["stillroom.failure"]
+
+
+def _completed(storage: str) -> dict[int, tuple[dict, tuple]]:
+    summaries = optuna.get_all_study_summaries(storage) if Path(storage.removeprefix("sqlite:///")).exists() else []
+    out: dict[int, tuple[dict, tuple]] = {}
+    for summary in summaries:
+        if summary.study_name.startswith("fraud-"):
+            for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials:
+                if t.state == optuna.trial.TrialState.COMPLETE:
+                    out[t.number] = (t.params, tuple(t.values))
+    return out
+
+
+def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_path: Path) -> None:
+    with temporary_store(tmp_path) as uri:
+        storage = f"sqlite:///{tmp_path / 'stillroom-search.db'}"
+        args = [sys.executable, "-m", "stillroom", "search", "fraud", "--trials", "4", "--jobs", "1"]
+        for item in FRAUD:
+            args += ["--set", item]
+        env = os.environ | {"MLFLOW_TRACKING_URI": uri}
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 900
+        while not _completed(storage) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 130, err[-2000:]
+        assert "interrupted by SIGINT" in err
+        done = _completed(storage)
+        assert 1 <= len(done) < 4
+
+        again = subprocess.run(args + ["--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+        assert again.returncode == 0, again.stderr[-2000:]
+        after = _completed(storage)
+        for number, record in done.items():  # kept as they were, not run again
+            assert after[number] == record
+        study = next(s for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith("fraud-"))
+        trials = optuna.load_study(study_name=study.study_name, storage=storage).trials
+        interrupted = [t for t in trials if t.user_attrs.get("note") == "interrupted"]
+        assert len(trials) - len(interrupted) == 4  # the budget counts finished trials only
+        parent = (
+            trials[0].user_attrs["run_id"]
+            and MlflowClient().get_run(trials[0].user_attrs["run_id"]).data.tags["mlflow.parentRunId"]
+        )
+        children = [c for c in tracking.child_runs(parent) if c.tags.get("stillroom.role") == "search-trial"]
+        numbers = [c.tags["stillroom.search.trial"] for c in children if c.tags["stillroom.search.state"] == "complete"]
+        assert sorted(numbers) == sorted(set(numbers))  # no finished trial logged twice
+        assert MlflowClient().get_run(parent).info.status == "FINISHED"
+
+
+MEDICAL = [
+    "data.synthetic.n_train=120",
+    "data.synthetic.n_validation=80",
+    "data.synthetic.n_test=90",
+    "data.synthetic.size=16",
+    "teacher.params.widths=[8, 16, 32]",
+    "teacher.params.epochs=1",
+    "student.params.epochs=1",
+    "student.params.progress=false",
+    "teacher.params.progress=false",
+    "evaluation.bootstrap=20",
+    "evaluation.efficiency_rows=60",
+    "evaluation.latency_repeats=10",
+    "medical.min_subgroup_size=5",
+    "search.gate_as_constraints=false",
+    "search.constraints=['efficiency.size_ratio <= 1']",
+]
+
+MOLECULES = [
+    "data.max_rows=300",
+    "data.pool_max=400",
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher (the default is chemprop)
+    "teacher.params.boosters=1",
+    "teacher.params.n_estimators=80",
+    "teacher.params.forest_trees=40",
+    "teacher.params.descriptors=screening",
+    "student.params.n_estimators=80",
+    "evaluation.bootstrap=20",
+    "evaluation.efficiency_rows=200",
+    "evaluation.latency_repeats=5",
+    "search.gate_as_constraints=false",
+]
+
+
+@pytest.mark.parametrize(("task", "overrides"), [("medical", MEDICAL), ("molecules", MOLECULES)])
+def test_a_small_search_on_each_verticals_embedded_data(task: str, overrides: list[str], tmp_path: Path) -> None:
+    with temporary_store(tmp_path):
+        result = stillroom.search(task, overrides=overrides, trials=2, jobs=1)
+        children = [c for c in tracking.child_runs(result.run_id) if c.tags.get("stillroom.role") == "search-trial"]
+        assert len(children) == 2 == result.trials["total"]
+        assert result.trials["complete"] >= 1 and result.front
+        assert result.distillation.version is not None
+        assert "search/pareto_front.png" in tracking.run_record(result.run_id).artifacts
+        html = write_report(result.distillation.run_id, tmp_path / "report.html").read_text()
+        assert "How this student was chosen" in html
+        space_keys = set(result.chosen_params)
+        declared = {"medical": "student.params.widths", "molecules": "student.name"}[task]
+        assert declared in space_keys  # the vertical's default space was searched

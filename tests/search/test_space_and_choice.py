@@ -1,0 +1,142 @@
+"""The parts of a search that need no training: the space (hook, user override, validation,
+conditional dimensions), the budget grammar, and the choice (front, tie-break, closest trial)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from stillroom.api import plugin_manager
+from stillroom.contract import hookimpl
+from stillroom.contract.config import SearchSettings, parse_duration
+from stillroom.distillation.pipeline import load_config
+from stillroom.errors import ConfigError, PluginError
+from stillroom.searching.choice import TrialView, choose, closest, feasible, pareto_front, tie_break_rule
+from stillroom.searching.space import decode, default_values, resolve_space, suggest, trial_config
+
+OBJ = {"quality": "max", "speed": "max", "size": "min"}
+
+
+def _t(n: int, quality: float, speed: float, size: float, state: str = "complete") -> TrialView:
+    return TrialView(n, state, {"x": n}, {"quality": quality, "speed": speed, "size": size})
+
+
+def test_each_vertical_declares_a_default_space_through_stillroom_search_space() -> None:
+    pm = plugin_manager()
+    fraud = pm.search_space(pm.task("fraud"))
+    assert {"student.params.num_leaves", "student.params.max_bin", "recipe.alpha", "transfer.munge.enabled"} <= set(fraud)
+    medical = pm.search_space(pm.task("medical"))
+    assert {"student.params.widths", "student.params.families", "student.params.born_again.generations"} <= set(medical)
+    molecules = pm.search_space(pm.task("molecules"))
+    assert molecules["student.params.hidden"]["when"] == {"student.name": "molecules.mlp"}
+    for task in ("fraud", "medical", "molecules"):  # every default space is valid for its own config
+        cfg = load_config(pm.task(task))
+        space = resolve_space(pm, pm.task(task), cfg.search)
+        assert space and all(k.startswith(("student.", "recipe.", "transfer.")) for k in space)
+
+
+def test_the_users_space_overrides_the_default_field_by_field_and_null_drops_one() -> None:
+    pm = plugin_manager()
+    task = pm.task("fraud")
+    settings = SearchSettings(space={"recipe.alpha": {"low": 0.5, "high": 0.9}, "transfer.munge.enabled": None})
+    space = resolve_space(pm, task, settings)
+    assert (space["recipe.alpha"].low, space["recipe.alpha"].high) == (0.5, 0.9)
+    assert "transfer.munge.enabled" not in space and "student.params.num_leaves" in space
+    only = resolve_space(pm, task, SearchSettings(space={"recipe.alpha": {"low": 0.5, "high": 0.9}}, replace_space=True))
+    assert list(only) == ["recipe.alpha"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("search.space={data.path: {low: 1, high: 2}}", "not searchable"),
+        ("search.space={recipe.alpha: {low: 2, high: 1}}", "low < high"),
+        ("search.space={recipe.alpha: {low: 0.1, high: 1, choices: [1]}}", "not both"),
+        ("search.space={recipe.alpha: {low: 0, high: 1, log: true}}", "low > 0"),
+        ("search.space={recipe.alpha: {lo: 0, high: 1}}", "unknown config field 'search.space.recipe.alpha.lo'"),
+        ("search.constraints=['speed is high']", "not of the form"),
+        ("search.budget=soon", "not a duration"),
+        ("search.choose=[student.roc_auc]", "not one of search.objectives"),
+    ],
+)
+def test_a_bad_search_section_is_one_config_error_naming_the_field(override: str, message: str) -> None:
+    pm = plugin_manager()
+    with pytest.raises(ConfigError, match=message):
+        load_config(pm.task("fraud"), None, [override])
+
+
+def test_a_value_outside_the_student_settings_fails_validation_like_the_config() -> None:
+    pm = plugin_manager()
+    task = pm.task("fraud")
+    base = load_config(task).model_dump(mode="json")
+    with pytest.raises(ConfigError, match="recipe.alpha"):
+        trial_config(task, base, {"recipe.alpha": 1.5})
+    cfg = trial_config(task, base, {"recipe.alpha": 1e-05, "student.params.num_leaves": 9})
+    assert cfg.recipe.alpha == 1e-05 and cfg.student.params["num_leaves"] == 9  # typed, not YAML text
+
+
+def test_conditional_dimensions_and_structured_choices_round_trip_through_optuna() -> None:
+    pm = plugin_manager()
+    task = pm.task("molecules")
+    base = load_config(task).model_dump(mode="json")
+    space = resolve_space(pm, task, SearchSettings())
+    study = optuna.create_study(directions=["maximize"], sampler=optuna.samplers.RandomSampler(seed=3))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        values = suggest(trial, space, base)
+        kind = values["student.name"]
+        seen.add(kind)
+        assert ("student.params.hidden" in values) == (kind == "molecules.mlp")
+        assert ("student.params.n_estimators" in values) == (kind == "molecules.lightgbm")
+        assert decode(space, trial.params) == values  # lists come back as lists, not JSON text
+        trial_config(task, base, values)  # every sampled point is a valid config
+        study.tell(trial, 0.0)
+    assert seen == {"molecules.lightgbm", "molecules.mlp"}
+    assert default_values(space, base)["student.name"] == "molecules.lightgbm"
+
+
+def test_two_plugins_declaring_one_field_is_an_error() -> None:
+    class Twice:
+        @hookimpl
+        def stillroom_search_space(self, task):  # noqa: ANN001, ANN201
+            return {"recipe.alpha": {"low": 0.1, "high": 0.2}} if task.name == "fraud" else None
+
+    pm = plugin_manager()
+    pm.register_plugin(Twice(), "twice")
+    with pytest.raises(PluginError, match="'recipe.alpha' of task 'fraud' is declared by two plugins"):
+        pm.search_space(pm.task("fraud"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("45", 45), ("0.5h", 1800)])
+def test_budgets(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_the_front_keeps_the_undominated_and_the_choice_follows_the_tie_break_order() -> None:
+    trials = [
+        _t(0, 0.99, 10, 0.05),
+        _t(1, 0.99, 20, 0.05),  # dominates 0
+        _t(2, 0.95, 40, 0.01),
+        _t(3, 0.99, 20, 0.02),  # dominates 1
+        _t(4, 1.00, 5, 0.10),
+        _t(5, 0.50, 1, 1.0, state="pruned"),
+    ]
+    rules = ["quality >= 0.96"]
+    ok = feasible(trials, rules)
+    assert [t.number for t in ok] == [0, 1, 3, 4]
+    front = pareto_front(ok, OBJ)
+    assert [t.number for t in front] == [3, 4]
+    assert choose(front, OBJ, []).number == 4  # quality first
+    assert choose(front, OBJ, ["size", "quality"]).number == 3  # smallest first
+    assert "lowest size, then highest quality" in tie_break_rule(OBJ, ["size", "quality"])
+
+
+def test_the_closest_trial_misses_the_constraints_by_the_least() -> None:
+    trials = [_t(0, 0.90, 10, 0.05), _t(1, 0.97, 9.5, 0.05), _t(2, 0.99, 2, 0.5)]
+    found = closest(trials, ["quality >= 0.98", "speed >= 10"])
+    assert found is not None
+    trial, gate = found
+    assert trial.number == 1  # relative shortfalls: 0.0816 + 0 (trial 0), 0.0102 + 0.05 (trial 1), 0 + 0.8 (trial 2)
+    assert [r.passed for r in gate.rules] == [False, False]
+    assert closest([_t(0, 0, 0, 0, state="failed")], ["quality >= 1"]) is None
