@@ -56,6 +56,7 @@ MEDICAL = [
 ]
 CRIPPLED_MEDICAL_TEACHER = ["teacher.params.epochs=1", "teacher.params.learning_rate=1e-7"]
 MOLECULES = [
+    "teacher.name=molecules.descriptor_ensemble",  # the light teacher, crippled below (the default is chemprop)
     "data.max_rows=300",
     "data.pool_max=400",
     "teacher.params.descriptors=screening",
