@@ -340,9 +340,37 @@ def render_scoring(result: dict[str, Any]) -> str:
 
 
 def _with_scoring(text: str, out: Path) -> str:
-    """The report with the scoring section, when the scoring part has been run."""
+    """The report with the scoring and efficiency sections, when those parts have been run."""
     saved = out.with_name(out.name + "-scoring.json")
-    return text + "\n" + render_scoring(json.loads(saved.read_text())) if saved.exists() else text
+    text = text + "\n" + render_scoring(json.loads(saved.read_text())) if saved.exists() else text
+    return _with_efficiency(text, out.with_name("efficiency.json"))
+
+
+def _with_efficiency(text: str, saved: Path) -> str:
+    """The default student against the default teacher, interleaved, from bench/efficiency.py."""
+    from efficiency import PREVIOUS_MEDICAL, medical_claim
+
+    verticals = json.loads(saved.read_text())["verticals"] if saved.exists() else {}
+    medical, previous = verticals.get("medical"), verticals.get(PREVIOUS_MEDICAL)
+    if not medical:
+        return text
+    lines = [
+        "## Default student vs default teacher, interleaved (bench/efficiency.py)",
+        "",
+        f"{medical['what']}. Teacher, student and baseline timed in the same rounds, in ONNX Runtime (what a scoring job "
+        "runs) and torch, at one image per call and at the scorer's batch; full tables, per-round ratios and the loaded "
+        "condition in [efficiency.md](efficiency.md). The scoring table above times the bench's wider models "
+        "end to end, one model after the other; this one is the fair ratio.",
+        "",
+        *medical_claim(medical),
+    ]
+    if previous:
+        lines += [
+            f"The previous default student ({previous['what']}) measured the same way, before the stem was strided:",
+            "",
+            *medical_claim(previous)[2:],
+        ]
+    return text + "\n" + "\n".join(lines)
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stillroom.distillation.efficiency import Efficiency, measure_efficiency, serialized_size
+from stillroom.distillation.efficiency import Efficiency, Interleaved, measure_efficiency, measure_interleaved, serialized_size
+from stillroom.distillation.pipeline import efficiency_metrics
 
 
 def _fast(X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -111,3 +112,88 @@ def test_serialized_size_rejects_missing_paths_and_objects(tmp_path: Path) -> No
         serialized_size(tmp_path / "missing")
     with pytest.raises(TypeError):
         serialized_size(object())  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- interleaved timing
+
+
+def _sleeper(seconds: float):  # noqa: ANN202
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        time.sleep(seconds)
+        return np.zeros(len(X))
+
+    return predict
+
+
+def test_interleaved_rounds_time_every_model_once_each_round_in_rotating_order() -> None:
+    models = {role: {"predict": _fast} for role in ("teacher", "student", "baseline")}
+    timing = measure_interleaved(models, _batch(200), batch_rows=50, rounds=4, latency_calls=12)
+    assert timing.rounds == 4 and timing.rows == {"batch_1": 1, "batch_n": 50}
+    assert [o[0] for o in timing.order] == ["teacher", "student", "baseline", "teacher"]
+    assert all(sorted(o) == ["baseline", "student", "teacher"] for o in timing.order)
+    for role in models:
+        assert len(timing.seconds["predict"][role]["batch_1"]) == len(timing.seconds["predict"][role]["batch_n"]) == 4
+        assert len(timing.single_calls["predict"][role]) == 4 * 3  # 12 calls spread over 4 rounds
+    assert len(timing.load["before"]) == 3 and timing.wall_seconds > 0
+
+
+def test_a_teacher_that_sleeps_is_slower_than_its_student_in_every_round() -> None:
+    """One-sided: a sleep only takes longer than asked, so the teacher's call is at least 5 ms."""
+    models = {"teacher": {"predict": _sleeper(0.005)}, "student": {"predict": _fast}}
+    timing = measure_interleaved(models, _batch(100), batch_rows=20, rounds=3, latency_calls=9)
+    assert min(timing.seconds["predict"]["teacher"]["batch_1"]) >= 0.005
+    summary = timing.ratio_summary("predict", "teacher", "student", "batch_1")
+    assert len(summary["per_round"]) == 3 and summary["min"] <= summary["ratio_of_medians"] <= summary["max"]
+
+
+def test_the_time_budget_never_cuts_below_the_minimum_rounds() -> None:
+    models = {"teacher": {"predict": _sleeper(0.002)}, "student": {"predict": _fast}}
+    timing = measure_interleaved(models, _batch(20), batch_rows=10, rounds=10, min_rounds=3, max_seconds=1e-6)
+    assert timing.rounds == 3
+
+
+def test_models_must_offer_the_same_runtimes() -> None:
+    with pytest.raises(ValueError, match="same runtimes"):
+        measure_interleaved({"teacher": {"torch": _fast}, "student": {"onnxruntime": _fast}}, _batch(10), batch_rows=5)
+
+
+def _known_timing(runtimes: list[str]) -> Interleaved:
+    """Rounds with chosen times: teacher 10 ms a call, student 1, 2 and 4 ms, baseline 5 ms."""
+    roles = ["teacher", "student", "baseline"]
+    timing = Interleaved(runtimes, roles, {"batch_1": 1, "batch_n": 100}, order=[roles] * 3)
+    per_call = {"teacher": [0.010] * 3, "student": [0.001, 0.002, 0.004], "baseline": [0.005] * 3}
+    timing.seconds = {
+        rt: {r: {"batch_1": list(v), "batch_n": [x * 10 for x in v]} for r, v in per_call.items()} for rt in runtimes
+    }
+    timing.cpu = {rt: {r: [x * 10 for x in v] for r, v in per_call.items()} for rt in runtimes}
+    timing.single_calls = {rt: {r: list(v) for r, v in per_call.items()} for rt in runtimes}
+    timing.calls = {rt: {r: {"batch_1": 3, "batch_n": 3} for r in roles} for rt in runtimes}
+    return timing
+
+
+def test_speedups_are_ratios_of_medians_with_the_per_round_extremes() -> None:
+    timing = _known_timing(["predict"])
+    effs = {role: timing.figures("predict", role) | {"n_parameters": 1.0, "size_bytes": 1.0} for role in timing.roles}
+    m = efficiency_metrics(timing, effs)
+    assert m["efficiency.speedup_rows_per_second"] == pytest.approx(10 / 2)  # median teacher / median student
+    assert m["efficiency.speedup_rows_per_second.min"] == pytest.approx(2.5)
+    assert m["efficiency.speedup_rows_per_second.max"] == pytest.approx(10)
+    assert m["efficiency.speedup_latency"] == pytest.approx(5)
+    assert m["efficiency.baseline.speedup_rows_per_second"] == pytest.approx(2)
+    assert m["efficiency.student.rows_per_second"] == pytest.approx(100 / 0.02)
+    assert m["efficiency.energy_ratio"] == pytest.approx(0.2)
+    assert not [k for k in m if "predict" in k]  # an unnamed runtime adds no keys
+
+
+def test_named_runtimes_each_get_their_figures_and_ratios_and_the_first_is_the_headline() -> None:
+    timing = _known_timing(["onnxruntime", "torch"])
+    timing.seconds["torch"]["student"]["batch_n"] = [0.05] * 3  # torch: the student gains only 2x
+    effs = {role: timing.figures("onnxruntime", role) | {"n_parameters": 1.0, "size_bytes": 1.0} for role in timing.roles}
+    m = efficiency_metrics(timing, effs)
+    assert m["efficiency.speedup_rows_per_second"] == m["efficiency.onnxruntime.speedup_rows_per_second"] == pytest.approx(5)
+    assert m["efficiency.torch.speedup_rows_per_second"] == pytest.approx(2)
+    assert m["efficiency.student.torch.rows_per_second"] == pytest.approx(100 / 0.05)
+    assert m["efficiency.baseline.torch.speedup_latency"] == pytest.approx(2)
+    record = timing.as_dict()
+    assert set(record["runtimes"]) == {"onnxruntime", "torch"}
+    assert record["runtimes"]["torch"]["ratios"]["student"]["batch_n"]["per_round"] == pytest.approx([2, 2, 2])

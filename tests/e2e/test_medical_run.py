@@ -109,6 +109,38 @@ def test_medical_compliance_bundle(run: dict[str, Any]) -> None:
     assert record.params["student.params.families.hints"] == "0.5"
 
 
+def test_teacher_student_and_baseline_are_timed_interleaved_in_onnx_runtime_and_torch(run: dict[str, Any]) -> None:
+    """Structure, not speed: every model in both runtimes, the same rounds, per-round ratios logged."""
+    import json
+
+    import mlflow
+
+    record = tracking.run_record(run["run_id"])
+    m = record.metrics
+    for runtime in ("onnxruntime", "torch"):
+        for role in ("teacher", "student", "baseline"):
+            assert m[f"efficiency.{role}.{runtime}.rows_per_second"] > 0
+        for key in ("speedup_rows_per_second", "speedup_latency"):
+            ratio = m[f"efficiency.{runtime}.{key}"]
+            assert m[f"efficiency.{runtime}.{key}.min"] <= ratio <= m[f"efficiency.{runtime}.{key}.max"]
+    # what the speed rule reads: the first runtime the student offers, the one it ships in
+    assert m["efficiency.speedup_rows_per_second"] == m["efficiency.onnxruntime.speedup_rows_per_second"]
+    assert "efficiency.json" in record.artifacts
+    timing = json.loads(
+        Path(mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="efficiency.json")).read_text()
+    )
+    assert timing["rows"] == {"batch_1": 1, "batch_n": 60} and timing["rounds"] == m["efficiency.student.rounds"] >= 3
+    assert len(timing["order"]) == timing["rounds"] and len({tuple(o) for o in timing["order"]}) == timing["rounds"]
+    for entry in timing["runtimes"].values():
+        for role in ("student", "baseline"):
+            for size in ("batch_1", "batch_n"):
+                ratios = entry["ratios"][role][size]
+                assert len(ratios["per_round"]) == timing["rounds"]
+                assert ratios["min"] == min(ratios["per_round"]) and ratios["max"] == max(ratios["per_round"])
+                t, s = (sorted(entry["seconds_per_call"][r][size]) for r in ("teacher", role))
+                assert ratios["ratio_of_medians"] == pytest.approx(float(np.median(t) / np.median(s)))
+
+
 def _fails(args: list[str], message: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

@@ -18,7 +18,7 @@ from stillroom_medical.images import to_bundle
 from stillroom_medical.scorer import Scorer, ScoringSpec
 from stillroom_medical.student import CNNStudent
 from stillroom_medical.synthetic import synthetic_data
-from stillroom_medical.teacher import load_state_dict_teacher, load_torchscript_teacher, train_resnet_teacher
+from stillroom_medical.teacher import TEACHER_DEFAULTS, load_state_dict_teacher, load_torchscript_teacher, train_resnet_teacher
 
 TINY_TEACHER = {"widths": [8, 16, 32], "blocks": [1, 1, 1], "epochs": 1, "progress": False, "threads": 1}
 TINY_STUDENT = {"widths": [4, 8, 8], "epochs": 1, "progress": False, "threads": 1}
@@ -45,6 +45,23 @@ def test_default_student_is_under_five_percent_of_the_default_teacher() -> None:
     assert out.logits.shape == (3, 2) and [f.shape[-1] for f in out.features] == [28, 14, 7]
     with pytest.raises(ConfigError, match="unknown architecture"):
         nets.build("vgg", 1, 2)
+
+
+def test_the_default_student_strides_early_and_the_teacher_does_not() -> None:
+    """Structure behind the 10x claim (measured in bench/results/efficiency.md, not here): the
+    default student's stem halves the image, so each later layer works on a quarter of the pixels."""
+    import yaml
+
+    from stillroom_medical import settings
+
+    default = yaml.safe_load(Path(settings.__file__).with_name("default.yaml").read_text())
+    student = settings.TrainingParams.parse(default["student"]["params"], "student", 0).build(1, 2)
+    teacher_params = TEACHER_DEFAULTS | default["teacher"]["params"]
+    teacher = settings.TrainingParams.parse(teacher_params, "teacher", 0).build(1, 2)
+    x = torch.zeros(2, 1, 28, 28)
+    assert [f.shape[-1] for f in student.forward_features(x).features] == [14, 7, 4]
+    assert [f.shape[-1] for f in teacher.forward_features(x).features] == [28, 14, 7]
+    assert nets.n_parameters(student) <= 0.02 * nets.n_parameters(teacher)
 
 
 def test_augment_and_mixup() -> None:

@@ -49,6 +49,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         *(f"{prefix}.{name}" for name in SUMMARY_METRICS[task_type] for prefix in ("retention", "gain")),
         *sorted(k for k in values if k.startswith("fidelity.")),
         "efficiency.speedup_rows_per_second",
+        "efficiency.speedup_latency",
         "efficiency.size_ratio",
     ):
         if key in values:

@@ -17,9 +17,10 @@ else in the core is internal and may move.
 * task types (:mod:`stillroom.tasks`): names, shapes, and the distillation targets
   (:class:`SoftTargets` ...) a student learns from;
 * shared names: roles, tag keys, :func:`metric_key`;
-* services: the disk cache (:func:`cached_model` ...), progress (:data:`console`, :func:`step`),
-  usable cores, file hashes, generic metrics and plots (``from stillroom.contract import metrics,
-  plots``: submodules, so importing the API does not import matplotlib);
+* services: the disk cache (:func:`cached_model`, keyed by :func:`teacher_cache_key` ...),
+  progress (:data:`console`, :func:`step`), usable cores, file hashes, generic metrics and plots
+  (``from stillroom.contract import metrics, plots``: submodules, so importing the API does not
+  import matplotlib);
 * errors a user can cause (:class:`ConfigError`, :class:`DataError`, :class:`ModelLoadError` ...).
 """
 
@@ -73,6 +74,7 @@ from .config import (
 from .context import EvaluationContext, EvaluationResult, RunContext, ScoringContext
 from .estimator import EstimatorTeacher, estimator_parameters, pickled_size
 from .hookspecs import PROJECT
+from .identity import data_identity, teacher_cache_key
 from .names import INPUT_ALIASES, INPUT_FORMAT_SETTINGS_TAG, INPUT_FORMAT_TAG, ROLES, TAG_PREFIX, metric_key, output_metric_key
 from .protocols import ModelDescription, NativeModel, Student, Teacher, TeacherLoader
 from .specs import (
@@ -153,6 +155,8 @@ __all__ = [
     "TransferConfig",
     "as_task_output",
     "cache_key",
+    "data_identity",
+    "teacher_cache_key",
     "cached_model",
     "cached_outputs",
     "console",

@@ -105,8 +105,10 @@ class EvaluationConfig(StrictModel):
     bootstrap: int = Field(200, ge=0)
     ci_level: float = Field(0.95, gt=0, lt=1)
     operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
-    efficiency_rows: int = Field(50_000, gt=0)
-    latency_repeats: int = Field(200, gt=0)
+    efficiency_rows: int = Field(50_000, gt=0)  # the scoring batch every model is timed at
+    latency_repeats: int = Field(200, gt=0)  # single-row calls per model, spread over the rounds
+    efficiency_rounds: int = Field(5, ge=3)  # interleaved rounds (a ratio of medians needs several)
+    efficiency_max_seconds: float = Field(120.0, gt=0)  # no more rounds after this, but never fewer than 3
     min_events: int = Field(
         30, ge=1, description="fewer events (positives, alerts at the operating point) than this: a metric is not estimable"
     )

@@ -66,6 +66,11 @@ class Teacher(Protocol):
     regression values, or a mixed panel's values and probabilities, shape (n, k) otherwise.
     ``native_model`` returns the teacher in a loggable form, or ``None`` when it already
     lives in MLflow (then ``describe().uri`` points at it).
+
+    A teacher (or student) that can score in several runtimes (a network in torch and in ONNX
+    Runtime) may add ``runtimes() -> dict[name, predict]``, the one it ships in first: the
+    run times teacher, student and baseline interleaved in every runtime all three offer
+    (:func:`stillroom.distillation.pipeline.time_models`); without it, ``predict`` is timed.
     """
 
     def predict(self, X: Any) -> np.ndarray: ...

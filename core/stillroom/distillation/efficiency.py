@@ -17,14 +17,14 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Efficiency", "measure_efficiency", "serialized_size"]
+__all__ = ["Efficiency", "Interleaved", "measure_efficiency", "measure_interleaved", "serialized_size"]
 
 Batch: TypeAlias = pd.DataFrame | np.ndarray
 Predict = Callable[[Any], Any]
@@ -171,3 +171,222 @@ def _latencies(predict: Predict, X: Batch, rows: int, repeats: int, max_seconds:
         if t1 > deadline:
             break
     return np.asarray(out)
+
+
+# --------------------------------------------------------------------------- interleaved timing
+
+SIZES = ("batch_1", "batch_n")
+"""The two batch sizes every model is timed at: one row per call (online scoring) and the
+scoring batch (``evaluation.efficiency_rows``)."""
+
+_ROUND_SECONDS = 0.05  # each model's measurement in a round lasts at least this (clock resolution)
+
+
+@dataclass
+class Interleaved:
+    """Teacher, student and baseline timed in the same window, round after round.
+
+    Why interleaved: a model timed minutes after another is timed on another machine (other
+    jobs start and stop), so the ratio of two figures measured apart moves with the load
+    (25.6x, 28.1x and 8.6x for one recipe). Timed in rounds, each round giving every model one
+    measurement in rotating order, both sides of a ratio see the same load; each round yields
+    a ratio, the reported ratio is the ratio of the medians, and the spread of the per-round
+    ratios says how much to trust it.
+
+    ``seconds[runtime][role][size]`` holds one wall time per call per round (batch 1: the
+    median of that round's single-row calls); ``cpu`` the process CPU seconds per call of
+    the batch; ``order`` the order of each round.
+    """
+
+    runtimes: list[str]
+    roles: list[str]
+    rows: dict[str, int]
+    order: list[list[str]] = field(default_factory=list)
+    seconds: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    cpu: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    single_calls: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    calls: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    load: dict[str, list[float]] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def rounds(self) -> int:
+        return len(self.order)
+
+    def median(self, runtime: str, role: str, size: str) -> float:
+        """Median over rounds of the wall seconds of one call."""
+        return float(np.median(self.seconds[runtime][role][size]))
+
+    def ratios(self, runtime: str, reference: str, role: str, size: str) -> list[float]:
+        """Per-round ``reference time / role time``: how many times faster ``role`` was in each round."""
+        ref, other = self.seconds[runtime][reference][size], self.seconds[runtime][role][size]
+        return [a / max(b, 1e-12) for a, b in zip(ref, other, strict=True)]
+
+    def speedup(self, runtime: str, reference: str, role: str, size: str) -> float:
+        """The ratio of the medians (robust to a round disturbed by a burst of load)."""
+        return self.median(runtime, reference, size) / max(self.median(runtime, role, size), 1e-12)
+
+    def figures(self, runtime: str, role: str) -> dict[str, float]:
+        """One model's flat efficiency figures in ``runtime`` (the fields of :class:`Efficiency`)."""
+        singles = np.asarray(self.single_calls[runtime][role])
+        n = self.rows["batch_n"]
+        calls = self.calls[runtime][role]
+        return {
+            "latency_p50_ms": self.median(runtime, role, "batch_1") * 1e3,
+            "latency_p99_ms": float(np.percentile(singles, 99) * 1e3),
+            "rows_per_second": n / max(self.median(runtime, role, "batch_n"), 1e-12),
+            "cpu_seconds_per_million": float(np.median(self.cpu[runtime][role])) / n * 1e6,
+            "batch_rows": float(n),
+            "latency_rows": 1.0,
+            "latency_calls": float(calls["batch_1"]),
+            "throughput_calls": float(calls["batch_n"]),
+            "rounds": float(self.rounds),
+        }
+
+    def as_dict(self, reference: str = "teacher") -> dict[str, Any]:
+        """The record logged as ``efficiency.json``: every round's times, per-round ratios
+        against ``reference``, their medians and spread, and the load around the timing."""
+        out: dict[str, Any] = {
+            "method": (
+                "interleaved rounds: each round times every model once, in rotating order, at batch 1 and at the "
+                "scoring batch; ratio = median reference time / median model time; per-round ratios give the spread"
+            ),
+            "reference": reference,
+            "rows": dict(self.rows),
+            "rounds": self.rounds,
+            "order": self.order,
+            "load_average": self.load,
+            "wall_seconds": self.wall_seconds,
+            "runtimes": {},
+        }
+        for runtime in self.runtimes:
+            entry: dict[str, Any] = {"seconds_per_call": self.seconds[runtime], "cpu_seconds_per_call": self.cpu[runtime]}
+            entry["figures"] = {role: self.figures(runtime, role) for role in self.roles}
+            if reference in self.roles:
+                entry["ratios"] = {
+                    role: {size: self.ratio_summary(runtime, reference, role, size) for size in SIZES}
+                    for role in self.roles
+                    if role != reference
+                }
+            out["runtimes"][runtime] = entry
+        return out
+
+    def ratio_summary(self, runtime: str, reference: str, role: str, size: str) -> dict[str, Any]:
+        """Ratio of medians, the per-round ratios and their min, max and relative spread."""
+        per_round = self.ratios(runtime, reference, role, size)
+        ratio = self.speedup(runtime, reference, role, size)
+        return {
+            "ratio_of_medians": ratio,
+            "per_round": per_round,
+            "min": min(per_round),
+            "max": max(per_round),
+            "spread": (max(per_round) - min(per_round)) / ratio if ratio else float("nan"),
+        }
+
+
+Runtimes = dict[str, Predict]
+
+
+def measure_interleaved(
+    models: dict[str, Runtimes],
+    X: Batch,
+    *,
+    batch_rows: int,
+    rounds: int = 5,
+    min_rounds: int = 3,
+    latency_calls: int = 50,
+    max_seconds: float = 120.0,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Interleaved:
+    """Time every model of ``models`` (role -> runtime name -> predict) interleaved, in rounds.
+
+    Each round measures every (role, runtime) once, in an order rotated by one each round
+    (so no model is always first after an idle gap, or always last behind a hot cache):
+    ``latency_calls / rounds`` single-row calls on random rows (at least 3; the round's median
+    is its batch-1 time) and the first ``batch_rows`` rows of ``X`` as one batch, called again
+    until the measurement lasts long enough for the clock. Every predict is called once on both
+    sizes before the first round (lazy compilation, caches).
+
+    Rounds stop after ``rounds``, or earlier once ``max_seconds`` would be exceeded, but never
+    before ``min_rounds``: a ratio of medians needs several rounds, so a slow teacher makes the
+    timing longer, not less honest. Every role must offer the same runtimes.
+    """
+    roles = list(models)
+    if not roles:
+        raise ValueError("measure_interleaved: no models to time")
+    runtimes = list(models[roles[0]])
+    if any(list(models[r]) != runtimes for r in roles) or not runtimes:
+        offered = {r: list(m) for r, m in models.items()}
+        raise ValueError(f"measure_interleaved: every model must offer the same runtimes, got {offered}")
+    if len(X) == 0 or batch_rows < 1 or rounds < 1 or min_rounds < 1:
+        raise ValueError("measure_interleaved: need rows, batch_rows >= 1 and rounds >= 1")
+    batch = _rows(X, 0, min(batch_rows, len(X)))
+    singles_per_round = max(3, math.ceil(latency_calls / rounds))
+    rng = np.random.default_rng(seed)
+    units = [(role, runtime) for role in roles for runtime in runtimes]
+    result = Interleaved(runtimes, roles, {"batch_1": 1, "batch_n": len(batch)})
+    result.seconds = {rt: {r: {s: [] for s in SIZES} for r in roles} for rt in runtimes}
+    result.cpu = {rt: {r: [] for r in roles} for rt in runtimes}
+    result.single_calls = {rt: {r: [] for r in roles} for rt in runtimes}
+    result.calls = {rt: {r: dict.fromkeys(SIZES, 0) for r in roles} for rt in runtimes}
+    result.load["before"] = _load_average()
+    for role, runtime in units:  # warm-up, outside the rounds
+        models[role][runtime](_rows(X, 0, 1))
+        models[role][runtime](batch)
+    start = time.perf_counter()
+    for r in range(max(rounds, min_rounds)):
+        round_start = time.perf_counter()
+        shift = r % len(units)
+        ordered = units[shift:] + units[:shift]
+        result.order.append([f"{role}:{runtime}" if len(runtimes) > 1 else role for role, runtime in ordered])
+        parts = [_rows(X, int(i), 1) for i in rng.integers(0, len(X), size=singles_per_round)]  # the same rows for all
+        for role, runtime in ordered:
+            predict = models[role][runtime]
+            singles = _single_calls(predict, parts)
+            result.single_calls[runtime][role].extend(singles)
+            result.seconds[runtime][role]["batch_1"].append(float(np.median(singles)))
+            wall, cpu, number = _batch_call(predict, batch)
+            result.seconds[runtime][role]["batch_n"].append(wall)
+            result.cpu[runtime][role].append(cpu)
+            result.calls[runtime][role]["batch_1"] += len(singles)
+            result.calls[runtime][role]["batch_n"] += number
+        spent = time.perf_counter() - start
+        if progress is not None:
+            progress(f"round {r + 1}: {time.perf_counter() - round_start:.1f} s")
+        if r + 1 >= min_rounds and spent + (time.perf_counter() - round_start) > max_seconds:
+            break
+        if r + 1 >= rounds:
+            break
+    result.wall_seconds = time.perf_counter() - start
+    result.load["after"] = _load_average()
+    return result
+
+
+def _single_calls(predict: Predict, parts: list[Batch]) -> list[float]:
+    """Wall seconds of each single-row call (sliced beforehand: slicing is not latency)."""
+    out = []
+    for part in parts:
+        t0 = time.perf_counter()
+        predict(part)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _batch_call(predict: Predict, batch: Batch) -> tuple[float, float, int]:
+    """Wall and CPU seconds per call of the whole batch, and the calls made: a fast batch is
+    called again until the measurement lasts ``_ROUND_SECONDS``."""
+    wall, cpu = _timed(predict, batch, 1)
+    if wall >= _ROUND_SECONDS:
+        return wall, cpu, 1
+    number = math.ceil(_ROUND_SECONDS / max(wall, 1e-9))
+    wall, cpu = _timed(predict, batch, number)
+    return wall, cpu, number + 1
+
+
+def _load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (empty where the system has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return []

@@ -15,8 +15,10 @@ training is never lost to a later failure.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,15 @@ from ..scoring import spark
 from ..tasks import kinds
 from ..tasks.targets import labels_only, make_targets, missing_labels
 from .applicability import gate_config
-from .efficiency import measure_efficiency
+from .efficiency import Interleaved, measure_interleaved
 from .evaluation import operating_thresholds
 from .gate import evaluate_gate
 from .reference import with_teacher_reference
 from .result import Distillation, Outputs, TeacherRecord, TransferSet
 from .session import TeacherSession, open_session
+
+EFFICIENCY_ARTIFACT = "efficiency.json"
+"""Every round of the interleaved timing, the per-round ratios and their spread."""
 
 
 def load_config(task: TaskSpec, user: Any = None, overrides: list[str] | None = None) -> DistillConfig:
@@ -74,7 +79,8 @@ def distill(
     # built before any work: a mistake in the student settings must not cost a teacher training
     student = pm.make_student(cfg.student, task, seed)
     baseline: Student | None = pm.make_student(cfg.student, task, seed)
-    session = session or open_session(pm, task, cfg, keep=uses_teacher_model(student))
+    # the teacher is kept: it is timed interleaved with the student and the baseline once they exist
+    session = session or open_session(pm, task, cfg, keep=True)
     bundle, teacher = session.bundle, session.teacher
     transfer, outputs, teacher_model = session.for_config(pm, cfg, needs_model=uses_teacher_model(student))
     if teacher_model is not None:
@@ -110,12 +116,15 @@ def distill(
         )
         ctx.models = dict(students)
         result = evaluate_all(pm, task, ctx)
-    with step(f"efficiency: {' and '.join(students)}"):
-        effs = {"teacher": teacher.efficiency}
-        batch = efficiency_batch(bundle, cfg.evaluation.efficiency_rows)
-        for role, model in students.items():
-            effs[role] = _efficiency(model.predict, batch, cfg, model.describe())
-    result.metrics.update(_efficiency_metrics(effs))
+    if session.model is None:
+        raise RuntimeError("this teacher session did not keep its teacher: it cannot be timed beside its students")
+    timing = time_models({"teacher": session.model, **students}, efficiency_batch(bundle, cfg.evaluation.efficiency_rows), cfg)
+    descriptions = {"teacher": teacher.description} | {role: model.describe() for role, model in students.items()}
+    effs = efficiency_figures(timing, descriptions)
+    teacher = replace(teacher, efficiency=effs["teacher"])  # this run's copy: a search shares the session's record
+    result.metrics.update(efficiency_metrics(timing, effs))
+    (artifact_dir / EFFICIENCY_ARTIFACT).write_text(json.dumps(timing.as_dict(), indent=2))
+    result.artifacts.append(EFFICIENCY_ARTIFACT)
     result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
     for name, why in result.not_estimable.items():
         console.log(f"not estimable: {name} ({why})")
@@ -164,11 +173,11 @@ def uses_teacher_model(student: Student) -> bool:
 def teacher_phase(
     pm: StillroomPluginManager, task: TaskSpec, cfg: DistillConfig, bundle: DataBundle, transfer: TransferSet, keep: bool = False
 ) -> tuple[TeacherRecord, Outputs, Teacher | None]:
-    """Build or load the teacher, compute its outputs once (cached), time it, record its lineage.
+    """Build or load the teacher, compute its outputs once (cached), record its lineage.
 
-    Only the teacher's outputs are needed afterwards, unless the student learns from the
-    teacher's internals (``keep``): otherwise the model is dropped when this returns, so the
-    student never trains beside it in memory.
+    ``keep``: return the model too (a student learning from its internals; a run keeps it to
+    time it interleaved with the student and the baseline once they exist, see
+    :func:`time_models`); otherwise it is dropped when this returns.
     """
     seed = cfg.run.seed
     with step(f"teacher: building {cfg.teacher.name or cfg.teacher.uri}"):
@@ -177,19 +186,25 @@ def teacher_phase(
     frames = [transfer.X, bundle.X(bundle.validation), bundle.X(bundle.test)]
     everything = pd.concat(frames, ignore_index=True)
     identity = desc.details.get("identity") or (f"{desc.uri}|{desc.version}" if desc.uri else None)
-    key = cache_key(identity, frame_digest(everything)) if identity else None
+    key = outputs_key(identity, bundle, everything) if identity else None
     with step(f"teacher: scoring {len(everything):,} rows (transfer + validation + test)"):
         values, hit = cached_outputs(default_cache_dir(), key, lambda: _label(teacher, everything, cfg))
     values = check_outputs(values, bundle, "teacher", "transfer + validation + test", rows=len(everything))
     if hit:
         console.log("teacher outputs taken from the cache")
     transfer_p, valid_p, test_p = np.split(values, np.cumsum([len(f) for f in frames])[:-1])
-    with step("teacher: measuring efficiency"):
-        eff = _efficiency(teacher.predict, efficiency_batch(bundle, cfg.evaluation.efficiency_rows), cfg, desc)
     source = cfg.teacher.uri or f"plugin:{cfg.teacher.name}"
-    record_ = TeacherRecord(desc, eff, source, _teacher_model_id(teacher, desc, cfg, bundle))
+    record_ = TeacherRecord(desc, {}, source, _teacher_model_id(teacher, desc, cfg, bundle))  # efficiency: time_models
     outputs = Outputs(transfer_teacher=transfer_p, valid={"teacher": valid_p}, test={"teacher": test_p})
     return record_, outputs, (teacher if keep else None)
+
+
+def outputs_key(identity: str, bundle: DataBundle, rows: pd.DataFrame) -> str:
+    """The cache key of a teacher's outputs: the teacher (a plugin-trained one's identity is its
+    :func:`~stillroom.contract.teacher_cache_key`), the rows it scores (values, feature names and
+    order), and the task's shape of outputs (task type, output kinds, label columns)."""
+    task = json.dumps([bundle.task_type, bundle.output_types, bundle.labels, bundle.class_names], default=str)
+    return cache_key(identity, task, frame_digest(rows))
 
 
 def label_rows(teacher: Teacher, rows: pd.DataFrame, bundle: DataBundle, cfg: DistillConfig) -> np.ndarray:
@@ -201,7 +216,7 @@ def _label(teacher: Teacher, rows: pd.DataFrame, cfg: DistillConfig) -> np.ndarr
     """The teacher's outputs on ``rows``: in this process, or through Spark (``teacher.spark_master``)."""
     if not cfg.teacher.spark_master:
         # a teacher may label in bulk more cheaply than it predicts (reusing what it computed
-        # while training); efficiency is always timed through predict
+        # while training); efficiency is always timed through predict (or its runtimes)
         return (getattr(teacher, "label", None) or teacher.predict)(rows)
     console.log(f"teacher: labelling {len(rows):,} rows through Spark on {cfg.teacher.spark_master}")
     with tempfile.TemporaryDirectory(prefix="stillroom-teacher-spark-") as tmp:
@@ -264,12 +279,46 @@ def efficiency_batch(bundle: DataBundle, rows: int) -> pd.DataFrame:
     return pd.concat([bundle.X(f.iloc[:rows]) for f in frames], ignore_index=True).iloc[:rows]
 
 
-def _efficiency(predict: Any, batch: pd.DataFrame, cfg: DistillConfig, desc: ModelDescription) -> dict[str, float]:
-    eff = measure_efficiency(predict, batch, latency_repeats=cfg.evaluation.latency_repeats)
-    out = eff.as_metrics("")
-    return {k.lstrip("."): v for k, v in out.items()} | {
-        "n_parameters": float(desc.n_parameters),
-        "size_bytes": float(desc.size_bytes),
+def runtimes_of(model: Any) -> dict[str, Any]:
+    """The runtimes a model can score in, by name (``runtimes()``, first = the one it ships in),
+    or its ``predict`` alone."""
+    offered = getattr(model, "runtimes", None)
+    return dict(offered()) if callable(offered) else {"predict": model.predict}
+
+
+def time_models(models: dict[str, Any], batch: pd.DataFrame, cfg: DistillConfig) -> Interleaved:
+    """Teacher, student and baseline timed interleaved, in every runtime all of them offer.
+
+    A model offering several runtimes (the medical networks: ONNX Runtime and torch) is timed
+    in each; only runtimes every model offers are compared, in the student's order (its first
+    is what the speed rule reads). Models without named runtimes are timed through ``predict``.
+    """
+    offered = {role: runtimes_of(model) for role, model in models.items()}
+    shared = [rt for rt in offered["student"] if all(rt in o for o in offered.values())]
+    if not shared:
+        shared, offered = ["predict"], {role: {"predict": model.predict} for role, model in models.items()}
+    for role, o in offered.items():
+        if skipped := [rt for rt in o if rt not in shared]:
+            console.log(f"efficiency: {role} also runs in {', '.join(skipped)}, which not every model offers; not timed")
+    ev = cfg.evaluation
+    with step(f"efficiency: {', '.join(models)} interleaved, {ev.efficiency_rounds} rounds ({', '.join(shared)})"):
+        return measure_interleaved(
+            {role: {rt: offered[role][rt] for rt in shared} for role in models},
+            batch,
+            batch_rows=len(batch),
+            rounds=ev.efficiency_rounds,
+            latency_calls=ev.latency_repeats,
+            max_seconds=ev.efficiency_max_seconds,
+            seed=cfg.run.seed,
+        )
+
+
+def efficiency_figures(timing: Interleaved, descriptions: dict[str, ModelDescription]) -> dict[str, dict[str, float]]:
+    """Each role's figures in the first runtime, with its parameters and bytes."""
+    runtime = timing.runtimes[0]
+    return {
+        role: timing.figures(runtime, role) | {"n_parameters": float(desc.n_parameters), "size_bytes": float(desc.size_bytes)}
+        for role, desc in descriptions.items()
     }
 
 
@@ -312,12 +361,40 @@ def evaluate_all(pm: StillroomPluginManager, task: TaskSpec, ctx: EvaluationCont
     return result
 
 
-def _efficiency_metrics(effs: dict[str, dict[str, float]]) -> dict[str, float]:
+SPEEDUPS = {"batch_n": "speedup_rows_per_second", "batch_1": "speedup_latency"}
+"""Metric names of the paired ratios: teacher time / model time at the scoring batch and at one row."""
+RUNTIME_FIELDS = ("latency_p50_ms", "latency_p99_ms", "rows_per_second", "cpu_seconds_per_million")
+
+
+def efficiency_metrics(timing: Interleaved, effs: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Flat metrics: each role's figures, and the paired ratios of the interleaved rounds.
+
+    ``efficiency.speedup_rows_per_second`` (what speed rules read) is the student's speed-up
+    at the scoring batch in the first runtime: the median teacher time over the median student
+    time of the same rounds; ``.min`` / ``.max`` are the extremes of the per-round ratios.
+    ``efficiency.speedup_latency`` is the same at one row per call; the baseline's ratios are
+    under ``efficiency.baseline.``. With several runtimes each has its figures and ratios
+    under its name (``efficiency.onnxruntime.speedup_rows_per_second``,
+    ``efficiency.student.onnxruntime.rows_per_second``).
+    """
     out = {f"efficiency.{role}.{k}": v for role, eff in effs.items() for k, v in eff.items()}
+    named = timing.runtimes != ["predict"]
+    for i, runtime in enumerate(timing.runtimes):
+        prefixes = ([""] if i == 0 else []) + ([f"{runtime}."] if named else [])
+        for prefix in prefixes:
+            for role in (r for r in timing.roles if r != "teacher"):
+                where = "efficiency." + ("" if role == "student" else f"{role}.") + prefix
+                for size, name in SPEEDUPS.items():
+                    summary = timing.ratio_summary(runtime, "teacher", role, size)
+                    out[where + name] = summary["ratio_of_medians"]
+                    out[f"{where}{name}.min"], out[f"{where}{name}.max"] = summary["min"], summary["max"]
+        if named:
+            for role in timing.roles:
+                figures = timing.figures(runtime, role)
+                out.update({f"efficiency.{role}.{runtime}.{k}": figures[k] for k in RUNTIME_FIELDS})
     t, s = effs["teacher"], effs["student"]
-    out["efficiency.speedup_rows_per_second"] = s["rows_per_second"] / t["rows_per_second"]
     if t["size_bytes"]:
         out["efficiency.size_ratio"] = s["size_bytes"] / t["size_bytes"]
-    if s["cpu_seconds_per_million"]:
+    if t["cpu_seconds_per_million"]:
         out["efficiency.energy_ratio"] = s["cpu_seconds_per_million"] / t["cpu_seconds_per_million"]
     return out

@@ -6,16 +6,15 @@ that is exactly why it is distilled. Any other teacher can be named by URI inste
 (``teacher.uri: models:/fraud-champion@prod`` or an estimator file).
 
 A trained ensemble is kept in the cache directory (``STILLROOM_CACHE_DIR``, default
-``~/.cache/stillroom``) under a key of its parameters, seed and training-data digest, so a
-second run with another recipe or student reuses it; ``teacher.params.cache: false`` turns
+``~/.cache/stillroom``) under :func:`~stillroom.contract.teacher_cache_key`: its parameters,
+seed, feature list, label, task type and training data, so a second run with another recipe or
+student reuses it, and one with another label or feature list trains a new one; ``teacher.params.cache: false`` turns
 that off.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
-import json
 from typing import Any
 
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
@@ -23,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stillroom.contract import DataBundle, EstimatorTeacher, cached_model, console, default_cache_dir, frame_digest
+from stillroom.contract import DataBundle, EstimatorTeacher, cached_model, console, default_cache_dir, teacher_cache_key
 
 DEFAULTS: dict[str, Any] = {
     "members": ["random_forest", "extra_trees", "gradient_boosting", "logistic"],
@@ -78,10 +77,7 @@ def train_ensemble_teacher(params: dict[str, Any], bundle: DataBundle, seed: int
         raise ConfigError(f"unknown config field(s) 'teacher.params.{unknown[0]}' (known: {sorted(DEFAULTS)})")
     # library versions belong to the identity: a model pickled by another scikit-learn is refitted, not trusted
     versions = {dist: md.version(dist) for dist in ("stillroom-fraud", "scikit-learn")}
-    identity = json.dumps(
-        {"params": p, "seed": seed, "train": frame_digest(bundle.train), "versions": versions}, sort_keys=True, default=str
-    )
-    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    key = teacher_cache_key("fraud.ensemble", p, seed, bundle, versions=versions)  # features, label, task type, data
 
     def fit() -> VotingClassifier:
         model = VotingClassifier(_members(p, seed), voting="soft", n_jobs=1)

@@ -21,7 +21,9 @@ import io
 import json
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,6 +94,25 @@ def to_onnx(net: nn.Module, multilabel: bool, shape: tuple[int, ...]) -> bytes:
         expected = model(x).numpy()
     _check(run_onnx(data, x.numpy()), expected, "ONNX")
     return data
+
+
+def onnx_predictor(data: bytes, task_type: str) -> Callable[[Any], np.ndarray]:
+    """``predict`` through ONNX Runtime, as a scoring job runs the export (the scorer's session
+    settings and batches), in the core's output layout (binary: P(positive), shape (n,)).
+
+    It is how the run times a network in the runtime that ships (teacher and student alike),
+    beside torch.
+    """
+    from .images import stack
+
+    run = scorer.onnx_runner(data)
+
+    def predict(X: Any) -> np.ndarray:
+        x = np.ascontiguousarray(stack(X), dtype=np.float32)
+        p = np.concatenate([run(x[i : i + scorer.BATCH]) for i in range(0, len(x), scorer.BATCH)]).astype(np.float64)
+        return p[:, 1] if task_type == "binary" else p
+
+    return predict
 
 
 def run_onnx(data: bytes, images: np.ndarray) -> np.ndarray:

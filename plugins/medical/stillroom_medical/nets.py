@@ -85,10 +85,16 @@ class StagedNet(nn.Module):
         return self.head(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-def resnet(in_channels: int, n_outputs: int, widths: list[int] = (32, 64, 128), blocks: list[int] = (2, 2, 2)) -> StagedNet:  # type: ignore[assignment]
+def resnet(
+    in_channels: int,
+    n_outputs: int,
+    widths: list[int] = (32, 64, 128),  # type: ignore[assignment]
+    blocks: list[int] = (2, 2, 2),  # type: ignore[assignment]
+    stem_stride: int = 1,
+) -> StagedNet:
     """The ResNet-style teacher (He et al. 2016, CIFAR-style stem for small images)."""
     widths, blocks = _check(widths, blocks, "teacher")
-    stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+    stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
     stages, cin = [], widths[0]
     for i, (w, b) in enumerate(zip(widths, blocks, strict=True)):
         layers = [BasicBlock(cin if j == 0 else w, w, (1 if i == 0 else 2) if j == 0 else 1) for j in range(b)]
@@ -97,11 +103,22 @@ def resnet(in_channels: int, n_outputs: int, widths: list[int] = (32, 64, 128), 
     return StagedNet(stem, stages, widths, n_outputs)
 
 
-def separable(in_channels: int, n_outputs: int, widths: list[int] = (16, 32, 64), blocks: list[int] = (1, 1, 1)) -> StagedNet:  # type: ignore[assignment]
-    """The compact student: a 3x3 stem, then depthwise-separable blocks (MobileNet, Howard et al. 2017)."""
+def separable(
+    in_channels: int,
+    n_outputs: int,
+    widths: list[int] = (16, 32, 64),  # type: ignore[assignment]
+    blocks: list[int] = (1, 1, 1),  # type: ignore[assignment]
+    stem_stride: int = 1,
+) -> StagedNet:
+    """The compact student: a 3x3 stem, then depthwise-separable blocks (MobileNet, Howard et al. 2017).
+
+    ``stem_stride=2`` (the default student's) halves the image in the stem, as MobileNet does:
+    on CPU a small network's time goes to moving full-resolution feature maps, not to its few
+    multiply-adds, so striding early is what makes it fast (see bench/results/efficiency.md).
+    """
     widths, blocks = _check(widths, blocks, "student")
     stem_width = max(8, widths[0] // 2)
-    stem = nn.Sequential(nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False), nn.BatchNorm2d(stem_width), nn.ReLU())
+    stem = nn.Sequential(nn.Conv2d(in_channels, stem_width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(stem_width), nn.ReLU())
     stages, cin = [], stem_width
     for i, (w, b) in enumerate(zip(widths, blocks, strict=True)):
         layers = [SeparableBlock(cin if j == 0 else w, w, (1 if i == 0 else 2) if j == 0 else 1) for j in range(b)]

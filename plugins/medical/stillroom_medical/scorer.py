@@ -101,7 +101,7 @@ class Scorer:
         self._run, self.engine, self.engine_note = None, "", ""
         if prefer == "onnx":
             try:
-                self._run = _onnx_runner(blobs[ONNX_FILE])
+                self._run = onnx_runner(blobs[ONNX_FILE])
                 self.engine, self.engine_note = _onnx_engine(), "the ONNX export"
             except Exception as exc:  # not installed, or it cannot run this graph here: the other export can
                 self.engine_note = f"ONNX Runtime could not run the ONNX export ({type(exc).__name__}: {str(exc)[:200]}); "
@@ -139,10 +139,19 @@ def _onnx_engine() -> str:
     return f"onnxruntime {ort.__version__}"
 
 
-def _onnx_runner(data: bytes) -> Any:
+def onnx_runner(data: bytes) -> Any:
+    """An ONNX Runtime session on the CPU: image batch in, the graph's first output out.
+
+    Its worker threads do not spin while they wait: on a machine shared with other jobs (a
+    scoring job always is) a spinning thread burns the core its partner needs, and a small
+    network, many short operators each ending in a wait, lost half its images/s to it
+    (measured: bench/results/efficiency.md).
+    """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]
 

@@ -46,6 +46,7 @@ class NetParams(StrictModel):
     architecture: Literal["resnet", "separable"]
     widths: list[int] = Field(default_factory=lambda: [16, 32, 64])
     blocks: list[int] = Field(default_factory=lambda: [1, 1, 1])
+    stem_stride: int = Field(1, ge=1, le=4)  # 2: the stem halves the image, every later layer costs a quarter
     epochs: int = Field(20, ge=1, le=500)
     batch_size: int = Field(64, ge=2, le=4096)
     learning_rate: float = Field(3e-3, gt=0, le=1)
@@ -73,7 +74,12 @@ class TrainingParams:
 
     def __init__(self, parsed: NetParams, seed: int) -> None:
         self.parsed = parsed
-        self.net = {"architecture": parsed.architecture, "widths": parsed.widths, "blocks": parsed.blocks}
+        self.net = {
+            "architecture": parsed.architecture,
+            "widths": parsed.widths,
+            "blocks": parsed.blocks,
+            "stem_stride": parsed.stem_stride,
+        }
         aug = parsed.augment
         augment = (
             AugmentSettings(**aug.model_dump())
@@ -114,7 +120,8 @@ class TrainingParams:
         return cls(parsed, seed)
 
     def build(self, in_channels: int, n_outputs: int) -> nets.StagedNet:
-        return nets.build(self.net["architecture"], in_channels, n_outputs, widths=self.net["widths"], blocks=self.net["blocks"])
+        net = {k: v for k, v in self.net.items() if k != "architecture"}
+        return nets.build(self.net["architecture"], in_channels, n_outputs, **net)
 
     def identity(self) -> str:
         """Everything that changes the trained weights, as a stable string (cache key)."""

@@ -216,6 +216,13 @@ class CNNStudent:
         )
         return probabilities(logits, self.task_type)
 
+    def runtimes(self) -> dict[str, Any]:
+        """ONNX Runtime (what a scoring job runs: the registered model's engine) first, then
+        torch (the TorchScript export ``predict`` uses): the run times both."""
+        self._fitted()
+        assert self.onnx is not None
+        return {"onnxruntime": export.onnx_predictor(self.onnx, self.task_type), "torch": self.predict}
+
     def describe(self) -> ModelDescription:
         self._fitted()
         assert self.net is not None and self.onnx is not None

@@ -3,7 +3,8 @@
 Sources (``teacher`` section of the config):
 
 * ``name: medical.resnet``: trained in the plugin (cached under ``run.cache_dir``, keyed by
-  settings, seed and training data, so trying another student costs no teacher time);
+  :func:`~stillroom.contract.teacher_cache_key`: settings, seed, image and label columns, task
+  type, training and validation data; trying another student costs no teacher time);
 * ``name: medical.state_dict`` with ``params.path`` and a named ``params.architecture``
   (``resnet`` or ``separable`` with their widths/blocks): weights loaded with
   ``torch.load(weights_only=True)``, which never runs code from the file;
@@ -34,17 +35,17 @@ from stillroom.contract import (
     ModelLoadError,
     NativeModel,
     TeacherLoader,
-    cache_key,
     cached_model,
+    console,
     default_cache_dir,
     first_line,
-    frame_digest,
     sha256_file,
+    teacher_cache_key,
 )
 from stillroom.torchkd import DistillationObjective, ModelOutputs
 
 from . import nets
-from .export import Probabilities, requirements, torchscript_bytes
+from .export import Probabilities, onnx_predictor, requirements, to_onnx, torchscript_bytes
 from .images import stack
 from .settings import TrainingParams, output_count, tensors_for
 from .training import fit
@@ -70,6 +71,7 @@ class TorchTeacher:
         version: str | None = None,
         details: dict[str, Any] | None = None,
         threads: int = 2,
+        shape: tuple[int, ...] | None = None,
     ) -> None:
         if outputs not in ("logits", "probabilities"):
             raise ConfigError("invalid config field 'teacher.params.outputs': use logits or probabilities")
@@ -78,6 +80,7 @@ class TorchTeacher:
         self.uri, self.identity, self.outputs, self.model_id, self.version = uri, identity, outputs, model_id, version
         self.details = details or {}
         self.threads = threads
+        self.shape = shape  # (C, H, W) of one input image: what an ONNX export is traced with
         self._size: int | None = None
 
     @property
@@ -109,6 +112,19 @@ class TorchTeacher:
         x = torch.from_numpy(stack(X))
         logits = torch.cat([self.logits(b) for b in x.split(BATCH)]) if len(x) else torch.zeros(0, 1)
         return probabilities(logits, self.task_type)
+
+    def runtimes(self) -> dict[str, Any]:
+        """ONNX Runtime (the teacher exported the way the student ships) and torch (``predict``),
+        so the run compares teacher and student in the same runtime. A module that cannot be
+        exported (a TorchScript file the ONNX exporter refuses) is timed in torch only."""
+        out: dict[str, Any] = {}
+        if self.shape and not isinstance(self.module, torch.jit.ScriptModule):
+            try:
+                data = to_onnx(self.module, self.task_type == "multilabel", self.shape)
+                out["onnxruntime"] = onnx_predictor(data, self.task_type)
+            except Exception as exc:  # the export is for timing only: the run goes on in torch
+                console.log(f"teacher: no ONNX export to time ({first_line(exc, 200)}); timed in torch only")
+        return out | {"torch": self.predict}
 
     def describe(self) -> ModelDescription:
         if self._size is None:
@@ -152,7 +168,8 @@ def train_resnet_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) 
     settings = TrainingParams.parse({**TEACHER_DEFAULTS, **params}, "teacher", seed)
     shape = tuple(bundle.details["image_shape"])
     k = output_count(bundle)
-    key = cache_key("medical.resnet", settings.identity(), str(seed), frame_digest(bundle.train), frame_digest(bundle.validation))
+    # validation too: training stops early on it
+    key = teacher_cache_key("medical.resnet", settings.identity(), seed, bundle, splits=("train", "validation"))
 
     def train() -> dict[str, np.ndarray]:
         torch.manual_seed(seed)
@@ -175,6 +192,7 @@ def train_resnet_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) 
         identity=f"medical.resnet|{key}",
         details={"training": history, "cached": hit, **settings.describe()},
         threads=settings.train.threads,
+        shape=image_shape(bundle),
     )
 
 
@@ -186,7 +204,7 @@ def load_state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: in
     p = Path(str(path))
     if not p.is_file():
         raise ModelLoadError(f"teacher state dict {p} does not exist")
-    arch = {k: v for k, v in params.items() if k in ("architecture", "widths", "blocks")}
+    arch = {k: v for k, v in params.items() if k in ("architecture", "widths", "blocks", "stem_stride")}
     arch.setdefault("architecture", "resnet")
     net = nets.build(arch.pop("architecture"), bundle.details["image_shape"][0], output_count(bundle), **arch)
     try:
@@ -204,6 +222,7 @@ def load_state_dict_teacher(params: dict[str, Any], bundle: DataBundle, seed: in
         uri=str(p.resolve()),
         identity=sha256_file(p),
         threads=int(params.get("threads", 2)),
+        shape=image_shape(bundle),
     )
 
 
@@ -248,9 +267,16 @@ def mlflow_teacher(uri: str, params: dict[str, Any], bundle: DataBundle, load_mo
         version=facts.get("version"),
         identity=f"{facts.get('pinned_uri', uri)}|{facts.get('model_id')}",
         threads=int(params.get("threads", 2)),
+        shape=image_shape(bundle),
     )
     _probe(teacher, bundle)
     return teacher
+
+
+def image_shape(bundle: DataBundle) -> tuple[int, ...] | None:
+    """(C, H, W) of the bundle's images, when its loader recorded it."""
+    shape = bundle.details.get("image_shape")
+    return tuple(int(d) for d in shape) if shape else None
 
 
 def _probe(teacher: TorchTeacher, bundle: DataBundle) -> None:

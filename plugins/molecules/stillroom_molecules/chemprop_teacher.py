@@ -32,7 +32,6 @@ all of them (``max_molecule_epochs: 0`` lifts the cap).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
 import io
 import json
@@ -57,7 +56,7 @@ from stillroom.contract import (
     cached_model,
     console,
     default_cache_dir,
-    frame_digest,
+    teacher_cache_key,
     usable_cores,
 )
 
@@ -490,20 +489,9 @@ def train_chemprop_teacher(params: dict[str, Any], bundle: DataBundle, seed: int
     outputs = list(bundle.details["targets"])
     p = scaled_to_budget(p, len(bundle.train))
     versions = {d: md.version(d) for d in ("chemprop", "lightning", "torch", "rdkit")}
-    identity = json.dumps(
-        {
-            "teacher": "molecules.chemprop",
-            "params": {k: v for k, v in p.items() if k not in ("threads", "cache")},
-            "seed": seed,
-            "task_type": task_type,
-            "train": frame_digest(bundle.train),
-            "validation": frame_digest(bundle.validation),
-            "versions": versions,
-        },
-        sort_keys=True,
-        default=str,
-    )
-    key = "chemprop-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+    params = {k: v for k, v in p.items() if k not in ("threads", "cache")}
+    # features, labels, task type and the data of both splits (it stops early on validation)
+    key = teacher_cache_key("molecules.chemprop", params, seed, bundle, splits=("train", "validation"), versions=versions)
     train = (bundle.train[SMILES].tolist(), Y_train)
     valid = (bundle.validation[SMILES].tolist(), Y_valid)
 

@@ -14,13 +14,13 @@ forest_trees: 300, forest_max_features: 0.3, learning_rate: 0.03``).
 
 Every task type is supported: regression (rows missing a label are skipped for that output),
 multilabel and mixed (each output as its kind says), class probabilities for binary and
-multiclass. A trained teacher is cached under its parameters, seed and training-data digest,
+multiclass. A trained teacher is cached under :func:`~stillroom.contract.teacher_cache_key`
+(parameters, seed, features, label columns, task type, training data),
 and logged to MLflow as a pyfunc scoring SMILES (LightGBM text, skops forests: no pickle).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
 import json
 from dataclasses import asdict
@@ -43,6 +43,7 @@ from stillroom.contract import (
     console,
     default_cache_dir,
     output_kinds,
+    teacher_cache_key,
     usable_cores,
 )
 
@@ -303,13 +304,9 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     output_types = bundle.details.get("output_types")
     train = bundle.train
     versions = {d: md.version(d) for d in ("stillroom-molecules", "scikit-learn", "lightgbm", "rdkit")}
-    identity = json.dumps(
-        {"params": p, "seed": seed, "task_type": task_type, "train": _digest(train), "versions": versions, "format": FORMAT}
-        | ({"output_types": output_types} if output_types else {}),  # keeps the keys of single-kind teachers
-        sort_keys=True,
-        default=str,
-    )
-    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    # the core's key (features, labels, task type, data) plus what the ensemble itself reads
+    reads = (task_type, output_types, bundle.details.get("targets"))
+    key = teacher_cache_key("molecules.descriptor_ensemble", p, seed, bundle, versions=versions, format=FORMAT, reads=reads)
 
     Y = training_labels(bundle, train, "molecules.descriptor_ensemble", "training split")
 
@@ -321,12 +318,6 @@ def train_descriptor_teacher(params: dict[str, Any], bundle: DataBundle, seed: i
     if hit:
         console.log(f"teacher: the same descriptor ensemble (key {key}) was trained before; taken from the cache")
     return EnsembleTeacher(model, featurizer, key, list(bundle.details["targets"]))  # type: ignore[arg-type]
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    from stillroom.contract import frame_digest
-
-    return frame_digest(frame)
 
 
 class SavedEnsemble:
