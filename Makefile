@@ -38,7 +38,7 @@ sysdeps:
 
 demo: setup
 	$(VENV)/bin/stillroom plugins
-	$(VENV)/bin/stillroom distill fraud
+	$(VENV)/bin/stillroom distill fraud || [ $$? -eq 3 ]  # 3: the gate failed; the run is kept for review
 	mkdir -p $(OUT)
 	$(PY) -m stillroom_fraud.batch $(OUT)/transactions.parquet --rows 200000 --seed 7
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/transactions.parquet $(OUT)/scores.parquet --passthrough TRANSACTION_ID --no-progress
@@ -46,8 +46,8 @@ demo: setup
 	$(PY) -m stillroom_fraud.raw $(OUT)/nightly-raw.csv $(OUT)/nightly-inputs.parquet --keep TRANSACTION_ID
 	$(VENV)/bin/stillroom score models:/fraud-student/latest $(OUT)/nightly-inputs.parquet $(OUT)/nightly-scores.parquet \
 		--passthrough TRANSACTION_ID --passthrough history_complete --no-progress
-	$(VENV)/bin/stillroom distill medical
-	$(VENV)/bin/stillroom distill molecules
+	$(VENV)/bin/stillroom distill medical || [ $$? -eq 3 ]  # 3: the gate failed; the run is kept for review
+	$(VENV)/bin/stillroom distill molecules || [ $$? -eq 3 ]  # 3: the gate failed; the run is kept for review
 	$(PY) -m stillroom_molecules.library $(OUT)/library.csv
 	$(VENV)/bin/stillroom score models:/molecules-student/latest $(OUT)/library.csv $(OUT)/library-scores.csv --passthrough name --no-progress
 	@echo

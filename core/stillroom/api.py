@@ -90,6 +90,7 @@ class DistillResult(_Result):
     metrics: dict[str, float]
     intervals: dict[str, Any]
     reference: str = "labels"
+    not_estimable: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     tracking_uri: str = ""

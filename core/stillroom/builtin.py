@@ -20,6 +20,7 @@ from .contract import hookimpl
 from .contract.bundle import DataBundle
 from .contract.names import ROLES
 from .contract.specs import ComplianceProfile, EvaluatorSpec, TaskSpec
+from .distillation.applicability import generic_reports
 from .distillation.evaluation import evaluate_generic
 from .distillation.munge import munge
 from .distillation.teachers import load_teacher_uri
@@ -82,6 +83,7 @@ class CorePlugin:
             task="*",
             evaluate=evaluate_generic,
             description="the task type's metrics with bootstrap CIs, retention, gain, fidelity (+ calibration, plots for binary)",
+            reports=generic_reports,
         )
 
     @hookimpl(trylast=True)

@@ -7,6 +7,8 @@ Conventions a batch job and a person can rely on:
 * a user error is one line ``error: ...`` on stderr, printed as is (no markup: brackets in a
   message survive), with exit code 2, and nothing half-written; an optional dependency that is
   missing says the exact install command;
+* ``distill`` exits 3 when the run completed but its gate failed (logged and registered, tagged
+  failed), so a pipeline can stop before promoting it;
 * SIGINT and SIGTERM are handled alike: the job cleans up (partial output removed, MLflow runs
   ended FAILED with the step) and exits 130 or 143;
 * ``stillroom --version``, ``python -m stillroom``, and shell completion
@@ -40,6 +42,8 @@ app = typer.Typer(
     help="Knowledge distillation for regulated industries, audited in MLflow.",
 )
 console = Console(markup=False, highlight=False, soft_wrap=True)
+GATE_FAILED = 3
+"""``stillroom distill``'s exit status when the run completed but its gate failed."""
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -143,7 +147,12 @@ def distill(
     print_config: Annotated[bool, typer.Option("--print-config", help="print the resolved config and exit")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Distill the vertical's teacher into a student; log and register it in MLflow."""
+    """Distill the vertical's teacher into a student; log and register it in MLflow.
+
+    Exit status: 0 when the gate passed; 3 when it failed (the run is logged and the version
+    registered, tagged stillroom.gate=failed, for review); 2 on an error (bad config, a gate rule
+    this data cannot apply, bad data: nothing trained or logged); 130/143 when interrupted.
+    """
     from . import tracking
     from .api import DistillResult, get_plugin_manager, run_distillation
     from .audit.summary import print_summary
@@ -159,9 +168,11 @@ def distill(
             summary = run_distillation(task, config, overrides or [])
     if as_json:
         _print_json(DistillResult.from_summary(summary).to_dict())
-        return
-    print_summary(summary)
-    console.print(f"open the run in the MLflow UI: stillroom ui, then experiment -> run {summary['run_id']}")
+    else:
+        print_summary(summary)
+        console.print(f"open the run in the MLflow UI: stillroom ui, then experiment -> run {summary['run_id']}")
+    if summary["gate"] != "passed":
+        raise typer.Exit(GATE_FAILED)
 
 
 @app.command()

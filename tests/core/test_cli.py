@@ -92,7 +92,9 @@ def test_python_m_stillroom_version_and_help() -> None:
     assert "--install-completion" in top.output and "--version" in top.output  # shell completion is on
     help_text = runner.invoke(app, ["score", "--help"]).output
     assert "--passthrough COLUMN" in help_text and "--chunk-rows N" in help_text and "list[str]" not in help_text
-    assert "--set KEY=VALUE" in runner.invoke(app, ["distill", "--help"]).output
+    distill_help = " ".join(runner.invoke(app, ["distill", "--help"]).output.split())
+    assert "--set KEY=VALUE" in distill_help
+    assert "Exit status: 0 when the gate passed; 3 when it failed" in distill_help and "2 on an error" in distill_help
 
 
 def test_json_on_the_commands_a_script_reads() -> None:

@@ -27,7 +27,7 @@ from stillroom.contract.context import EvaluationContext
 from stillroom.contract.protocols import ModelDescription, NativeModel
 from stillroom.contract.specs import ComplianceProfile, DatasetSpec, StudentSpec, TaskSpec, TeacherSpec
 from stillroom.distillation.evaluation import evaluate_generic, evaluate_outputs
-from stillroom.distillation.pipeline import check_outputs, fit_students
+from stillroom.distillation.pipeline import check_outputs, fit_baseline, fit_student
 from stillroom.errors import DataError, ModelLoadError
 from stillroom.tasks import measures as taskmetrics
 from stillroom.tasks.targets import (
@@ -244,7 +244,8 @@ def test_the_pipeline_hands_students_mixed_targets() -> None:
     outputs = SimpleNamespace(transfer_teacher=np.nan_to_num(y), valid={"teacher": np.nan_to_num(bundle.y(bundle.validation))})
     cfg = SimpleNamespace(recipe=SimpleNamespace(temperature=2.0, alpha=0.4), student=SimpleNamespace(name="recorder"))
     student, baseline = RecordingStudent(), RecordingStudent()
-    fit_students(cfg, bundle, transfer, outputs, student, baseline)  # type: ignore[arg-type]
+    fit_student(cfg, bundle, transfer, outputs, student)  # type: ignore[arg-type]
+    fit_baseline(cfg, bundle, baseline)  # type: ignore[arg-type]
     for targets in student.targets + baseline.targets:
         assert isinstance(targets, MixedTargets) and targets.output_types == tuple(KINDS)
     assert [t.has_teacher for t in student.targets + baseline.targets] == [True, True, False, False]

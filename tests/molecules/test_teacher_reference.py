@@ -10,6 +10,7 @@ student and the teacher themselves.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,11 @@ def _library(tmp_path: Path, rows: int = 700) -> Path:
 ADMET_AI = ("teacher.name=molecules.admet", f"teacher.params.endpoints=[{', '.join(PANEL)}]")
 
 
-def _distill(path: Path, teacher: tuple[str, ...] = ADMET_AI) -> object:
+TEACHER_GATE = ("gate.rules=['fidelity.{fidelity} >= 0.3', 'efficiency.speedup_rows_per_second >= 10']",)
+"""A gate without the baseline and the teacher's own scores: this data has no labels."""
+
+
+def _distill(path: Path, teacher: tuple[str, ...] = ADMET_AI, gate: tuple[str, ...] = TEACHER_GATE) -> Any:
     args = ["distill", "molecules"]
     for item in (
         "data.dataset=molecules.file",
@@ -53,6 +58,7 @@ def _distill(path: Path, teacher: tuple[str, ...] = ADMET_AI) -> object:
         "evaluation.efficiency_rows=200",
         "evaluation.latency_repeats=3",
         *teacher,
+        *gate,
     ):
         args += ["--set", item]
     return runner.invoke(app, args)
@@ -65,10 +71,10 @@ def test_a_library_without_labels_is_distilled_against_the_teacher(tracking_stor
     from stillroom_molecules.admet import AdmetTeacher
 
     result = _distill(_library(tmp_path))
-    assert result.exit_code == 0, result.output
     assert "judged against the teacher's outputs" in " ".join(result.output.split())
     run = mlflow.search_runs(experiment_names=["stillroom-molecules"], output_format="list")[0]
     metrics, tags = run.data.metrics, run.data.tags
+    assert result.exit_code == (0 if tags["stillroom.gate"] == "passed" else 3), result.output
     assert tags["stillroom.reference"] == "teacher" and tags["stillroom.task_type"] == "mixed"
     # no baseline and no score of the teacher against itself; everything else the profiles ask for
     assert not [k for k in metrics if k.startswith(("baseline", "teacher.", "retention.", "gain.", "efficiency.baseline."))]
@@ -88,6 +94,18 @@ def test_a_library_without_labels_is_distilled_against_the_teacher(tracking_stor
     card = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="model_card.md")).read_text()
     assert "the teacher's outputs (the data has no labels)" in card and "baseline**: none" in card
     assert "on the teacher's outputs alone (no labels to blend in" in card
+
+
+def test_the_default_gate_is_refused_before_the_teacher_runs_without_labels(tracking_store: str, tmp_path: Path) -> None:
+    """Retention and non-inferiority need labels (a baseline, a judged teacher): one message naming
+    the rule and what would make it apply, before the teacher labels anything."""
+    import mlflow
+
+    result = _distill(_library(tmp_path, rows=100), gate=())
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "gate rule 'retention.rmse >= 0.9' cannot apply to this data" in text and "give the data labels" in text
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
 @pytest.mark.parametrize("teacher", ["molecules.descriptor_ensemble", "molecules.chemprop"])

@@ -35,6 +35,7 @@ FRAUD = [
     "student.params.n_estimators=40",
     "search.space={student.params.n_estimators: {low: 10, high: 60, integer: true}}",  # over the default space
     "gate.rules=['retention.average_precision >= 0.5']",
+    "evaluation.min_events=20",  # a week of this small simulation holds ~27 frauds: AP estimable from 20 here
 ]
 
 

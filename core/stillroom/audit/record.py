@@ -32,7 +32,7 @@ from .. import metrics, tracking
 from .._runtime import package_version
 from ..contract import config as config_mod
 from ..contract.bundle import frame_digest, synthetic_example
-from ..contract.context import EvaluationResult, RunContext
+from ..contract.context import RunContext
 from ..distillation.result import Distillation
 from ..interrupts import deferred
 from ..plugins import StillroomPluginManager
@@ -78,7 +78,7 @@ def record(
             logged = tracking.log_student_model(d.student.native_model(), _input_example(d))
             extra = _log_extra_models(d)
         with step("MLflow: logging metrics and artifacts"):
-            tracking.log_metrics(_with_intervals(d.result), model_id=logged.model_id, dataset=datasets["test"])
+            tracking.log_metrics(d.result.with_intervals(), model_id=logged.model_id, dataset=datasets["test"])
             write_artifacts(pm, d, lineage)
             files = logged.files | {f"{name}/{path}": digest for name, m in extra.items() for path, digest in m.files.items()}
             manifest = build_manifest(d.artifact_dir, files, {"run_id": run_id, "model_uri": logged.model_uri})
@@ -102,6 +102,7 @@ def record(
         "model_uri": logged.model_uri,
         "metrics": d.result.metrics,
         "intervals": d.result.intervals,
+        "not_estimable": d.result.not_estimable,
         "lineage": lineage,
         "timings": dict(timings),
         "tracking_uri": tracking_uri,
@@ -201,13 +202,6 @@ def _create_version(d: Distillation, logged: tracking.LoggedStudent, run_id: str
     )
 
 
-def _with_intervals(result: EvaluationResult) -> dict[str, float]:
-    out = dict(result.metrics)
-    for key, (low, high) in result.intervals.items():
-        out[f"{key}.ci_low"], out[f"{key}.ci_high"] = low, high
-    return out
-
-
 def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[str, Any]) -> None:
     """Config, lineage (``bundle.lineage()``, computed once by the caller), environment, metrics,
     gate, reference scores, tables and the model card."""
@@ -216,8 +210,13 @@ def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[s
     record_ = lineage | {"transfer": d.transfer.composition(), "teacher": describe_model(d.teacher.description)}
     (root / "lineage.json").write_text(json.dumps(record_, indent=2, default=str))
     (root / "environment.json").write_text(json.dumps(environment(pm), indent=2))
-    (root / "metrics.json").write_text(json.dumps({"metrics": d.result.metrics, "intervals": d.result.intervals}, indent=2))
-    (root / "gate.json").write_text(json.dumps(d.gate.as_dict(), indent=2))
+    (root / "metrics.json").write_text(
+        json.dumps(
+            {"metrics": d.result.metrics, "intervals": d.result.intervals, "not_estimable": d.result.not_estimable}, indent=2
+        )
+    )
+    gate = d.gate.as_dict() | {"not_estimable": d.result.not_estimable}
+    (root / "gate.json").write_text(json.dumps(gate, indent=2))
     (root / "data_quality.json").write_text(json.dumps(d.data_quality.as_dict(), indent=2, default=_jsonable))
     if kinds.has_scalar_output(d.bundle.task_type):  # the reference a scoring job's PSI is measured against
         reference = root / "reference"

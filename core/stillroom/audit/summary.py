@@ -88,6 +88,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.print(f"gate: {summary['gate']}", style="bold")
     for reason in summary["gate_reasons"]:
         console.print(f"  {reason}")
+    for name, why in sorted(summary.get("not_estimable", {}).items()):
+        console.print(f"  not estimable: {name} ({why})")
     _print_compliance(summary.get("compliance"))
     if summary.get("version"):
         console.print(f"registered: models:/{summary['registered_model']}/{summary['version']} (run {summary['run_id']})")

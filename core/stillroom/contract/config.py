@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError, first_line
+from .rules import parse_rule
 
 
 class StrictModel(BaseModel):
@@ -141,15 +142,36 @@ class EvaluationConfig(StrictModel):
     latency_repeats: int = Field(200, gt=0)  # single-row calls per model, spread over the rounds
     efficiency_rounds: int = Field(5, ge=3)  # interleaved rounds (a ratio of medians needs several)
     efficiency_max_seconds: float = Field(120.0, gt=0)  # no more rounds after this, but never fewer than 3
-
-
-GATE_RULE = re.compile(r"^\s*([\w./-]+)\s*(>=|<=|>|<|==)\s*(-?[\d.eE+-]+)\s*$")
+    min_events: int = Field(
+        30, ge=1, description="fewer events (positives, alerts at the operating point) than this: a metric is not estimable"
+    )
 
 
 class GateConfig(StrictModel):
-    """Rules like ``fidelity.agreement >= 0.99``; every rule must hold for the gate to pass."""
+    """Rules (grammar in :mod:`stillroom.contract.rules`), e.g. ``retention.roc_auc >= 0.95`` or
+    ``noninferior(roc_auc)``; every rule must hold for the gate to pass."""
 
     rules: list[str] = Field(default_factory=list)
+    non_inferiority_margin: float | dict[str, float] = Field(
+        0.01,
+        description="loss tolerated against the no-teacher baseline by noninferior(metric) without a margin: one "
+        "number, or one per metric (rmse: 0.05, roc_auc: 0.01; 'default' for the others, else 0.01)",
+    )
+
+    @field_validator("non_inferiority_margin")
+    @classmethod
+    def _margins(cls, margin: float | dict[str, float]) -> float | dict[str, float]:
+        values = margin.values() if isinstance(margin, dict) else [margin]
+        if any(v < 0 for v in values):
+            raise ValueError("a non-inferiority margin is a tolerated loss, so it cannot be negative")
+        return margin
+
+    def margin_for(self, metric: str) -> float:
+        """The margin of ``noninferior(metric)`` (``rmse.logS`` takes ``rmse``'s)."""
+        margin = self.non_inferiority_margin
+        if not isinstance(margin, dict):
+            return margin
+        return margin.get(metric, margin.get(metric.split(".", 1)[0], margin.get("default", 0.01)))
 
     @field_validator("rules")
     @classmethod
@@ -158,10 +180,9 @@ class GateConfig(StrictModel):
 
 
 def check_rules(rules: list[str]) -> list[str]:
-    """Gate rules and search constraints: each ``metric op number``."""
+    """Gate rules and search constraints, in the grammar of :mod:`stillroom.contract.rules`."""
     for rule in rules:
-        if not GATE_RULE.match(rule):
-            raise ValueError(f"rule {rule!r} is not of the form 'metric >= number'")
+        parse_rule(rule)
     return rules
 
 

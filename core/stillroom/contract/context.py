@@ -86,7 +86,10 @@ class EvaluationResult:
     (low, high) confidence interval for some of them; ``artifacts`` are files the evaluator
     wrote under the context's ``artifact_dir`` (paths relative to it); ``tables`` are small
     tables for the model card; ``operating_points`` say where each thresholded metric was
-    computed (two evaluators naming the same point add their metrics to it).
+    computed (two evaluators naming the same point add their metrics to it). ``not_estimable``
+    names metrics computed on fewer events than ``evaluation.min_events`` (positives, alerts at
+    the operating point) with why, e.g. ``{"fidelity.alert_overlap": "2 teacher alerts < 30"}``:
+    their values are logged, but a gate rule on them fails with that reason.
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
@@ -94,11 +97,13 @@ class EvaluationResult:
     artifacts: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     operating_points: list[OperatingPointRecord] = field(default_factory=list)
+    not_estimable: dict[str, str] = field(default_factory=dict)
 
     def update(self, other: EvaluationResult) -> None:
         """Merge another evaluator's result into this one."""
         self.metrics.update(other.metrics)
         self.intervals.update(other.intervals)
+        self.not_estimable.update(other.not_estimable)
         self.artifacts.extend(a for a in other.artifacts if a not in self.artifacts)
         self.tables.update(other.tables)
         for point in other.operating_points:
@@ -113,6 +118,14 @@ class EvaluationResult:
                 known.thresholds.update(point.thresholds)
                 return
         self.operating_points.append(OperatingPointRecord(point.name, point.rule, list(point.metrics), dict(point.thresholds)))
+
+    def with_intervals(self) -> dict[str, float]:
+        """The metrics and, for each interval, its bounds as ``<metric>.ci_low`` and ``.ci_high``:
+        what is logged and what gate rules are evaluated against."""
+        out = dict(self.metrics)
+        for key, (low, high) in self.intervals.items():
+            out[f"{key}.ci_low"], out[f"{key}.ci_high"] = low, high
+        return out
 
 
 @dataclass

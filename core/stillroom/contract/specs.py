@@ -76,13 +76,21 @@ class StudentSpec:
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
-    """A named evaluator: adds metrics and artifacts for a task (``"*"`` for every task)."""
+    """A named evaluator: adds metrics and artifacts for a task (``"*"`` for every task).
+
+    ``reports`` (optional) says, before any work, which metrics it will report on a run's data, so
+    that a gate rule no evaluator can satisfy is refused before the teacher trains: given the
+    loaded :class:`DataBundle` and the config, glob patterns of metric names (``student.worst_*``)
+    mapped to ``None`` when reported on this data, or to why not and what would make it so
+    (``"needs subgroup metadata: ..."``). Without it, rules on names no other evaluator claims
+    are let through to the gate."""
 
     name: str
     task: str
     evaluate: Callable[[EvaluationContext], EvaluationResult]
     description: str = ""
     plugin: str = ""
+    reports: Callable[[DataBundle, Any], Mapping[str, str | None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ def evaluate_outputs(ctx: EvaluationContext) -> EvaluationResult:
         if role in ctx.predictions:
             fid = measures.fidelity(kind, teacher, ctx.predictions[role], output_types)
             result.metrics.update({f"{prefix}.{k}": v for k, v in fid.items()})
+    result.not_estimable.update(_few_output_events(ctx, groups))
     regression = [g for g in groups if g.holds_values]
     if ctx.artifact_dir is not None and regression:
         result.artifacts.append(_regression_scatter(ctx, regression[0], ctx.artifact_dir))
@@ -83,6 +84,36 @@ def _metric_with_intervals(ctx: EvaluationContext, group: measures.OutputGroup, 
             m.fn, y, predictions[better], predictions[worse], n_boot=n_boot, level=level, seed=ctx.seed
         )
         result.intervals[f"gain.{m.name}"] = (low, high)
+    if m.per_output is not None and ctx.bundle.n_outputs > 1:
+        result.update(_per_output_comparisons(ctx, m, y, predictions, names))
+    return result
+
+
+def _per_output_comparisons(
+    ctx: EvaluationContext, m: measures.MetricDef, y: np.ndarray, predictions: dict[str, np.ndarray], names: list[str]
+) -> EvaluationResult:
+    """Retention and gain (with its paired CI) of one metric on each output of a multi-output
+    model, under ``retention.<metric>.<output>`` and ``gain.<metric>.<output>``: a gate judges
+    every output, not only the macro mean that can hide one lost endpoint."""
+    assert m.per_output is not None
+    result, column_metric = EvaluationResult(), measures.macro(m.per_output)
+    n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
+    for j, name in enumerate(names):
+        key = output_metric_key("", m.name, name, ctx.bundle.n_outputs).lstrip(".")
+        values = {f"{role}.{key}": column_metric(y[:, j], p[:, j]) for role, p in predictions.items()}
+        result.metrics.update(_retention_and_gain(key, values, m.higher_is_better))
+        if "baseline" in predictions:
+            better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
+            _, low, high = metrics.bootstrap_difference(
+                column_metric,
+                y[:, j],
+                predictions[better][:, j],
+                predictions[worse][:, j],
+                n_boot=n_boot,
+                level=level,
+                seed=ctx.seed,
+            )
+            result.intervals[f"gain.{key}"] = (low, high)
     return result
 
 
@@ -116,6 +147,7 @@ def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:
         result.metrics.update({f"{role}.brier": cal["brier"], f"{role}.ece": cal["ece"]})
     result.metrics.update(_fidelity(ctx))
     result.add_operating_point(core_operating_point(ctx))
+    result.not_estimable.update(_few_binary_events(ctx))
     if ctx.artifact_dir is not None:
         result.artifacts += _plots(ctx, ctx.artifact_dir)
     return result
@@ -131,6 +163,63 @@ def core_operating_point(ctx: EvaluationContext) -> OperatingPointRecord:
     return OperatingPointRecord(
         CORE_OPERATING_POINT, rule, [f"fidelity.{k}" for k in ("alert_overlap", "agreement")], dict(ctx.thresholds)
     )
+
+
+def _derived(metric: str, roles: list[str]) -> list[str]:
+    """Every logged name built from one metric: each role's value, retention and gain."""
+    return [*(f"{role}.{metric}" for role in roles), f"retention.{metric}", f"gain.{metric}"]
+
+
+def _few_binary_events(ctx: EvaluationContext) -> dict[str, str]:
+    """Binary metrics computed on fewer than ``evaluation.min_events`` events, with why: ROC-AUC
+    and AP (and their retention and gain) on too few positives or negatives; alert overlap on
+    too few teacher alerts at the operating point."""
+    minimum, out = ctx.config.evaluation.min_events, {}
+    y = np.asarray(ctx.y_true).reshape(-1)
+    roles = list(ctx.predictions)
+    for label, count in (("positives", int(np.sum(y == 1))), ("negatives", int(np.sum(y == 0)))):
+        if count < minimum:
+            out.update(dict.fromkeys((k for m in HEADLINE for k in _derived(m, roles)), f"{count} test {label} < {minimum}"))
+            break
+    alerts = int(np.sum(ctx.predictions["teacher"] >= ctx.thresholds["teacher"]))
+    if alerts < minimum:
+        why = f"{alerts} teacher alerts at the operating point < {minimum}"
+        out.update(dict.fromkeys(("fidelity.alert_overlap", "baseline_fidelity.alert_overlap"), why))
+    return out
+
+
+def _few_output_events(ctx: EvaluationContext, groups: list[measures.OutputGroup]) -> dict[str, str]:
+    """Per output, metrics computed on fewer than ``evaluation.min_events`` events: positives of a
+    yes/no output, labelled rows of a value output, rows of the rarest class of a multiclass
+    label. A macro mean is not estimable when none of its outputs is."""
+    minimum, out = ctx.config.evaluation.min_events, {}
+    roles, n_outputs = list(ctx.predictions), ctx.bundle.n_outputs
+    for group in groups:
+        y, names = group.take(ctx.y_true), group.names(ctx.bundle.output_names)
+        counts = _event_counts(group.kind, np.asarray(y, dtype=float))
+        unit = {"regression": "labelled test rows", "multiclass": "test rows of the rarest class"}.get(
+            group.kind, "test positives"
+        )
+        few = {i: f"{c} {unit} < {minimum}" for i, c in enumerate(counts) if c < minimum}
+        for m in measures.METRICS[group.kind]:
+            if len(few) == len(counts):
+                out.update(dict.fromkeys(_derived(m.name, roles), next(iter(few.values()))))
+            if m.per_output is not None and n_outputs > 1:
+                for i, why in few.items():
+                    key = output_metric_key("", m.name, names[i], n_outputs).lstrip(".")
+                    out.update(dict.fromkeys(_derived(key, roles), why))
+    return out
+
+
+def _event_counts(kind: str, y: np.ndarray) -> list[int]:
+    """The events each output's metrics rest on (see :func:`_few_output_events`)."""
+    if kind == "multiclass":
+        labels = y.reshape(-1)
+        return [int(np.bincount(labels[np.isfinite(labels)].astype(int)).min())] if np.isfinite(labels).any() else [0]
+    columns = y[:, None] if y.ndim == 1 else y
+    if kind == "regression":
+        return [int(np.isfinite(columns[:, j]).sum()) for j in range(columns.shape[1])]
+    return [int(np.nansum(columns[:, j] == 1)) for j in range(columns.shape[1])]
 
 
 def _retention_and_gain(name: str, values: dict[str, float], higher_is_better: bool = True) -> dict[str, float]:

@@ -1,16 +1,21 @@
-"""The release gate: thresholds from the config evaluated against the run's metrics.
+"""The release gate: the config's rules evaluated against the run's metrics.
 
 A gate result is what the registry tags a model version with and what ``stillroom promote``
-checks, so its reasons are written for a reviewer: each rule with the observed value.
+checks, so its reasons are written for a reviewer: each rule with the observed value, or why
+there is none (missing, or not estimable on this data: "not estimable: 2 teacher alerts < 30").
+Whether a rule can apply to the data at all is checked before any work
+(:mod:`stillroom.distillation.applicability`); here every rule has a value or a reason.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..contract.config import GATE_RULE
+from ..contract.config import GateConfig
+from ..contract.rules import parse_rule
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
@@ -21,10 +26,21 @@ class RuleResult:
     metric: str
     observed: float | None
     passed: bool
+    kind: str = "quality"
+    note: str | None = None  # why there is no verdict on a value: not estimable, missing
+    threshold: float | None = None  # what the observed value is compared with (a noninferior rule's: -margin)
+
+    @property
+    def note_is_not_estimable(self) -> bool:
+        return (self.note or "").startswith("not estimable")
 
     def reason(self) -> str:
-        seen = "missing" if self.observed is None else f"{self.observed:.6g}"
-        return f"{'PASS' if self.passed else 'FAIL'} {self.rule} (observed {seen})"
+        parts = [self.note] if self.note else []
+        if self.observed is not None:
+            parts.append(f"observed {self.observed:.6g}")
+        elif not (self.note or "").startswith("not estimable"):
+            parts.append("observed missing")
+        return f"{'PASS' if self.passed else 'FAIL'} {self.rule} ({'; '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -46,16 +62,29 @@ class GateResult:
         return {"status": self.status, "rules": [r.__dict__ for r in self.rules]}
 
 
-def evaluate_gate(rules: list[str], metrics: dict[str, float]) -> GateResult:
-    """Every rule against the metrics; a missing or NaN metric fails its rule."""
+def evaluate_gate(
+    gate: GateConfig | list[str], metrics: Mapping[str, float], not_estimable: Mapping[str, str] | None = None
+) -> GateResult:
+    """Every rule against the metrics (interval bounds as ``<metric>.ci_low``/``.ci_high``).
+
+    A missing or NaN metric fails its rule; so does a metric computed on too few events
+    (``not_estimable``, by metric name, bounds included), with the reason instead of a verdict
+    on its value: a number from 2 alerts says nothing either way."""
+    config = gate if isinstance(gate, GateConfig) else GateConfig(rules=list(gate))
+    unestimable = dict(not_estimable or {})
     results = []
-    for rule in rules:
-        match = GATE_RULE.match(rule)
-        if match is None:  # validated in config already; keep the gate total anyway
-            results.append(RuleResult(rule, rule, None, False))
-            continue
-        name, op, threshold = match.group(1), match.group(2), float(match.group(3))
-        value = metrics.get(name)
-        ok = value is not None and not math.isnan(value) and OPS[op](value, threshold)
-        results.append(RuleResult(rule.strip(), name, None if value is None else float(value), bool(ok)))
+    for text in config.rules:
+        parsed = parse_rule(text)
+        rule = parsed.resolved(config.margin_for(parsed.compared))
+        value = metrics.get(rule.metric)
+        observed = None if value is None or math.isnan(value) else float(value)
+        why = unestimable.get(rule.metric) or unestimable.get(rule.base_metric)
+        if why is not None:
+            note: str | None = f"not estimable: {why}"
+        elif rule.noninferior:
+            note = f"{rule.metric} >= -{rule.margin:g}"  # what the rule checks, beside the value
+        else:
+            note = None
+        ok = why is None and observed is not None and rule.threshold is not None and OPS[rule.op](observed, rule.threshold)
+        results.append(RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note, rule.threshold))
     return GateResult(results)

@@ -39,6 +39,7 @@ from ..progress import console, step
 from ..scoring import spark
 from ..tasks import kinds
 from ..tasks.targets import labels_only, make_targets, missing_labels
+from .applicability import gate_config
 from .efficiency import Interleaved, measure_interleaved
 from .evaluation import operating_thresholds
 from .gate import evaluate_gate
@@ -125,7 +126,9 @@ def distill(
     (artifact_dir / EFFICIENCY_ARTIFACT).write_text(json.dumps(timing.as_dict(), indent=2))
     result.artifacts.append(EFFICIENCY_ARTIFACT)
     result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
-    gate = evaluate_gate(cfg.gate.rules, result.metrics)
+    for name, why in result.not_estimable.items():
+        console.log(f"not estimable: {name} ({why})")
+    gate = evaluate_gate(gate_config(cfg, bundle), result.with_intervals(), result.not_estimable)
     result.metrics["gate.passed"] = float(gate.passed)
     return Distillation(
         task,

@@ -21,6 +21,7 @@ from ..contract.protocols import Teacher
 from ..contract.specs import TaskSpec
 from ..plugins import StillroomPluginManager
 from ..progress import step
+from .applicability import check_gate
 from .guards import DataQuality, run_guards
 from .result import Outputs, TeacherRecord, TransferSet
 
@@ -84,6 +85,8 @@ def open_session(
     with step("data: loading splits"):
         bundle = pm.registry.get("dataset", cfg.data.dataset).load(cfg.data, cfg.run.seed)
         validate_bundle(bundle)
+    # a gate rule this data cannot produce a value for must not cost a teacher training
+    check_gate(cfg, bundle, pm.registry.for_task("evaluator", task.name))
     quality = run_guards(bundle, cfg)  # before the teacher: a leak or a stray label costs no training
     transfer = build_transfer_set(pm, bundle, cfg, cfg.run.seed)
     teacher, outputs, model = teacher_phase(pm, task, cfg, bundle, transfer, keep=keep)

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract.config import GATE_RULE
 from ..distillation.gate import GateResult, RuleResult, evaluate_gate
 
 
@@ -72,11 +71,9 @@ def shortfall(rule: RuleResult) -> float:
     """How far a rule is missed, relative to its threshold (0 when it holds, inf when unmeasured)."""
     if rule.passed:
         return 0.0
-    match = GATE_RULE.match(rule.rule)
-    if rule.observed is None or math.isnan(rule.observed) or match is None:
+    if rule.observed is None or math.isnan(rule.observed) or rule.threshold is None or rule.note_is_not_estimable:
         return math.inf
-    threshold = float(match.group(3))
-    return abs(rule.observed - threshold) / max(abs(threshold), 1e-9)
+    return abs(rule.observed - rule.threshold) / max(abs(rule.threshold), 1e-9)
 
 
 def _oriented(trial: TrialView, metric: str, direction: str) -> float:

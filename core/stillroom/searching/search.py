@@ -14,6 +14,7 @@ from .. import tracking
 from ..audit.record import record
 from ..cache import cache_key, use_cache_dir
 from ..contract.config import DistillConfig, parse_duration
+from ..contract.rules import expand_rules
 from ..contract.specs import TaskSpec
 from ..distillation.pipeline import distill
 from ..distillation.session import open_session
@@ -74,6 +75,8 @@ def run_search(
         try:
             with tempfile.TemporaryDirectory(prefix="stillroom-search-") as tmp, use_cache_dir(cfg.run.cache_dir):
                 session = open_session(pm, task, cfg, keep=True, shared=True)
+                bundle = session.bundle  # the rules' placeholders written out for this data ({headline} ...)
+                rules = expand_rules(rules, bundle.task_type, bundle.output_types, list(bundle.output_names))
                 tracking.adopt(opened, parent)  # a teacher the plugin trained: its run under the search
                 objective = Objective(pm, task, base, space, session, parent, rules, dict(settings.objectives))
                 if not study.trials:

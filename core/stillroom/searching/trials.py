@@ -74,8 +74,9 @@ class Objective:
             trial.set_user_attr("note", f"failed: {why}"[:1000])
             self._record(trial, values, early, tags | {"stillroom.search.state": "failed", tracking.FAILURE_TAG: why}, "FAILED")
             raise
-        metrics = {k: float(v) for k, v in d.result.metrics.items() if v is not None and math.isfinite(float(v))}
-        gate = evaluate_gate(self.rules, metrics)
+        measured = d.result.with_intervals()  # interval bounds too: noninferior(...) reads gain.<metric>.ci_low
+        metrics = {k: float(v) for k, v in measured.items() if v is not None and math.isfinite(float(v))}
+        gate = evaluate_gate(self.rules, metrics, d.result.not_estimable)
         trial.set_user_attr("metrics", metrics)
         for rule in gate.rules:  # > 0: violated; the sampler steers toward feasible trials
             trial.set_constraint(rule.rule, min(shortfall(rule), 1e9))

@@ -102,3 +102,44 @@ def reports_per_output(task_type: str, n_outputs: int) -> bool:
     """Whether a reviewer must see which outputs each metric family covers: a task with several
     output columns, except multiclass (one label, one set of metrics)."""
     return not has_class_labels(task_type) and n_outputs >= 2
+
+
+HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
+    BINARY: ("roc_auc", "average_precision"),
+    MULTICLASS: ("roc_auc", "accuracy"),
+    MULTILABEL: ("roc_auc", "average_precision"),
+    REGRESSION: ("rmse", "r2"),
+    MIXED: ("rmse", "r2", "roc_auc", "average_precision"),
+}
+"""The metrics a default gate's retention and non-inferiority rules are written on, per task type
+(for several outputs, the macro mean and, through per-output rules, each output)."""
+
+FIDELITY_METRICS: dict[str, tuple[str, ...]] = {
+    BINARY: ("alert_overlap",),
+    MULTICLASS: ("agreement",),
+    MULTILABEL: ("roc_auc",),
+    REGRESSION: ("r2",),
+    MIXED: ("r2", "roc_auc"),
+}
+"""The fidelity a default gate's rule is written on, per task type: at the operating point for a
+binary task (the teacher's alerts the student raises too), the top class for multiclass, ROC-AUC
+against the teacher's calls for yes/no outputs, R2 against the teacher's values for regression."""
+
+_FIDELITY: dict[str, tuple[str, ...]] = {
+    BINARY: ("agreement", "alert_overlap", "spearman", "mean_abs_gap", "max_abs_gap"),
+    MULTICLASS: ("agreement", "mean_abs_gap", "kl"),
+    MULTILABEL: ("roc_auc", "agreement", "mean_abs_gap"),
+    REGRESSION: ("r2", "spearman", "mae"),
+}
+_FIDELITY[MIXED] = _FIDELITY[REGRESSION] + _FIDELITY[MULTILABEL]
+
+
+def reported_metrics(task_type: str) -> list[str]:
+    """Glob patterns of the metric names the core's evaluation reports for a task type (before
+    any vertical adds its own): each role's table metrics (per output too, and their CI bounds),
+    retention and gain of each, fidelity and baseline fidelity, efficiency, thresholds."""
+    patterns = [f"{role}.{m}{tail}" for role in ROLES for m in TABLE_METRICS[task_type] for tail in ("", ".*")]
+    compared = HEADLINE_METRICS[BINARY] if task_type == BINARY else TABLE_METRICS[task_type]  # binary: ROC-AUC and AP only
+    patterns += [f"{prefix}.{m}{tail}" for prefix in ("retention", "gain") for m in compared for tail in ("", ".*")]
+    patterns += [f"{prefix}.{m}" for prefix in ("fidelity", "baseline_fidelity") for m in _FIDELITY[task_type]]
+    return [*patterns, "efficiency.*", "threshold.*"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.contract import (
+    ROLES,
     ComplianceProfile,
     DatasetSpec,
     EvaluatorSpec,
@@ -25,7 +26,6 @@ from .raw import RAW, format_tags
 from .student import LightGBMStudent
 from .teacher import train_ensemble_teacher
 
-ROLES = ("teacher", "student", "baseline")
 CARD = {
     "intended_use": (
         "Batch scoring of card transactions to rank them for fraud review, replacing a heavier "
@@ -90,7 +90,13 @@ def stillroom_students() -> Iterable[StudentSpec]:
 
 @hookimpl
 def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
-    yield EvaluatorSpec("fraud.metrics", "fraud", evaluate_fraud, "fraud compliance metrics, PSI, subgroup rates")
+    yield EvaluatorSpec(
+        "fraud.metrics",
+        "fraud",
+        evaluate_fraud,
+        "fraud compliance metrics, PSI, subgroup rates",
+        reports=lambda bundle, config: {f"{role}.*": None for role in ROLES},
+    )
 
 
 @hookimpl

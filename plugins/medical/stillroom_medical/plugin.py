@@ -120,8 +120,24 @@ def stillroom_students() -> Iterable[StudentSpec]:
 @hookimpl
 def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
     yield EvaluatorSpec(
-        "medical.metrics", TASK, evaluate_medical, "operating point, sens/spec/PPV/NPV, per class, subgroups, calibration"
+        "medical.metrics",
+        TASK,
+        evaluate_medical,
+        "operating point, sens/spec/PPV/NPV, per class, subgroups, calibration",
+        reports=reported_metrics,
     )
+
+
+def reported_metrics(bundle: DataBundle, config: Any) -> dict[str, str | None]:
+    """Every role's rates at the operating point and calibration; the worst subgroup's only when
+    the images carry subgroup metadata (checked before the teacher trains, for a gate rule on it)."""
+    claims: dict[str, str | None] = {f"{role}.*": None for role in ROLES}
+    if not bundle.details.get("metadata_columns"):
+        claims["*.worst_subgroup_*"] = (
+            "subgroup metrics need metadata per image (site, sex, age group ...): give data.metadata_csv for an .npz "
+            "archive, or a folder's CSV with such columns (data.metadata), or drop the rule"
+        )
+    return claims
 
 
 @hookimpl

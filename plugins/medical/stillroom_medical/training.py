@@ -102,8 +102,11 @@ def fit(
     teaching = teaching or Teaching()
     params = list(net.parameters()) + list(objective.parameters())
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    steps = settings.epochs * math.ceil(len(x) / settings.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.learning_rate, total_steps=max(steps, 1), pct_start=0.2)
+    steps = max(settings.epochs * math.ceil(len(x) / settings.batch_size), 1)
+    # OneCycleLR divides by (pct_start * steps - 1): a 20% warm-up of exactly 5 steps would divide
+    # by zero, so that one case warms up over 30% (every other run is unchanged)
+    warmup = 0.3 if math.isclose(0.2 * steps, 1.0) else 0.2
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.learning_rate, total_steps=steps, pct_start=warmup)
     history = History(seed=settings.seed, threads=threads)
     best_state, since_best, start = copy.deepcopy(net.state_dict()), 0, time.perf_counter()
     use_mixup = settings.mixup_alpha > 0 and teaching_labels_complete(y)

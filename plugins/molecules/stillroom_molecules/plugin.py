@@ -132,8 +132,22 @@ def stillroom_students() -> Iterable[StudentSpec]:
 @hookimpl
 def stillroom_evaluators() -> Iterable[EvaluatorSpec]:
     yield EvaluatorSpec(
-        "molecules.metrics", "molecules", evaluate_molecules, "applicability domain, enrichment, per-endpoint metrics"
+        "molecules.metrics",
+        "molecules",
+        evaluate_molecules,
+        "applicability domain, enrichment, per-endpoint metrics",
+        reports=lambda bundle, config: dict.fromkeys(REPORTED),
     )
+
+
+REPORTED = (
+    *(f"{role}.*" for role in ROLES),
+    "ad.*",
+    "split.*",
+    *(f"{prefix}.{m}*" for prefix in ("fidelity", "baseline_fidelity") for m in ("agreement", "auc_to_teacher_calls")),
+)
+"""What the molecules evaluator reports beside the core's metrics (domain, enrichment, MCC, the
+fidelity of yes/no endpoints to the teacher's calls), as glob patterns."""
 
 
 @hookimpl

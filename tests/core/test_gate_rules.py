@@ -1,0 +1,174 @@
+"""Gate rules: the grammar, their kinds, placeholders written out per task type, non-inferiority
+against the paired interval, not-estimable metrics, and the check against the data that refuses
+a rule before any work. Every default gate has one rule of each kind."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stillroom.contract import config as cfg
+from stillroom.contract.bundle import DataBundle
+from stillroom.contract.config import GateConfig
+from stillroom.contract.rules import expand_rules, parse_rule
+from stillroom.distillation.applicability import check_rules, generic_reports
+from stillroom.distillation.gate import evaluate_gate
+from stillroom.errors import ConfigError
+from stillroom_fraud.config import FraudConfig
+from stillroom_medical.config import MedicalConfig
+from stillroom_medical.plugin import stillroom_evaluators as medical_evaluators
+from stillroom_molecules.config import MoleculesConfig
+
+VERTICALS = {
+    "fraud": (FraudConfig, "stillroom_fraud", "binary"),
+    "medical": (MedicalConfig, "stillroom_medical", "binary"),
+    "molecules": (MoleculesConfig, "stillroom_molecules", "regression"),
+}
+
+
+def _default(vertical: str, overrides: list[str] | None = None) -> cfg.DistillConfig:
+    model, package, _ = VERTICALS[vertical]
+    return cfg.resolve(model, Path(__import__(package).__file__).with_name("default.yaml"), None, overrides or [])
+
+
+def _bundle(
+    task_type: str = "binary", reference: str = "labels", labels: list[str] | None = None, **details: object
+) -> DataBundle:
+    """A small real bundle: what the applicability check reads is its task type, reference, outputs."""
+    rng = np.random.default_rng(0)
+    labels = labels or ["y"]
+    frame = pd.DataFrame({"x": rng.normal(size=60)})
+    for name in labels:
+        frame[name] = rng.integers(0, 2, 60) if task_type != "regression" else rng.normal(size=60)
+    return DataBundle(
+        train=frame,
+        validation=frame,
+        test=frame,
+        features=["x"],
+        label=labels[0] if len(labels) == 1 else labels,
+        task_type=task_type,
+        reference=reference,
+        details=dict(details),
+    )
+
+
+def test_the_two_forms_and_their_kinds() -> None:
+    r = parse_rule("noninferior(roc_auc, 0.02)")
+    assert (r.metric, r.op, r.threshold, r.margin, r.kind) == ("gain.roc_auc.ci_low", ">=", -0.02, 0.02, "non-inferiority")
+    default = parse_rule("noninferior(rmse)")
+    assert default.threshold is None and default.resolved(0.05).threshold == -0.05
+    assert parse_rule("gain.roc_auc.ci_low >= -0.01").kind == "non-inferiority"
+    assert parse_rule("gain.roc_auc.ci_low >= -0.01").base_metric == "gain.roc_auc"
+    kinds = [
+        parse_rule(t).kind for t in ("retention.r2 >= 0.9", "fidelity.alert_overlap >= 0.8", "efficiency.size_ratio <= 0.05")
+    ]
+    assert kinds == ["retention", "fidelity", "efficiency"]
+    assert parse_rule("student.worst_subgroup_sensitivity >= 0.7").kind == "quality"
+    for bad in ("auc is big", "noninferior()", "noninferior(roc_auc, -0.1)", "retention.{best} >= 1"):
+        with pytest.raises(ValueError):
+            parse_rule(bad)
+
+
+def test_noninferiority_reads_the_lower_bound_of_the_paired_gain_interval() -> None:
+    metrics = {"gain.roc_auc.ci_low": -0.004, "gain.average_precision.ci_low": -0.031, "gain.rmse.ci_low": -0.04}
+    gate = GateConfig(
+        rules=[
+            "noninferior(roc_auc)",
+            "noninferior(average_precision)",
+            "noninferior(average_precision, 0.05)",
+            "noninferior(rmse)",
+        ],
+        non_inferiority_margin={"rmse": 0.05, "default": 0.01},
+    )
+    result = evaluate_gate(gate, metrics)
+    assert [r.passed for r in result.rules] == [True, False, True, True]
+    assert result.reasons()[1] == "FAIL noninferior(average_precision) (gain.average_precision.ci_low >= -0.01; observed -0.031)"
+    assert evaluate_gate(GateConfig(rules=["noninferior(roc_auc)"]), {}).reasons() == [
+        "FAIL noninferior(roc_auc) (gain.roc_auc.ci_low >= -0.01; observed missing)"
+    ]
+
+
+def test_a_rule_on_a_metric_from_too_few_events_fails_with_the_reason_not_the_value() -> None:
+    metrics = {"fidelity.alert_overlap": 1.0, "retention.roc_auc": 0.99, "gain.roc_auc.ci_low": 0.0}
+    not_estimable = {
+        "fidelity.alert_overlap": "2 teacher alerts at the operating point < 30",
+        "gain.roc_auc": "12 test positives < 30",
+    }
+    result = evaluate_gate(
+        ["fidelity.alert_overlap >= 0.8", "noninferior(roc_auc)", "retention.roc_auc >= 0.95"], metrics, not_estimable
+    )
+    assert [r.passed for r in result.rules] == [False, False, True]
+    assert result.reasons()[0] == (
+        "FAIL fidelity.alert_overlap >= 0.8 (not estimable: 2 teacher alerts at the operating point < 30; observed 1)"
+    )
+    assert "not estimable: 12 test positives < 30" in result.reasons()[1]  # a bound of a metric on too few events
+    assert evaluate_gate(["x > 0"], {"x": math.nan}).reasons() == ["FAIL x > 0 (observed missing)"]
+
+
+def test_placeholders_are_written_out_for_the_task_type_and_every_output() -> None:
+    rules = ["retention.{headline} >= 0.9", "noninferior({headline})", "fidelity.{fidelity} >= 0.8"]
+    assert expand_rules(rules, "binary", None, ["y"]) == [
+        "retention.roc_auc >= 0.9",
+        "retention.average_precision >= 0.9",
+        "noninferior(roc_auc)",
+        "noninferior(average_precision)",
+        "fidelity.alert_overlap >= 0.8",
+    ]
+    regression = expand_rules(rules[:1], "regression", None, ["logS", "logP"])
+    assert regression == [f"retention.{m} >= 0.9" for m in ("rmse", "r2", "rmse.logS", "rmse.logP", "r2.logS", "r2.logP")]
+    mixed = expand_rules(["noninferior({headline})"], "mixed", ["regression", "binary"], ["logD", "hERG"])
+    assert "noninferior(rmse.logD)" in mixed and "noninferior(roc_auc.hERG)" in mixed and "noninferior(rmse.hERG)" not in mixed
+    assert expand_rules(rules[2:], "multiclass", None, ["a", "b", "c"]) == ["fidelity.agreement >= 0.8"]
+
+
+@pytest.mark.parametrize("vertical", sorted(VERTICALS))
+def test_every_default_gate_judges_against_both_references_and_passes_the_data_check(vertical: str) -> None:
+    config = _default(vertical)
+    task_type = VERTICALS[vertical][2]
+    rules = expand_rules(config.gate.rules, task_type, None, ["y"])
+    kinds = {parse_rule(r).kind for r in rules}
+    assert {"retention", "non-inferiority", "fidelity", "efficiency"} <= kinds, rules
+    retained = {parse_rule(r).metric for r in rules if parse_rule(r).kind == "retention"}
+    noninferior = {parse_rule(r).compared for r in rules if parse_rule(r).noninferior}
+    headline = {"binary": {"roc_auc", "average_precision"}, "regression": {"rmse", "r2"}}[task_type]
+    assert {f"retention.{m}" for m in headline} <= retained and headline <= noninferior
+    check_rules(rules, config, _bundle(task_type), [_generic()])  # no error: every rule can apply
+
+
+def _generic():  # type: ignore[no-untyped-def]
+    from stillroom.contract.specs import EvaluatorSpec
+
+    return EvaluatorSpec("core.generic", "*", lambda ctx: None, reports=generic_reports)  # type: ignore[arg-type,return-value]
+
+
+def test_the_medical_default_has_no_subgroup_rule_and_a_subgroup_rule_needs_metadata() -> None:
+    config = _default("medical")
+    assert not [r for r in config.gate.rules if "subgroup" in r]
+    evaluators = [_generic(), *medical_evaluators()]
+    no_metadata = _bundle("binary")
+    check_rules(expand_rules(config.gate.rules, "binary", None, ["y"]), config, no_metadata, evaluators)
+    subgroup = ["student.worst_subgroup_sensitivity >= 0.7"]
+    with pytest.raises(ConfigError, match=r"gate rule 'student.worst_subgroup_sensitivity >= 0.7' cannot apply.*metadata_csv"):
+        check_rules(subgroup, config, no_metadata, evaluators)
+    check_rules(subgroup, config, _bundle("binary", metadata_columns=["site"]), evaluators)  # with metadata it applies
+
+
+def test_rules_the_data_cannot_produce_are_refused_with_what_would_make_them_apply() -> None:
+    config = _default("molecules")
+    evaluators = [_generic()]
+    with pytest.raises(ConfigError, match=r"gain.rmse needs the no-teacher baseline.*give the data labels, or drop the rule"):
+        check_rules(["noninferior(rmse)"], config, _bundle("regression", reference="teacher"), evaluators)
+    with pytest.raises(ConfigError, match=r"retention.rmse needs the teacher judged against labels"):
+        check_rules(["retention.rmse >= 0.9"], config, _bundle("regression", reference="teacher"), evaluators)
+    check_rules(["student.rmse <= 1.0", "fidelity.r2 >= 0.8"], config, _bundle("regression", reference="teacher"), evaluators)
+    no_bootstrap = _default("molecules", ["evaluation.bootstrap=0"])
+    with pytest.raises(ConfigError, match=r"evaluation.bootstrap is 0; set it > 0"):
+        check_rules(["noninferior(rmse)"], no_bootstrap, _bundle("regression"), evaluators)
+    with pytest.raises(ConfigError, match=r"no evaluator of a binary molecules run reports 'retention.rmse'"):
+        check_rules(["retention.rmse >= 0.9"], config, _bundle("binary"), evaluators)
+    with pytest.raises(ConfigError, match=r"reports 'fidelity.alert_overlap'"):
+        check_rules(["fidelity.alert_overlap >= 0.8"], config, _bundle("regression"), evaluators)
