@@ -32,7 +32,7 @@ SMALL = [
     "student.params.n_estimators=30",
     "evaluation.bootstrap=20",
     "evaluation.efficiency_rows=2000",
-    'gate.rules=["fidelity.alert_overlap >= 0"]',
+    'gate.rules=["efficiency.size_ratio <= 1"]',
 ]
 
 

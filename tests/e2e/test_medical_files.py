@@ -146,7 +146,7 @@ def test_torchscript_scores_when_onnx_runtime_cannot(run: dict[str, Any], monkey
     def refuse(data: bytes) -> Any:
         raise RuntimeError("no CPU provider here")
 
-    monkeypatch.setattr(scorer_mod, "_onnx_runner", refuse)
+    monkeypatch.setattr(scorer_mod, "onnx_runner", refuse)
     fallback = mlflow.pyfunc.load_model("models:/medical-student/1").unwrap_python_model().scorer
     assert fallback.engine == "torchscript" and "no CPU provider here" in fallback.engine_note
     images = np.random.default_rng(0).random((9, 1, SIZE, SIZE), dtype=np.float32)

@@ -109,6 +109,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "molecules",
             overrides=[
                 "data.dataset=molecules.file",
+                "molecules.endpoint=toy activity",
+                "molecules.units=arbitrary units",
                 f"data.path={path}",
                 "data.targets=[a, b]",
                 "data.split=random",
@@ -186,7 +188,15 @@ def test_classification_teacher_gives_probabilities_and_is_cached(tmp_path: Path
 def _bad(tmp_path: Path, frame: pd.DataFrame, *extra: str) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
-    sets = ["data.dataset=molecules.file", f"data.path={path}", "data.split=random", "data.pool=none", *extra]
+    sets = [
+        "data.dataset=molecules.file",
+        "molecules.endpoint=toy activity",
+        "molecules.units=arbitrary units",
+        f"data.path={path}",
+        "data.split=random",
+        "data.pool=none",
+        *extra,
+    ]
     return _stillroom(tmp_path, sets)
 
 
@@ -240,7 +250,14 @@ def test_chemprop_absent_is_one_line_naming_the_extra(tmp_path: Path) -> None:
     smiles = embedded.nci_pool().frame["smiles"].tolist()[:40]
     path = tmp_path / "x.csv"
     pd.DataFrame({"smiles": smiles, "y": np.arange(40.0)}).to_csv(path, index=False)
-    sets = ["data.dataset=molecules.file", f"data.path={path}", "data.targets=[y]", "teacher.name=molecules.chemprop"]
+    sets = [
+        "data.dataset=molecules.file",
+        "molecules.endpoint=toy activity",
+        "molecules.units=arbitrary units",
+        f"data.path={path}",
+        "data.targets=[y]",
+        "teacher.name=molecules.chemprop",
+    ]
     line = _one_line(_stillroom(tmp_path, sets, block))
     assert line.endswith("pip install 'stillroom-molecules[gnn]'") and "chemprop" in line
     probe = subprocess.run(
