@@ -21,15 +21,6 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
 }
 """The metrics of the teacher / student / baseline table, per task type (card, console)."""
 
-SUMMARY_METRICS: dict[str, tuple[str, ...]] = {
-    BINARY: ("average_precision",),
-    MULTICLASS: ("roc_auc",),
-    MULTILABEL: ("roc_auc",),
-    REGRESSION: ("rmse",),
-    MIXED: ("rmse", "roc_auc"),  # the regression outputs' and the binary outputs'
-}
-"""The metrics whose retention and gain sum a run up (console summary)."""
-
 COMPLIANCE_METRICS: dict[str, tuple[str, ...]] = {
     BINARY: (
         *(f"{r}.{m}" for r in ROLES for m in BINARY_METRICS),
