@@ -9,12 +9,13 @@
    are not shipped, so overlap with its other sets cannot be excluded; said in the notes).
    Fidelity: R2 to the teacher (regression), ROC-AUC against the teacher's calls
    (classification); molecules/s from SMILES for teacher and student on the same batch.
-2. Lipophilicity and BBBP (MoleculeNet, ../shared/data), scaffold split, 3 seeds: the
-   in-plugin descriptor-ensemble teacher vs the distilled LightGBM student vs the same
-   student trained on labels alone, through the real product (``stillroom.distill``, each
-   run in its own temporary MLflow store), beside Chemprop's published figures.
+2. Five MoleculeNet sets (../shared/data) x random and scaffold splits x 3 seeds x the two
+   in-plugin teachers (Chemprop, descriptor ensemble), distilled vs baseline student, through
+   the real product: its own module and report, ``moleculenet.py`` ->
+   ``results/molecules-table2.md``; ``molecules.md`` repeats its targets.
 
-    python bench/molecules.py                 # both tables (about 30-40 minutes on a shared 2-core box)
+    python bench/molecules.py                 # every table (table 2 alone: hours of CPU, see moleculenet.py)
+    python bench/molecules.py --part moleculenet --quick   # table 2's smoke test (tiny slices, temporary output)
     python bench/molecules.py --part admet    # table 1 only
     python bench/molecules.py --part panel    # table 1's five endpoints as one mixed-task student
     python bench/molecules.py --quick         # smoke test: small sets, one seed
@@ -26,9 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -54,8 +53,7 @@ NOTES = [
     "gave 688-932 molecules/s within one minute, and the best of 7 was 681-953 across the idle runs that day, so the "
     "speedup column moves with it by up to 30%; `ADMETModel.predict` (about 8 s a call) is the best of 3, 116-155 "
     "molecules/s across runs. "
-    "Tables 2 and 3 are from 2026-11-22, when the 2 cores were shared "
-    "with other jobs (load average 2 to 16): their speedup column is pessimistic, their metrics are not affected.",
+    "Table 2 (MoleculeNet) has its own dates and load in molecules-table2.md.",
     "ADMET-AI's training sets (TDC) are not shipped with it, so overlap of the held-out NCI molecules with its training "
     "data can only be excluded for the sets we have (Lipophilicity, BBBP, solubility, FreeSolv); the students never saw "
     "the held-out molecules or their scaffolds.",
@@ -136,24 +134,12 @@ NOTES = [
     "students with descriptors (RDKit's share), and 1.1x for the 63-leaf fingerprint-only students, whose cost is "
     "LightGBM prediction, which already uses both cores in one process. Starting the workers costs 1.5-2.5 s once per "
     "loaded model.",
-    "Table 2 runs are the product itself (stillroom.distill, molecules.file dataset, scaffold split 80/10/10, NCI 5K "
-    "pool, default recipe alpha 0.5, default teacher and student settings); CIs are 200-sample bootstrap intervals on "
-    "the test split. Chemprop's figures are from its README (D-MPNN, its own splits); ours are not the same splits: "
-    "our scaffold split is Chemprop's *balanced* variant (scaffold sets larger than half the test share go to training), "
-    "which on BBBP gives far easier test sets than the split behind the published 0.737, so the BBBP numbers are not "
-    "comparable; on Lipophilicity the published 0.555 is a random split (section 3 has our random-split run).",
-    "Distillation gain on MoleculeNet is small: the student sees Morgan counts only, while the teacher's edge comes from "
-    "whole-molecule descriptors (Crippen logP, TPSA ...) that a fingerprint cannot express; the distilled student is "
-    "consistently better calibrated on BBBP (Brier/ECE in the JSON).",
-    "Default recipe, not tuned on these test sets: temperature 1, alpha 0.5, LightGBM 400 trees / 31 leaves with early "
-    "stopping on the validation split.",
 ]
 # the teacher's 1.3 s runs vary by +-15% from run to run on this VM (688-932 molecules/s in nine
 # consecutive runs): its best of 7 is what the speedup divides by, the fair side for the teacher
 TEACHER_REPEATS = 7
 PUBLISHED_REPEATS = 3  # ADMETModel.predict takes ~8 s a call on the test batch: its best of 3
 BIG_LGBM = {"num_leaves": 63, "learning_rate": 0.1, "n_estimators": 4000, "min_child_samples": 5, "early_stopping_rounds": 100}
-CHEMPROP = {"lipophilicity": ("RMSE", 0.555, "random split"), "bbbp": ("ROC-AUC", 0.737, "scaffold split")}
 
 
 def machine() -> str:
@@ -500,83 +486,7 @@ def _fidelity_value(f: dict) -> float:
     return f["r2_to_teacher"] if "r2_to_teacher" in f else f["auc_to_teacher_calls"]
 
 
-# --------------------------------------------------------------------------- table 2: MoleculeNet
-
-
-DATASETS = {
-    "lipophilicity": {"file": "lipophilicity.csv", "target": "exp", "metric": "rmse", "units": "logD (octanol/water, pH 7.4)"},
-    "bbbp": {"file": "bbbp.csv", "target": "p_np", "metric": "roc_auc", "units": "penetrates (1) / not (0)"},
-}
-
-
-def moleculenet_run(name: str, seed: int, split: str, quick: bool) -> dict:
-    """One real distillation (stillroom.distill) in a temporary MLflow store; its metrics."""
-    import stillroom
-    from stillroom import tracking
-
-    spec = DATASETS[name]
-    overrides = [
-        "data.dataset=molecules.file",
-        f"data.path={SHARED / spec['file']}",
-        f"data.targets=[{spec['target']}]",
-        f"data.split={split}",
-        "data.pool_max=5000",
-        f"run.seed={seed}",
-        "evaluation.bootstrap=200",
-        "evaluation.efficiency_rows=500",
-        "evaluation.latency_repeats=20",
-        f"molecules.endpoint={name}",
-        f"molecules.units={spec['units']}",
-        "teacher.name=molecules.descriptor_ensemble",  # this table's teacher (the default is chemprop with [gnn])
-    ]
-    if quick:
-        overrides += [
-            "data.max_rows=600",
-            "data.pool_max=600",
-            "teacher.params.n_estimators=100",
-            "teacher.params.forest_trees=50",
-        ]
-    with tempfile.TemporaryDirectory(prefix="stillroom-bench-") as tmp:
-        uri = f"sqlite:///{tmp}/mlflow.db"
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        cwd = os.getcwd()
-        os.chdir(tmp)
-        try:
-            tracking.use_store(uri)
-            started = time.perf_counter()
-            # features of molecules seen in an earlier run stay in this process (seeds share molecules)
-            summary = stillroom.distill("molecules", overrides=overrides + [f"run.cache_dir={tmp}/cache"])
-            seconds = time.perf_counter() - started
-        finally:
-            tracking.use_store(None)
-            os.chdir(cwd)
-    return {
-        "dataset": name,
-        "seed": seed,
-        "split": split,
-        "seconds": seconds,
-        "metrics": summary["metrics"],
-        "intervals": {k: list(v) for k, v in summary["intervals"].items()},
-    }
-
-
-def moleculenet_table(seeds: list[int], quick: bool, split: str = "scaffold") -> dict:
-    runs = []
-    for name in DATASETS:
-        for seed in seeds:
-            print(f"table 2: {name}, {split} split, seed {seed}")
-            runs.append(moleculenet_run(name, seed, split, quick))
-    return {"runs": runs}
-
-
 # --------------------------------------------------------------------------- report
-
-
-def _metric_key(run: dict, role: str, metric: str) -> str:
-    for key in (f"{role}.{metric}", f"molecules.{role}.{metric}"):
-        if key in run["metrics"]:
-            return key
-    raise KeyError(f"{role}.{metric}")
 
 
 def _faithful(r: dict) -> bool:
@@ -708,6 +618,25 @@ def render_one_network(t: dict) -> list[str]:
     return lines
 
 
+def render_table2_pointer() -> list[str]:
+    """Section 2 is its own report (``moleculenet.py``: 5 sets x 2 splits x 2 teachers x seeds);
+    here its targets, read from its JSON, and where the rest is."""
+    import moleculenet
+
+    table = moleculenet.load(moleculenet.OUT)
+    if not table["runs"]:
+        return []
+    return [
+        "## 2. MoleculeNet: Chemprop and descriptor-ensemble teachers, distilled vs baseline student",
+        "",
+        f"Five sets x random and scaffold splits x seeds, every cell a real `stillroom distill`: the full tables, "
+        f"conformal coverage and the default gate's verdicts are in [{moleculenet.OUT.name}.md]({moleculenet.OUT.name}.md) "
+        "(`python bench/moleculenet.py`). Its targets:",
+        "",
+        *moleculenet.target_rows(moleculenet.groups_of(table["runs"])),
+    ]
+
+
 def render(results: dict) -> str:
     lines = ["# Molecules benchmark", "", f"Machine: {results['machine']}", ""]
     if "admet" in results:
@@ -716,99 +645,40 @@ def render(results: dict) -> str:
         lines += render_one_network(results["panel"])
     if "budget" in results:
         lines += render_budget(results["budget"], results.get("panel", {}).get("teacher", {}).get("all endpoints"))
-    for section, split in (("moleculenet", "scaffold"), ("random", "random")):
-        if section not in results:
-            continue
-        lines += [
-            f"## {'2' if split == 'scaffold' else '3'}. MoleculeNet: descriptor-ensemble teacher vs distilled student "
-            f"vs baseline ({split} split)",
-            "",
-            f"Each run is the real product (`stillroom distill molecules` on `data.dataset=molecules.file`), {split} split "
-            "80/10/10, unlabelled pool = NCI 5K, student = LightGBM on Morgan counts (r=2, 2048), baseline = the same "
-            "student on labels only. Cells: test metric [95% bootstrap CI] per seed; last rows mean +- sd over seeds.",
-            "",
-        ]
-        for name, spec in DATASETS.items():
-            runs = [r for r in results[section]["runs"] if r["dataset"] == name]
-            if not runs:
-                continue
-            metric = spec["metric"]
-            label, published, published_split = CHEMPROP[name]
-            lines += [
-                f"### {name} ({label}, {'lower' if metric == 'rmse' else 'higher'} is better)",
-                "",
-                "| seed | teacher | distilled student | baseline student | student - baseline | fidelity to teacher "
-                "| speedup (rows/s vs teacher) |",
-                "| --- | --- | --- | --- | --- | --- | --- |",
-            ]
-            per_role = {role: [] for role in ("teacher", "student", "baseline")}
-            for r in runs:
-                cells = []
-                for role in ("teacher", "student", "baseline"):
-                    key = _metric_key(r, role, metric)
-                    value = r["metrics"][key]
-                    per_role[role].append(value)
-                    ci = r["intervals"].get(key)
-                    cells.append(f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
-                fid_key = next(
-                    (
-                        k
-                        for k in (
-                            "fidelity.r2",
-                            "molecules.fidelity.r2_to_teacher",
-                            "fidelity.auc_to_teacher_calls",
-                            "molecules.fidelity.auc_to_teacher_calls",
-                        )
-                        if k in r["metrics"]
-                    ),
-                    None,
-                )
-                fid = f"{fid_key.split('.')[-1]} {r['metrics'][fid_key]:.3f}" if fid_key else ""
-                gain = per_role["student"][-1] - per_role["baseline"][-1]
-                speed = r["metrics"].get("efficiency.speedup_rows_per_second", float("nan"))
-                lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {gain:+.3f} | {fid} | {speed:,.0f}x |")
-            mean = {k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in per_role.items()}
-            sign = -1.0 if metric == "rmse" else 1.0
-            better = sign * (mean["student"][0] - mean["baseline"][0]) > 0
-            wins = sum(sign * (a - b) > 0.001 for a, b in zip(per_role["student"], per_role["baseline"], strict=True))
-            ties = sum(abs(a - b) <= 0.001 for a, b in zip(per_role["student"], per_role["baseline"], strict=True))
-            lines += [
-                "| mean +- sd | "
-                + " | ".join(f"{m:.3f} +- {s:.3f}" for m, s in mean.values())
-                + f" | {mean['student'][0] - mean['baseline'][0]:+.3f} | | |",
-                f"| Chemprop D-MPNN (published, {published_split}) | {published} | | | | | |",
-                "",
-                (
-                    f"Target (distilled student better than baseline): **{'met' if better else 'missed'}** on the mean over "
-                    f"seeds; better on {wins} of {len(runs)} seed(s), tied (within 0.001) on {ties}. The per-seed differences "
-                    "are inside the bootstrap intervals: the gain is small."
-                    if split == "scaffold"
-                    else f"Distilled student better than baseline on this split: {'yes' if better else 'no'} (one seed)."
-                ),
-                "",
-            ]
+    lines += render_table2_pointer()
     lines += ["## Notes", ""] + [f"- {n}" for n in results.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 
+def run_table2(seeds: list[int], quick: bool) -> int:
+    """Table 2 is ``moleculenet.py`` (its own JSON and report, written after every cell)."""
+    import moleculenet
+
+    return moleculenet.main(["--seeds", *map(str, seeds)] + (["--quick"] if quick else []))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["admet", "panel", "budget", "moleculenet", "random", "all"], default="all")
+    parser.add_argument("--part", choices=["admet", "panel", "budget", "moleculenet", "all"], default="all")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "molecules")
     parser.add_argument("--render", action="store_true", help="rebuild the report from the saved JSON, run nothing")
     parser.add_argument("--students", nargs="*", help="table 1: only these students (names as in STUDENTS)")
     args = parser.parse_args(argv)
+    superseded = ("moleculenet", "random")  # the descriptor-teacher-only table 2 and 3, now moleculenet.py's
     if args.render:
         saved = json.loads(args.out.with_suffix(".json").read_text()) | {"notes": NOTES}
+        saved = {k: v for k, v in saved.items() if k not in superseded}
         args.out.with_suffix(".json").write_text(json.dumps(saved, indent=2, default=float))
         args.out.with_suffix(".md").write_text(render(saved))
         return 0
+    if args.part == "moleculenet":
+        return run_table2(args.seeds, args.quick)
     results: dict = {"machine": machine(), "quick": args.quick, "seeds": args.seeds, "notes": []}
     previous = args.out.with_suffix(".json")
     if previous.is_file() and args.part != "all":
-        kept = ("admet", "panel", "budget", "moleculenet", "random")
+        kept = ("admet", "panel", "budget")
         results |= {k: v for k, v in json.loads(previous.read_text()).items() if k in kept}
     started = time.perf_counter()
     if args.part in ("admet", "all"):
@@ -817,17 +687,13 @@ def main(argv: list[str] | None = None) -> int:
         results["panel"] = panel_table(args.quick)
     if args.part in ("budget", "all"):
         results["budget"] = budget_table(args.quick)
-    if args.part in ("moleculenet", "all"):
-        results["moleculenet"] = moleculenet_table(args.seeds if not args.quick else args.seeds[:1], args.quick)
-    if args.part in ("random", "all"):
-        results["random"] = moleculenet_table(args.seeds[:1], args.quick, split="random")
     results["notes"] = NOTES
     results["seconds"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float))
     args.out.with_suffix(".md").write_text(render(results))
     print(render(results))
-    return 0
+    return run_table2(args.seeds, args.quick) if args.part == "all" else 0
 
 
 if __name__ == "__main__":
