@@ -459,7 +459,8 @@ def target_rows(groups: dict[tuple[str, str, str], list[dict]]) -> list[str]:
                 f"- {label}: student ROC-AUC >= 0.98x the teacher's (BBBP, BACE, ClinTox, SIDER): "
                 f"{_count(classification, teacher, ratio_ok)}."
             )
-        lines.append(f"- {label}: conformal coverage within 3 points of nominal: {_count(groups, teacher, coverage_ok)}.")
+        if regression or classification:
+            lines.append(f"- {label}: conformal coverage within 3 points of nominal: {_count(groups, teacher, coverage_ok)}.")
         for split in SPLITS:
             cells = {name: groups[(name, split, teacher)] for name in SETS if (name, split, teacher) in groups}
             if cells:
