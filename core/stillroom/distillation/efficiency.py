@@ -24,6 +24,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from .cores import Cores, timing_compute
+
 __all__ = ["Efficiency", "Interleaved", "measure_efficiency", "measure_interleaved", "serialized_size"]
 
 Batch: TypeAlias = pd.DataFrame | np.ndarray
@@ -195,7 +197,8 @@ class Interleaved:
 
     ``seconds[runtime][role][size]`` holds one wall time per call per round (batch 1: the
     median of that round's single-row calls); ``cpu`` the process CPU seconds per call of
-    the batch; ``order`` the order of each round.
+    the batch; ``order`` the order of each round; ``compute`` what the rounds ran on (cores,
+    the pinned CPUs, the thread cap: :mod:`stillroom.distillation.cores`).
     """
 
     runtimes: list[str]
@@ -208,6 +211,7 @@ class Interleaved:
     calls: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     load: dict[str, list[float]] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    compute: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rounds(self) -> int:
@@ -225,6 +229,12 @@ class Interleaved:
     def speedup(self, runtime: str, reference: str, role: str, size: str) -> float:
         """The ratio of the medians (robust to a round disturbed by a burst of load)."""
         return self.median(runtime, reference, size) / max(self.median(runtime, role, size), 1e-12)
+
+    def cpu_per_wall(self, runtime: str, role: str) -> float:
+        """Median over rounds of CPU seconds / wall seconds of the batch call: the cores a model
+        kept busy (about 1 when timed on one core; above 1 a model spread over several)."""
+        walls = self.seconds[runtime][role]["batch_n"]
+        return float(np.median([c / max(w, 1e-12) for c, w in zip(self.cpu[runtime][role], walls, strict=True)]))
 
     def figures(self, runtime: str, role: str) -> dict[str, float]:
         """One model's flat efficiency figures in ``runtime`` (the fields of :class:`Efficiency`)."""
@@ -257,10 +267,12 @@ class Interleaved:
             "order": self.order,
             "load_average": self.load,
             "wall_seconds": self.wall_seconds,
+            "compute": self.compute,
             "runtimes": {},
         }
         for runtime in self.runtimes:
             entry: dict[str, Any] = {"seconds_per_call": self.seconds[runtime], "cpu_seconds_per_call": self.cpu[runtime]}
+            entry["cpu_per_wall"] = {role: self.cpu_per_wall(runtime, role) for role in self.roles}
             entry["figures"] = {role: self.figures(runtime, role) for role in self.roles}
             if reference in self.roles:
                 entry["ratios"] = {
@@ -298,6 +310,7 @@ def measure_interleaved(
     max_seconds: float = 120.0,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    cores: Cores = 1,
 ) -> Interleaved:
     """Time every model of ``models`` (role -> runtime name -> predict) interleaved, in rounds.
 
@@ -311,6 +324,12 @@ def measure_interleaved(
     Rounds stop after ``rounds``, or earlier once ``max_seconds`` would be exceeded, but never
     before ``min_rounds``: a ratio of medians needs several rounds, so a slow teacher makes the
     timing longer, not less honest. Every role must offer the same runtimes.
+
+    ``cores``: every model is timed on the same compute, one core by default (the process
+    pinned to one CPU and its thread pools capped, warm-up included, given back afterwards;
+    :func:`stillroom.distillation.cores.timing_compute`): per-core cost is what compares models
+    that parallelise differently, and it does not move when another job takes the other cores.
+    ``"all"``: each model's own threads on every CPU.
     """
     roles = list(models)
     if not roles:
@@ -324,12 +343,32 @@ def measure_interleaved(
     batch = _rows(X, 0, min(batch_rows, len(X)))
     singles_per_round = max(3, math.ceil(latency_calls / rounds))
     rng = np.random.default_rng(seed)
-    units = [(role, runtime) for role in roles for runtime in runtimes]
     result = Interleaved(runtimes, roles, {"batch_1": 1, "batch_n": len(batch)})
     result.seconds = {rt: {r: {s: [] for s in SIZES} for r in roles} for rt in runtimes}
     result.cpu = {rt: {r: [] for r in roles} for rt in runtimes}
     result.single_calls = {rt: {r: [] for r in roles} for rt in runtimes}
     result.calls = {rt: {r: dict.fromkeys(SIZES, 0) for r in roles} for rt in runtimes}
+    with timing_compute(cores) as compute:
+        result.compute = compute.as_dict()
+        _rounds(result, models, X, batch, rounds, min_rounds, singles_per_round, max_seconds, rng, progress)
+    return result
+
+
+def _rounds(
+    result: Interleaved,
+    models: dict[str, Runtimes],
+    X: Batch,
+    batch: Batch,
+    rounds: int,
+    min_rounds: int,
+    singles_per_round: int,
+    max_seconds: float,
+    rng: np.random.Generator,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """The warm-up, then the rounds, filling ``result``."""
+    roles, runtimes = result.roles, result.runtimes
+    units = [(role, runtime) for role in roles for runtime in runtimes]
     result.load["before"] = _load_average()
     for role, runtime in units:  # warm-up, outside the rounds
         models[role][runtime](_rows(X, 0, 1))
@@ -360,7 +399,6 @@ def measure_interleaved(
             break
     result.wall_seconds = time.perf_counter() - start
     result.load["after"] = _load_average()
-    return result
 
 
 def _single_calls(predict: Predict, parts: list[Batch]) -> list[float]:
