@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_info
 
 from stillroom.contract import config as cfg
 from stillroom.contract import inference_threads
+from stillroom.distillation.cores import WaitClock
 from stillroom.distillation.efficiency import Efficiency, Interleaved, measure_efficiency, measure_interleaved, serialized_size
 from stillroom.distillation.pipeline import efficiency_metrics
 from stillroom.errors import ConfigError
@@ -326,6 +327,25 @@ def test_the_timing_record_says_what_the_models_ran_on() -> None:
     else:  # no CPU affinity here: the record says the pools were capped only
         assert "not available" in compute["how"]
     assert set(record["runtimes"]["predict"]["cpu_per_wall"]) == {"teacher", "student"}
+    if Path("/proc/thread-self/schedstat").exists():  # the time on a core of its own, the wall time beside it
+        assert record["measure"].startswith("seconds per call on a core of its own")
+        entry = record["runtimes"]["predict"]
+        walls, owns = (entry[k]["teacher"]["batch_n"] for k in ("wall_seconds_per_call", "seconds_per_call"))
+        assert all(0 < own <= wall for own, wall in zip(owns, walls, strict=True))
+
+
+@pytest.mark.skipif(not Path("/proc/thread-self/schedstat").exists(), reason="the kernel's runqueue delay is Linux-only")
+def test_the_wait_clock_reads_the_calling_threads_runqueue_delay() -> None:
+    with WaitClock() as waits:
+        first = waits()
+        assert waits.available and first >= 0 and waits() >= first  # seconds waited so far, never less
+        errors: list[BaseException] = []
+        thread = threading.Thread(target=lambda: errors.append(pytest.raises(RuntimeError, waits).value))
+        thread.start()
+        thread.join()
+        assert errors and "thread that opened it" in str(errors[0])
+    assert not waits.available and waits() == 0.0
+    assert not WaitClock(enabled=False).available
 
 
 @pytest.mark.parametrize("value", ["0", "two", "true", "1.5", "-1"])

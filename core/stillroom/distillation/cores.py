@@ -26,6 +26,7 @@ process-wide.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -42,12 +43,13 @@ from .._runtime import usable_cores
 from ..contract.compute import thread_budget
 from ..interrupts import deferred
 
-__all__ = ["Compute", "Cores", "timing_compute"]
+__all__ = ["Compute", "Cores", "WaitClock", "timing_compute"]
 
 Cores = int | Literal["all"]
 
 _TASKS = Path("/proc/self/task")
 _STAT = Path("/proc/stat")
+_SCHEDSTAT = "/proc/thread-self/schedstat"  # on-CPU ns, runqueue-wait ns, time slices of the calling thread
 _SAMPLE_SECONDS = 0.25  # long enough for /proc/stat's clock ticks (10 ms) to tell a busy CPU from an idle one
 _LOCK = threading.RLock()  # one timing at a time: the affinity is the whole process's
 
@@ -215,3 +217,53 @@ def _thread_ids() -> list[int]:
         return [int(name) for name in os.listdir(_TASKS)]
     except OSError:
         return [threading.get_native_id()]
+
+
+class WaitClock:
+    """Seconds the calling thread has spent ready to run but waiting for its CPU, so far.
+
+    Why: a timing pinned to one core still shares it with other jobs; the kernel counts how
+    long each thread waited in its CPU's run queue (``/proc/thread-self/schedstat``, second
+    field), and a call's wall time minus that wait is its time on a core of its own, with
+    its own sleeps and I/O kept. Opened in the thread that times (the file names the calling
+    thread); ``available`` is False where the kernel does not say (not Linux, no schedstat),
+    and then the call reads 0.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._fd: int | None = None
+        if enabled:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(_SCHEDSTAT, os.O_RDONLY)
+        self._thread = threading.get_ident()
+        if self._fd is not None and self._read() is None:
+            self.close()
+
+    @property
+    def available(self) -> bool:
+        return self._fd is not None
+
+    def __call__(self) -> float:
+        if self._fd is None:
+            return 0.0
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("WaitClock: read it in the thread that opened it (the file names that thread)")
+        return self._read() or 0.0
+
+    def _read(self) -> float | None:
+        assert self._fd is not None
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WaitClock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
