@@ -21,7 +21,11 @@ afterwards, also on an exception or an interrupt. Where CPU affinity is not avai
 model's own threads on every CPU (the behaviour before this module).
 
 Two timings in one process (a search's parallel trials) take turns: the pinning is
-process-wide.
+process-wide (a trial training meanwhile shares the timing's core: its time then shows in the
+wall seconds, and in the waits :class:`WaitClock` subtracts).
+
+:class:`WaitClock` reads how long the timing thread waited for its CPU, so a call's time on a
+shared core can be told from the time it would take on a core of its own.
 """
 
 from __future__ import annotations
