@@ -84,6 +84,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
             **({"per output": {"table": per_output}} if (per_output := _per_output_table(d, judged)) else {}),
             **_not_estimable(d),
             "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
+            "how efficiency was measured": _efficiency_method(cfg.evaluation.efficiency_cores),
         },
         "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
         **({"how_chosen": how_chosen(d.selection)} if d.selection else {}),
@@ -193,6 +194,17 @@ def _point_metrics(d: Distillation, names: list[str]) -> list[dict[str, Any]]:
         if len(row) > 1:
             rows.append(row)
     return rows
+
+
+def _efficiency_method(cores: int | str) -> str:
+    """How to read the efficiency table: per core by default (efficiency.json has every round)."""
+    if cores == "all":
+        return "teacher, student and baseline timed interleaved in wall seconds, each with its own threads on every CPU"
+    return (
+        f"teacher, student and baseline timed interleaved on {cores} core(s), every thread pool capped to as many "
+        "threads: times on a core of their own (wall time minus the wait for the CPU, where Linux reports it), so ratios "
+        "compare the models' cost per core; efficiency.json has every round, the CPU used and the wall seconds"
+    )
 
 
 def _not_estimable(d: Distillation) -> dict[str, Any]:
