@@ -238,8 +238,9 @@ def _cpu_share(entry: dict[str, Any], role: str) -> str:
 def render(saved: dict[str, Any]) -> str:
     meta = saved["meta"]
     lines = [
-        "# Fair efficiency per core: teacher, student and baseline timed interleaved on one core",
+        "# " + saved.get("title", "Fair efficiency per core: teacher, student and baseline timed interleaved on one core"),
         "",
+        *([saved["preface"], ""] if saved.get("preface") else []),
         f"Machine: {meta['machine']}. Measured {meta['date']}, {meta['rounds']} rounds per timing (fewer when a round "
         "outlasts the 180 s budget, never fewer than 3).",
         "",
