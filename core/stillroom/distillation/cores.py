@@ -4,7 +4,7 @@ Why: teacher and student rarely parallelise alike. A forest with ``n_jobs=-1``, 
 boosting or an ONNX Runtime session spreads over every core, while a student's time can be
 mostly single-threaded Python; timed on a 2-core machine, the first slows twice as much as
 the second when another job takes a core, so their ratio moves with the load (fraud 13.6x ->
-33.2x, bench/results/efficiency.md). On one core each, both see the same compute, and the
+33.2x, bench/results/efficiency-all-cores.md). On one core each, both see the same compute, and the
 ratio compares what each model costs per core. That is also the capacity figure that
 matters: batch jobs scale by partitions and workers (Spark, the scoring pool), so a model's
 throughput per core times the cores given is its capacity.

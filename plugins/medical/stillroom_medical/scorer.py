@@ -148,7 +148,7 @@ def onnx_runner(data: bytes, threads: int = 0) -> Any:
     Its worker threads do not spin while they wait: on a machine shared with other jobs (a
     scoring job always is) a spinning thread burns the core its partner needs, and a small
     network, many short operators each ending in a wait, lost half its images/s to it
-    (measured: bench/results/efficiency.md).
+    (measured: bench/results/efficiency-all-cores.md).
     """
     import onnxruntime as ort
 
