@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gates import GateRecord, fetch_gate, gate_section, load_average
+
 ROLES = ("teacher", "student", "baseline")
 COLUMNS = [
     ("ROC-AUC", "{role}.roc_auc", "{:.4f}"),
@@ -77,6 +79,8 @@ class Run:
     transactions: int = 0
     date: str = ""
     throughput: dict[str, float] = field(default_factory=dict)
+    gate_record: GateRecord = field(default_factory=dict)  # the run's gate.json (runs before 2026-12-06: none)
+    load: dict[str, float] = field(default_factory=dict)  # 1-minute load average at the run's start and end
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,7 +156,7 @@ def run_seed(
         try:
             for name, variant in variants.items():
                 print(f"[bench] {regime}, seed {seed}: {name} ...", flush=True)
-                start = time.perf_counter()
+                load_start, start = load_average(), time.perf_counter()
                 settings = base if base is not None else overrides(args, seed, REGIMES[regime])
                 summary = stillroom.distill("fraud", overrides=[*settings, *variant])
                 intervals = {
@@ -168,6 +172,8 @@ def run_seed(
                     summary["timings"],
                     summary["lineage"].get("transactions", 0),
                     args.date,
+                    gate_record=fetch_gate(summary["run_id"]),
+                    load={"start": load_start, "end": load_average()},
                 )
                 runs.append(run)
                 m = run.metrics
@@ -313,17 +319,34 @@ def targets(runs: list[Run]) -> list[str]:
 
 def per_seed_table(runs: list[Run]) -> list[str]:
     lines = [
-        "| seed | teacher AP | student AP | baseline AP | alert overlap | student fit s | whole run s | gate |",
-        "|---|---|---|---|---|---|---|---|",
+        "| seed | teacher AP | student AP | baseline AP | alert overlap | student fit s | whole run s | load average "
+        "(start / end) | gate (that run's rules) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         m = r.metrics
         aps = " | ".join(f"{m[f'{role}.average_precision']:.4f}" for role in ROLES)
+        load = f"{r.load['start']:.1f} / {r.load['end']:.1f}" if r.load else "(not recorded)"
         lines.append(
             f"| {r.seed} | {aps} | {m['fidelity.alert_overlap']:.3f} | {r.timings.get('student', float('nan')):.1f} "
-            f"| {r.wall_seconds:.0f} | {r.gate} |"
+            f"| {r.wall_seconds:.0f} | {load} | {r.gate} |"
         )
     return lines
+
+
+def gate_lines(runs: list[Run]) -> list[str]:
+    """The default gate per seed (``gate.json`` of each run): which rules failed and why."""
+    section = gate_section([(r.seed, r.gate_record) for r in runs])
+    if not section:
+        return []
+    return [
+        "Default gate (the rules of `plugins/fraud/stillroom_fraud/default.yaml`: retention, non-inferiority to the "
+        "no-teacher baseline on the paired bootstrap CI, fidelity at the operating point with at least "
+        "`evaluation.min_events` events, efficiency timed interleaved), per seed:",
+        "",
+        *section,
+        "",
+    ]
 
 
 def ablation_table(runs: list[Run]) -> list[str]:
@@ -491,6 +514,7 @@ def regime_section(args: argparse.Namespace, regime: str, runs: list[Run]) -> li
         "",
         *per_seed_table(default),
         "",
+        *gate_lines(default),
     ]
     ablations = [r for r in runs if r.regime == regime]
     if len({r.variant for r in ablations}) > 1:
