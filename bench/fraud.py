@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gates import GateRecord, fetch_gate, gate_section, load_average
+from machine import thread_settings
 
 ROLES = ("teacher", "student", "baseline")
 COLUMNS = [
@@ -613,6 +614,8 @@ def main(argv: list[str] | None = None) -> None:
         args.out = args.render.parent
     else:
         args.command, args.notes = " ".join(["python bench/fraud.py", *sys.argv[1:]]), []
+        if threads := thread_settings():
+            args.notes.append(f"Run with {threads} in the environment (the machine was shared with other benches).")
         args.date, args.machine = time.strftime("%Y-%m-%d"), machine()
         runs = []
         for regime in args.regimes:
@@ -625,7 +628,8 @@ def main(argv: list[str] | None = None) -> None:
                 twin = next((r for r in runs if (r.regime, r.variant, r.seed) == ("handbook", default, seed)), None)
                 runs += raw_log_seed(args, seed, twin)
         if args.update:
-            runs, args.notes = merged(args.out / "fraud.json", runs)
+            runs, notes = merged(args.out / "fraud.json", runs)
+            args.notes = notes + args.notes
         args.out.mkdir(parents=True, exist_ok=True)
         saved_args = {k: json.dumps(v, default=str) for k, v in vars(args).items()}
         payload = {"command": args.command, "date": args.date, "machine": args.machine, "args": saved_args, "notes": args.notes}
