@@ -1,0 +1,124 @@
+"""Can this test set show non-inferiority? The paired gain's interval, measured from a run's predictions.
+
+``noninferior(metric)`` passes when the lower bound of the paired bootstrap CI of the gain
+(student - baseline) is at least ``-margin``. Two things decide that besides the student:
+how wide the interval is on the test set (a student *equal* to its baseline passes only if
+the half-width is below the margin), and, near the threshold, the bootstrap's own resampling
+noise (the 2.5% quantile of 200 resamples is their 5th smallest value). Both are measured here
+on the held-out labels and predictions of a real run, which a bench records with
+:func:`recording` (an evaluator that keeps them and adds no metric).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from stillroom.contract import EvaluationResult, EvaluatorSpec, hookimpl
+from stillroom.distillation.evaluation import HEADLINE
+from stillroom.metrics import Interval, bootstrap_difference, bootstrap_distribution
+
+RECORDER = "bench.held_out"
+ANALYSIS_SEEDS = 20  # bootstrap seeds, to see where the bound of 200 resamples falls
+PRECISE_BOOT = 2000  # resamples for the interval's "true" bounds and width
+POWER_Z = 0.8416  # one-sided z of 80% power
+
+
+class HeldOutRecorder:
+    """A plugin: keeps the held-out labels and every role's predictions of the last run."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, np.ndarray] = {}
+
+    @hookimpl
+    def stillroom_evaluators(self) -> list[EvaluatorSpec]:
+        return [EvaluatorSpec(RECORDER, "*", self._keep, "bench: keeps held-out predictions, adds no metric")]
+
+    def _keep(self, ctx: Any) -> EvaluationResult:
+        self.last = {"y": np.asarray(ctx.y_true)} | {role: np.asarray(p) for role, p in ctx.predictions.items()}
+        return EvaluationResult()
+
+
+@contextmanager
+def recording() -> Iterator[HeldOutRecorder]:
+    """The recorder, registered with the process-wide plugin manager for the block's runs."""
+    from stillroom.api import get_plugin_manager
+
+    recorder = HeldOutRecorder()
+    pm = get_plugin_manager()
+    pm.register_plugin(recorder, RECORDER)
+    try:
+        yield recorder
+    finally:
+        pm.unregister_plugin(RECORDER)
+
+
+def gain_interval(metric: str, held: dict[str, np.ndarray], n_boot: int, seed: int, level: float = 0.95) -> Interval:
+    """``(point, low, high)`` of student - baseline on ``metric``, as the core's evaluator computes it."""
+    y, student, baseline = held["y"], held["student"], held["baseline"]
+    return bootstrap_difference(HEADLINE[metric], y, student, baseline, n_boot=n_boot, level=level, seed=seed)
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def analyse(metric: str, held: dict[str, np.ndarray], margin: float, n_boot: int, run_seed: int) -> dict[str, float]:
+    """For one headline metric of one run:
+
+    * ``run_low``: the bound the run's gate read (its ``n_boot`` and seed), recomputed here;
+    * ``low_min/median/max`` and ``pass_share``: the bound over :data:`ANALYSIS_SEEDS` other
+      bootstrap seeds at ``n_boot`` resamples, and how often it clears ``-margin``;
+    * ``precise_low``, ``half_width``, ``se``: at :data:`PRECISE_BOOT` resamples;
+    * ``p_pass_equal``: the chance a student exactly as good as its baseline passes (normal
+      approximation: the bound is gain - 1.96 se), and ``n_for_80``: test rows for 80% of them
+      to pass at this margin (se shrinks as 1/sqrt(n))."""
+    point, run_low, _ = gain_interval(metric, held, n_boot, run_seed)
+    lows = [gain_interval(metric, held, n_boot, 1000 + s)[1] for s in range(ANALYSIS_SEEDS)]
+    _, precise_low, precise_high = gain_interval(metric, held, PRECISE_BOOT, run_seed)
+    dist = bootstrap_distribution(
+        HEADLINE[metric], held["y"], {"s": held["student"], "b": held["baseline"]}, n_boot=PRECISE_BOOT, seed=run_seed
+    )
+    se = float(np.nanstd(dist["s"] - dist["b"], ddof=1))
+    n = len(held["y"])
+    return {
+        "gain": point,
+        "run_low": run_low,
+        "low_min": min(lows),
+        "low_median": statistics.median(lows),
+        "low_max": max(lows),
+        "pass_share": sum(low >= -margin for low in lows) / len(lows),
+        "precise_low": precise_low,
+        "half_width": (precise_high - precise_low) / 2,
+        "se": se,
+        "p_pass_equal": _normal_cdf(margin / se - 1.959964),
+        "n_for_80": n * (se * (1.959964 + POWER_Z) / margin) ** 2,
+        "margin": margin,
+        "n_boot": float(n_boot),
+        "rows": float(n),
+        "positives": float(np.sum(held["y"])),
+    }
+
+
+def analysis_table(runs: list[tuple[int, dict[str, dict[str, float]]]]) -> list[str]:
+    """Per seed and metric: the run's bound, its spread over bootstrap seeds, the interval's
+    width and what a student equal to its baseline could expect."""
+    lines = [
+        "| seed | metric | margin | gain | bound the gate read (resamples) | bound over "
+        f"{ANALYSIS_SEEDS} bootstrap seeds, same resamples: min / median / max | share of those >= -margin | bound at "
+        f"{PRECISE_BOOT} resamples | CI half-width | P(pass) for a student equal to its baseline | test rows for 80% |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for seed, per_metric in runs:
+        for metric, a in per_metric.items():
+            lines.append(
+                f"| {seed} | {metric} | {a['margin']:g} | {a['gain']:+.4f} | {a['run_low']:+.4f} ({a['n_boot']:.0f}) | "
+                f"{a['low_min']:+.4f} / {a['low_median']:+.4f} / {a['low_max']:+.4f} | {a['pass_share']:.0%} | "
+                f"{a['precise_low']:+.4f} | {a['half_width']:.4f} | {a['p_pass_equal']:.0%} | {a['n_for_80']:,.0f} |"
+            )
+    return lines
