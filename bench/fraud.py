@@ -37,6 +37,7 @@ from typing import Any
 
 from gates import GateRecord, fetch_gate, gate_section, load_average
 from machine import thread_settings
+from noninferiority import analyse_run, analysis_section, recording
 
 ROLES = ("teacher", "student", "baseline")
 COLUMNS = [
@@ -82,6 +83,7 @@ class Run:
     throughput: dict[str, float] = field(default_factory=dict)
     gate_record: GateRecord = field(default_factory=dict)  # the run's gate.json (runs before 2026-12-06: none)
     load: dict[str, float] = field(default_factory=dict)  # 1-minute load average at the run's start and end
+    noninferiority: dict[str, dict[str, float]] = field(default_factory=dict)  # what the test week lets noninferior() say
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -158,8 +160,9 @@ def run_seed(
             for name, variant in variants.items():
                 print(f"[bench] {regime}, seed {seed}: {name} ...", flush=True)
                 load_start, start = load_average(), time.perf_counter()
-                settings = base if base is not None else overrides(args, seed, REGIMES[regime])
-                summary = stillroom.distill("fraud", overrides=[*settings, *variant])
+                settings = [*(base if base is not None else overrides(args, seed, REGIMES[regime])), *variant]
+                with recording() as held:
+                    summary = stillroom.distill("fraud", overrides=settings)
                 intervals = {
                     f"{k}.ci_{side}": v for k, (lo, hi) in summary["intervals"].items() for side, v in (("low", lo), ("high", hi))
                 }
@@ -175,6 +178,7 @@ def run_seed(
                     args.date,
                     gate_record=fetch_gate(summary["run_id"]),
                     load={"start": load_start, "end": load_average()},
+                    noninferiority=analyse_run("fraud", held.last, settings, seed),
                 )
                 runs.append(run)
                 m = run.metrics
@@ -347,6 +351,7 @@ def gate_lines(runs: list[Run]) -> list[str]:
         "",
         *section,
         "",
+        *analysis_section([(r.seed, r.noninferiority) for r in runs]),
     ]
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from gates import fetch_gate, gate_section, load_average
 from machine import describe, thread_settings
 from medical import DATA
-from noninferiority import analyse, analysis_table, recording
+from noninferiority import analyse_run, analysis_section, recording
 
 ROOT = Path(__file__).resolve().parent
 HEADLINE = {"roc_auc": "AUROC", "average_precision": "AP"}
@@ -68,17 +68,8 @@ def run_seed(data: str, seed: int, extra: list[str]) -> dict[str, Any]:
         "metrics": summary["metrics"],
         "intervals": summary["intervals"],
         "not_estimable": summary["not_estimable"],
-        "noninferiority": noninferiority(held.last, settings, seed),
+        "noninferiority": analyse_run("medical", held.last, settings, seed),
     }
-
-
-def noninferiority(held: dict[str, Any], settings: list[str], seed: int) -> dict[str, dict[str, float]]:
-    """How the test set bears on each ``noninferior`` rule (:mod:`noninferiority`), at the run's margin and resamples."""
-    from stillroom.api import get_plugin_manager
-    from stillroom.distillation.pipeline import load_config
-
-    cfg = load_config(get_plugin_manager().task("medical"), None, settings)
-    return {m: analyse(m, held, cfg.gate.margin_for(m), cfg.evaluation.bootstrap, seed) for m in HEADLINE}
 
 
 def _interval(run: dict[str, Any], key: str) -> str:
@@ -113,25 +104,6 @@ def metrics_table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def noninferiority_lines(runs: list[dict[str, Any]]) -> list[str]:
-    """What this test set lets the non-inferiority rules say (:mod:`noninferiority`)."""
-    analysed = [(r["seed"], r["noninferiority"]) for r in runs if r.get("noninferiority")]
-    if not analysed:
-        return []
-    return [
-        "## Can this test set show non-inferiority?",
-        "",
-        "From each run's held-out labels and predictions (recorded by a bench evaluator that adds no metric; the bound "
-        "recomputed here equals the run's logged one): where the lower bound of the paired gain's 95% interval falls with "
-        "other bootstrap seeds at the run's number of resamples, the bound and half-width at "
-        "more resamples, and the chance that a student exactly as good as its baseline passes `noninferior` at this "
-        "margin (normal approximation: bound = gain - 1.96 se), with the test rows it would take for 80%.",
-        "",
-        *analysis_table(analysed),
-        "",
-    ]
-
-
 def render(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "\n".join(
         [
@@ -153,7 +125,7 @@ def render(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             "",
             *gate_section([(r["seed"], r["gate"]) for r in runs]),
             "",
-            *noninferiority_lines(runs),
+            *analysis_section([(r["seed"], r.get("noninferiority", {})) for r in runs]),
             *meta.get("notes", []),
         ]
     )
