@@ -133,7 +133,32 @@ def analysis_section(runs: list[tuple[int, dict[str, dict[str, float]]]]) -> lis
         "",
         *analysis_table(analysed),
         "",
+        *analysis_summary(analysed),
+        "",
     ]
+
+
+def _span(values: list[float], fmt: str) -> str:
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
+
+
+def analysis_summary(runs: list[tuple[int, dict[str, dict[str, float]]]]) -> list[str]:
+    """One line per metric over the seeds: interval width against the margin, what an equal
+    student could expect, and how far the bound of the run's resamples moves between draws."""
+    lines = []
+    for metric in dict.fromkeys(m for _, a in runs for m in a):
+        rows = [a[metric] for _, a in runs if metric in a]
+        margin = rows[0]["margin"]
+        lines.append(
+            f"- `{metric}`: 95% CI half-width of the gain {_span([r['half_width'] for r in rows], '{:.4f}')} against a "
+            f"margin of {margin:g}; a student exactly as good as its baseline would pass `noninferior` with probability "
+            f"{_span([r['p_pass_equal'] for r in rows], '{:.0%}')}, 80% would need about "
+            f"{_span([r['n_for_80'] for r in rows], '{:,.0f}')} test rows (this test set: "
+            f"{_span([r['rows'] for r in rows], '{:,.0f}')}); the bound of {rows[0]['n_boot']:.0f} resamples moves by up "
+            f"to {max(r['low_max'] - r['low_min'] for r in rows):.4f} between draws."
+        )
+    return lines
 
 
 def analysis_table(runs: list[tuple[int, dict[str, dict[str, float]]]]) -> list[str]:
