@@ -92,6 +92,19 @@ def test_noninferiority_reads_the_lower_bound_of_the_paired_gain_interval() -> N
     ]
 
 
+def test_a_noninferiority_failure_from_an_interval_wider_than_the_margin_says_it_is_inconclusive() -> None:
+    # a small test set: gain +0.004 with interval [-0.011, +0.019] is as consistent with "equal" as with "worse"
+    wide = {"gain.roc_auc": 0.004, "gain.roc_auc.ci_low": -0.011, "gain.roc_auc.ci_high": 0.019}
+    reason = evaluate_gate(["noninferior(roc_auc)"], wide).reasons()[0]
+    assert reason.startswith("FAIL noninferior(roc_auc) (gain.roc_auc.ci_low >= -0.01; inconclusive: ")
+    assert "+/-0.015 wide, wider than the margin 0.01" in reason and reason.endswith("observed -0.011)")
+    # a narrow interval below the margin: the student is worse, nothing inconclusive about it
+    narrow = {"gain.roc_auc.ci_low": -0.03, "gain.roc_auc.ci_high": -0.02}
+    assert "inconclusive" not in evaluate_gate(["noninferior(roc_auc)"], narrow).reasons()[0]
+    passing = {"gain.roc_auc.ci_low": -0.005, "gain.roc_auc.ci_high": 0.03}
+    assert "inconclusive" not in evaluate_gate(["noninferior(roc_auc)"], passing).reasons()[0]
+
+
 def test_a_rule_on_a_metric_from_too_few_events_fails_with_the_reason_not_the_value() -> None:
     metrics = {"fidelity.alert_overlap": 1.0, "retention.roc_auc": 0.99, "gain.roc_auc.ci_low": 0.0}
     not_estimable = {
