@@ -102,39 +102,15 @@ def targets_of(name: str) -> list[str]:
     return [c for c in next(csv.reader([header])) if c != "smiles"]
 
 
-SAFE_NAME = re.compile(r"^[\w.-]+$")
-"""What a target name may hold for the default gate's per-output rules ('retention.roc_auc.<name> >= 0.9')
-to parse and for MLflow to take the metric name: SIDER's organ classes hold spaces, commas and brackets."""
-
-
-def data_file(name: str) -> tuple[Path, list[str]]:
-    """The file of a set and its target columns; a set whose target names the product cannot put
-    in a gate rule or a metric name (SIDER) is copied once with those names as identifiers
-    ("Hepatobiliary disorders" -> "Hepatobiliary_disorders"): same molecules, same labels."""
-    source, targets = SHARED / SETS[name]["file"], targets_of(name)
-    if all(SAFE_NAME.match(t) for t in targets):
-        return source, targets
-    import pandas as pd
-
-    renamed = {t: re.sub(r"\W+", "_", t).strip("_") for t in targets}
-    copy = LOGS.parent / "table2-data" / source.name
-    if not copy.is_file():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        pd.read_csv(source).rename(columns=renamed).to_csv(copy.with_suffix(".partial"), index=False)
-        copy.with_suffix(".partial").replace(copy)
-    return copy, list(renamed.values())
-
-
 def overrides(cell: Cell, quick: bool) -> list[str]:
     """The ``--set`` list of one cell: the default configuration except data, seed, one thread
     per model and the shortened timing (JSON lists: SIDER's column names hold commas)."""
     name, split, teacher, seed = cell
     spec = SETS[name]
-    path, targets = data_file(name)
     out = [
         "data.dataset=molecules.file",
-        f"data.path={path}",
-        f"data.targets={json.dumps(targets)}",
+        f"data.path={SHARED / spec['file']}",
+        f"data.targets={json.dumps(targets_of(name))}",
         f"data.split={split}",
         f"run.seed={seed}",
         f"molecules.endpoint=MoleculeNet {name}",
@@ -621,13 +597,11 @@ NOTES = [
     "only seed 0 of part of the sets was measured (the 'Seeds measured' table says which). The plan behind the order: "
     "one worker per teacher, every set on one split first (Lipophilicity on both), then the other split, then seeds 1 "
     "and 2; `python bench/moleculenet.py` resumes where this stopped (cells in the JSON are skipped).",
-    "SIDER with its own column names does not run: the default gate's per-output rules are written as "
-    "'retention.roc_auc.<target> >= 0.9', and a target named 'Hepatobiliary disorders' fails the rule grammar "
-    "(contract.rules: '[\\w./{}-]+') before any training; names with commas and brackets ('Neoplasms benign, "
-    "malignant and unspecified (incl cysts and polyps)') would not be valid MLflow metric names either. The first "
-    "SIDER cell failed so (listed below); later cells read a copy with the names as identifiers "
-    "(`data_file`: 'Hepatobiliary_disorders', same molecules and labels). A product fix (the loader or the "
-    "rule writer making names safe, or the grammar quoting them) is left to the core.",
+    "SIDER's own column names ('Hepatobiliary disorders', 'Neoplasms benign, malignant ... (incl cysts and polyps)') "
+    "made the default gate unparsable before main's fe90bae (22:32 UTC): the first SIDER cell (random, descriptor "
+    "ensemble, seed 0) failed so before any training (listed below), and the SIDER scaffold cell measured here read a "
+    "copy with the names as identifiers ('Hepatobiliary_disorders': same molecules and labels). With fe90bae merged "
+    "the bench reads the file as it is again.",
     "Speed rule under load: the Lipophilicity random Chemprop cell's student was LightGBM (31 leaves, about 3,000 "
     "trees cap with early stopping), chosen on validation fidelity 0.7939 against 0.7932 for the 512x128 MLP, which "
     "costs about 75x less per molecule (5.7 against 436 us, measured by the selection on the loaded machine); the "
