@@ -432,7 +432,9 @@ def _count(groups: dict[tuple[str, str, str], list[dict]], teacher: str, ok: Any
     runs = [r for (_, _, t), rs in groups.items() if t == teacher for r in rs]
     missed = [f"{r['dataset']} {r['split']} seed {r['seed']}" for r in runs if not ok(r)]
     verdict = "**met**" if not missed else "**missed**"
-    return f"{verdict} on {len(runs) - len(missed)} of {len(runs)} runs" + (f" (missed: {'; '.join(missed)})" if missed else "")
+    return f"{verdict}: {len(runs) - len(missed)} of {len(runs)} runs meet it" + (
+        f" (missed: {'; '.join(missed)})" if missed else ""
+    )
 
 
 def target_rows(groups: dict[tuple[str, str, str], list[dict]]) -> list[str]:
@@ -591,10 +593,12 @@ NOTES = [
     "molecules, which is where the guarantee can fail. For a yes/no endpoint a prediction set is {0}, {1} or {0,1}: "
     "with well-separated classes most sets are singletons and coverage can sit well above nominal (conservative), "
     "which the 3-point target also counts as a miss.",
-    "Compute (2026-12-06): the 2-core VM was shared with other helpers' benchmarks (load average 7-15 during these "
-    "runs, see the header), so a Chemprop cell took 35-40 minutes of wall time (Lipophilicity: about 48 s per epoch "
-    "against about 9 CPU-seconds idle) and a descriptor-ensemble cell 9-18 minutes. New cells stopped at 22:40 UTC: "
-    "only seed 0 of part of the sets was measured (the 'Seeds measured' table says which). The plan behind the order: "
+    "Compute (2026-12-06): the 2-core VM was shared with other helpers' benchmarks (load average 2.4-13.3 at the "
+    "cells' starts and ends, 9-15 for the first hour), so a Chemprop cell took 34-39 minutes of wall time while the "
+    "load stood at 9-15 (Lipophilicity: about 48 s per epoch against about 9 CPU-seconds idle) and 8-10 minutes once "
+    "it fell to 3-5 (BBBP, BACE); a descriptor-ensemble cell 4.5-18 minutes. New cells stopped at 22:40 UTC: 12 of "
+    "the 20 seed-0 cells were measured, one failed (SIDER names, below), none of seeds 1 and 2 (the 'Seeds measured' "
+    "table says which). The plan behind the order: "
     "one worker per teacher, every set on one split first (Lipophilicity on both), then the other split, then seeds 1 "
     "and 2; `python bench/moleculenet.py` resumes where this stopped (cells in the JSON are skipped).",
     "SIDER's own column names ('Hepatobiliary disorders', 'Neoplasms benign, malignant ... (incl cysts and polyps)') "
