@@ -55,8 +55,9 @@ def worker(name: str, path: str, targets: list[str], overrides: list[str], log: 
     from stillroom.testing import temporary_store
 
     logger = logging.getLogger("stillroom")
-    steps = StepCPU()
-    shown = logging.StreamHandler(open(log, "a", buffering=1))  # noqa: SIM115 - open for the run's life
+    stream = open(log, "a", buffering=1)  # noqa: SIM115 - open for the run's life
+    steps = StepCPU(echo=stream)
+    shown = logging.StreamHandler(stream)
     shown.setLevel(logging.INFO)
     shown.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logger.addHandler(steps)
@@ -108,7 +109,8 @@ def run(name: str, path: str, targets: list[str], overrides: list[str]) -> dict[
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_start, started = os.getloadavg()[0], time.time()
     print(f"{name}: running; progress in {log}", file=sys.stderr)
-    with open(log, "w") as err:
+    log.write_text("")
+    with open(log, "a") as err:  # appending, like the run's own log handler: neither overwrites the other
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err, text=True)
         with TreeSampler(proc.pid) as sampler:
             stdout, _ = proc.communicate()

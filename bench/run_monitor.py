@@ -15,6 +15,7 @@ Two measurements the core's step timings (wall seconds) do not give:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -41,8 +42,9 @@ class StepCPU(logging.Handler):
     """CPU seconds per kind of step, added up like the core adds up wall seconds; and every step
     by its full title (``teacher: building ...`` apart from ``teacher: scoring ...``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo: Any = None) -> None:
         super().__init__(logging.DEBUG)
+        self.echo = echo  # a text stream each finished step is also written to (a run cut short keeps them)
         self.open: dict[str, tuple[float, float]] = {}
         self.cpu: dict[str, float] = {}
         self.steps: list[dict[str, Any]] = []
@@ -59,6 +61,8 @@ class StepCPU(logging.Handler):
             key = step_key(title)
             self.cpu[key] = self.cpu.get(key, 0.0) + cpu
             self.steps.append({"title": title, "wall": round(time.perf_counter() - wall0, 1), "cpu": round(cpu, 1)})
+            if self.echo is not None:
+                print(f"[bench] step done: {json.dumps(self.steps[-1])} cpu_total {cpu_now():.1f}", file=self.echo, flush=True)
 
 
 class TreeSampler:
