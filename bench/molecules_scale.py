@@ -15,7 +15,7 @@ sampling of the whole process tree, summed), and the load average. The machine i
 idle machine's wall time is estimated from CPU seconds and labelled an estimate.
 
     python bench/molecules_scale.py build /tmp/scale-sets
-    python bench/molecules_scale.py run scale-8k-tox21 /tmp/scale-sets/scale-8k-tox21.csv NR-AR,... \
+    python bench/molecules_scale.py run scale-8k-panel12 /tmp/scale-sets/scale-8k-panel12.csv AMES,NR-AR-LBD,... \
         --set "molecules.endpoint=Tox21 calls (ADMET-AI)" --set molecules.units=yes/no --set teacher.params.threads=1
     python bench/molecules_scale.py render            # rebuild the report from the JSON
 """
