@@ -218,10 +218,11 @@ def _headline(m: dict[str, float]) -> str:
     return ", ".join(f"{k} {m[k]:.3f}" for k in keys) or "no headline metric"
 
 
-def build(out: str, seed: int, threads: int) -> None:
+def build(out: str, seed: int, threads: int, small_only: bool) -> None:
     from scale_sets import build as make
+    from scale_sets import relabel_small
 
-    facts = make(Path(out), seed=seed, threads=threads)
+    facts = relabel_small(Path(out), seed=seed, threads=threads) if small_only else make(Path(out), seed=seed, threads=threads)
     SETS.write_text(json.dumps(facts, indent=1))
     print(json.dumps({k: facts[k] for k in ("large", "small", "seconds")}, indent=1))
 
@@ -233,6 +234,7 @@ def main() -> None:
     make.add_argument("out")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--threads", type=int, default=1, help="torch threads of the ADMET-AI labelling")
+    make.add_argument("--small-only", action="store_true", help="only the smaller set again, from the larger file in OUT")
     one = sub.add_parser("run", help="one default run on a file, appended to the table")
     one.add_argument("name")
     one.add_argument("path")
@@ -244,7 +246,7 @@ def main() -> None:
     if args.command == "render":
         render()
     elif args.command == "build":
-        build(args.out, args.seed, args.threads)
+        build(args.out, args.seed, args.threads, args.small_only)
     else:
         run(args.name, args.path, [t.strip() for t in args.targets.split(",")], args.overrides)
 

@@ -58,6 +58,7 @@ PANEL = [
 POOL_HELD_OUT = 3000  # the default run's data.pool_max
 LARGE, SMALL = 41_000, 8_000
 LABEL_CHUNK = 2_000
+ORIGINS = "molecules.csv"  # every molecule of the larger set and where it came from
 
 
 @dataclass
@@ -149,14 +150,8 @@ def build(out: Path, seed: int = 0, large: int = LARGE, small: int = SMALL, thre
     frame[["smiles", REGRESSION_ENDPOINT]].to_csv(large_path, index=False)
     labelled_large = time.perf_counter() - started
 
-    started = time.perf_counter()
-    sub = frame.sample(n=min(small, len(frame)), random_state=seed + 8).reset_index(drop=True)
-    probabilities = admet_labels(sub["smiles"].tolist(), PANEL, threads)
-    calls = (probabilities >= 0.5).astype(int)
-    small_frame = pd.concat([sub[["smiles"]], pd.DataFrame(calls, columns=PANEL)], axis=1)
-    small_path = out / f"scale-{len(sub) // 1000}k-panel12.csv"
-    small_frame.to_csv(small_path, index=False)
-    labelled_small = time.perf_counter() - started
+    frame[["smiles", "origin"]].to_csv(out / ORIGINS, index=False)  # what relabel_small reads back
+    small_path, small_facts, labelled_small = label_small(frame, out, small, seed, threads)
 
     facts = {
         "seed": seed,
@@ -166,19 +161,49 @@ def build(out: Path, seed: int = 0, large: int = LARGE, small: int = SMALL, thre
         "rounds": grown.rounds,
         "seconds": {"generate": round(generated), "label_large": round(labelled_large), "label_small": round(labelled_small)},
         "large": _file_facts(large_path, frame["origin"], {REGRESSION_ENDPOINT: _value_stats(frame[REGRESSION_ENDPOINT])}),
-        "small": _file_facts(
-            small_path,
-            sub["origin"],
-            {
-                e: {"positives": int(calls[:, j].sum()), "mean_probability": round(float(probabilities[:, j].mean()), 4)}
-                for j, e in enumerate(PANEL)
-            },
-        ),
+        "small": small_facts,
         "labels": {
             "large": f"ADMET-AI {REGRESSION_ENDPOINT} (value, rounded to 4 decimals)",
             "small": "ADMET-AI probabilities (AMES and 11 Tox21 endpoints) thresholded at 0.5 (1 = predicted active)",
         },
     }
+    (out / "sets.json").write_text(json.dumps(facts, indent=1))
+    return facts
+
+
+def label_small(frame: pd.DataFrame, out: Path, small: int, seed: int, threads: int) -> tuple[Path, dict[str, Any], float]:
+    """The smaller set: a seeded sample of the larger one's molecules, labelled with :data:`PANEL`."""
+    started = time.perf_counter()
+    sub = frame.sample(n=min(small, len(frame)), random_state=seed + 8).reset_index(drop=True)
+    probabilities = admet_labels(sub["smiles"].tolist(), PANEL, threads)
+    calls = (probabilities >= 0.5).astype(int)
+    path = out / f"scale-{len(sub) // 1000}k-panel12.csv"
+    pd.concat([sub[["smiles"]], pd.DataFrame(calls, columns=PANEL)], axis=1).to_csv(path, index=False)
+    labels = {
+        e: {"positives": int(calls[:, j].sum()), "mean_probability": round(float(probabilities[:, j].mean()), 4)}
+        for j, e in enumerate(PANEL)
+    }
+    return path, _file_facts(path, sub["origin"], labels), time.perf_counter() - started
+
+
+def relabel_small(out: Path, seed: int = 0, small: int = SMALL, threads: int = 1) -> dict[str, Any]:
+    """The smaller set again from the larger file already in ``out`` (same sample, new :data:`PANEL`),
+    without generating and labelling 41k molecules again. Origins come from ``molecules.csv`` where
+    :func:`build` wrote one, else from the seeds (seed molecules by source, the rest ``analogue.?``)."""
+    facts = json.loads((out / "sets.json").read_text())
+    frame = pd.read_csv(out / facts["large"]["file"], usecols=["smiles"])
+    if (out / ORIGINS).is_file():
+        frame = frame.merge(pd.read_csv(out / ORIGINS), on="smiles", how="left")
+    else:
+        grown, _ = seed_molecules(seed)
+        source = dict(zip(grown.smiles, grown.origin, strict=True))
+        frame["origin"] = [source.get(s, "analogue.?") for s in frame["smiles"]]
+    _path, small_facts, seconds = label_small(frame, out, small, seed, threads)
+    previous = facts["small"]
+    if "?" in small_facts["analogues_by_method"]:  # the same sample: the first build's methods
+        small_facts["analogues_by_method"] = previous["analogues_by_method"]
+    facts["small"], facts["seconds"]["label_small"] = small_facts, round(seconds)
+    facts["relabelled_small"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (out / "sets.json").write_text(json.dumps(facts, indent=1))
     return facts
 
