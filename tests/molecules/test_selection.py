@@ -3,16 +3,19 @@ fidelity within the budget chosen, the choice and the candidates kept for the re
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from stillroom.errors import ConfigError
 from stillroom.tasks.targets import labels_only, make_targets
 from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardised_mol
 from stillroom_molecules.outputs import as_matrix
-from stillroom_molecules.selection import SelectedStudent, selection_sample, validation_fidelity
+from stillroom_molecules.selection import SelectedStudent, model_latency_us, selection_sample, validation_fidelity
 
 CANDIDATES = [
     {"name": "molecules.lightgbm", "params": {"num_leaves": 7}},
@@ -132,3 +135,16 @@ def test_above_selection_rows_candidates_see_a_sample_and_the_chosen_one_is_trai
     unsampled = _fit({"candidates": CANDIDATES, "n_estimators": 150}, data)  # 600 rows < the default 10,000
     assert [r["trained_rows"] for r in unsampled.selection] == [600, 600]
     assert all("refit_rows" not in r for r in unsampled.selection)
+
+
+def test_latency_is_the_models_cpu_time_not_its_wait_for_a_core() -> None:
+    """A model that waits (here: sleeps, as a thread does on a loaded machine) is not charged for it."""
+
+    class Waiting:
+        threads = 1
+
+        def predict_features(self, F: sparse.csr_matrix) -> np.ndarray:
+            time.sleep(0.05)  # 50 ms for 100 rows: 500 us a molecule of wall time, no CPU time
+            return np.zeros(F.shape[0])
+
+    assert model_latency_us(Waiting(), sparse.csr_matrix(np.ones((100, 4))), 100) < 50
