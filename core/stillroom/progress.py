@@ -82,7 +82,16 @@ def show_on_stderr(level: int = logging.INFO) -> logging.Handler:
     handler.setLevel(level)
     logger.addHandler(handler)
     logger.setLevel(level)
+    # Shown here, so not passed up as well: a library that configures the root logger on import
+    # (mlflow.pytorch's Lightning autolog calls logging.basicConfig) would print every line twice.
+    logger.propagate = False
     return handler
+
+
+def stop_showing(handler: logging.Handler) -> None:
+    """Undo :func:`show_on_stderr`: remove its handler and pass records to the caller's logging again."""
+    logger.removeHandler(handler)
+    logger.propagate = True
 
 
 def current_step() -> str | None:

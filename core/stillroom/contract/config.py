@@ -64,8 +64,9 @@ class GuardsConfig(StrictModel):
     conflicting_duplicates: Severity = Field(
         "warn", description="the same inputs with different labels (merged by the loader where it knows how)"
     )
-    few_test_events: Severity = Field("warn", description="fewer than min_test_events positives (or rows) in the test split")
-    min_test_events: int = Field(30, ge=1, description="events the test split needs for thresholded metrics to be estimable")
+    few_test_events: Severity = Field(
+        "warn", description="fewer than evaluation.min_events positives (or rows) in the test split"
+    )
     accept: list[str] = Field(
         default_factory=list, description="input columns reviewed and kept on purpose: their findings are recorded, never errors"
     )

@@ -12,7 +12,8 @@ verdicts afterwards, so the data is checked once the dataset hook returned its b
 * ``conflicting_duplicates``: the same inputs with different labels (numeric inputs here; a
   vertical whose inputs are domain objects merges them in its loader and reports the counts in
   ``details["duplicates"]``);
-* ``few_test_events``: the test split's rarest class (or value count) below ``min_test_events``.
+* ``few_test_events``: the test split's rarest class (or value count) below ``evaluation.min_events``,
+  the same threshold below which evaluation calls a metric not estimable (one setting, not two).
 
 Each finding is an error or a warning as ``data.guards`` says; the record (findings, class
 balance and events per split, duplicates) is printed, logged as ``data_quality.json`` and shown
@@ -96,9 +97,12 @@ class DataQuality:
             raise DataError(f"data guard(s) failed before any training: {problems}")
 
 
-def check_data(bundle: DataBundle, guards: GuardsConfig) -> DataQuality:
-    """Run every guard on a validated bundle; findings get the severity the config gives them."""
-    quality = DataQuality(settings=guards.model_dump(mode="json"))
+def check_data(bundle: DataBundle, guards: GuardsConfig, min_events: int = 30) -> DataQuality:
+    """Run every guard on a validated bundle; findings get the severity the config gives them.
+
+    ``min_events`` is ``evaluation.min_events``: a test split the guard calls too small is one
+    whose thresholded metrics evaluation will call not estimable, so both read one setting."""
+    quality = DataQuality(settings={**guards.model_dump(mode="json"), "min_events": min_events})
     quality.splits = _split_profile(bundle)
     labelled = bundle.reference == "labels"
     train = bundle.train.iloc[:MAX_ROWS]
@@ -114,7 +118,7 @@ def check_data(bundle: DataBundle, guards: GuardsConfig) -> DataQuality:
         dup, dup_findings = _duplicates(bundle, train, numeric)
         quality.duplicates = dup
         found += [("conflicting_duplicates", f) for f in dup_findings]
-        found += [("few_test_events", f) for f in _few_events(quality.splits.get("test", {}), guards.min_test_events)]
+        found += [("few_test_events", f) for f in _few_events(quality.splits.get("test", {}), min_events)]
     for guard, finding in found:
         severity = getattr(guards, guard)
         if severity == "off":
@@ -131,7 +135,7 @@ def run_guards(bundle: DataBundle, cfg: Any) -> DataQuality:
     that fired stops the run here, before the teacher: nothing trained, nothing logged."""
     settings = getattr(cfg.data, "guards", None) or GuardsConfig()
     with step("data: guards (leaks, ids, stray labels, duplicates, events)"):
-        quality = check_data(bundle, settings)
+        quality = check_data(bundle, settings, cfg.evaluation.min_events)
     report(quality)
     quality.raise_errors()
     return quality
