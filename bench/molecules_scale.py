@@ -189,6 +189,8 @@ def render() -> None:
             f"{r['load_average'][0]} / {r['load_average_mean']} / {r['load_average'][1]}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        lines += ["", "**No whole run has finished yet**: what the runs reached is in the notes below."]
     lines += ["", "Overrides, rows per split, the teacher's steps apart, and headline metrics:", ""]
     for r in rows:
         lines.append(f"- **{r['name']}** ({r['when']}, file md5 `{r['md5']}`): `{' '.join(r['overrides']) or 'defaults'}`")
