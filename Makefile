@@ -57,7 +57,7 @@ demo: setup
 	@echo "  $(VENV)/bin/stillroom promote fraud-student --version N --approver NAME --reason TEXT"
 
 test: setup sysdeps
-	$(VENV)/bin/pytest -n 2 --dist loadscope -q tests
+	$(VENV)/bin/pytest -n 2 --dist loadscope -q --durations=30 tests
 
 # Style, the import layers of docs/architecture.md (import-linter) and the core's types (mypy).
 lint: setup

@@ -35,6 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gates import GateRecord, fetch_gate, gate_section, load_average
+from machine import thread_settings
+from noninferiority import analyse_run, analysis_section, recording
+
 ROLES = ("teacher", "student", "baseline")
 COLUMNS = [
     ("ROC-AUC", "{role}.roc_auc", "{:.4f}"),
@@ -77,6 +81,9 @@ class Run:
     transactions: int = 0
     date: str = ""
     throughput: dict[str, float] = field(default_factory=dict)
+    gate_record: GateRecord = field(default_factory=dict)  # the run's gate.json (runs before 2026-12-06: none)
+    load: dict[str, float] = field(default_factory=dict)  # 1-minute load average at the run's start and end
+    noninferiority: dict[str, dict[str, float]] = field(default_factory=dict)  # what the test week lets noninferior() say
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,9 +159,10 @@ def run_seed(
         try:
             for name, variant in variants.items():
                 print(f"[bench] {regime}, seed {seed}: {name} ...", flush=True)
-                start = time.perf_counter()
-                settings = base if base is not None else overrides(args, seed, REGIMES[regime])
-                summary = stillroom.distill("fraud", overrides=[*settings, *variant])
+                load_start, start = load_average(), time.perf_counter()
+                settings = [*(base if base is not None else overrides(args, seed, REGIMES[regime])), *variant]
+                with recording() as held:
+                    summary = stillroom.distill("fraud", overrides=settings)
                 intervals = {
                     f"{k}.ci_{side}": v for k, (lo, hi) in summary["intervals"].items() for side, v in (("low", lo), ("high", hi))
                 }
@@ -168,6 +176,9 @@ def run_seed(
                     summary["timings"],
                     summary["lineage"].get("transactions", 0),
                     args.date,
+                    gate_record=fetch_gate(summary["run_id"]),
+                    load={"start": load_start, "end": load_average()},
+                    noninferiority=analyse_run("fraud", held.last, settings, seed),
                 )
                 runs.append(run)
                 m = run.metrics
@@ -313,17 +324,35 @@ def targets(runs: list[Run]) -> list[str]:
 
 def per_seed_table(runs: list[Run]) -> list[str]:
     lines = [
-        "| seed | teacher AP | student AP | baseline AP | alert overlap | student fit s | whole run s | gate |",
-        "|---|---|---|---|---|---|---|---|",
+        "| seed | teacher AP | student AP | baseline AP | alert overlap | student fit s | whole run s | load average "
+        "(start / end) | gate (that run's rules) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         m = r.metrics
         aps = " | ".join(f"{m[f'{role}.average_precision']:.4f}" for role in ROLES)
+        load = f"{r.load['start']:.1f} / {r.load['end']:.1f}" if r.load else "(not recorded)"
         lines.append(
             f"| {r.seed} | {aps} | {m['fidelity.alert_overlap']:.3f} | {r.timings.get('student', float('nan')):.1f} "
-            f"| {r.wall_seconds:.0f} | {r.gate} |"
+            f"| {r.wall_seconds:.0f} | {load} | {r.gate} |"
         )
     return lines
+
+
+def gate_lines(runs: list[Run]) -> list[str]:
+    """The default gate per seed (``gate.json`` of each run): which rules failed and why."""
+    section = gate_section([(r.seed, r.gate_record) for r in runs])
+    if not section:
+        return []
+    return [
+        "Default gate (the rules of `plugins/fraud/stillroom_fraud/default.yaml`: retention, non-inferiority to the "
+        "no-teacher baseline on the paired bootstrap CI, fidelity at the operating point with at least "
+        "`evaluation.min_events` events, efficiency timed interleaved), per seed:",
+        "",
+        *section,
+        "",
+        *analysis_section([(r.seed, r.noninferiority) for r in runs]),
+    ]
 
 
 def ablation_table(runs: list[Run]) -> list[str]:
@@ -491,6 +520,7 @@ def regime_section(args: argparse.Namespace, regime: str, runs: list[Run]) -> li
         "",
         *per_seed_table(default),
         "",
+        *gate_lines(default),
     ]
     ablations = [r for r in runs if r.regime == regime]
     if len({r.variant for r in ablations}) > 1:
@@ -589,6 +619,8 @@ def main(argv: list[str] | None = None) -> None:
         args.out = args.render.parent
     else:
         args.command, args.notes = " ".join(["python bench/fraud.py", *sys.argv[1:]]), []
+        if threads := thread_settings():
+            args.notes.append(f"Run with {threads} in the environment (the machine was shared with other benches).")
         args.date, args.machine = time.strftime("%Y-%m-%d"), machine()
         runs = []
         for regime in args.regimes:
@@ -601,7 +633,8 @@ def main(argv: list[str] | None = None) -> None:
                 twin = next((r for r in runs if (r.regime, r.variant, r.seed) == ("handbook", default, seed)), None)
                 runs += raw_log_seed(args, seed, twin)
         if args.update:
-            runs, args.notes = merged(args.out / "fraud.json", runs)
+            runs, notes = merged(args.out / "fraud.json", runs)
+            args.notes = notes + args.notes
         args.out.mkdir(parents=True, exist_ok=True)
         saved_args = {k: json.dumps(v, default=str) for k, v in vars(args).items()}
         payload = {"command": args.command, "date": args.date, "machine": args.machine, "args": saved_args, "notes": args.notes}

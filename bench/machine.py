@@ -35,3 +35,12 @@ def describe(packages: tuple[str, ...]) -> str:
     mem = f"{int(mem_kib.split()[0]) // 1024**2} GiB RAM" if mem_kib else "RAM unknown"
     versions = ", ".join(f"{d} {version(d)}" for d in packages)
     return f"{cpu}, {os.cpu_count()} cores, {mem}; Python {platform.python_version()}; {versions}"
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_settings() -> str:
+    """The thread-count variables this bench ran under (``OMP_NUM_THREADS=1``), or ``""``: a
+    figure measured on one thread is not comparable with one measured on every core."""
+    return ", ".join(f"{k}={os.environ[k]}" for k in THREAD_VARIABLES if k in os.environ)

@@ -344,7 +344,31 @@ def _with_scoring(text: str, out: Path) -> str:
     """The report with the scoring and efficiency sections, when those parts have been run."""
     saved = out.with_name(out.name + "-scoring.json")
     text = text + "\n" + render_scoring(json.loads(saved.read_text())) if saved.exists() else text
-    return _with_efficiency(text, out.with_name("efficiency.json"))
+    return _with_gate(_with_efficiency(text, out.with_name("efficiency.json")), out.with_name("medical-gate.json"))
+
+
+def _with_gate(text: str, saved: Path) -> str:
+    """A pointer to the default recipe's runs under the default gate (bench/medical_gate.py)."""
+    from gates import summary_line
+
+    if not saved.exists():
+        return text
+    runs = json.loads(saved.read_text())["runs"]
+    return (
+        text
+        + "\n"
+        + "\n".join(
+            [
+                "## The default recipe under the default gate (bench/medical_gate.py)",
+                "",
+                "The families above use this bench's own teacher and students and no gate. The vertical's default config "
+                f"on the same archive, gated as a user's run is: {summary_line([(r['seed'], r['gate']) for r in runs])} "
+                "Per seed figures, failing rules and what this test set lets `noninferior` say: "
+                "[medical-gate.md](medical-gate.md).",
+                "",
+            ]
+        )
+    )
 
 
 def _with_efficiency(text: str, saved: Path) -> str:

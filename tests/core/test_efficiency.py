@@ -6,15 +6,26 @@ take longer than asked, never shorter.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_info
 
+from stillroom.contract import config as cfg
+from stillroom.contract import inference_threads
+from stillroom.distillation.cores import WaitClock
 from stillroom.distillation.efficiency import Efficiency, Interleaved, measure_efficiency, measure_interleaved, serialized_size
 from stillroom.distillation.pipeline import efficiency_metrics
+from stillroom.errors import ConfigError
+from stillroom_fraud.config import FraudConfig
 
 
 def _fast(X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -197,3 +208,151 @@ def test_named_runtimes_each_get_their_figures_and_ratios_and_the_first_is_the_h
     record = timing.as_dict()
     assert set(record["runtimes"]) == {"onnxruntime", "torch"}
     assert record["runtimes"]["torch"]["ratios"]["student"]["batch_n"]["per_round"] == pytest.approx([2, 2, 2])
+
+
+# --------------------------------------------------------------------------- timed on one core
+
+needs_affinity = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or not Path("/proc/self/task").is_dir(), reason="CPU affinity is Linux-only"
+)
+
+
+def _affinities() -> dict[int, set[int]]:
+    """Every thread of this process and the CPUs it may run on."""
+    out = {}
+    for name in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):
+            out[int(name)] = os.sched_getaffinity(int(name))
+    return out
+
+
+@contextlib.contextmanager
+def _idle_thread() -> Iterator[int]:
+    """A thread that only waits, so the pinning must reach threads other than the caller's; its id."""
+    started, stop = threading.Event(), threading.Event()
+    ids: list[int] = []
+
+    def wait() -> None:
+        ids.append(threading.get_native_id())
+        started.set()
+        stop.wait()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    started.wait()
+    try:
+        yield ids[0]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _observer(seen: dict[str, Any]) -> Any:
+    """A predict that records, on its first call, what it runs on: every thread's CPUs, the
+    threads torch and the contract would give it, the OpenMP/BLAS pools' sizes."""
+    torch = pytest.importorskip("torch")
+
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        if not seen:
+            seen["affinities"] = _affinities()
+            seen["torch"] = torch.get_num_threads()
+            seen["inference_threads"] = inference_threads(8)
+            seen["pools"] = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+        return _fast(X)
+
+    return predict
+
+
+@needs_affinity
+def test_one_core_timing_pins_every_thread_caps_every_pool_and_gives_everything_back() -> None:
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(2)
+    seen: dict[str, Any] = {}
+    with _idle_thread() as other:
+        before = _affinities()
+        timing = measure_interleaved(
+            {"teacher": {"predict": _observer(seen)}, "student": {"predict": _fast}}, _batch(50), batch_rows=20, rounds=3
+        )
+        after = _affinities()
+    compute = timing.as_dict()["compute"]
+    assert compute["pinned"] and compute["cores"] == 1 and compute["threads"] == 1
+    (cpu,) = compute["cpus"]
+    assert cpu in before[threading.get_native_id()] and compute["threads_pinned"] >= 2
+    assert set(seen["affinities"]) >= {threading.get_native_id(), other}
+    assert all(cpus == {cpu} for cpus in seen["affinities"].values())
+    assert seen["torch"] == 1 and seen["inference_threads"] == 1 and set(seen["pools"].values()) == {1}
+    assert compute["torch_threads"] == {"before": 2, "during": 1}
+    assert {tid: after[tid] for tid in before} == before  # each thread's own CPUs back
+    assert torch.get_num_threads() == 2 and inference_threads(8) == 8
+
+
+@needs_affinity
+def test_a_predict_that_raises_still_gets_the_process_its_cores_and_threads_back() -> None:
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(2)
+
+    def broken(X: pd.DataFrame) -> np.ndarray:
+        raise RuntimeError("model exploded")
+
+    with _idle_thread():
+        before = _affinities()
+        with pytest.raises(RuntimeError, match="model exploded"):
+            measure_interleaved({"teacher": {"predict": broken}, "student": {"predict": _fast}}, _batch(20), batch_rows=5)
+        after = _affinities()
+    assert {tid: after[tid] for tid in before} == before
+    assert torch.get_num_threads() == 2 and inference_threads(3) == 3
+
+
+@needs_affinity
+def test_all_cores_leaves_the_process_and_its_pools_as_they_are() -> None:
+    seen: dict[str, Any] = {}
+    timing = measure_interleaved(
+        {"teacher": {"predict": _observer(seen)}, "student": {"predict": _fast}}, _batch(20), batch_rows=5, cores="all"
+    )
+    compute = timing.as_dict()["compute"]
+    assert not compute["pinned"] and compute["threads"] is None and compute["asked"] == "all"
+    assert seen["inference_threads"] == 8 and seen["affinities"][threading.get_native_id()] == os.sched_getaffinity(0)
+
+
+def test_the_timing_record_says_what_the_models_ran_on() -> None:
+    """efficiency.json's ``compute``: cores, pinned CPU, threads, how the CPU was chosen; and each
+    model's CPU seconds per wall second (about 1 on one core)."""
+    models = {role: {"predict": _fast} for role in ("teacher", "student")}
+    record = measure_interleaved(models, _batch(50), batch_rows=20, rounds=3).as_dict()
+    compute = record["compute"]
+    assert compute["asked"] == compute["cores"] == compute["threads"] == 1
+    assert compute["summary"] and compute["how"]
+    if compute["pinned"]:
+        assert len(compute["cpus"]) == 1 and "least busy" in compute["how"] and str(compute["cpus"][0]) in compute["busy"]
+    else:  # no CPU affinity here: the record says the pools were capped only
+        assert "not available" in compute["how"]
+    assert set(record["runtimes"]["predict"]["cpu_per_wall"]) == {"teacher", "student"}
+    if Path("/proc/thread-self/schedstat").exists():  # the time on a core of its own, the wall time beside it
+        assert record["measure"].startswith("seconds per call on a core of its own")
+        entry = record["runtimes"]["predict"]
+        walls, owns = (entry[k]["teacher"]["batch_n"] for k in ("wall_seconds_per_call", "seconds_per_call"))
+        assert all(0 < own <= wall for own, wall in zip(owns, walls, strict=True))
+
+
+@pytest.mark.skipif(not Path("/proc/thread-self/schedstat").exists(), reason="the kernel's runqueue delay is Linux-only")
+def test_the_wait_clock_reads_the_calling_threads_runqueue_delay() -> None:
+    with WaitClock() as waits:
+        first = waits()
+        assert waits.available and first >= 0 and waits() >= first  # seconds waited so far, never less
+        errors: list[BaseException] = []
+        thread = threading.Thread(target=lambda: errors.append(pytest.raises(RuntimeError, waits).value))
+        thread.start()
+        thread.join()
+        assert errors and "thread that opened it" in str(errors[0])
+    assert not waits.available and waits() == 0.0
+    assert not WaitClock(enabled=False).available
+
+
+@pytest.mark.parametrize("value", ["0", "two", "true", "1.5", "-1"])
+def test_efficiency_cores_is_a_whole_number_of_cores_or_all(value: str) -> None:
+    default = Path(__import__("stillroom_fraud").__file__).with_name("default.yaml")
+    with pytest.raises(ConfigError, match="evaluation.efficiency_cores"):
+        cfg.resolve(FraudConfig, default, None, [f"evaluation.efficiency_cores={value}"])
+    assert cfg.resolve(FraudConfig, default, None, []).evaluation.efficiency_cores == 1
+    assert cfg.resolve(FraudConfig, default, None, ["evaluation.efficiency_cores=all"]).evaluation.efficiency_cores == "all"
+    assert cfg.resolve(FraudConfig, default, None, ["evaluation.efficiency_cores=2"]).evaluation.efficiency_cores == 2

@@ -14,6 +14,7 @@ import pytest
 from stillroom.contract import config as cfg
 from stillroom.contract.bundle import DataBundle
 from stillroom.contract.config import GateConfig
+from stillroom.contract.names import output_metric_key
 from stillroom.contract.rules import expand_rules, parse_rule
 from stillroom.distillation.applicability import check_rules, generic_reports
 from stillroom.distillation.gate import evaluate_gate
@@ -90,6 +91,23 @@ def test_noninferiority_reads_the_lower_bound_of_the_paired_gain_interval() -> N
     assert evaluate_gate(GateConfig(rules=["noninferior(roc_auc)"]), {}).reasons() == [
         "FAIL noninferior(roc_auc) (gain.roc_auc.ci_low >= -0.01; observed missing)"
     ]
+
+
+def test_a_noninferiority_failure_from_an_interval_wider_than_the_margin_says_it_is_inconclusive() -> None:
+    # a small test set: gain +0.004 with interval [-0.011, +0.019] is as consistent with "equal" as with "worse"
+    wide = {"gain.roc_auc": 0.004, "gain.roc_auc.ci_low": -0.011, "gain.roc_auc.ci_high": 0.019}
+    reason = evaluate_gate(["noninferior(roc_auc)"], wide).reasons()[0]
+    assert reason.startswith("FAIL noninferior(roc_auc) (gain.roc_auc.ci_low >= -0.01; inconclusive: ")
+    assert "[-0.011, 0.019] holds 0 and is wider than the margin (+/-0.015 > 0.01)" in reason
+    assert reason.endswith("observed -0.011)")
+    # wide but wholly below 0: the student is worse, the test set was big enough to say so
+    worse = {"gain.roc_auc.ci_low": -0.2, "gain.roc_auc.ci_high": -0.001}
+    assert "inconclusive" not in evaluate_gate(["noninferior(roc_auc)"], worse).reasons()[0]
+    # a narrow interval below the margin: the student is worse, nothing inconclusive about it
+    narrow = {"gain.roc_auc.ci_low": -0.03, "gain.roc_auc.ci_high": -0.02}
+    assert "inconclusive" not in evaluate_gate(["noninferior(roc_auc)"], narrow).reasons()[0]
+    passing = {"gain.roc_auc.ci_low": -0.005, "gain.roc_auc.ci_high": 0.03}
+    assert "inconclusive" not in evaluate_gate(["noninferior(roc_auc)"], passing).reasons()[0]
 
 
 def test_a_rule_on_a_metric_from_too_few_events_fails_with_the_reason_not_the_value() -> None:
@@ -172,3 +190,23 @@ def test_rules_the_data_cannot_produce_are_refused_with_what_would_make_them_app
         check_rules(["retention.rmse >= 0.9"], config, _bundle("binary"), evaluators)
     with pytest.raises(ConfigError, match=r"reports 'fidelity.alert_overlap'"):
         check_rules(["fidelity.alert_overlap >= 0.8"], config, _bundle("regression"), evaluators)
+
+
+def test_rules_on_outputs_named_from_a_users_columns_parse_and_find_their_metrics() -> None:
+    # SIDER's organ classes hold spaces and commas; metric keys keep the spaces, commas become "_"
+    outputs = ["Hepatobiliary disorders", "Injury, poisoning and procedural complications"]
+    rules = expand_rules(["noninferior({headline})", "retention.{headline} >= 0.9"], "multilabel", None, outputs)
+    assert "noninferior(roc_auc.Injury_ poisoning and procedural complications)" in rules
+    metrics = {}
+    for output in outputs:
+        metrics[output_metric_key("gain", "roc_auc", output, 2) + ".ci_low"] = -0.001
+        metrics[output_metric_key("gain", "average_precision", output, 2) + ".ci_low"] = -0.05
+        metrics[output_metric_key("retention", "roc_auc", output, 2)] = 0.95
+        metrics[output_metric_key("retention", "average_precision", output, 2)] = 0.95
+    metrics |= {"gain.roc_auc.ci_low": 0.0, "gain.average_precision.ci_low": 0.0}
+    metrics |= {"retention.roc_auc": 0.95, "retention.average_precision": 0.95}
+    result = {r.rule: r for r in evaluate_gate(rules, metrics).rules}
+    assert result["noninferior(roc_auc.Hepatobiliary disorders)"].passed
+    assert result["retention.roc_auc.Injury_ poisoning and procedural complications >= 0.9"].passed
+    failed = result["noninferior(average_precision.Hepatobiliary disorders)"]
+    assert not failed.passed and failed.observed == -0.05  # found, not "observed missing"

@@ -130,6 +130,28 @@ def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_a_few_alerts
     ]
 
 
+def test_the_model_card_and_the_report_list_the_metrics_that_were_not_estimable(tracking_store: str, tmp_path: Path) -> None:
+    """min_events above the test split's events: ROC-AUC and AP (with retention and gain) and the
+    alert overlap are not estimable, and card and report say so, metric by metric, with the
+    events counted and the minimum."""
+    from stillroom.audit.report import write_report
+
+    result = _distill("fraud", [*FRAUD, "evaluation.min_events=5000"])
+    assert result.exit_code == 3, result.output  # the default gate's rules rest on them
+    run = _result(result.output)
+    positives = run["not_estimable"]["student.roc_auc"].split()[0]
+    alerts = run["not_estimable"]["fidelity.alert_overlap"].split()[0]
+    card = Path(mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="model_card.md")).read_text()
+    assert "not estimable (fewer than evaluation.min_events = 5000 events)" in card
+    assert f"| student.roc_auc | {positives} test positives | 5000 |" in card
+    assert f"| gain.average_precision | {positives} test positives | 5000 |" in card
+    assert f"| fidelity.alert_overlap | {alerts} teacher alerts at the operating point | 5000 |" in card
+    html = write_report(run["run_id"], tmp_path / "report.html").read_text()
+    table = html[html.index('id="not-estimable-table"') :]
+    table = table[: table.index("</table>")]
+    assert all(f"<td>{name}</td>" in table for name in run["not_estimable"])
+
+
 def test_a_rule_no_evaluator_reports_is_refused_before_the_teacher_trains(tracking_store: str) -> None:
     result = _distill("fraud", [*FRAUD, "gate.rules=['retention.rmse >= 0.9']"])
     assert result.exit_code == 2, result.output

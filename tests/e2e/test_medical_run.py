@@ -131,6 +131,10 @@ def test_teacher_student_and_baseline_are_timed_interleaved_in_onnx_runtime_and_
     )
     assert timing["rows"] == {"batch_1": 1, "batch_n": 60} and timing["rounds"] == m["efficiency.student.rounds"] >= 3
     assert len(timing["order"]) == timing["rounds"] and len({tuple(o) for o in timing["order"]}) == timing["rounds"]
+    compute = timing["compute"]  # every model on one pinned CPU, one thread per pool (evaluation.efficiency_cores: 1)
+    assert compute["cores"] == compute["threads"] == 1 and compute["pinned"] and len(compute["cpus"]) == 1
+    for entry in timing["runtimes"].values():  # one core: a model cannot burn more CPU seconds than wall seconds
+        assert all(share < 1.1 for share in entry["cpu_per_wall"].values()), entry["cpu_per_wall"]
     for entry in timing["runtimes"].values():
         for role in ("student", "baseline"):
             for size in ("batch_1", "batch_n"):

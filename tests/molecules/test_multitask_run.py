@@ -40,7 +40,7 @@ def _distill_file(frame: pd.DataFrame, tmp_path: Path, *overrides: str) -> dict:
     SMILES as the targets, with :data:`SMALL_MLP_RUN`."""
     path = tmp_path / "endpoints.csv"
     frame.to_csv(path, index=False)
-    targets = ", ".join(c for c in frame.columns if c != "smiles")
+    targets = ", ".join(json.dumps(c) for c in frame.columns if c != "smiles")  # names may hold commas
     base = ["data.dataset=molecules.file", f"data.path={path}", f"data.targets=[{targets}]"]
     base += ["molecules.endpoint=test endpoints", "molecules.units=test units"]
     return stillroom.distill("molecules", overrides=base + SMALL_MLP_RUN + list(overrides))
@@ -50,19 +50,23 @@ def test_multitask_mlp_student_on_sparse_endpoints(tracking_store: str, tmp_path
     import mlflow
 
     sol = embedded.solubility()[0].frame.sample(250, random_state=0).rename(columns={"SOL": "logS"})
-    fs = embedded.freesolv().frame.sample(150, random_state=0).rename(columns={"expt": "dG_hyd"})
-    frame = pd.concat([sol[["smiles", "logS"]], fs[["smiles", "dG_hyd"]]], ignore_index=True)
-    summary = _distill_file(frame, tmp_path, "molecules.units=logS: log10(mol/L); dG_hyd: kcal/mol")
+    # a user's column name with a space and a comma (as SIDER's organ classes have)
+    fs = embedded.freesolv().frame.sample(150, random_state=0).rename(columns={"expt": "dG hyd, kcal/mol"})
+    frame = pd.concat([sol[["smiles", "logS"]], fs[["smiles", "dG hyd, kcal/mol"]]], ignore_index=True)
+    summary = _distill_file(frame, tmp_path, "molecules.units=logS: log10(mol/L); dG: kcal/mol")
     m = summary["metrics"]
     assert summary["task_type"] == "regression" and summary["version"] == "1"
-    for name in ("logS", "dG_hyd"):
+    for name in ("logS", "dG hyd_ kcal/mol"):  # metric keys keep the space; MLflow takes no comma
         assert np.isfinite(m[f"student.rmse.{name}"]) and f"student.ef_1pct.{name}" in m
         assert m[f"teacher.r2.{name}"] > 0.2  # each endpoint learnt from its own sparse labels
+    # the default gate's per-output rules parse and find their metrics for that name too
+    per_output = [r for r in summary["gate_reasons"] if "dG hyd_ kcal/mol" in r]
+    assert len(per_output) >= 4 and not [r for r in summary["gate_reasons"] if "observed missing" in r]
     model = mlflow.pyfunc.load_model("models:/molecules-student/1")
     out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "???"]}))
     # named after the data's target columns; each value's conformal interval after the annotations
-    intervals = ["logS.lower", "logS.upper", "dG_hyd.lower", "dG_hyd.upper"]
-    assert list(out.columns) == ["logS", "dG_hyd", *SCORING_COLUMNS, *intervals]
+    intervals = ["logS.lower", "logS.upper", "dG hyd, kcal/mol.lower", "dG hyd, kcal/mol.upper"]
+    assert list(out.columns) == ["logS", "dG hyd, kcal/mol", *SCORING_COLUMNS, *intervals]
     assert out["smiles_valid"].tolist() == [True, True, False]
     files = [p.name for p in Path(mlflow.artifacts.download_artifacts("models:/molecules-student/1")).rglob("*")]
     assert "mlp.pt" in files

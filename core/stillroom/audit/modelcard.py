@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._runtime import package_version
 from ..contract.names import output_metric_key
 from ..contract.protocols import ModelDescription
-from ..distillation.evaluation import results_table
+from ..distillation.evaluation import not_estimable_rows, results_table
 from ..tasks import measures, types
 from ..tasks.judging import judged_roles
 from ..tasks.kinds import has_scalar_output
@@ -82,7 +82,9 @@ def build_card(d: Distillation) -> dict[str, Any]:
                 ]
             },
             **({"per output": {"table": per_output}} if (per_output := _per_output_table(d, judged)) else {}),
+            **_not_estimable(d),
             "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
+            "how efficiency was measured": _efficiency_method(cfg.evaluation.efficiency_cores),
         },
         "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
         **({"how_chosen": how_chosen(d.selection)} if d.selection else {}),
@@ -192,6 +194,26 @@ def _point_metrics(d: Distillation, names: list[str]) -> list[dict[str, Any]]:
         if len(row) > 1:
             rows.append(row)
     return rows
+
+
+def _efficiency_method(cores: int | str) -> str:
+    """How to read the efficiency table: per core by default (efficiency.json has every round)."""
+    if cores == "all":
+        return "teacher, student and baseline timed interleaved in wall seconds, each with its own threads on every CPU"
+    return (
+        f"teacher, student and baseline timed interleaved on {cores} core(s), every thread pool capped to as many "
+        "threads: times on a core of their own (wall time minus the wait for the CPU, where Linux reports it), so ratios "
+        "compare the models' cost per core; efficiency.json has every round, the CPU used and the wall seconds"
+    )
+
+
+def _not_estimable(d: Distillation) -> dict[str, Any]:
+    """The metrics computed on fewer events than ``evaluation.min_events``: their values are in
+    the tables above, but a reviewer must not read them as evidence (a gate rule on one fails)."""
+    rows = not_estimable_rows(d.result.not_estimable)
+    if not rows:
+        return {}
+    return {f"not estimable (fewer than evaluation.min_events = {d.config.evaluation.min_events} events)": {"table": rows}}
 
 
 def _value(value: float, bounds: tuple[float, float] | None) -> str:

@@ -25,6 +25,7 @@ from markdown_it import MarkdownIt
 from .. import tracking
 from .._runtime import package_version
 from ..contract.names import COMPLETE, COMPLIANCE_MISSING_TAG, COMPLIANCE_TAG, INCOMPLETE, ROLES
+from ..distillation.evaluation import not_estimable_rows
 from ..errors import StillroomError
 from ..tasks.judging import scored_roles
 from .summary import verdict
@@ -93,6 +94,7 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
             if k.startswith(SUMMARY_PREFIXES) and not k.endswith((".ci_low", ".ci_high"))
         ],
         "retention_gain": retention_gain_table(metrics),
+        "not_estimable": not_estimable_rows(gate.get("not_estimable") or {}),
         "data_quality": data_quality_view(_json(art / "data_quality.json")),
         "efficiency": efficiency_table(metrics),
         "card_html": MarkdownIt("commonmark").enable("table").render(card_md) if card_md else "",

@@ -18,7 +18,8 @@ else in the core is internal and may move.
   (:class:`SoftTargets` ...) a student learns from;
 * shared names: roles, tag keys, :func:`metric_key`;
 * services: the disk cache (:func:`cached_model`, keyed by :func:`teacher_cache_key` ...),
-  progress (:data:`console`, :func:`step`), usable cores, file hashes, generic metrics and plots
+  progress (:data:`console`, :func:`step`), usable cores, the threads a model may use while it is
+  timed (:func:`inference_threads`), file hashes, generic metrics and plots
   (``from stillroom.contract import metrics, plots``: submodules, so importing the API does not
   import matplotlib);
 * errors a user can cause (:class:`ConfigError`, :class:`DataError`, :class:`ModelLoadError` ...).
@@ -58,6 +59,7 @@ from ..tasks.targets import (
     make_targets,
 )
 from .bundle import DataBundle, frame_digest, holds_arrays, synthetic_example, validate_bundle, validate_features
+from .compute import inference_threads, thread_budget
 from .config import (
     DataSettings,
     DistillConfig,
@@ -172,6 +174,7 @@ __all__ = [
     "has_scalar_output",
     "holds_arrays",
     "hookimpl",
+    "inference_threads",
     "label_kinds",
     "labels_only",
     "make_targets",
@@ -184,6 +187,7 @@ __all__ = [
     "single_kind_task_type",
     "step",
     "synthetic_example",
+    "thread_budget",
     "usable_cores",
     "validate_bundle",
     "validate_features",

@@ -143,9 +143,23 @@ class EvaluationConfig(StrictModel):
     latency_repeats: int = Field(200, gt=0)  # single-row calls per model, spread over the rounds
     efficiency_rounds: int = Field(5, ge=3)  # interleaved rounds (a ratio of medians needs several)
     efficiency_max_seconds: float = Field(120.0, gt=0)  # no more rounds after this, but never fewer than 3
+    efficiency_cores: int | Literal["all"] = Field(
+        1,
+        description="cores every model is timed on: 1 (default: the process pinned to one CPU, every thread pool "
+        "capped to one thread, so models that parallelise differently compare per core) or 'all' (each model's "
+        "own threads on every CPU: ratios then move with the machine's load)",
+    )
     min_events: int = Field(
         30, ge=1, description="fewer events (positives, alerts at the operating point) than this: a metric is not estimable"
     )
+
+    @field_validator("efficiency_cores", mode="before")
+    @classmethod
+    def _cores(cls, cores: Any) -> Any:
+        """A whole number of cores >= 1 or ``all``; ``true`` or ``1.5`` is a typo, not a core count."""
+        if cores == "all" or (isinstance(cores, int) and not isinstance(cores, bool) and cores >= 1):
+            return cores
+        raise ValueError(f"a whole number of cores >= 1 (1: timed per core, the default) or 'all', got {cores!r}")
 
 
 class GateConfig(StrictModel):

@@ -25,8 +25,12 @@ from ..tasks.measures import output_groups
 from ..tasks.types import FIDELITY_METRICS, HEADLINE_METRICS, reports_per_output
 from .names import output_metric_key
 
-COMPARISON = re.compile(r"^\s*([\w./{}-]+)\s*(>=|<=|>|<|==)\s*(-?[\d.eE+-]+)\s*$")
-NONINFERIOR = re.compile(r"^\s*noninferior\(\s*([\w./{}-]+)\s*(?:,\s*([\d.eE+-]+)\s*)?\)\s*$")
+# A metric name is what :func:`stillroom.contract.names.metric_key` keeps: word characters,
+# ``. / -`` and spaces (an output named from a user's column, e.g. SIDER's "Hepatobiliary
+# disorders", gives ``retention.roc_auc.Hepatobiliary disorders``).
+_METRIC = r"([\w./{}-](?:[\w./{} -]*[\w./{}-])?)"
+COMPARISON = re.compile(rf"^\s*{_METRIC}\s*(>=|<=|>|<|==)\s*(-?[\d.eE+-]+)\s*$")
+NONINFERIOR = re.compile(rf"^\s*noninferior\(\s*{_METRIC}\s*(?:,\s*([\d.eE+-]+)\s*)?\)\s*$")
 PLACEHOLDERS = ("{headline}", "{fidelity}")
 BOUNDS = (".ci_low", ".ci_high")
 

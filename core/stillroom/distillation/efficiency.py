@@ -24,6 +24,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from .cores import Cores, WaitClock, timing_compute
+
 __all__ = ["Efficiency", "Interleaved", "measure_efficiency", "measure_interleaved", "serialized_size"]
 
 Batch: TypeAlias = pd.DataFrame | np.ndarray
@@ -129,13 +131,22 @@ def _subsample(X: Batch, max_rows: int | None, seed: int) -> Batch:
     return X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
 
 
-def _timed(predict: Predict, X: Batch, number: int) -> tuple[float, float]:
-    """Wall and process-CPU seconds per call, averaged over ``number`` back-to-back calls."""
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+def _timed(predict: Predict, X: Batch, number: int, waits: WaitClock | None = None) -> tuple[float, float, float]:
+    """Wall, process-CPU and waiting seconds per call, averaged over ``number`` back-to-back
+    calls; waiting: the time the calling thread was ready to run but waited for its CPU (0
+    without ``waits``)."""
+    # The wall clock brackets the other reads: a wait the kernel credits at one of their system
+    # calls (where a preemption flagged during the call takes effect) is then inside the wall
+    # time too, never subtracted from a call it did not delay.
+    wall0 = time.perf_counter()
+    waited0 = waits() if waits is not None else 0.0
+    cpu0 = time.process_time()
     for _ in range(number):
         predict(X)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    return wall / number, cpu / number
+    cpu = time.process_time() - cpu0
+    waited = (waits() - waited0) if waits is not None else 0.0
+    wall = time.perf_counter() - wall0
+    return wall / number, cpu / number, waited / number
 
 
 def _throughput(predict: Predict, X: Batch, repeats: int, max_seconds: float) -> tuple[float, float, int]:
@@ -144,13 +155,13 @@ def _throughput(predict: Predict, X: Batch, repeats: int, max_seconds: float) ->
     The first call sizes the rest: a fast batch is looped so each measurement lasts at least
     ``_MIN_MEASURE_SECONDS``; a slow one gets fewer repeats so the phase fits ``max_seconds``.
     """
-    wall, cpu = _timed(predict, X, 1)
+    wall, cpu, _ = _timed(predict, X, 1)
     number = max(1, math.ceil(_MIN_MEASURE_SECONDS / max(wall, 1e-9)))
     # The sizing call counts only when it was long enough to be measured on its own.
     walls, cpus = ([wall], [cpu]) if number == 1 else ([], [])
     spent, calls = wall, 1
     while len(walls) < repeats and (not walls or spent + wall * number <= max_seconds):
-        w, c = _timed(predict, X, number)
+        w, c, _ = _timed(predict, X, number)
         walls.append(w)
         cpus.append(c)
         spent, calls = spent + w * number, calls + number
@@ -180,6 +191,12 @@ SIZES = ("batch_1", "batch_n")
 scoring batch (``evaluation.efficiency_rows``)."""
 
 _ROUND_SECONDS = 0.05  # each model's measurement in a round lasts at least this (clock resolution)
+MEASURES = {
+    "own_core": "seconds per call on a core of its own: wall seconds minus the time the timing thread, pinned with "
+    "every thread pool capped, was ready to run but waited for its CPU while other jobs had it (the kernel's "
+    "runqueue delay); the wall seconds are in wall_seconds_per_call",
+    "wall": "wall seconds per call",
+}
 
 
 @dataclass
@@ -193,9 +210,20 @@ class Interleaved:
     a ratio, the reported ratio is the ratio of the medians, and the spread of the per-round
     ratios says how much to trust it.
 
-    ``seconds[runtime][role][size]`` holds one wall time per call per round (batch 1: the
-    median of that round's single-row calls); ``cpu`` the process CPU seconds per call of
-    the batch; ``order`` the order of each round.
+    ``seconds[runtime][role][size]`` holds one time per call per round (batch 1: the median
+    of that round's single-row calls), in the unit ``measure`` names (:data:`MEASURES`): on a
+    fixed number of cores (``evaluation.efficiency_cores: 1``, Linux), the wall seconds of the
+    call minus the time it waited for its CPU, i.e. its time on a core of its own; otherwise
+    wall seconds. Why not wall seconds on one core: the pinned process shares its core with
+    whatever else runs there, and the kernel's time slices (a few ms) let a 0.3 ms call finish
+    unshared while a 70 ms call waits behind every other job: the student's single-row latency
+    stayed at 0.28 ms while the teacher's went from 68 to 223 ms with a busy loop on each core,
+    and the ratio from 242x to 802x (bench/results/efficiency-wall.md). The time a call waited
+    is the machine's, not the model's; unlike CPU seconds, what is left still counts the time a
+    model sleeps or waits for I/O. ``wall`` keeps the wall seconds beside it, so the load's
+    effect stays on record. ``cpu`` holds the process CPU seconds per call of the batch;
+    ``order`` the order of each round; ``compute`` what the rounds ran on (cores, the pinned
+    CPUs, the thread cap: :mod:`stillroom.distillation.cores`).
     """
 
     runtimes: list[str]
@@ -208,13 +236,16 @@ class Interleaved:
     calls: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     load: dict[str, list[float]] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    compute: dict[str, Any] = field(default_factory=dict)
+    measure: str = "wall"  # a key of MEASURES: "own_core" on a fixed number of cores (Linux), else "wall"
+    wall: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
 
     @property
     def rounds(self) -> int:
         return len(self.order)
 
     def median(self, runtime: str, role: str, size: str) -> float:
-        """Median over rounds of the wall seconds of one call."""
+        """Median over rounds of the seconds of one call (in :attr:`measure`)."""
         return float(np.median(self.seconds[runtime][role][size]))
 
     def ratios(self, runtime: str, reference: str, role: str, size: str) -> list[float]:
@@ -225,6 +256,12 @@ class Interleaved:
     def speedup(self, runtime: str, reference: str, role: str, size: str) -> float:
         """The ratio of the medians (robust to a round disturbed by a burst of load)."""
         return self.median(runtime, reference, size) / max(self.median(runtime, role, size), 1e-12)
+
+    def cpu_per_wall(self, runtime: str, role: str) -> float:
+        """Median over rounds of CPU seconds / wall seconds of the batch call: the cores a model
+        kept busy (about 1 when timed on one core; above 1 a model spread over several)."""
+        walls = (self.wall or self.seconds)[runtime][role]["batch_n"]
+        return float(np.median([c / max(w, 1e-12) for c, w in zip(self.cpu[runtime][role], walls, strict=True)]))
 
     def figures(self, runtime: str, role: str) -> dict[str, float]:
         """One model's flat efficiency figures in ``runtime`` (the fields of :class:`Efficiency`)."""
@@ -251,16 +288,21 @@ class Interleaved:
                 "interleaved rounds: each round times every model once, in rotating order, at batch 1 and at the "
                 "scoring batch; ratio = median reference time / median model time; per-round ratios give the spread"
             ),
+            "measure": MEASURES[self.measure],
             "reference": reference,
             "rows": dict(self.rows),
             "rounds": self.rounds,
             "order": self.order,
             "load_average": self.load,
             "wall_seconds": self.wall_seconds,
+            "compute": self.compute,
             "runtimes": {},
         }
         for runtime in self.runtimes:
             entry: dict[str, Any] = {"seconds_per_call": self.seconds[runtime], "cpu_seconds_per_call": self.cpu[runtime]}
+            if self.wall:
+                entry["wall_seconds_per_call"] = self.wall[runtime]
+            entry["cpu_per_wall"] = {role: self.cpu_per_wall(runtime, role) for role in self.roles}
             entry["figures"] = {role: self.figures(runtime, role) for role in self.roles}
             if reference in self.roles:
                 entry["ratios"] = {
@@ -298,6 +340,7 @@ def measure_interleaved(
     max_seconds: float = 120.0,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    cores: Cores = 1,
 ) -> Interleaved:
     """Time every model of ``models`` (role -> runtime name -> predict) interleaved, in rounds.
 
@@ -311,6 +354,12 @@ def measure_interleaved(
     Rounds stop after ``rounds``, or earlier once ``max_seconds`` would be exceeded, but never
     before ``min_rounds``: a ratio of medians needs several rounds, so a slow teacher makes the
     timing longer, not less honest. Every role must offer the same runtimes.
+
+    ``cores``: every model is timed on the same compute, one core by default (the process
+    pinned to one CPU and its thread pools capped, warm-up included, given back afterwards;
+    :func:`stillroom.distillation.cores.timing_compute`): per-core cost is what compares models
+    that parallelise differently, and it does not move when another job takes the other cores.
+    ``"all"``: each model's own threads on every CPU.
     """
     roles = list(models)
     if not roles:
@@ -324,12 +373,35 @@ def measure_interleaved(
     batch = _rows(X, 0, min(batch_rows, len(X)))
     singles_per_round = max(3, math.ceil(latency_calls / rounds))
     rng = np.random.default_rng(seed)
-    units = [(role, runtime) for role in roles for runtime in runtimes]
     result = Interleaved(runtimes, roles, {"batch_1": 1, "batch_n": len(batch)})
     result.seconds = {rt: {r: {s: [] for s in SIZES} for r in roles} for rt in runtimes}
     result.cpu = {rt: {r: [] for r in roles} for rt in runtimes}
     result.single_calls = {rt: {r: [] for r in roles} for rt in runtimes}
+    result.wall = {rt: {r: {s: [] for s in SIZES} for r in roles} for rt in runtimes}
     result.calls = {rt: {r: dict.fromkeys(SIZES, 0) for r in roles} for rt in runtimes}
+    with timing_compute(cores) as compute, WaitClock(enabled=compute.threads is not None) as waits:
+        result.compute = compute.as_dict()
+        result.measure = "own_core" if waits.available else "wall"
+        _rounds(result, models, X, batch, rounds, min_rounds, singles_per_round, max_seconds, rng, progress, waits)
+    return result
+
+
+def _rounds(
+    result: Interleaved,
+    models: dict[str, Runtimes],
+    X: Batch,
+    batch: Batch,
+    rounds: int,
+    min_rounds: int,
+    singles_per_round: int,
+    max_seconds: float,
+    rng: np.random.Generator,
+    progress: Callable[[str], None] | None,
+    waits: WaitClock,
+) -> None:
+    """The warm-up, then the rounds, filling ``result``."""
+    roles, runtimes = result.roles, result.runtimes
+    units = [(role, runtime) for role in roles for runtime in runtimes]
     result.load["before"] = _load_average()
     for role, runtime in units:  # warm-up, outside the rounds
         models[role][runtime](_rows(X, 0, 1))
@@ -343,11 +415,14 @@ def measure_interleaved(
         parts = [_rows(X, int(i), 1) for i in rng.integers(0, len(X), size=singles_per_round)]  # the same rows for all
         for role, runtime in ordered:
             predict = models[role][runtime]
-            singles = _single_calls(predict, parts)
+            walls, waited = _single_calls(predict, parts, waits)
+            singles = [max(w - q, 1e-9) for w, q in zip(walls, waited, strict=True)]
             result.single_calls[runtime][role].extend(singles)
             result.seconds[runtime][role]["batch_1"].append(float(np.median(singles)))
-            wall, cpu, number = _batch_call(predict, batch)
-            result.seconds[runtime][role]["batch_n"].append(wall)
+            result.wall[runtime][role]["batch_1"].append(float(np.median(walls)))
+            wall, cpu, wait, number = _batch_call(predict, batch, waits)
+            result.seconds[runtime][role]["batch_n"].append(max(wall - wait, 1e-9))
+            result.wall[runtime][role]["batch_n"].append(wall)
             result.cpu[runtime][role].append(cpu)
             result.calls[runtime][role]["batch_1"] += len(singles)
             result.calls[runtime][role]["batch_n"] += number
@@ -360,28 +435,28 @@ def measure_interleaved(
             break
     result.wall_seconds = time.perf_counter() - start
     result.load["after"] = _load_average()
-    return result
 
 
-def _single_calls(predict: Predict, parts: list[Batch]) -> list[float]:
-    """Wall seconds of each single-row call (sliced beforehand: slicing is not latency)."""
-    out = []
+def _single_calls(predict: Predict, parts: list[Batch], waits: WaitClock) -> tuple[list[float], list[float]]:
+    """Wall seconds of each single-row call and the seconds it waited for its CPU (sliced
+    beforehand: slicing is not latency)."""
+    walls, waited = [], []
     for part in parts:
-        t0 = time.perf_counter()
-        predict(part)
-        out.append(time.perf_counter() - t0)
-    return out
+        wall, _, wait = _timed(predict, part, 1, waits)
+        walls.append(wall)
+        waited.append(wait)
+    return walls, waited
 
 
-def _batch_call(predict: Predict, batch: Batch) -> tuple[float, float, int]:
-    """Wall and CPU seconds per call of the whole batch, and the calls made: a fast batch is
-    called again until the measurement lasts ``_ROUND_SECONDS``."""
-    wall, cpu = _timed(predict, batch, 1)
+def _batch_call(predict: Predict, batch: Batch, waits: WaitClock) -> tuple[float, float, float, int]:
+    """Wall, CPU and waiting seconds per call of the whole batch, and the calls made: a fast
+    batch is called again until the measurement lasts ``_ROUND_SECONDS``."""
+    wall, cpu, waited = _timed(predict, batch, 1, waits)
     if wall >= _ROUND_SECONDS:
-        return wall, cpu, 1
+        return wall, cpu, waited, 1
     number = math.ceil(_ROUND_SECONDS / max(wall, 1e-9))
-    wall, cpu = _timed(predict, batch, number)
-    return wall, cpu, number + 1
+    wall, cpu, waited = _timed(predict, batch, number, waits)
+    return wall, cpu, waited, number + 1
 
 
 def _load_average() -> list[float]:

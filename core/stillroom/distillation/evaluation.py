@@ -8,6 +8,8 @@ states "retained vs teacher" (student / teacher) and "gained vs no-teacher basel
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -179,11 +181,11 @@ def _few_binary_events(ctx: EvaluationContext) -> dict[str, str]:
     roles = list(ctx.predictions)
     for label, count in (("positives", int(np.sum(y == 1))), ("negatives", int(np.sum(y == 0)))):
         if count < minimum:
-            out.update(dict.fromkeys((k for m in HEADLINE for k in _derived(m, roles)), f"{count} test {label} < {minimum}"))
+            out.update(dict.fromkeys((k for m in HEADLINE for k in _derived(m, roles)), too_few(count, f"test {label}", minimum)))
             break
     alerts = int(np.sum(ctx.predictions["teacher"] >= ctx.thresholds["teacher"]))
     if alerts < minimum:
-        why = f"{alerts} teacher alerts at the operating point < {minimum}"
+        why = too_few(alerts, "teacher alerts at the operating point", minimum)
         out.update(dict.fromkeys(("fidelity.alert_overlap", "baseline_fidelity.alert_overlap"), why))
     return out
 
@@ -200,7 +202,7 @@ def _few_output_events(ctx: EvaluationContext, groups: list[measures.OutputGroup
         unit = {"regression": "labelled test rows", "multiclass": "test rows of the rarest class"}.get(
             group.kind, "test positives"
         )
-        few = {i: f"{c} {unit} < {minimum}" for i, c in enumerate(counts) if c < minimum}
+        few = {i: too_few(c, unit, minimum) for i, c in enumerate(counts) if c < minimum}
         for m in measures.METRICS[group.kind]:
             if len(few) == len(counts):
                 out.update(dict.fromkeys(_derived(m.name, roles), next(iter(few.values()))))
@@ -209,6 +211,27 @@ def _few_output_events(ctx: EvaluationContext, groups: list[measures.OutputGroup
                     key = output_metric_key("", m.name, names[i], n_outputs).lstrip(".")
                     out.update(dict.fromkeys(_derived(key, roles), why))
     return out
+
+
+def too_few(count: int, events: str, minimum: int) -> str:
+    """Why a metric is not estimable, e.g. ``"12 test positives < 30"`` (read back by
+    :func:`not_estimable_rows`; the gate shows it as the rule's reason)."""
+    return f"{count} {events} < {minimum}"
+
+
+_TOO_FEW = re.compile(r"^(?P<count>\d+) (?P<events>.+) < (?P<minimum>\d+)$")
+
+
+def not_estimable_rows(not_estimable: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One row per metric not estimable, for the model card and the report: the metric, the
+    events it rested on and the minimum (``evaluation.min_events``); a reason in another form
+    (a vertical's own) is shown whole."""
+    rows = []
+    for metric, why in sorted(not_estimable.items()):
+        found = _TOO_FEW.match(why)
+        events, minimum = (f"{found['count']} {found['events']}", int(found["minimum"])) if found else (why, "")
+        rows.append({"metric": metric, "events": events, "min_events": minimum})
+    return rows
 
 
 def _event_counts(kind: str, y: np.ndarray) -> list[int]:

@@ -86,5 +86,26 @@ def evaluate_gate(
         else:
             note = None
         ok = why is None and observed is not None and rule.threshold is not None and OPS[rule.op](observed, rule.threshold)
+        if rule.noninferior and not ok and why is None and observed is not None:
+            note = f"{note}; {_too_wide(rule.metric, rule.margin, metrics)}".removesuffix("; ")
         results.append(RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note, rule.threshold))
     return GateResult(results)
+
+
+def _too_wide(low_key: str, margin: float | None, metrics: Mapping[str, float]) -> str:
+    """Why a failing non-inferiority rule failed, when the data cannot tell: the interval of the
+    gain holds 0 (an equal student fits the data) and is wider than the margin, so even a student
+    exactly as good as its baseline would fail about half the time. A reviewer must tell "too few
+    test rows" from "worse student"."""
+    high = metrics.get(low_key.removesuffix(".ci_low") + ".ci_high")
+    low = metrics.get(low_key)
+    if margin is None or high is None or low is None or math.isnan(high) or math.isnan(low):
+        return ""
+    half = (high - low) / 2
+    if half <= margin or high < 0:  # narrow, or wholly below 0: the student is worse, not unjudged
+        return ""
+    return (
+        f"inconclusive: the gain's 95% interval [{low:.3g}, {high:.3g}] holds 0 and is wider than the margin "
+        f"(+/-{half:.3g} > {margin:g}); this test set is too small to show non-inferiority (more test rows or a "
+        "wider margin would)"
+    )

@@ -305,6 +305,8 @@ def time_models(models: dict[str, Any], batch: pd.DataFrame, cfg: DistillConfig)
     A model offering several runtimes (the medical networks: ONNX Runtime and torch) is timed
     in each; only runtimes every model offers are compared, in the student's order (its first
     is what the speed rule reads). Models without named runtimes are timed through ``predict``.
+    Every model runs on ``evaluation.efficiency_cores`` (one core by default: per-core cost is
+    what compares models that parallelise differently, see :mod:`.cores`).
     """
     offered = {role: runtimes_of(model) for role, model in models.items()}
     shared = [rt for rt in offered["student"] if all(rt in o for o in offered.values())]
@@ -314,8 +316,9 @@ def time_models(models: dict[str, Any], batch: pd.DataFrame, cfg: DistillConfig)
         if skipped := [rt for rt in o if rt not in shared]:
             console.log(f"efficiency: {role} also runs in {', '.join(skipped)}, which not every model offers; not timed")
     ev = cfg.evaluation
-    with step(f"efficiency: {', '.join(models)} interleaved, {ev.efficiency_rounds} rounds ({', '.join(shared)})"):
-        return measure_interleaved(
+    on = "every core" if ev.efficiency_cores == "all" else f"{ev.efficiency_cores} core(s)"
+    with step(f"efficiency: {', '.join(models)} interleaved, {ev.efficiency_rounds} rounds ({', '.join(shared)}) on {on}"):
+        timing = measure_interleaved(
             {role: {rt: offered[role][rt] for rt in shared} for role in models},
             batch,
             batch_rows=len(batch),
@@ -323,7 +326,10 @@ def time_models(models: dict[str, Any], batch: pd.DataFrame, cfg: DistillConfig)
             latency_calls=ev.latency_repeats,
             max_seconds=ev.efficiency_max_seconds,
             seed=cfg.run.seed,
+            cores=ev.efficiency_cores,
         )
+    console.log(f"efficiency: timed on {timing.compute['summary']}")
+    return timing
 
 
 def efficiency_figures(timing: Interleaved, descriptions: dict[str, ModelDescription]) -> dict[str, dict[str, float]]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stillroom.contract import NativeModel
+from stillroom.contract import NativeModel, inference_threads
 
 from . import scorer
 
@@ -101,13 +101,19 @@ def onnx_predictor(data: bytes, task_type: str) -> Callable[[Any], np.ndarray]:
     settings and batches), in the core's output layout (binary: P(positive), shape (n,)).
 
     It is how the run times a network in the runtime that ships (teacher and student alike),
-    beside torch.
+    beside torch. A session's thread count is fixed when it is created, so there is one per
+    count asked (:func:`~stillroom.contract.inference_threads`: 1 while the run times models on
+    one core); the first is created here, so an export ONNX Runtime refuses fails now.
     """
     from .images import stack
 
-    run = scorer.onnx_runner(data)
+    sessions = {inference_threads(): scorer.onnx_runner(data, inference_threads())}
 
     def predict(X: Any) -> np.ndarray:
+        threads = inference_threads()
+        if threads not in sessions:
+            sessions[threads] = scorer.onnx_runner(data, threads)
+        run = sessions[threads]
         x = np.ascontiguousarray(stack(X), dtype=np.float32)
         p = np.concatenate([run(x[i : i + scorer.BATCH]) for i in range(0, len(x), scorer.BATCH)]).astype(np.float64)
         return p[:, 1] if task_type == "binary" else p

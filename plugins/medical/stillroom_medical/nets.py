@@ -114,7 +114,7 @@ def separable(
 
     ``stem_stride=2`` (the default student's) halves the image in the stem, as MobileNet does:
     on CPU a small network's time goes to moving full-resolution feature maps, not to its few
-    multiply-adds, so striding early is what makes it fast (see bench/results/efficiency.md).
+    multiply-adds, so striding early is what makes it fast (see bench/results/efficiency-all-cores.md).
     """
     widths, blocks = _check(widths, blocks, "student")
     stem_width = max(8, widths[0] // 2)

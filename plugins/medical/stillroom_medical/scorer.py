@@ -139,18 +139,22 @@ def _onnx_engine() -> str:
     return f"onnxruntime {ort.__version__}"
 
 
-def onnx_runner(data: bytes) -> Any:
+def onnx_runner(data: bytes, threads: int = 0) -> Any:
     """An ONNX Runtime session on the CPU: image batch in, the graph's first output out.
+
+    ``threads``: its intra-op threads (0: ONNX Runtime's default, one per physical core); a run
+    timing models on one core asks for 1 (:func:`stillroom.contract.inference_threads`).
 
     Its worker threads do not spin while they wait: on a machine shared with other jobs (a
     scoring job always is) a spinning thread burns the core its partner needs, and a small
     network, many short operators each ending in a wait, lost half its images/s to it
-    (measured: bench/results/efficiency.md).
+    (measured: bench/results/efficiency-all-cores.md).
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = threads
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]

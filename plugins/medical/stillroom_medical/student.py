@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stillroom.contract import ConfigError, ModelDescription, NativeModel
+from stillroom.contract import ConfigError, ModelDescription, NativeModel, inference_threads
 from stillroom.torchkd import DistillationObjective, ModelOutputs, born_again
 
 from . import export, nets
@@ -205,7 +205,7 @@ class CNNStudent:
     def predict(self, X: Any) -> np.ndarray:
         """Probabilities from the shipped (frozen TorchScript) model, in the core's layout."""
         model = self._fitted()
-        torch.set_num_threads(self.settings.train.threads)
+        torch.set_num_threads(inference_threads(self.settings.train.threads))  # the run's budget while it times models
         x = torch.from_numpy(stack(X))
         with torch.inference_mode():
             p = torch.cat([model(b) for b in x.split(BATCH)])

@@ -39,6 +39,7 @@ from stillroom.contract import (
     console,
     default_cache_dir,
     first_line,
+    inference_threads,
     sha256_file,
     teacher_cache_key,
 )
@@ -108,7 +109,7 @@ class TorchTeacher:
 
     def predict(self, X: Any) -> np.ndarray:
         """Probabilities in the task type's layout (binary: P(positive), shape (n,))."""
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(inference_threads(self.threads))  # the run's budget while it times models
         x = torch.from_numpy(stack(X))
         logits = torch.cat([self.logits(b) for b in x.split(BATCH)]) if len(x) else torch.zeros(0, 1)
         return probabilities(logits, self.task_type)

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.contract import ConfigError, ModelDescription, ModelLoadError, NativeModel, as_task_output, single_kind_task_type
+from stillroom.contract import (
+    ConfigError,
+    ModelDescription,
+    ModelLoadError,
+    NativeModel,
+    as_task_output,
+    inference_threads,
+    single_kind_task_type,
+)
 
 from .loaders import SMILES
 
@@ -113,7 +121,7 @@ class AdmetTeacher:
             return as_task_output(out.to_numpy(), self.task_type)
         torch = self._torch
         previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(inference_threads(self.threads))  # the run's budget while it times models
         try:
             loader = self._batches(smiles)
             with torch.inference_mode():

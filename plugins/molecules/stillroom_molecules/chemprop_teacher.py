@@ -56,6 +56,7 @@ from stillroom.contract import (
     cached_model,
     console,
     default_cache_dir,
+    inference_threads,
     teacher_cache_key,
     usable_cores,
 )
@@ -173,7 +174,7 @@ class ChempropEnsemble:
             shuffle=False,
             drop_last=False,  # chemprop's default drops a last batch of one molecule (a batch-norm guard)
         )
-        with torch_threads(self.threads), torch.inference_mode():
+        with torch_threads(inference_threads(self.threads)), torch.inference_mode():  # the run's budget when timed
             parts = [torch.stack([m(b[0], b[1], b[2]) for m in self.models]).mean(0) for b in loader]
         return torch.cat(parts).double().numpy()
 

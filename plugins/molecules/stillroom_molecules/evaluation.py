@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stillroom.contract import EvaluationContext, EvaluationResult, OperatingPointRecord, output_kinds
+from stillroom.contract import EvaluationContext, EvaluationResult, OperatingPointRecord, metric_key, output_kinds
 
 from .conformal import coverage_and_width
 from .loaders import SMILES
@@ -50,15 +50,17 @@ def evaluate_molecules(ctx: EvaluationContext) -> EvaluationResult:
         y, preds = _truth(ctx), {role: _columns(p) for role, p in ctx.predictions.items()}
         kinds = output_kinds(task_type, y.shape[1], bundle.output_types)
         for j, name in enumerate(bundle.output_names):
-            suffix = "" if y.shape[1] == 1 else f".{name}"
+            suffix = "" if y.shape[1] == 1 else f".{metric_key(name)}"
             column = {r: p[:, j] for r, p in preds.items()}
             rows += _endpoint_metrics(m, kinds[j], y[:, j], column, list(ctx.judged), inside, suffix, name, settings)
         if y.shape[1] > 1:
-            m.update(_mean_enrichment(m, list(ctx.judged), bundle.output_names, settings.enrichment_fraction))
+            m.update(
+                _mean_enrichment(m, list(ctx.judged), [metric_key(n) for n in bundle.output_names], settings.enrichment_fraction)
+            )
         result.add_operating_point(_screening_point(settings, kinds, bundle.output_names))
         if "binary" in kinds:  # MCC: the calls at p >= 0.5, whatever evaluation.operating_point says
             binary = [n for n, k in zip(bundle.output_names, kinds, strict=True) if k == "binary"]
-            names = ["mcc"] if y.shape[1] == 1 else [f"mcc.{n}" for n in binary]
+            names = ["mcc"] if y.shape[1] == 1 else [f"mcc.{metric_key(n)}" for n in binary]
             result.add_operating_point(OperatingPointRecord("molecules.calls", "probability >= 0.5 for every model", names))
     result.tables["applicability_domain"] = pd.DataFrame(rows)
     m.update(conformal_metrics(ctx, inside))
@@ -107,7 +109,10 @@ def conformal_metrics(ctx: EvaluationContext, inside: np.ndarray) -> dict[str, f
             y, p = _columns(y), _columns(p)
             kinds = output_kinds(task_type, y.shape[1], ctx.bundle.output_types)
             names = ctx.bundle.output_names
-            columns = [(kinds[j], y[:, j], p[:, j], q[j], "" if y.shape[1] == 1 else f".{names[j]}") for j in range(y.shape[1])]
+            columns = [
+                (kinds[j], y[:, j], p[:, j], q[j], "" if y.shape[1] == 1 else f".{metric_key(names[j])}")
+                for j in range(y.shape[1])
+            ]
         for kind, yj, pj, qj, suffix in columns:
             for prefix, mask in regions.items():
                 measured = coverage_and_width(kind, yj[mask], pj[mask], qj)

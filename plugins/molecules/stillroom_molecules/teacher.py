@@ -42,6 +42,7 @@ from stillroom.contract import (
     cached_model,
     console,
     default_cache_dir,
+    inference_threads,
     output_kinds,
     teacher_cache_key,
     usable_cores,
@@ -168,6 +169,7 @@ class DescriptorEnsemble:
                 sums[:, j] += b.predict(X)
                 counts[j] += 1
         for forest, columns in self.forests:
+            forest.n_jobs = inference_threads(_jobs(self.p))  # the run's budget while it times models
             values = _forest_outputs(forest, X, kinds[columns[0]] != "regression")
             sums[:, columns] += values
             counts[columns] += 1
