@@ -3,16 +3,19 @@ fidelity within the budget chosen, the choice and the candidates kept for the re
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from stillroom.errors import ConfigError
 from stillroom.tasks.targets import labels_only, make_targets
 from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardised_mol
 from stillroom_molecules.outputs import as_matrix
-from stillroom_molecules.selection import SelectedStudent, validation_fidelity
+from stillroom_molecules.selection import SelectedStudent, model_latency_us, selection_sample, validation_fidelity
 
 CANDIDATES = [
     {"name": "molecules.lightgbm", "params": {"num_leaves": 7}},
@@ -103,3 +106,45 @@ def test_validation_fidelity_is_r2_to_the_reference() -> None:
     assert validation_fidelity(m, np.full(4, 2.5)) == pytest.approx(0.0)  # the mean: no skill
     labels = as_matrix(labels_only("binary", np.array([0.0, 1.0, 1.0, 0.0])), "binary")
     assert validation_fidelity(labels, np.array([0.0, 1.0, 1.0, 0.0])) == pytest.approx(1.0)
+
+
+def test_the_selection_sample_rule() -> None:
+    """At most ``selection_rows`` rows: every row; above it, a seeded sample of exactly that many
+    (sorted, distinct, the same for the same seed); 0: every row; a negative value is a config error."""
+    assert selection_sample(10_000, 10_000, 0) is None
+    assert selection_sample(50_000, 0, 0) is None
+    sample = selection_sample(35_800, 10_000, 0)
+    assert sample is not None and len(sample) == len(np.unique(sample)) == 10_000
+    assert np.all(np.diff(sample) > 0) and sample.max() < 35_800
+    assert np.array_equal(sample, selection_sample(35_800, 10_000, 0))
+    assert not np.array_equal(sample, selection_sample(35_800, 10_000, 1))
+    with pytest.raises(ConfigError, match="selection_rows must be >= 0"):
+        SelectedStudent({"selection_rows": -1}, 0)
+
+
+def test_above_selection_rows_candidates_see_a_sample_and_the_chosen_one_is_trained_on_all(data, caplog) -> None:
+    caplog.set_level("INFO", logger="stillroom")
+    student = _fit({"candidates": CANDIDATES, "n_estimators": 150, "selection_rows": 200}, data)
+    # 600 training molecules; calibration molecules are the validation split's, not training rows
+    assert [r["trained_rows"] for r in student.selection] == [200, 200]
+    chosen = next(r for r in student.selection if r["chosen"])
+    assert chosen["refit_rows"] == 600 and all("refit_rows" not in r for r in student.selection if not r["chosen"])
+    assert "candidates compared on a seeded sample of 200" in caplog.text and "trained again on all 600 rows" in caplog.text
+    assert student.scorer.kind == chosen["name"].split(".")[-1] and student.scorer.conformal is not None
+    assert [r["trained_rows"] for r in student.describe().details["student_selection"]] == [200, 200]
+    unsampled = _fit({"candidates": CANDIDATES, "n_estimators": 150}, data)  # 600 rows < the default 10,000
+    assert [r["trained_rows"] for r in unsampled.selection] == [600, 600]
+    assert all("refit_rows" not in r for r in unsampled.selection)
+
+
+def test_latency_is_the_models_cpu_time_not_its_wait_for_a_core() -> None:
+    """A model that waits (here: sleeps, as a thread does on a loaded machine) is not charged for it."""
+
+    class Waiting:
+        threads = 1
+
+        def predict_features(self, F: sparse.csr_matrix) -> np.ndarray:
+            time.sleep(0.05)  # 50 ms for 100 rows: 500 us a molecule of wall time, no CPU time
+            return np.zeros(F.shape[0])
+
+    assert model_latency_us(Waiting(), sparse.csr_matrix(np.ones((100, 4))), 100) < 50
