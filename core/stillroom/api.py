@@ -32,7 +32,7 @@ from .errors import DataError, missing_dependency
 from .interrupts import deferred
 from .metrics import psi_from_counts
 from .plugins import StillroomPluginManager
-from .progress import logger, show_on_stderr, step, stop_showing, timed
+from .progress import logger, show_on_stderr, step, timed
 from .scoring import spark
 from .scoring.batch import input_sha256, score_file
 from .scoring.formats import ColumnSpec, Input, materialize
@@ -163,7 +163,7 @@ def library_call(verbose: bool = False) -> Iterator[None]:
             yield
     finally:
         if handler is not None:
-            stop_showing(handler)
+            logger.removeHandler(handler)
 
 
 def distill(task: str, config: Any = None, overrides: list[str] | None = None, *, verbose: bool = False) -> DistillResult:

@@ -547,6 +547,10 @@ def server_auth_config(
 
 
 def main() -> None:
+    """The ``stillroom`` command (console script and ``python -m stillroom``)."""
+    from .progress import own_stderr
+
+    own_stderr()
     app()
 
 

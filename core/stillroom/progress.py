@@ -82,16 +82,16 @@ def show_on_stderr(level: int = logging.INFO) -> logging.Handler:
     handler.setLevel(level)
     logger.addHandler(handler)
     logger.setLevel(level)
-    # Shown here, so not passed up as well: a library that configures the root logger on import
-    # (mlflow.pytorch's Lightning autolog calls logging.basicConfig) would print every line twice.
-    logger.propagate = False
     return handler
 
 
-def stop_showing(handler: logging.Handler) -> None:
-    """Undo :func:`show_on_stderr`: remove its handler and pass records to the caller's logging again."""
-    logger.removeHandler(handler)
-    logger.propagate = True
+def own_stderr() -> None:
+    """The ``stillroom`` command's process: its own handler shows every line, so records are not
+    also passed up to the root logger, which a library may configure on import
+    (mlflow.pytorch's Lightning autolog calls ``logging.basicConfig``): the demo printed every
+    medical line twice. Only the command's entry point calls this; inside a caller's process
+    (the Python API, a test runner) the caller's logging keeps receiving stillroom's records."""
+    logger.propagate = False
 
 
 def current_step() -> str | None:

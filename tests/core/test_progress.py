@@ -1,27 +1,26 @@
-"""Progress lines on stderr: shown once, even beside a library that configured the root logger."""
+"""Progress lines on stderr: shown once by the command, even beside a library that configured
+the root logger; still passed to a caller's own logging inside the caller's process."""
 
 from __future__ import annotations
 
-import logging
+import subprocess
 import sys
 
-import pytest
 
-from stillroom.progress import logger, show_on_stderr, stop_showing
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stderr
 
 
-def test_each_progress_line_is_shown_once_when_a_library_set_up_the_root_logger(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # mlflow.pytorch's Lightning autolog calls logging.basicConfig on import: a root handler
-    root_handler = logging.StreamHandler(sys.stderr)
-    logging.getLogger().addHandler(root_handler)
-    handler = show_on_stderr()
-    try:
-        logger.info("teacher: logging to MLflow: done")
-    finally:
-        stop_showing(handler)
-        logging.getLogger().removeHandler(root_handler)
-    assert capsys.readouterr().err.count("teacher: logging to MLflow: done") == 1
-    assert logger.propagate  # given back: a caller's own logging sees stillroom's records again
-    assert handler not in logger.handlers
+# mlflow.pytorch's Lightning autolog calls logging.basicConfig on import: a root handler on stderr
+_SETUP = "import logging; logging.basicConfig(format='ROOT %(message)s'); from stillroom import progress; "
+_LOG = "progress.show_on_stderr(); progress.logger.info('teacher: logging to MLflow: done'); "
+
+
+def test_the_command_shows_each_progress_line_once_when_a_library_set_up_the_root_logger() -> None:
+    err = _run(_SETUP + "progress.own_stderr(); " + _LOG)  # what stillroom.cli.main does first
+    assert err.count("teacher: logging to MLflow: done") == 1 and "ROOT" not in err
+
+
+def test_inside_a_callers_process_the_callers_logging_still_receives_the_lines() -> None:
+    err = _run(_SETUP + _LOG)
+    assert "ROOT teacher: logging to MLflow: done" in err  # the caller's root handler got it too
