@@ -15,7 +15,14 @@ from stillroom.tasks.targets import labels_only, make_targets
 from stillroom_molecules import embedded
 from stillroom_molecules.chem import standardised_mol
 from stillroom_molecules.outputs import as_matrix
-from stillroom_molecules.selection import SelectedStudent, model_latency_us, selection_sample, validation_fidelity
+from stillroom_molecules.selection import (
+    SELECTION_DEFAULTS,
+    SelectedStudent,
+    _cheapest_near_best,
+    model_latency_us,
+    selection_sample,
+    validation_fidelity,
+)
 
 CANDIDATES = [
     {"name": "molecules.lightgbm", "params": {"num_leaves": 7}},
@@ -58,7 +65,9 @@ def test_the_best_candidate_within_budget_is_chosen_and_recorded(data) -> None:
     assert rows[0]["params"]["n_estimators"] == 150 and "n_estimators" not in rows[1]["params"]  # routed by kind
     assert rows[0]["trees_per_output"][0] <= 150
     chosen = [r for r in rows if r["chosen"]]
-    assert len(chosen) == 1 and chosen[0]["validation_fidelity"] == max(r["validation_fidelity"] for r in rows)
+    best = max(r["validation_fidelity"] for r in rows)
+    near = [r for r in rows if r["validation_fidelity"] >= best - SELECTION_DEFAULTS["fidelity_tolerance"]]
+    assert len(chosen) == 1 and chosen[0] == min(near, key=lambda r: r["latency_us_per_molecule"])
     assert student.scorer.kind == chosen[0]["name"].split(".")[-1]  # what is shipped is the chosen one
     assert student.scorer.conformal is not None  # calibrated after the choice, on molecules the choice did not see
     desc = student.describe()
@@ -88,6 +97,19 @@ def test_the_baseline_chooses_on_labels(data) -> None:
     )
     assert {r["reference"] for r in student.selection} == {"labels"}
     assert sum(r["chosen"] for r in student.selection) == 1
+
+
+def test_a_near_tie_on_validation_goes_to_the_faster_candidate() -> None:
+    rows = [
+        {"validation_fidelity": 0.7939, "latency_us_per_molecule": 129.0, "size_bytes": 2_000_000},  # LightGBM
+        {"validation_fidelity": 0.7932, "latency_us_per_molecule": 1.7, "size_bytes": 4_000_000},  # MLP
+        {"validation_fidelity": 0.7000, "latency_us_per_molecule": 0.5, "size_bytes": 100_000},  # fast, clearly worse
+    ]
+    assert _cheapest_near_best(rows, [0, 1, 2], 0.002) == 1
+    assert _cheapest_near_best(rows, [0, 1, 2], 0.0) == 0  # no tolerance: the best fidelity, as before
+    assert _cheapest_near_best(rows, [0, 2], 0.002) == 0  # the MLP out of budget
+    with pytest.raises(ConfigError, match=r"fidelity_tolerance must be in \[0, 1\) \(got -0.1\)"):
+        SelectedStudent({"fidelity_tolerance": -0.1}, 0)
 
 
 def test_candidates_are_checked_when_the_student_is_built() -> None:
