@@ -10,6 +10,7 @@ inputs (a target without labels in training, one class, chemprop absent) each en
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -267,3 +268,38 @@ def test_chemprop_absent_is_one_line_naming_the_extra(tmp_path: Path) -> None:
         check=True,
     )
     assert probe.stdout.strip() == "molecules.descriptor_ensemble"
+
+
+def test_sigterm_while_chemprop_trains_ends_the_run_as_interrupted(tmp_path: Path) -> None:
+    """Lightning turns a KeyboardInterrupt raised during ``fit`` (stillroom's SIGINT/SIGTERM
+    interrupt is one) into its own shutdown: SIGINT ignored from then on and ``sys.exit(1)``. A
+    batch job stopped by its scheduler must end as interrupted (143, one line), nothing registered."""
+    path = _two_task_file(tmp_path, rows=200)
+    argv = [sys.executable, "-m", "stillroom", "distill", "molecules"]
+    settings = [
+        "data.dataset=molecules.file",
+        "molecules.endpoint=toy activity",
+        "molecules.units=arbitrary units",
+        f"data.path={path}",
+        "data.targets=[a, b]",
+        "data.pool=none",
+        *_tiny_params(ensemble=1, epochs=500, patience=0),
+    ]
+    for item in settings:
+        argv += ["--set", item]
+    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "STILLROOM_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:  # wait until the network is training (past its first epochs)
+        lines.append(line)
+        if "chemprop network 1/1: epoch 2/500" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 143, "".join(lines)[-1500:] + rest[-1500:]
+    assert "error: interrupted by SIGTERM; stopped, nothing left half-written" in rest
+    from mlflow import MlflowClient
+
+    store = MlflowClient(env["MLFLOW_TRACKING_URI"], registry_uri=env["MLFLOW_TRACKING_URI"])
+    assert store.search_model_versions("name = 'molecules-student'") == []

@@ -285,6 +285,39 @@ def build_network(p: dict[str, Any], task_type: str, n_tasks: int, scaler: Any =
     )
 
 
+def _fit_keeping_interrupts(trainer: Any, *args: Any) -> None:
+    """``trainer.fit``, with an interrupt still an interrupt.
+
+    Lightning catches a ``KeyboardInterrupt`` raised during ``fit`` (stillroom turns SIGINT and
+    SIGTERM into one) as its own "graceful shutdown": it ignores SIGINT from then on and calls
+    ``sys.exit(1)``. A batch job stopped by its scheduler then ended with status 1 and no line
+    saying why. So the interrupt Lightning saw (its ``on_exception`` hook) is raised again in place
+    of that exit, and SIGINT's handler is given back."""
+    import signal
+    import threading
+
+    from lightning import pytorch as pl
+
+    seen: list[BaseException] = []
+
+    class _Witness(pl.Callback):
+        def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+            seen.append(exception)
+
+    trainer.callbacks.append(_Witness())
+    main = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        trainer.fit(*args)
+    except SystemExit:
+        if seen and isinstance(seen[-1], KeyboardInterrupt):
+            raise seen[-1] from None
+        raise
+    finally:
+        if main and sigint is not None:
+            signal.signal(signal.SIGINT, sigint)
+
+
 def _best_epoch_callback(title: str, epochs: int) -> Any:
     """A Lightning callback keeping the weights of the best validation epoch and logging each
     epoch on the ``stillroom`` logger (Lightning's own bars are off)."""
@@ -371,7 +404,8 @@ def train_member(
             deterministic=True,
         )
         batch = int(p["batch_size"])
-        trainer.fit(
+        _fit_keeping_interrupts(
+            trainer,
             model,
             build_dataloader(train_set, batch_size=batch, num_workers=0, seed=seed, shuffle=True),
             build_dataloader(valid_set, batch_size=batch, num_workers=0, shuffle=False, drop_last=False),
