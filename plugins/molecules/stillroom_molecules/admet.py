@@ -120,19 +120,16 @@ class AdmetTeacher:
         if not smiles:
             return as_task_output(out.to_numpy(), self.task_type)
         torch = self._torch
-        previous = torch.get_num_threads()
-        torch.set_num_threads(inference_threads(self.threads))  # the run's budget while it times models
-        try:
+        from stillroom.torchkd.threads import torch_threads
+
+        with torch_threads(inference_threads(self.threads)), torch.inference_mode():  # the run's budget while timed
             loader = self._batches(smiles)
-            with torch.inference_mode():
-                for models, idx, names in self.members:
-                    preds = []
-                    for batch in loader:
-                        bmg, V_d, X_d = batch[0], batch[1], batch[2]
-                        preds.append(torch.stack([m(bmg, V_d, X_d)[:, idx] for m in models]).mean(0))
-                    out[names] = torch.cat(preds).numpy()
-        finally:
-            torch.set_num_threads(previous)
+            for models, idx, names in self.members:
+                preds = []
+                for batch in loader:
+                    bmg, V_d, X_d = batch[0], batch[1], batch[2]
+                    preds.append(torch.stack([m(bmg, V_d, X_d)[:, idx] for m in models]).mean(0))
+                out[names] = torch.cat(preds).numpy()
         return as_task_output(out[self.endpoints].to_numpy(dtype=float), self.task_type)
 
     def describe(self) -> ModelDescription:

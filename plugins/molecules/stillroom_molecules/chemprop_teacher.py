@@ -165,6 +165,8 @@ class ChempropEnsemble:
         import torch
         from chemprop.data import MoleculeDatapoint, MoleculeDataset, build_dataloader
 
+        from stillroom.torchkd.threads import torch_threads
+
         if not mols:
             return np.zeros((0, len(self.outputs)))
         loader = build_dataloader(
@@ -174,7 +176,8 @@ class ChempropEnsemble:
             shuffle=False,
             drop_last=False,  # chemprop's default drops a last batch of one molecule (a batch-norm guard)
         )
-        with torch_threads(inference_threads(self.threads)), torch.inference_mode():  # the run's budget when timed
+        threads = inference_threads(self.threads) or usable_cores()  # the run's budget when timed; 0: the usable cores
+        with torch_threads(threads), torch.inference_mode():
             parts = [torch.stack([m(b[0], b[1], b[2]) for m in self.models]).mean(0) for b in loader]
         return torch.cat(parts).double().numpy()
 
@@ -227,19 +230,6 @@ class ChempropEnsemble:
 def output_columns(outputs: list[str]) -> list[str]:
     """``score`` for one output (like the students), the target names for several."""
     return ["score"] if len(outputs) == 1 else list(outputs)
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` (0: the usable cores) for the block only."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads or usable_cores())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------- training
@@ -423,7 +413,9 @@ def fit_ensemble(
     """``ensemble`` networks with seeds ``seed``, ``seed + 1`` ...: what the cache stores."""
     blobs, histories = [], []
     started = time.perf_counter()
-    with torch_threads(int(p["threads"])):
+    from stillroom.torchkd.threads import torch_threads
+
+    with torch_threads(int(p["threads"]) or usable_cores()):  # 0: the usable cores
         for i in range(int(p["ensemble"])):
             title = f"teacher: chemprop network {i + 1}/{p['ensemble']}"
             blob, history = train_member(p, task_type, train, valid, seed + i, title)

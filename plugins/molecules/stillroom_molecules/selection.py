@@ -292,19 +292,17 @@ def model_latency_us(scorer: Scorer, F: sparse.csr_matrix, rows: int) -> float:
     time also counts the time the thread waited for a core: on the shared 2-core bench VM (load
     average 13) a LightGBM candidate measured 2,850 us a molecule and fell out of the 2,000 us
     budget, a choice made by the machine's load rather than by the model."""
-    import torch
+    from stillroom.torchkd.threads import torch_threads
 
     batch = F[: max(1, min(rows, F.shape[0]))]
     threads, scorer.threads = scorer.threads, 1
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
-        best = float("inf")
-        for _ in range(3):
-            start = time.thread_time()
-            scorer.predict_features(batch)
-            best = min(best, time.thread_time() - start)
+        with torch_threads(1):
+            best = float("inf")
+            for _ in range(3):
+                start = time.thread_time()
+                scorer.predict_features(batch)
+                best = min(best, time.thread_time() - start)
     finally:
         scorer.threads = threads
-        torch.set_num_threads(torch_threads)
     return best / batch.shape[0] * 1e6
