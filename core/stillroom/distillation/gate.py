@@ -86,8 +86,9 @@ def evaluate_gate(
         else:
             note = None
         ok = why is None and observed is not None and rule.threshold is not None and OPS[rule.op](observed, rule.threshold)
-        if rule.noninferior and not ok and why is None and observed is not None:
-            note = f"{note}; {_too_wide(rule.metric, rule.margin, metrics)}".removesuffix("; ")
+        inconclusive = _too_wide(rule.metric, rule.margin, metrics) if rule.noninferior and not ok and why is None else ""
+        if inconclusive:
+            note = f"{note}; {inconclusive}"
         results.append(RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note, rule.threshold))
     return GateResult(results)
 
