@@ -186,6 +186,38 @@ def test_mlp_trains_through_the_set_positions_with_the_dense_networks_gradients(
         assert torch.allclose(through_rows[name], grad, rtol=1e-4, atol=1e-6), name
 
 
+def test_the_mlp_epoch_budget_rule() -> None:
+    """Rows x epochs at most ``max_row_epochs``: sets up to 10,000 rows keep the default 80 epochs,
+    a bigger one gets fewer (never below 3); 0 lifts the cap; a negative cap is a config error,
+    found when the student is built."""
+    from stillroom_molecules.mlp import DEFAULTS, epoch_budget
+
+    assert DEFAULTS["epochs"] * 10_000 == DEFAULTS["max_row_epochs"]
+    assert epoch_budget(DEFAULTS, 6_400) == epoch_budget(DEFAULTS, 10_000) == 80  # Lipophilicity, the 8k x 12 set
+    assert epoch_budget(DEFAULTS, 35_800) == 22  # the 41k set's transfer rows
+    assert epoch_budget(DEFAULTS, 1_000_000) == 3
+    assert epoch_budget(DEFAULTS | {"max_row_epochs": 0}, 1_000_000) == 80
+    assert epoch_budget(DEFAULTS | {"epochs": 10}, 35_800) == 10  # a cap, never more than asked
+    with pytest.raises(ConfigError, match="max_row_epochs must be >= 0"):
+        MLPStudent({"max_row_epochs": -1}, 0)
+
+
+def test_the_epoch_budget_caps_training_and_early_stopping_still_ends_it(solubility, caplog) -> None:
+    train, _ = solubility
+    y = train[["SOL"]].to_numpy()
+    caplog.set_level("INFO", logger="stillroom")
+    capped = MLPStudent(SMALL_MLP | {"epochs": 50, "patience": 50, "max_row_epochs": 4 * len(train)}, 0)
+    capped.fit(train[["smiles"]], labels_only("regression", y))
+    assert capped.training == {"epochs_run": 4, "epoch_cap": 4}
+    assert f"MLP on {len(train):,} rows: at most 4 epochs (student.params.max_row_epochs={4 * len(train):,}" in caplog.text
+    valid = train.sample(100, random_state=1)
+    stopped = MLPStudent(SMALL_MLP | {"epochs": 200, "patience": 2, "learning_rate": 0.05}, 0)
+    stopped.fit(
+        train[["smiles"]], labels_only("regression", y), valid[["smiles"]], labels_only("regression", valid[["SOL"]].to_numpy())
+    )
+    assert stopped.training["epoch_cap"] == 200 and stopped.training["epochs_run"] < 200  # stopped early, within the cap
+
+
 def test_mlp_validation_sees_every_optimiser_step() -> None:
     """Validation (no gradients) reads the cached folded first layer; the training optimiser's
     steps must invalidate it, or early stopping judges stale weights."""

@@ -349,9 +349,10 @@ class MLPStudent(SmilesStudent):
     kind = "mlp"
 
     def __init__(self, params: dict[str, Any], seed: int) -> None:
-        from .mlp import DEFAULTS
+        from .mlp import DEFAULTS, epoch_budget
 
         super().__init__(params, seed, DEFAULTS)
+        epoch_budget(self.params, 0)  # a bad max_row_epochs fails before the teacher trains
 
     def _fit(self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None) -> None:
         from .mlp import train_network
@@ -361,4 +362,4 @@ class MLPStudent(SmilesStudent):
         scorer.network = net
         scorer.network_config = {k: config[k] for k in ("n_in", "n_out", "hidden", "dropout")}
         scorer.init = [0.0] * m.n_outputs
-        self.training = {"epochs_run": config["epochs_run"]}
+        self.training = {"epochs_run": config["epochs_run"], "epoch_cap": config["epoch_cap"]}
