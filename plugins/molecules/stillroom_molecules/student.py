@@ -26,7 +26,16 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from stillroom.contract import INPUT_ALIASES, ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output, console
+from stillroom.contract import (
+    INPUT_ALIASES,
+    ConfigError,
+    ModelDescription,
+    NativeModel,
+    SoftTargets,
+    as_task_output,
+    console,
+    usable_cores,
+)
 
 from .chem import RDKIT_VERSION
 from .conformal import ConformalSettings, calibrate, calibration_rows
@@ -251,6 +260,7 @@ class LightGBMStudent(SmilesStudent):
     def _lgb_params(self) -> dict[str, Any]:
         skip = ("n_estimators", "early_stopping_rounds")
         return {k: v for k, v in self.params.items() if k not in skip} | {
+            "num_threads": int(self.params["num_threads"]) or usable_cores(),  # 0: the usable cores (not OpenMP's guess)
             "seed": self.seed,
             "verbosity": -1,
             "deterministic": True,
