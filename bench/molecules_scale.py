@@ -11,12 +11,13 @@ cache (a cached teacher would not be measured). The table gets per step the core
 and the CPU seconds of the run's process and its workers (:mod:`run_monitor`), the total CPU
 seconds (``RUSAGE_CHILDREN`` of this process around the run: the run and every worker it reaped),
 peak memory two ways (``ru_maxrss`` of the run's process and of its largest child; psutil
-sampling of the whole process tree, summed), and the load average. The machine is shared: an
-idle machine's wall time is estimated from CPU seconds and labelled an estimate.
+sampling of the whole process tree, summed), and the load average. On a shared machine the wall
+time measures the neighbours too: a row is a measurement of the target only when its load average
+says the machine was otherwise idle; the idle estimate (from CPU seconds) is for the other rows.
 
     python bench/molecules_scale.py build /tmp/scale-sets
     python bench/molecules_scale.py run scale-8k-panel12 /tmp/scale-sets/scale-8k-panel12.csv AMES,NR-AR-LBD,... \
-        --set "molecules.endpoint=Tox21 calls (ADMET-AI)" --set molecules.units=yes/no --set teacher.params.threads=1
+        --set "molecules.endpoint=Tox21 calls (ADMET-AI)" --set molecules.units=yes/no
     python bench/molecules_scale.py render            # rebuild the report from the JSON
 """
 
