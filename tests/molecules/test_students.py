@@ -21,6 +21,12 @@ from stillroom_molecules.student import LightGBMStudent, MLPStudent
 SMALL_MLP = {"hidden": [64], "epochs": 15, "patience": 5}
 
 
+def _mlp_params() -> dict:
+    from stillroom_molecules.mlp import DEFAULTS
+
+    return DEFAULTS | SMALL_MLP
+
+
 @pytest.fixture(scope="module")
 def solubility() -> tuple[pd.DataFrame, pd.DataFrame]:
     train, test = embedded.solubility()
@@ -184,6 +190,28 @@ def test_mlp_trains_through_the_set_positions_with_the_dense_networks_gradients(
     for name, grad in reference.items():
         assert grad.abs().sum() > 0
         assert torch.allclose(through_rows[name], grad, rtol=1e-4, atol=1e-6), name
+
+
+def test_zero_training_threads_means_the_usable_cores(solubility, monkeypatch) -> None:
+    """``num_threads: 0`` / ``threads: 0``: the cores this process may use (its affinity), not
+    OpenMP's or torch's guess from the machine; a number given is kept."""
+    import torch
+
+    from stillroom.contract import usable_cores
+    from stillroom_molecules.mlp import train_network
+    from stillroom_molecules.outputs import as_matrix
+
+    assert LightGBMStudent({"num_threads": 0}, 0)._lgb_params()["num_threads"] == usable_cores()
+    assert LightGBMStudent({"num_threads": 1}, 0)._lgb_params()["num_threads"] == 1
+    train, _ = solubility
+    F = Featurizer(FeaturizerConfig(n_bits=256, cache=False)).transform(train["smiles"].head(50).tolist())
+    m = as_matrix(labels_only("regression", train[["SOL"]].head(50).to_numpy()), "regression")
+    seen: list[int] = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    for threads in (0, 1):
+        train_network(F, m, "regression", {**_mlp_params(), "epochs": 1, "threads": threads}, 0, None, None)
+    assert seen[0] == usable_cores() and seen[2] == 1  # each call sets, then gives back, the threads
 
 
 def test_the_mlp_epoch_budget_rule() -> None:
