@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "weight_decay": 1e-5,
     "patience": 12,
-    "threads": 1,
+    "threads": 1,  # 0: the usable cores; 2 threads trained no faster than 1 on an idle 2-core machine (molecules-threads.md)
     # rows x epochs at most (0: no cap), like the chemprop teacher's max_molecule_epochs: see epoch_budget
     "max_row_epochs": 800_000,
 }

@@ -61,7 +61,10 @@ LGBM_DEFAULTS: dict[str, Any] = {
     "lambda_l2": 1.0,
     "max_delta_step": 0.0,
     "early_stopping_rounds": 50,
-    "num_threads": 1,  # OpenMP spin-waits: 2 threads on a busy 2-core box measured 30x slower than 1
+    # 0: the usable cores. Training 300 rounds on 10,000 molecules took 2.3 s on 2 threads against 4.1 s
+    # on 1 on an idle 2-core machine (bench/results/molecules-threads.md); on a busy box OpenMP's
+    # spin-waits made 2 threads 30x slower than 1 once: set 1 on a machine shared with other jobs
+    "num_threads": 0,
 }
 
 
