@@ -586,8 +586,7 @@ NOTES = [
     "offers (scaffold sets larger than half the test share go to training), which on BBBP gives far easier test sets "
     "than the split behind 0.737, so the BBBP figures are not comparable. MoleculeNet (Wu et al. 2018) reports BACE, "
     "ClinTox and SIDER mostly on random splits; no published figure is placed beside those.",
-    "The in-plugin Chemprop teacher runs its CPU defaults: at most 3 networks x 40 epochs (patience 6) within 200,000 "
-    "(250,000 when table 2 was measured; no set here changes) "
+    "The in-plugin Chemprop teacher runs its CPU defaults: at most 3 networks x 40 epochs (patience 6) within 250,000 "
     "molecule-epochs, so Lipophilicity (3,360 training molecules) trains one network and the smaller sets three.",
     "Conformal coverage is measured on a test split of 143-420 molecules: its sampling error alone is about 1.5-2.5 "
     "points at 90% (binomial), and on a scaffold split test molecules are not exchangeable with the calibration "
