@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.stillroom-installed
 OUT     := demo-output
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup sysdeps demo test lint bench screenshots clean
+.PHONY: setup sysdeps demo test test-order lint bench screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +56,14 @@ demo: setup
 	@echo "Promote the new version after review:"
 	@echo "  $(VENV)/bin/stillroom promote fraud-student --version N --approver NAME --reason TEXT"
 
+# A module runs whole on one worker (--dist loadscope: its fixtures are set up once), the slowest
+# first (tests/conftest.py orders them by tests/module_seconds.json or this checkout's last run).
 test: setup sysdeps
-	$(VENV)/bin/pytest -n 2 --dist loadscope -q --durations=30 tests
+	$(VENV)/bin/pytest -n 2 --dist loadscope --no-loadscope-reorder -q --durations=30 tests
+
+# After a whole `make test`, keep its seconds per module as the order a fresh clone starts from.
+test-order:
+	cp .pytest_cache/v/stillroom/module_seconds tests/module_seconds.json
 
 # Style, the import layers of docs/architecture.md (import-linter) and the core's types (mypy).
 lint: setup

@@ -19,9 +19,10 @@ same models, back to back:
 
 The claim under test: the paired ratio (median teacher time / median student time of the same
 rounds) moves by less than 25% from *as is* under either load, while the absolute times move
-far more under a burner on every core.
+far more under a burner on every core. ``--repeats K`` cycles the three conditions K times on
+the same models, to see how far a ratio moves between two timings of the *same* condition.
 
-    python bench/efficiency.py [--verticals fraud medical molecules] [--rounds 7]
+    python bench/efficiency.py [--verticals fraud medical molecules] [--rounds 7] [--repeats 1]
     python bench/efficiency.py --render      # rebuild efficiency.md from efficiency.json
     python bench/efficiency.py --verticals fraud --out /tmp/fraud   # one vertical into its own file ...
     python bench/efficiency.py --merge /tmp/fraud.json ...          # ... merged into efficiency.json
@@ -114,8 +115,10 @@ def burners(cpus: list[int]) -> Iterator[list[int]]:
             proc.wait(timeout=10)
 
 
-def run_vertical(name: str, rounds: int, work: Path) -> dict[str, Any]:
-    """One reduced distillation of ``name``, then its three models timed on one core under each condition."""
+def run_vertical(name: str, rounds: int, work: Path, repeats: int = 1) -> dict[str, Any]:
+    """One reduced distillation of ``name``, then its three models timed on one core under each
+    condition, the conditions cycled ``repeats`` times (the first cycle's timings in full, every
+    cycle's ratios under ``repeats``: how far the same condition moves from one timing to the next)."""
     from stillroom.api import get_plugin_manager
     from stillroom.cache import use_cache_dir
     from stillroom.distillation.pipeline import distill, efficiency_batch, load_config, time_models
@@ -140,12 +143,16 @@ def run_vertical(name: str, rounds: int, work: Path) -> dict[str, Any]:
         teacher = pm.make_teacher(cfg.teacher, task, d.bundle, cfg.run.seed)  # the run's teacher, from the cache
         models = {"teacher": teacher, "student": d.student, "baseline": d.baseline}
         batch = efficiency_batch(d.bundle, cfg.evaluation.efficiency_rows)
-        timings = {}
-        for condition in CONDITIONS:
-            burned = _burned_cpus(condition)
-            with burners(burned):
-                timings[condition] = time_models(models, batch, cfg).as_dict() | {"burners_on_cpus": burned}
-            print(f"{name} {condition}: {json.dumps(_ratios(timings[condition]))}", flush=True)
+        timings: dict[str, Any] = {}
+        cycles: dict[str, list[dict[str, float]]] = {condition: [] for condition in CONDITIONS}
+        for cycle in range(repeats):
+            for condition in CONDITIONS:
+                burned = _burned_cpus(condition)
+                with burners(burned):
+                    timing = time_models(models, batch, cfg).as_dict() | {"burners_on_cpus": burned}
+                timings.setdefault(condition, timing)
+                cycles[condition].append(_ratios(timing))
+                print(f"{name} {condition} (cycle {cycle + 1}): {json.dumps(cycles[condition][-1])}", flush=True)
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "what": spec["what"],
@@ -154,6 +161,7 @@ def run_vertical(name: str, rounds: int, work: Path) -> dict[str, Any]:
         "models": {role: f"{m.describe().name}: {m.describe().kind}" for role, m in models.items()},
         "parameters": {role: m.describe().n_parameters for role, m in models.items()},
         "timings": timings,
+        **({"repeats": cycles} if repeats > 1 else {}),
     }
 
 
@@ -310,6 +318,8 @@ def render(saved: dict[str, Any]) -> str:
                 f"{'yes' if ok else 'NO'} |"
             )
         lines.append("")
+        if "repeats" in result:
+            lines += repeatability(result["repeats"])
         if name.startswith("medical") and "onnxruntime" in result["timings"][REFERENCE]["runtimes"]:
             lines += medical_claim(result)
     lines += ["## Verdict", ""]
@@ -319,6 +329,30 @@ def render(saved: dict[str, Any]) -> str:
         lines.append(f"- moved by 25% or more: {'; '.join(missed)}.")
     lines += ["", *saved.get("notes", []), ""]
     return "\n".join(lines)
+
+
+def repeatability(cycles: dict[str, list[dict[str, float]]]) -> list[str]:
+    """The student's ratio in each cycle of the conditions, and how far the *as is* timings moved
+    among themselves: a ratio that moves as much between two timings of the same condition is
+    measuring the machine's noise, not the load a burner adds."""
+    keys = list(cycles[REFERENCE][0])
+    lines = [
+        f"Repeatability: the conditions cycled {len(cycles[REFERENCE])} times in this order; the student's speed-up "
+        "(ratio of medians) in each cycle. *as is moved* is the largest / smallest *as is* ratio - 1; *all moved* the "
+        "same over every timing.",
+        "",
+        "| runtime / batch | " + " | ".join(CONDITIONS) + " | as is moved | all moved |",
+        "|---|" + "---|" * (len(CONDITIONS) + 2),
+    ]
+    for key in keys:
+        per = {c: [cycle[key] for cycle in cycles[c]] for c in CONDITIONS}
+        everything = [r for values in per.values() for r in values]
+        cells = [", ".join(f"{r:,.1f}x" for r in per[c]) for c in CONDITIONS]
+        lines.append(
+            f"| {key.replace('batch_', 'batch ')} | {' | '.join(cells)} | {max(per[REFERENCE]) / min(per[REFERENCE]) - 1:.0%} | "
+            f"{max(everything) / min(everything) - 1:.0%} |"
+        )
+    return [*lines, ""]
 
 
 def medical_claim(result: dict[str, Any]) -> list[str]:
@@ -347,6 +381,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verticals", nargs="+", default=list(VERTICALS), choices=list(VERTICALS))
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=1, help="cycle the conditions this many times (repeatability)")
     parser.add_argument("--render", action="store_true", help="rebuild efficiency.md from efficiency.json and exit")
     parser.add_argument("--out", default=str(OUT), help="results path without suffix (.json and .md are written)")
     parser.add_argument("--merge", nargs="+", help="add the verticals of these saved .json files to efficiency.json")
@@ -374,7 +409,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="stillroom-bench-efficiency-") as tmp:
         for name in args.verticals:
-            saved["verticals"][name] = run_vertical(name, args.rounds, Path(tmp))
+            saved["verticals"][name] = run_vertical(name, args.rounds, Path(tmp), args.repeats)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(saved, indent=2))  # each vertical kept as soon as it is done
             out.with_suffix(".md").write_text(render(saved))

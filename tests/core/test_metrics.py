@@ -82,6 +82,16 @@ def test_bootstrap_difference_is_paired() -> None:
     assert 0 < low < point < high
 
 
+def test_the_gain_read_from_the_shared_resamples_equals_scoring_both_models_again() -> None:
+    y, p = _toy(300)
+    noisy = np.clip(p + np.random.default_rng(1).normal(0, 0.3, len(p)), 0, 1)
+    scores = {"teacher": p, "student": noisy, "baseline": np.clip(noisy + 0.1, 0, 1)}
+    intervals, gain = m.bootstrap_with_gain(roc_auc_score, y, scores, ("student", "baseline"), n_boot=80, seed=3)
+    assert intervals == m.bootstrap_many(roc_auc_score, y, scores, n_boot=80, seed=3)
+    assert gain == m.bootstrap_difference(roc_auc_score, y, noisy, scores["baseline"], n_boot=80, seed=3)
+    assert m.bootstrap_with_gain(roc_auc_score, y, scores, None, n_boot=80, seed=3) == (intervals, None)
+
+
 def test_resample_indices_are_vectorized_blocks_of_the_same_stream() -> None:
     blocks = list(m.resample_indices(10, 5, seed=0))
     assert len(blocks) == 5 and all(b.shape == (10,) and b.max() < 10 for b in blocks)

@@ -70,9 +70,9 @@ def _metric_with_intervals(ctx: EvaluationContext, group: measures.OutputGroup, 
     n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
     y, names = group.take(ctx.y_true), group.names(ctx.bundle.output_names)
     predictions = {role: group.take(p) for role, p in ctx.judged.items()}
-    for role, (point, low, high) in metrics.bootstrap_many(
-        m.fn, y, predictions, n_boot=n_boot, level=level, seed=ctx.seed
-    ).items():
+    pair = _gain_pair(predictions, m.higher_is_better)
+    intervals, gain = metrics.bootstrap_with_gain(m.fn, y, predictions, pair, n_boot=n_boot, level=level, seed=ctx.seed)
+    for role, (point, low, high) in intervals.items():
         result.metrics[f"{role}.{m.name}"] = point
         result.intervals[f"{role}.{m.name}"] = (low, high)
         if m.per_output is not None and ctx.bundle.n_outputs > 1:
@@ -80,12 +80,8 @@ def _metric_with_intervals(ctx: EvaluationContext, group: measures.OutputGroup, 
             for name, value in zip(names, values, strict=True):
                 result.metrics[output_metric_key(role, m.name, name, ctx.bundle.n_outputs)] = value
     result.metrics.update(_retention_and_gain(m.name, result.metrics, m.higher_is_better))
-    if "baseline" in predictions:
-        better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
-        _, low, high = metrics.bootstrap_difference(
-            m.fn, y, predictions[better], predictions[worse], n_boot=n_boot, level=level, seed=ctx.seed
-        )
-        result.intervals[f"gain.{m.name}"] = (low, high)
+    if gain is not None:
+        result.intervals[f"gain.{m.name}"] = (gain.low, gain.high)
     if m.per_output is not None and ctx.bundle.n_outputs > 1:
         result.update(_per_output_comparisons(ctx, m, y, predictions, names))
     return result
@@ -104,8 +100,8 @@ def _per_output_comparisons(
         key = output_metric_key("", m.name, name, ctx.bundle.n_outputs).lstrip(".")
         values = {f"{role}.{key}": column_metric(y[:, j], p[:, j]) for role, p in predictions.items()}
         result.metrics.update(_retention_and_gain(key, values, m.higher_is_better))
-        if "baseline" in predictions:
-            better, worse = ("student", "baseline") if m.higher_is_better else ("baseline", "student")
+        if (pair := _gain_pair(predictions, m.higher_is_better)) is not None:
+            better, worse = pair
             _, low, high = metrics.bootstrap_difference(
                 column_metric,
                 y[:, j],
@@ -117,6 +113,14 @@ def _per_output_comparisons(
             )
             result.intervals[f"gain.{key}"] = (low, high)
     return result
+
+
+def _gain_pair(predictions: dict[str, np.ndarray], higher_is_better: bool) -> tuple[str, str] | None:
+    """(better, worse) whose difference is the student's gain over its baseline, oriented so a
+    positive gain is good; None without a baseline."""
+    if "baseline" not in predictions or "student" not in predictions:
+        return None
+    return ("student", "baseline") if higher_is_better else ("baseline", "student")
 
 
 def _regression_scatter(ctx: EvaluationContext, group: measures.OutputGroup, root: Path) -> str:
@@ -132,18 +136,15 @@ def evaluate_binary(ctx: EvaluationContext) -> EvaluationResult:
     calibration and the review plots."""
     result = EvaluationResult()
     n_boot, level = ctx.config.evaluation.bootstrap, ctx.config.evaluation.ci_level
+    pair = _gain_pair(ctx.judged, higher_is_better=True)
     for name, fn in HEADLINE.items():
-        for role, (point, low, high) in metrics.bootstrap_many(
-            fn, ctx.y_true, ctx.judged, n_boot=n_boot, level=level, seed=ctx.seed
-        ).items():
+        intervals, gain = metrics.bootstrap_with_gain(fn, ctx.y_true, ctx.judged, pair, n_boot=n_boot, level=level, seed=ctx.seed)
+        for role, (point, low, high) in intervals.items():
             result.metrics[f"{role}.{name}"] = point
             result.intervals[f"{role}.{name}"] = (low, high)
         result.metrics.update(_retention_and_gain(name, result.metrics))
-        if "baseline" in ctx.predictions:
-            point, low, high = metrics.bootstrap_difference(
-                fn, ctx.y_true, ctx.predictions["student"], ctx.predictions["baseline"], n_boot=n_boot, level=level, seed=ctx.seed
-            )
-            result.intervals[f"gain.{name}"] = (low, high)
+        if gain is not None:
+            result.intervals[f"gain.{name}"] = (gain.low, gain.high)
     for role, p in ctx.judged.items():
         cal = metrics.calibration(ctx.y_true, p)
         result.metrics.update({f"{role}.brier": cal["brier"], f"{role}.ece": cal["ece"]})

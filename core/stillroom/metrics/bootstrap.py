@@ -110,13 +110,36 @@ def bootstrap_many(
     Sharing resamples makes the intervals comparable: the difference between two models'
     intervals then reflects the models, not two different draws of the test set.
     """
+    return bootstrap_with_gain(metric, y_true, scores, None, *extra, n_boot=n_boot, level=level, seed=seed)[0]
+
+
+def bootstrap_with_gain(
+    metric: Metric,
+    y_true: Any,
+    scores: Mapping[str, Any],
+    pair: tuple[str, str] | None,
+    *extra: Any,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[dict[str, Interval], Interval | None]:
+    """:func:`bootstrap_many`, plus the paired interval of ``metric(a) - metric(b)`` for ``pair
+    = (a, b)``, two of ``scores``, read from the same resamples.
+
+    Why: the gain's interval is the difference of the two models' values on each resample, so
+    scoring them again (:func:`bootstrap_difference`, same seed, same resamples) gives the same
+    interval at twice the cost; on a fraud test week (70,000 rows, sklearn's ROC-AUC about 65 ms
+    a resample) that second pass was most of the evaluation's minutes.
+    """
     y = np.asarray(y_true)
     dists = bootstrap_distribution(metric, y, scores, *extra, n_boot=n_boot, seed=seed)
     extras = [np.asarray(e) for e in extra]
-    return {
-        name: Interval(safe_metric(metric, y, np.asarray(scores[name]), *extras), *percentile_interval(d, level))
-        for name, d in dists.items()
-    }
+    points = {name: safe_metric(metric, y, np.asarray(scores[name]), *extras) for name in dists}
+    intervals = {name: Interval(points[name], *percentile_interval(d, level)) for name, d in dists.items()}
+    if pair is None:
+        return intervals, None
+    a, b = pair
+    return intervals, Interval(points[a] - points[b], *percentile_interval(dists[a] - dists[b], level))
 
 
 def bootstrap_ci(
