@@ -94,8 +94,9 @@ def test_budget_scales_networks_then_epochs() -> None:
     big = scaled_to_budget(p, 41_000)
     assert big["ensemble"] == 1 and big["epochs"] == 12 and big["ensemble"] * big["epochs"] * 41_000 <= 500_000
     assert scaled_to_budget(p | {"max_molecule_epochs": 0}, 41_000)["ensemble"] == 3
-    defaults = [(q["ensemble"], q["epochs"]) for q in (scaled_to_budget(DEFAULTS, n) for n in (820, 3_360, 32_800))]
-    assert defaults == [(3, 40), (1, 40), (1, 7)]  # embedded solubility, Lipophilicity, a 41k set (80% training)
+    sizes = (820, 1_572, 3_360, 6_400, 32_800)  # solubility, BBBP, Lipophilicity, the 8k and 41k scale sets (80% training)
+    defaults = [(q["ensemble"], q["epochs"]) for q in (scaled_to_budget(DEFAULTS, n) for n in sizes)]
+    assert defaults == [(3, 40), (3, 40), (1, 40), (1, 39), (1, 7)]
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,11 @@ def test_audit_trail_follows_the_molecules_profile(run: dict[str, Any]) -> None:
     assert record.params["molecules.rdkit_version"].startswith("20")
     assert record.params["molecules.split"] == "scaffold"
     assert "molecules/applicability_domain.csv" in record.artifacts
+    # the baseline is the candidate molecules.auto chose, trained without a teacher: no choice of its own
+    assert record.params["student.name"] == "molecules.auto"
+    assert record.params["baseline.name"] in ("molecules.lightgbm", "molecules.mlp")
+    assert record.params["baseline.params.featurizer.n_bits"] == "2048"
+    assert run["metrics"]["baseline.rmse"] > 0
 
 
 def test_logged_student_is_a_smiles_pyfunc_with_a_public_example(run: dict[str, Any]) -> None:

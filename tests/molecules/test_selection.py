@@ -87,7 +87,7 @@ def test_a_budget_excludes_candidates_and_none_within_it_is_one_error(data) -> N
         _fit({"candidates": CANDIDATES, "n_estimators": 150, "max_size_mb": 1e-6}, data)
 
 
-def test_the_baseline_chooses_on_labels(data) -> None:
+def test_on_labels_alone_the_choice_is_made_on_labels(data) -> None:
     fit, valid, _, _ = data
     student = SelectedStudent({"candidates": CANDIDATES, "n_estimators": 100}, seed=0).fit(
         fit[["smiles"]],
@@ -97,6 +97,35 @@ def test_the_baseline_chooses_on_labels(data) -> None:
     )
     assert {r["reference"] for r in student.selection} == {"labels"}
     assert sum(r["chosen"] for r in student.selection) == 1
+
+
+@pytest.mark.parametrize("chosen", range(len(CANDIDATES)))
+def test_the_baseline_spec_is_the_chosen_candidate_with_the_shared_settings(data, chosen: int) -> None:
+    """What a run builds its baseline from: the candidate the student chose (kind, capacity, the
+    top-level settings of its kind), the shared featuriser and conformal settings; a student of
+    that kind, trained on labels, with no choice of its own."""
+    from stillroom.contract import StudentConfig
+    from stillroom_molecules.plugin import _lightgbm, _mlp
+
+    featurizer = {"radius": 2, "n_bits": 1024, "counts": True, "descriptors": "none"}
+    params = {"candidates": [CANDIDATES[chosen]], "n_estimators": 120, "featurizer": featurizer, "conformal": {"level": 0.8}}
+    with pytest.raises(RuntimeError, match="not chosen"):
+        SelectedStudent(params, seed=0).baseline_spec()
+    student = _fit(params, data)
+    spec = StudentConfig.model_validate(student.baseline_spec())
+    assert spec.name == CANDIDATES[chosen]["name"]
+    expected = CANDIDATES[chosen]["params"] | ({"n_estimators": 120} if spec.name == "molecules.lightgbm" else {})
+    assert spec.params == {"featurizer": featurizer, "conformal": {"level": 0.8}} | expected
+    fit, valid, _, _ = data
+    baseline = {"molecules.lightgbm": _lightgbm, "molecules.mlp": _mlp}[spec.name](spec.params, 0)
+    baseline.fit(
+        fit[["smiles"]],
+        labels_only("regression", fit[["SOL"]].to_numpy()),
+        valid[["smiles"]],
+        labels_only("regression", valid[["SOL"]].to_numpy()),
+    )
+    assert baseline.scorer.kind == student.scorer.kind and baseline.featurizer == student.featurizer
+    assert not hasattr(baseline, "selection") and baseline.conformal.level == 0.8
 
 
 def test_a_near_tie_on_validation_goes_to_the_faster_candidate() -> None:

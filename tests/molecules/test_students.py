@@ -21,6 +21,12 @@ from stillroom_molecules.student import LightGBMStudent, MLPStudent
 SMALL_MLP = {"hidden": [64], "epochs": 15, "patience": 5}
 
 
+def _mlp_params() -> dict:
+    from stillroom_molecules.mlp import DEFAULTS
+
+    return DEFAULTS | SMALL_MLP
+
+
 @pytest.fixture(scope="module")
 def solubility() -> tuple[pd.DataFrame, pd.DataFrame]:
     train, test = embedded.solubility()
@@ -184,6 +190,60 @@ def test_mlp_trains_through_the_set_positions_with_the_dense_networks_gradients(
     for name, grad in reference.items():
         assert grad.abs().sum() > 0
         assert torch.allclose(through_rows[name], grad, rtol=1e-4, atol=1e-6), name
+
+
+def test_zero_training_threads_means_the_usable_cores(solubility, monkeypatch) -> None:
+    """``num_threads: 0`` / ``threads: 0``: the cores this process may use (its affinity), not
+    OpenMP's or torch's guess from the machine; a number given is kept."""
+    import torch
+
+    from stillroom.contract import usable_cores
+    from stillroom_molecules.mlp import train_network
+    from stillroom_molecules.outputs import as_matrix
+
+    assert LightGBMStudent({"num_threads": 0}, 0)._lgb_params()["num_threads"] == usable_cores()
+    assert LightGBMStudent({"num_threads": 1}, 0)._lgb_params()["num_threads"] == 1
+    train, _ = solubility
+    F = Featurizer(FeaturizerConfig(n_bits=256, cache=False)).transform(train["smiles"].head(50).tolist())
+    m = as_matrix(labels_only("regression", train[["SOL"]].head(50).to_numpy()), "regression")
+    seen: list[int] = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    for threads in (0, 1):
+        train_network(F, m, "regression", {**_mlp_params(), "epochs": 1, "threads": threads}, 0, None, None)
+    assert seen[0] == usable_cores() and seen[2] == 1  # each call sets, then gives back, the threads
+
+
+def test_the_mlp_epoch_budget_rule() -> None:
+    """Rows x epochs at most ``max_row_epochs``: sets up to 10,000 rows keep the default 80 epochs,
+    a bigger one gets fewer (never below 3); 0 lifts the cap; a negative cap is a config error,
+    found when the student is built."""
+    from stillroom_molecules.mlp import DEFAULTS, epoch_budget
+
+    assert DEFAULTS["epochs"] * 10_000 == DEFAULTS["max_row_epochs"]
+    assert epoch_budget(DEFAULTS, 6_400) == epoch_budget(DEFAULTS, 10_000) == 80  # Lipophilicity, the 8k x 12 set
+    assert epoch_budget(DEFAULTS, 35_800) == 22  # the 41k set's transfer rows
+    assert epoch_budget(DEFAULTS, 1_000_000) == 3
+    assert epoch_budget(DEFAULTS | {"max_row_epochs": 0}, 1_000_000) == 80
+    assert epoch_budget(DEFAULTS | {"epochs": 10}, 35_800) == 10  # a cap, never more than asked
+    with pytest.raises(ConfigError, match="max_row_epochs must be >= 0"):
+        MLPStudent({"max_row_epochs": -1}, 0)
+
+
+def test_the_epoch_budget_caps_training_and_early_stopping_still_ends_it(solubility, caplog) -> None:
+    train, _ = solubility
+    y = train[["SOL"]].to_numpy()
+    caplog.set_level("INFO", logger="stillroom")
+    capped = MLPStudent(SMALL_MLP | {"epochs": 50, "patience": 50, "max_row_epochs": 4 * len(train)}, 0)
+    capped.fit(train[["smiles"]], labels_only("regression", y))
+    assert capped.training == {"epochs_run": 4, "epoch_cap": 4}
+    assert f"MLP on {len(train):,} rows: at most 4 epochs (student.params.max_row_epochs={4 * len(train):,}" in caplog.text
+    valid = train.sample(100, random_state=1)
+    stopped = MLPStudent(SMALL_MLP | {"epochs": 200, "patience": 2, "learning_rate": 0.05}, 0)
+    stopped.fit(
+        train[["smiles"]], labels_only("regression", y), valid[["smiles"]], labels_only("regression", valid[["SOL"]].to_numpy())
+    )
+    assert stopped.training["epoch_cap"] == 200 and stopped.training["epochs_run"] < 200  # stopped early, within the cap
 
 
 def test_mlp_validation_sees_every_optimiser_step() -> None:

@@ -126,6 +126,9 @@ def _log_lineage(pm: StillroomPluginManager, d: Distillation, lineage: dict[str,
         "teacher.kind": d.teacher.description.kind,
         "transfer.rows": len(transfer.X),
         **{f"transfer.rows.{k}": v for k, v in transfer.composition().items()},
+        # the baseline's own config when the student named it (baseline_spec): "the same student"
+        # is then what the student chose, not cfg.student
+        **(config_mod.flatten(d.baseline_config, "baseline.") if d.baseline_config is not None else {}),
     }
     tracking.log_params(params)
     tracking.set_tags({"stillroom.plugins": plugin_inventory(pm), "stillroom.teacher": d.teacher.description.name})

@@ -104,6 +104,12 @@ class Student(Protocol):
     endpoint) may add ``name_outputs(names)``: the pipeline calls it before ``fit`` with the
     data's output names (target columns, labels or classes), so a scoring job gets
     ``logD``/``hERG`` columns instead of positions.
+
+    A student that chooses what it ships among candidates (kind, capacity) may add
+    ``baseline_spec() -> {"name": ..., "params": {...}}`` (a ``StudentConfig``), called once it
+    is fitted: the baseline is then built from it, i.e. the model the student chose trained on
+    labels only, rather than a second choice of its own; the run logs it as ``baseline.name``
+    and ``baseline.params.*``.
     """
 
     def fit(

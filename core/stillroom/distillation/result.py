@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract.bundle import DataBundle
-from ..contract.config import DistillConfig
+from ..contract.config import DistillConfig, StudentConfig
 from ..contract.context import EvaluationResult
 from ..contract.protocols import ModelDescription, Student
 from ..contract.specs import TaskSpec
@@ -80,3 +80,5 @@ class Distillation:
     artifact_dir: Path
     selection: dict[str, Any] | None = None  # how a search chose this student (model card, report)
     data_quality: DataQuality = field(default_factory=DataQuality)
+    # what the baseline was built from when not ``config.student`` (a student's ``baseline_spec()``)
+    baseline_config: StudentConfig | None = None

@@ -22,10 +22,13 @@ screen scale (tens of ms per molecule), i.e. the teacher this vertical exists to
 The defaults are sized for a 2-core CPU: 3 networks, hidden size 300, depth 3, at most 40
 epochs with patience 6, and at most ``max_molecule_epochs`` (250,000) molecules passed through
 training in all: a bigger set trains fewer networks, then fewer epochs (:func:`scaled_to_budget`).
-One network cost about 2.4 ms of CPU per molecule and epoch on one thread (Lipophilicity,
-training and validation, measured on the shared bench VM), so the cap is about 10 CPU-minutes:
-Lipophilicity's 3,360 training molecules get one network of 40 epochs, a 41k-molecule set one
-network of 7 epochs, and the default run stays within its 15-minute budget. Chemprop's
+One network cost about 1.7-2.4 ms of CPU per molecule and epoch on one thread (training and
+validation), so the cap is about 7-10 CPU-minutes (about 6 minutes of wall time on 2 idle cores
+at 41k molecules): Lipophilicity's 3,360 training molecules get one network of 40 epochs, a
+41k-molecule set one network of 7 epochs. Why not lower: on the 41k scale set, trained with a cap
+of 200,000 (6 epochs), the validation loss still fell at each of the last three epochs (0.0172,
+0.0155, 0.0126) as the learning rate decayed; the flat stretch seen earlier (epochs 3-4 of 7) was
+the schedule's high-rate phase, not convergence (``bench/results/molecules-scale.md``). Chemprop's
 published numbers used 5-fold ensembles, 50+ epochs and tuned sizes; ``teacher.params`` reaches
 all of them (``max_molecule_epochs: 0`` lifts the cap).
 """

@@ -10,9 +10,10 @@ highest validation fidelity among those within the budget (``max_size_mb`` of sa
 and costs the same for all); candidates within ``fidelity_tolerance`` of the best count as equal
 and the fastest of them is kept. Fidelity is R2 against the reference on the validation molecules
 held out for early stopping (the calibration molecules of the conformal intervals are not used):
-the teacher's outputs for the distilled student, the labels for the baseline (which has no
-teacher). The baseline thus goes through the same choice among the same candidates, on labels:
-the gain of distillation is measured against the best the same family does without a teacher.
+the teacher's outputs for the distilled student. The run's baseline does not choose again: it is
+the chosen candidate trained on labels only (``baseline_spec``, logged as ``baseline.name`` and
+``baseline.params.*``), the same student without a teacher. (A ``molecules.auto`` trained on labels
+alone, outside a run, would choose on labels.)
 
 Every candidate (its settings, validation fidelity, size, latency, whether it was within budget)
 is kept in ``selection`` and logged by the evaluator (``molecules/student_selection.json`` and
@@ -89,10 +90,14 @@ class SelectedStudent(SmilesStudent):
         shared = {k: v for k, v in params.items() if k not in SELECTION_DEFAULTS}
         known = set(LGBM_DEFAULTS) | set(_mlp_defaults())
         super().__init__(shared, seed, {k: None for k in known})
+        self.shared = {k: v for k, v in shared.items() if k not in known}  # featurizer, conformal: as given
         self.routed = {k: v for k, v in self.params.items() if v is not None}  # the top-level settings the user gave
         self.selection_params = SELECTION_DEFAULTS | own
         self.candidates = [_candidate(c, i) for i, c in enumerate(self.selection_params["candidates"])]
         selection_sample(0, int(self.selection_params["selection_rows"]), seed)  # a bad value fails before the teacher
+        from .mlp import epoch_budget
+
+        epoch_budget(_mlp_defaults() | self.routed, 0)  # a bad max_row_epochs too
         if not 0 <= float(self.selection_params["fidelity_tolerance"]) < 1:
             raise ConfigError(
                 f"student.params.fidelity_tolerance must be in [0, 1) (got {self.selection_params['fidelity_tolerance']})"
@@ -181,7 +186,7 @@ class SelectedStudent(SmilesStudent):
             "size_bytes": int(size),
             "latency_us_per_molecule": latency,
             "within_budget": bool(within),
-            **{k: v for k, v in candidate.training.items() if k in ("trees_per_output", "epochs_run")},
+            **{k: v for k, v in candidate.training.items() if k in ("trees_per_output", "epochs_run", "epoch_cap")},
         }
 
     def _choose(self) -> int:
@@ -202,6 +207,14 @@ class SelectedStudent(SmilesStudent):
         for i, c in enumerate(self.selection):
             c["chosen"] = i == best
         return best
+
+    def baseline_spec(self) -> dict[str, Any]:
+        """The chosen candidate as a student config of its own kind (with the shared featuriser
+        and conformal settings): the run's baseline is this model trained on labels only, "the
+        same student without a teacher", not a second choice among the candidates on labels."""
+        if self.chosen is None:
+            raise RuntimeError("molecules.auto has not chosen a student yet")
+        return {"name": self.chosen["name"], "params": self.shared | self.chosen["params"]}
 
     def describe(self) -> Any:
         desc = super().describe()

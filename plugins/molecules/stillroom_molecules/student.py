@@ -26,7 +26,16 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from stillroom.contract import INPUT_ALIASES, ConfigError, ModelDescription, NativeModel, SoftTargets, as_task_output, console
+from stillroom.contract import (
+    INPUT_ALIASES,
+    ConfigError,
+    ModelDescription,
+    NativeModel,
+    SoftTargets,
+    as_task_output,
+    console,
+    usable_cores,
+)
 
 from .chem import RDKIT_VERSION
 from .conformal import ConformalSettings, calibrate, calibration_rows
@@ -52,7 +61,10 @@ LGBM_DEFAULTS: dict[str, Any] = {
     "lambda_l2": 1.0,
     "max_delta_step": 0.0,
     "early_stopping_rounds": 50,
-    "num_threads": 1,  # OpenMP spin-waits: 2 threads on a busy 2-core box measured 30x slower than 1
+    # 0: the usable cores. Training 300 rounds on 10,000 molecules took 2.3 s on 2 threads against 4.1 s
+    # on 1 on an idle 2-core machine (bench/results/molecules-threads.md); on a busy box OpenMP's
+    # spin-waits made 2 threads 30x slower than 1 once: set 1 on a machine shared with other jobs
+    "num_threads": 0,
 }
 
 
@@ -251,6 +263,7 @@ class LightGBMStudent(SmilesStudent):
     def _lgb_params(self) -> dict[str, Any]:
         skip = ("n_estimators", "early_stopping_rounds")
         return {k: v for k, v in self.params.items() if k not in skip} | {
+            "num_threads": int(self.params["num_threads"]) or usable_cores(),  # 0: the usable cores (not OpenMP's guess)
             "seed": self.seed,
             "verbosity": -1,
             "deterministic": True,
@@ -349,9 +362,10 @@ class MLPStudent(SmilesStudent):
     kind = "mlp"
 
     def __init__(self, params: dict[str, Any], seed: int) -> None:
-        from .mlp import DEFAULTS
+        from .mlp import DEFAULTS, epoch_budget
 
         super().__init__(params, seed, DEFAULTS)
+        epoch_budget(self.params, 0)  # a bad max_row_epochs fails before the teacher trains
 
     def _fit(self, F: Rows, m: Matrix, F_valid: Rows | None, m_valid: Matrix | None) -> None:
         from .mlp import train_network
@@ -361,4 +375,4 @@ class MLPStudent(SmilesStudent):
         scorer.network = net
         scorer.network_config = {k: config[k] for k in ("n_in", "n_out", "hidden", "dropout")}
         scorer.init = [0.0] * m.n_outputs
-        self.training = {"epochs_run": config["epochs_run"]}
+        self.training = {"epochs_run": config["epochs_run"], "epoch_cap": config["epoch_cap"]}
