@@ -71,10 +71,11 @@ def test_the_student_choice_and_its_candidates_are_logged(run: dict[str, Any]) -
     chosen = json.loads(
         Path(download_artifacts(run_id=run["run_id"], artifact_path="molecules/student_selection.json")).read_text()
     )
-    assert set(chosen) == {"student", "baseline"}
-    for role, rows in chosen.items():
-        assert len(rows) == 4 and sum(r["chosen"] for r in rows) == 1
-        assert {r["reference"] for r in rows} == {"teacher" if role == "student" else "labels"}
+    assert set(chosen) == {"student"}  # the baseline makes no choice of its own: it is the student's, on labels
+    rows = chosen["student"]
+    assert len(rows) == 4 and sum(r["chosen"] for r in rows) == 1 and {r["reference"] for r in rows} == {"teacher"}
+    shipped = next(r for r in rows if r["chosen"])
+    assert record.params["baseline.name"] == shipped["name"]
     assert_compliance_bundle(run["run_id"], "molecules")
 
 

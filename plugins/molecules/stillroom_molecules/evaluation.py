@@ -142,7 +142,8 @@ def _write_selection(ctx: EvaluationContext, selection: pd.DataFrame) -> list[st
         return []
     out = ctx.artifact_dir / "molecules"
     out.mkdir(parents=True, exist_ok=True)
-    record = {role: getattr(model, "selection", []) for role, model in ctx.models.items()}
+    # only the roles that chose (the baseline is the student's choice trained on labels: no choice of its own)
+    record = {role: chosen for role, model in ctx.models.items() if (chosen := getattr(model, "selection", []))}
     (out / "student_selection.json").write_text(json.dumps(record, indent=2, default=str))
     return ["molecules/student_selection.json"]
 
