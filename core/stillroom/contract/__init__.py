@@ -59,7 +59,7 @@ from ..tasks.targets import (
     make_targets,
 )
 from .bundle import DataBundle, frame_digest, holds_arrays, synthetic_example, validate_bundle, validate_features
-from .compute import inference_threads, thread_budget
+from .compute import inference_threads, thread_budget, training_threads
 from .config import (
     DataSettings,
     DistillConfig,
@@ -175,6 +175,7 @@ __all__ = [
     "holds_arrays",
     "hookimpl",
     "inference_threads",
+    "training_threads",
     "label_kinds",
     "labels_only",
     "make_targets",

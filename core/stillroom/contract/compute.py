@@ -1,4 +1,4 @@
-"""How many threads a model may use for inference right now.
+"""How many threads a model may use right now, to score or to train.
 
 Why: a run times teacher, student and baseline on the same compute (one core by default,
 ``evaluation.efficiency_cores``), because a ratio of a model spread over every core to one
@@ -8,8 +8,13 @@ sets its own threads on every call (``torch.set_num_threads(self.threads)``) or 
 own pools (an ONNX Runtime session's ``intra_op_num_threads``) asks :func:`inference_threads`
 instead, so it runs on the budget while it is timed and on its own setting otherwise.
 
-The budget is a context variable: it holds in the thread (and context) that times the
-models, not in a search's other trials training meanwhile.
+The same budget caps training: a search running several trials at once in threads gives each
+trial its share of the cores (:func:`training_threads`), since a LightGBM or torch student
+asking for every core in each of two trials on two cores oversubscribes them, and OpenMP's
+spin-waits then make training many times slower, not twice.
+
+The budget is a context variable: it holds in the thread (and context) that set it (the one
+that times the models, or one search trial), not in other threads meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["inference_threads", "thread_budget"]
+from .._runtime import usable_cores
+
+__all__ = ["inference_threads", "thread_budget", "training_threads"]
 
 _BUDGET: ContextVar[int | None] = ContextVar("stillroom_thread_budget", default=None)
 
@@ -30,6 +37,15 @@ def inference_threads(own: int = 0) -> int:
     if budget is None:
         return own
     return budget if own <= 0 else min(own, budget)
+
+
+def training_threads(own: int = 0) -> int:
+    """The threads to train on now: ``own`` (a model's setting) capped by the budget; 0 or less:
+    the budget, or every usable core without one (what "0 threads" means in the plugins)."""
+    budget = _BUDGET.get()
+    if own > 0:
+        return own if budget is None else min(own, budget)
+    return budget if budget is not None else usable_cores()
 
 
 @contextmanager

@@ -78,7 +78,9 @@ def run_search(
                 bundle = session.bundle  # the rules' placeholders written out for this data ({headline} ...)
                 rules = expand_rules(rules, bundle.task_type, bundle.output_types, list(bundle.output_names))
                 tracking.adopt(opened, parent)  # a teacher the plugin trained: its run under the search
-                objective = Objective(pm, task, base, space, session, parent, rules, dict(settings.objectives))
+                objective = Objective(
+                    pm, task, base, space, session, parent, rules, dict(settings.objectives), trial_threads(jobs, jobs_available)
+                )
                 if not study.trials:
                     studies.enqueue(study, default_values(space, base))
                 _optimize(study, objective, settings, jobs)
@@ -125,6 +127,13 @@ def run_search(
         "front": selection["front"],
         "distillation": summary,
     }
+
+
+def trial_threads(jobs: int, cores: int) -> int | None:
+    """Each trial's share of the cores when ``jobs`` trials run at once (None for one at a time:
+    a lone trial trains as a run would). Why: trials are threads of one process, and two trials
+    each training on every core oversubscribe them (see :mod:`stillroom.contract.compute`)."""
+    return None if jobs <= 1 else max(1, cores // jobs)
 
 
 def _optimize(study: Any, objective: Objective, settings: Any, jobs: int) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 
 from .. import tracking
+from ..contract.compute import thread_budget
 from ..contract.config import SearchDimension
 from ..contract.protocols import Student
 from ..contract.specs import TaskSpec
@@ -44,6 +45,7 @@ class Objective:
     parent_run_id: str
     rules: list[str]
     objectives: dict[str, str]
+    threads: int | None = None  # each trial's share of the cores when trials run at once (None: no cap)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         values = suggest(trial, self.space, self.base)
@@ -55,7 +57,7 @@ class Objective:
         early: dict[str, float] = {}
         try:
             cfg = trial_config(self.task, self.base, values)
-            with tempfile.TemporaryDirectory(prefix="stillroom-trial-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="stillroom-trial-") as tmp, thread_budget(self.threads):
                 d = distill(
                     self.pm, self.task, cfg, Path(tmp), self.session, split="validation", after_student=self._pruner(early)
                 )

@@ -31,7 +31,7 @@ import lightgbm as lgb
 import numpy as np
 from scipy.special import expit
 
-from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets
+from stillroom.contract import ConfigError, ModelDescription, NativeModel, SoftTargets, training_threads
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 100,
@@ -71,6 +71,7 @@ class LightGBMStudent:
     def _train_params(self, targets: SoftTargets) -> dict[str, Any]:
         p = {k: v for k, v in self.params.items() if k not in ("n_estimators", "early_stopping_rounds")}
         return p | {
+            "num_threads": training_threads(int(self.params["num_threads"])),  # 0: the usable cores (a search trial: its share)
             "objective": lambda z, _data: targets.gradient(z),
             "metric": "None",
             "seed": self.seed,

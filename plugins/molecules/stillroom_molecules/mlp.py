@@ -33,7 +33,7 @@ import torch
 from scipy import sparse
 from torch import nn
 
-from stillroom.contract import ConfigError, console, usable_cores
+from stillroom.contract import ConfigError, console, training_threads
 
 from .outputs import Matrix
 
@@ -327,7 +327,7 @@ def train_network(
     rows x positions."""
     torch.manual_seed(seed)
     previous = torch.get_num_threads()
-    torch.set_num_threads(int(p["threads"]) or usable_cores())  # 0: the usable cores
+    torch.set_num_threads(training_threads(int(p["threads"])))  # 0: the usable cores (a search trial: its share)
     F = sparse.csr_matrix(F, dtype=np.float32)
     try:
         net = Network(F.shape[1], m.n_outputs, list(p["hidden"]), float(p["dropout"]))

@@ -34,7 +34,7 @@ from stillroom.contract import (
     SoftTargets,
     as_task_output,
     console,
-    usable_cores,
+    training_threads,
 )
 
 from .chem import RDKIT_VERSION
@@ -263,7 +263,7 @@ class LightGBMStudent(SmilesStudent):
     def _lgb_params(self) -> dict[str, Any]:
         skip = ("n_estimators", "early_stopping_rounds")
         return {k: v for k, v in self.params.items() if k not in skip} | {
-            "num_threads": int(self.params["num_threads"]) or usable_cores(),  # 0: the usable cores (not OpenMP's guess)
+            "num_threads": training_threads(int(self.params["num_threads"])),  # 0: the usable cores (a search trial: its share)
             "seed": self.seed,
             "verbosity": -1,
             "deterministic": True,
