@@ -34,6 +34,7 @@ from scipy import sparse
 from torch import nn
 
 from stillroom.contract import ConfigError, console, training_threads
+from stillroom.torchkd.threads import torch_threads
 
 from .outputs import Matrix
 
@@ -326,10 +327,8 @@ def train_network(
     Mini-batches are sliced from the CSR rows: memory grows with what molecules set, not with
     rows x positions."""
     torch.manual_seed(seed)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(training_threads(int(p["threads"])))  # 0: the usable cores (a search trial: its share)
     F = sparse.csr_matrix(F, dtype=np.float32)
-    try:
+    with torch_threads(training_threads(int(p["threads"]))):  # 0: the usable cores (a search trial: its share)
         net = Network(F.shape[1], m.n_outputs, list(p["hidden"]), float(p["dropout"]))
         x_mean, x_std = input_moments(F)
         net.x_mean.copy_(torch.from_numpy(x_mean))
@@ -380,7 +379,5 @@ def train_network(
                     break
         if best_state is not None:
             net.load_state_dict(best_state)
-    finally:
-        torch.set_num_threads(previous)
     config = {"n_in": F.shape[1], "n_out": m.n_outputs, "hidden": list(p["hidden"]), "dropout": float(p["dropout"])}
     return net.eval(), config | {"epochs_run": epochs, "epoch_cap": cap, "best_valid_loss": best if np.isfinite(best) else None}
