@@ -42,16 +42,14 @@ def inference_threads(own: int = 0) -> int:
 def training_threads(own: int = 0) -> int:
     """The threads to train on now: ``own`` (a model's setting) capped by the budget; 0 or less:
     the budget, or every usable core without one (what "0 threads" means in the plugins)."""
-    budget = _BUDGET.get()
-    if own > 0:
-        return own if budget is None else min(own, budget)
-    return budget if budget is not None else usable_cores()
+    threads = inference_threads(own)
+    return threads if threads > 0 else usable_cores()
 
 
 @contextmanager
 def thread_budget(threads: int | None) -> Iterator[None]:
-    """Models asking :func:`inference_threads` get at most ``threads`` inside the block
-    (``None``: no budget, each model's own setting)."""
+    """Models asking :func:`inference_threads` or :func:`training_threads` get at most
+    ``threads`` inside the block (``None``: no budget, each model's own setting)."""
     if threads is not None and threads < 1:
         raise ValueError(f"thread_budget: threads must be >= 1 or None, got {threads}")
     token = _BUDGET.set(threads)

@@ -61,6 +61,7 @@ from stillroom.contract import (
     default_cache_dir,
     inference_threads,
     teacher_cache_key,
+    training_threads,
     usable_cores,
 )
 
@@ -418,7 +419,7 @@ def fit_ensemble(
     started = time.perf_counter()
     from stillroom.torchkd.threads import torch_threads
 
-    with torch_threads(int(p["threads"]) or usable_cores()):  # 0: the usable cores
+    with torch_threads(training_threads(int(p["threads"]))):  # 0: the usable cores
         for i in range(int(p["ensemble"])):
             title = f"teacher: chemprop network {i + 1}/{p['ensemble']}"
             blob, history = train_member(p, task_type, train, valid, seed + i, title)
