@@ -70,7 +70,43 @@ def test_bootstrap_passes_extra_arrays_resampled_with_rows() -> None:
     def weighted_auc(yy: np.ndarray, pp: np.ndarray, ww: np.ndarray) -> float:
         return roc_auc_score(yy, pp, sample_weight=ww)
 
-    assert m.bootstrap_ci(weighted_auc, y, p, w, n_boot=30) == m.bootstrap_ci(roc_auc_score, y, p, n_boot=30)
+    assert m.bootstrap_ci(weighted_auc, y, p, w, n_boot=30) == pytest.approx(m.bootstrap_ci(roc_auc_score, y, p, n_boot=30))
+
+
+@pytest.mark.parametrize("metric", [roc_auc_score, average_precision_score])
+def test_ranking_metrics_from_row_counts_equal_sklearn_on_the_resampled_rows(metric: m.Metric) -> None:
+    rng = np.random.default_rng(5)
+    y = np.zeros(100, dtype=int)
+    y[rng.choice(100, 3, replace=False)] = 1  # rare events: some resamples have no positive
+    p = np.round(rng.random(100) + 0.4 * y, 1)  # coarse scores: many ties
+    fast = m.bootstrap_distribution(metric, y, {"p": p}, n_boot=300, seed=2)["p"]
+    by_rows = np.array([m.safe_metric(metric, y[i], p[i]) for i in m.resample_indices(len(y), 300, seed=2)])
+    assert np.isnan(by_rows).any()
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(by_rows))
+    np.testing.assert_allclose(fast, by_rows, rtol=0, atol=1e-12)
+
+
+def test_ranking_metrics_from_row_counts_by_hand() -> None:
+    from stillroom.metrics.ranked import counts_metric
+
+    y, p = np.array([1, 0, 1, 0]), np.array([0.9, 0.9, 0.5, 0.1])
+    counts = np.array([2, 1, 0, 1])  # rows (1, .9) twice, (0, .9), (0, .1)
+    auc, ap = counts_metric(roc_auc_score, y, p), counts_metric(average_precision_score, y, p)
+    assert auc is not None and ap is not None
+    assert auc(counts) == pytest.approx(0.75)  # 2 positives x 2 negatives: 2 pairs won, 2 tied at 0.9
+    assert ap(counts) == pytest.approx(2 / 3)  # one threshold holds both positives among 3 rows
+    assert math.isnan(auc(np.array([0, 1, 0, 1]))) and math.isnan(ap(np.array([0, 1, 0, 1])))
+
+
+def test_anything_but_plain_binary_ranking_goes_to_sklearn() -> None:
+    from stillroom.metrics.ranked import counts_metric
+
+    y, p = np.array([0, 1, 1]), np.array([0.2, 0.7, 0.9])
+    assert counts_metric(roc_auc_score, y, p) is not None
+    assert counts_metric(roc_auc_score, np.array([0, 1, 2]), p) is None  # not 0/1 labels
+    assert counts_metric(roc_auc_score, y, np.array([0.2, np.nan, 0.9])) is None  # sklearn raises on NaN
+    assert counts_metric(roc_auc_score, y, np.c_[p, p]) is None  # one score per row only
+    assert counts_metric(lambda a, b: 0.0, y, p) is None  # any other metric
 
 
 def test_bootstrap_difference_is_paired() -> None:

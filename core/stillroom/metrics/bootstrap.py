@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 
+from .ranked import counts_metric
+
 Metric = Callable[..., float]
 """``metric(y_true, y_score, *extra) -> float``, e.g. :func:`sklearn.metrics.roc_auc_score`."""
 
@@ -47,16 +49,18 @@ def resample_indices(n: int, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]
 def safe_metric(metric: Metric, *arrays: np.ndarray) -> float:
     """The metric's value, or NaN where it is undefined (e.g. a sample with one class).
 
-    scikit-learn signals "undefined" either with a ValueError (ROC AUC on one class) or
-    with an UndefinedMetricWarning and a placeholder value; both become NaN here so a
-    bootstrap can skip the resample instead of averaging in a meaningless 0.
+    scikit-learn signals "undefined" with a ValueError (ROC AUC on one class), an
+    UndefinedMetricWarning and a placeholder value, or (average precision without a positive)
+    a plain UserWarning and 0.0; all become NaN here so a bootstrap skips the resample instead
+    of averaging in a meaningless 0.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", UndefinedMetricWarning)
+        warnings.filterwarnings("error", message="No positive class found", category=UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             value = float(metric(*arrays))
-        except (ValueError, UndefinedMetricWarning, ZeroDivisionError, FloatingPointError):
+        except (ValueError, UndefinedMetricWarning, UserWarning, ZeroDivisionError, FloatingPointError):
             return math.nan
     return value if math.isfinite(value) else math.nan
 
@@ -72,17 +76,27 @@ def bootstrap_distribution(
     """Per model, the metric on each of the same ``n_boot`` resamples (NaN where undefined).
 
     ``extra`` arrays (weights, groups, ...) are resampled with the rows and passed to the
-    metric after the scores.
+    metric after the scores. scikit-learn's binary ROC-AUC and average precision are computed
+    from each resample's row counts on scores sorted once (:mod:`.ranked`), not by sorting
+    every resample again: the same resamples, the same values up to rounding, O(n) each.
     """
     y = np.asarray(y_true)
     arrays = {name: np.asarray(s) for name, s in scores.items()}
     extras = [np.asarray(e) for e in extra]
     check_lengths(len(y), [*arrays.values(), *extras])
     values = {name: np.full(n_boot, math.nan) for name in arrays}
+    by_counts = {} if extras else {name: counts_metric(metric, y, s) for name, s in arrays.items()}
+    by_rows = [name for name in arrays if by_counts.get(name) is None]
     for b, idx in enumerate(resample_indices(len(y), n_boot, seed)):
-        y_b, extra_b = y[idx], [e[idx] for e in extras]
-        for name, s in arrays.items():
-            values[name][b] = safe_metric(metric, y_b, s[idx], *extra_b)
+        if len(by_rows) < len(arrays):
+            counts = np.bincount(idx, minlength=len(y))
+            for name, value in by_counts.items():
+                if value is not None:
+                    values[name][b] = value(counts)
+        if by_rows:
+            y_b, extra_b = y[idx], [e[idx] for e in extras]
+            for name in by_rows:
+                values[name][b] = safe_metric(metric, y_b, arrays[name][idx], *extra_b)
     return values
 
 
