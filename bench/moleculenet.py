@@ -430,8 +430,15 @@ def coverage_ok(run: dict) -> bool:
 def split_sizes(run: dict) -> tuple[int, int]:
     """(calibration, test) molecules of a run: the training rows its baseline step names, the
     default 80/10/10 split (validation and test each an eighth of training) and half the
-    validation molecules for calibration. Derived, not logged: a multi-task set's outputs are
-    all labelled here (ClinTox, SIDER), so one count serves every output."""
+    validation molecules for calibration. Runs since the counts are logged
+    (``conformal.student.n_calibration`` / ``n_test``, the first output's) read them; older ones
+    derive them: a multi-task set's outputs are all labelled here (ClinTox, SIDER), so one count
+    serves every output."""
+    m = run["metrics"]
+    logged = [k for k in m if k.startswith("conformal.student.n_calibration")]
+    if logged:
+        first = sorted(logged)[0]
+        return int(m[first]), int(m[first.replace("n_calibration", "n_test")])
     step = next(t for t in run.get("steps", {}) if t.startswith("baseline: training"))
     train = int(re.search(r"on ([\d,]+) labelled", step).group(1).replace(",", ""))
     test = round(train / 8)

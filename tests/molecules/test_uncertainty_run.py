@@ -84,9 +84,14 @@ def test_coverage_and_width_are_reported_overall_and_by_domain(run: dict[str, An
     assert m["conformal.level"] == 0.9
     for role in ("student", "baseline"):
         assert 0.5 <= m[f"conformal.{role}.coverage"] <= 1.0 and 0 < m[f"conformal.{role}.width"] < 10
+        # the molecules behind the figures: calibration split and every labelled test molecule
+        test_rows = run["data_quality"]["splits"]["test"]["rows"]
+        assert m[f"conformal.{role}.n_calibration"] >= 10 and m[f"conformal.{role}.n_test"] == test_rows
         for region in ("inside", "outside"):
             key = f"ad.{region}.conformal.{role}.coverage"
             assert key not in m or 0 <= m[key] <= 1
+        inside, outside = (m.get(f"ad.{r}.conformal.{role}.n_test", 0) for r in ("inside", "outside"))
+        assert inside + outside == m[f"conformal.{role}.n_test"]
     assert any(k.startswith("ad.inside.conformal.student") for k in m) or m["ad.coverage"] == 0
 
 

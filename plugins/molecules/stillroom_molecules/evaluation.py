@@ -10,6 +10,7 @@ domain, and the split the numbers were measured on (scaffold or random).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -89,8 +90,10 @@ def analogue_metrics(report: dict[str, Any] | None) -> dict[str, float]:
 def conformal_metrics(ctx: EvaluationContext, inside: np.ndarray) -> dict[str, float]:
     """Coverage and mean width (interval length, or set size) of each calibrated student's
     conformal intervals / sets on test, overall and inside vs outside the applicability domain:
-    ``conformal.<role>.coverage[.<output>]``, ``ad.inside.conformal.<role>.width`` ... and the
-    nominal ``conformal.level``. The guarantee is over molecules like the calibration split;
+    ``conformal.<role>.coverage[.<output>]``, ``ad.inside.conformal.<role>.width`` ..., the
+    nominal ``conformal.level`` and the molecules behind each figure (``n_calibration``,
+    ``n_test``): at 100 calibration molecules an exact method's coverage spreads over several
+    points, so a reader needs the counts to judge a coverage. The guarantee is over molecules like the calibration split;
     outside the domain is where it is most likely not to hold, so it is reported there apart."""
     out: dict[str, float] = {}
     task_type = ctx.bundle.task_type
@@ -113,12 +116,14 @@ def conformal_metrics(ctx: EvaluationContext, inside: np.ndarray) -> dict[str, f
                 (kinds[j], y[:, j], p[:, j], q[j], "" if y.shape[1] == 1 else f".{metric_key(names[j])}")
                 for j in range(y.shape[1])
             ]
-        for kind, yj, pj, qj, suffix in columns:
+        n_calibration = calibration.get("n_calibration") or [math.nan] * len(columns)
+        for (kind, yj, pj, qj, suffix), n_cal in zip(columns, n_calibration, strict=True):
+            out[f"conformal.{role}.n_calibration{suffix}"] = float(n_cal)
             for prefix, mask in regions.items():
                 measured = coverage_and_width(kind, yj[mask], pj[mask], qj)
-                for key in ("coverage", "width", "singleton"):
+                for key in ("coverage", "width", "singleton", "n"):
                     if key in measured:
-                        out[f"{prefix}conformal.{role}.{key}{suffix}"] = measured[key]
+                        out[f"{prefix}conformal.{role}.{'n_test' if key == 'n' else key}{suffix}"] = measured[key]
         if task_type != "multiclass" and len(columns) > 1:  # the macro mean under the unsuffixed name
             for key in ("coverage", "width"):
                 values = [out.get(f"conformal.{role}.{key}{c[4]}", np.nan) for c in columns]
