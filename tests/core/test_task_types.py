@@ -93,6 +93,23 @@ def test_regression_metrics_skip_missing_values() -> None:
     assert fid["mae"] == pytest.approx(1.0) and fid["spearman"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("name", ["roc_auc", "average_precision"])
+def test_multilabel_macro_of_a_resample_from_row_counts_equals_resampling_rows(name: str) -> None:
+    from stillroom import metrics
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((150, 4)) < [0.5, 0.2, 0.03, 0.3]).astype(float)  # endpoint 2: rare, often undefined
+    y[rng.random((150, 4)) < 0.3] = np.nan  # missing labels, per endpoint
+    y[:, 3] = np.nan  # an endpoint with no label at all: never in the mean
+    p = np.round(np.clip(0.4 * np.nan_to_num(y) + rng.random((150, 4)), 0, 1), 2)
+    macro = dict((m.name, m.fn) for m in taskmetrics.METRICS["multilabel"])[name]
+    assert metrics.counts_metric(macro, y, p) is not None  # the fast path is taken
+    fast = metrics.bootstrap_distribution(macro, y, {"p": p}, n_boot=100, seed=4)["p"]
+    by_rows = [metrics.safe_metric(macro, y[i], p[i]) for i in metrics.resample_indices(len(y), 100, seed=4)]
+    np.testing.assert_allclose(fast, by_rows, rtol=0, atol=1e-12)
+    assert metrics.counts_metric(macro, y, np.where(p > 0.5, np.nan, p)) is None  # a NaN output: sklearn's path
+
+
 def test_multiclass_metrics_by_hand() -> None:
     y = np.array([0, 1, 2, 2])
     proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.1, 0.1, 0.8]])

@@ -30,9 +30,11 @@ from .bootstrap import (
     resample_indices,
     safe_metric,
 )
+from .ranked import CountsMetric, counts_metric
 from .stability import histogram, psi, psi_from_counts, psi_from_histogram
 
 __all__ = [
+    "CountsMetric",
     "Interval",
     "Metric",
     "bootstrap_ci",
@@ -42,6 +44,7 @@ __all__ = [
     "bootstrap_with_gain",
     "calibration",
     "classification_summary",
+    "counts_metric",
     "expected_calibration_error",
     "fidelity",
     "histogram",

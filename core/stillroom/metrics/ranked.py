@@ -75,10 +75,15 @@ _FROM_COUNTS: dict[Callable[..., float], Callable[[SortedScores, np.ndarray], fl
 
 def counts_metric(metric: Callable[..., float], y_true: np.ndarray, y_score: np.ndarray) -> CountsMetric | None:
     """``metric`` on resamples given as row counts, if it is one of scikit-learn's binary ranking
-    metrics and the data is plain binary (1-D 0/1 labels, 1-D finite scores); else None, and the
-    caller resamples rows for scikit-learn."""
+    metrics and the data is plain binary (1-D 0/1 labels, 1-D finite scores), or if the metric
+    builds its own (a ``from_counts(y_true, y_score)`` method, e.g. a macro mean over outputs of
+    such a metric); else None, and the caller resamples rows for scikit-learn."""
+    own = getattr(metric, "from_counts", None)
+    if callable(own):
+        built: CountsMetric | None = own(y_true, y_score)
+        return built
     from_counts = _FROM_COUNTS.get(metric)
-    if from_counts is None or y_true.ndim != 1 or y_score.ndim != 1 or len(y_true) != len(y_score):
+    if from_counts is None or y_true.ndim != 1 or y_score.ndim != 1 or len(y_true) != len(y_score) or not len(y_true):
         return None
     if not np.isin(y_true, (0, 1)).all() or not np.issubdtype(y_score.dtype, np.number) or not np.isfinite(y_score).all():
         return None
