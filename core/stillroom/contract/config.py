@@ -136,7 +136,8 @@ class OperatingPoint(StrictModel):
 
 
 class EvaluationConfig(StrictModel):
-    bootstrap: int = Field(200, ge=0)
+    # resamples: the percentile bounds a gate reads need ~1000 (at 200 they move by ~10% of the half-width)
+    bootstrap: int = Field(1000, ge=0)
     ci_level: float = Field(0.95, gt=0, lt=1)
     operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
     efficiency_rows: int = Field(50_000, gt=0)  # the scoring batch every model is timed at
