@@ -195,6 +195,9 @@ MOLECULES = [
     "evaluation.efficiency_rows=200",
     "evaluation.latency_repeats=5",
     "search.gate_as_constraints=false",
+    # the vertical's own transfer-set fields, narrowed: every trial generates a few analogues
+    "search.space={molecules.analogues.enabled: {choices: [true]},"
+    " molecules.analogues.max_count: {low: 20, high: 60, integer: true}}",
 ]
 
 
@@ -212,3 +215,29 @@ def test_a_small_search_on_each_verticals_embedded_data(task: str, overrides: li
         space_keys = set(result.chosen_params)
         declared = {"medical": "student.params.widths", "molecules": "student.name"}[task]
         assert declared in space_keys  # the vertical's default space was searched
+        if task == "molecules":  # the chosen trial's analogues went into the registered student's transfer set
+            assert 20 <= result.chosen_params["molecules.analogues.max_count"] <= 60
+            assert 0 < result.distillation.metrics["transfer.analogues.accepted"] <= 60
+
+
+def test_a_trials_transfer_set_and_its_record_follow_its_own_vertical_settings(tmp_path: Path) -> None:
+    """The session is shared by every trial; a trial that asks for analogues gets a transfer set
+    with them and a record of them, and a trial (or the chosen run) that does not ask gets
+    neither, whatever ran before it."""
+    from stillroom.api import plugin_manager
+    from stillroom.distillation.pipeline import load_config
+    from stillroom.distillation.session import open_session
+
+    pm = plugin_manager()
+    task = pm.task("molecules")
+    base = [o for o in MOLECULES if not o.startswith("search.")] + [f"run.cache_dir={tmp_path / 'cache'}"]
+    plain = load_config(task, None, base)
+    with_analogues = load_config(task, None, [*base, "molecules.analogues.enabled=true", "molecules.analogues.max_count=30"])
+    with temporary_store(tmp_path):
+        session = open_session(pm, task, plain, keep=True, shared=True)
+        bundle, transfer, outputs, _ = session.for_config(pm, with_analogues, needs_model=False)
+        assert 0 < bundle.details["analogues"]["accepted"] <= 30
+        assert {o for o in transfer.origin if o.startswith("analogue.")} and len(outputs.transfer_teacher) == len(transfer.X)
+        again, plain_transfer, _, _ = session.for_config(pm, plain, needs_model=False)
+        assert "analogues" not in again.details and "analogues" not in session.bundle.details
+        assert not any(o.startswith("analogue.") for o in plain_transfer.origin)

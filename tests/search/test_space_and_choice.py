@@ -29,10 +29,27 @@ def test_each_vertical_declares_a_default_space_through_stillroom_search_space()
     assert {"student.params.widths", "student.params.families", "student.params.born_again.generations"} <= set(medical)
     molecules = pm.search_space(pm.task("molecules"))
     assert molecules["student.params.hidden"]["when"] == {"student.name": "molecules.mlp"}
+    assert {"student.params.featurizer.descriptors", "molecules.analogues.max_count"} <= set(molecules)
+    own = {"molecules": {"molecules.analogues.enabled", "molecules.analogues.max_count"}}
     for task in ("fraud", "medical", "molecules"):  # every default space is valid for its own config
         cfg = load_config(pm.task(task))
         space = resolve_space(pm, pm.task(task), cfg.search)
-        assert space and all(k.startswith(("student.", "recipe.", "transfer.")) for k in space)
+        outside = {k for k in space if not k.startswith(("student.", "recipe.", "transfer."))}
+        assert space and outside == own.get(task, set())  # only fields of the vertical's own section
+
+
+def test_a_field_of_the_verticals_own_section_is_searchable_only_where_the_vertical_opens_it() -> None:
+    pm = plugin_manager()
+    molecules = pm.task("molecules")
+    narrowed = load_config(molecules, None, ["search.space={molecules.analogues.max_count: {low: 100, high: 200}}"])
+    space = resolve_space(pm, molecules, narrowed.search)
+    assert (space["molecules.analogues.max_count"].low, space["molecules.analogues.max_count"].high) == (100, 200)
+    base = narrowed.model_dump(mode="json")
+    cfg = trial_config(molecules, base, {"molecules.analogues.enabled": True, "molecules.analogues.max_count": 150})
+    assert cfg.molecules.analogues.enabled and cfg.molecules.analogues.max_count == 150  # type: ignore[attr-defined]
+    closed = load_config(molecules, None, ["search.space={molecules.ad_threshold: {low: 0.2, high: 0.6}}"])
+    with pytest.raises(ConfigError, match=r"search.space.molecules.ad_threshold.*or the vertical's own molecules.analogues"):
+        resolve_space(pm, molecules, closed.search)
 
 
 def test_the_users_space_overrides_the_default_field_by_field_and_null_drops_one() -> None:

@@ -203,7 +203,9 @@ def check_rules(rules: list[str]) -> list[str]:
 
 
 SEARCHABLE_SECTIONS = ("student.", "recipe.", "transfer.")
-"""What a search may vary: the student and how it learns, never the data, the teacher or the run."""
+"""What a search may vary: the student and how it learns, never the data, the teacher or the run.
+A vertical may also open fields of its own section that shape the student's transfer set (the
+molecules analogues) by putting them in its default space (``stillroom_search_space``)."""
 
 
 class SearchDimension(StrictModel):
@@ -264,8 +266,8 @@ class SearchSettings(StrictModel):
     @field_validator("space")
     @classmethod
     def _searchable(cls, space: dict[str, SearchDimension | None]) -> dict[str, SearchDimension | None]:
-        for key in space:
-            if not key.startswith(SEARCHABLE_SECTIONS):
+        for key in space:  # a vertical's own fields are checked against its space when the search starts
+            if in_core_section(key) and not key.startswith(SEARCHABLE_SECTIONS):
                 raise ValueError(f"search.space field {key!r} is not searchable (only {', '.join(SEARCHABLE_SECTIONS)}*)")
         return space
 
@@ -319,6 +321,11 @@ class DistillConfig(StrictModel):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     search: SearchSettings = Field(default_factory=SearchSettings)
+
+
+def in_core_section(key: str) -> bool:
+    """``data.path`` is, ``molecules.analogues.max_count`` is not (a vertical's own section)."""
+    return key.split(".", 1)[0] in DistillConfig.model_fields
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -81,8 +81,8 @@ def distill(
     baseline: Student | None = pm.make_student(cfg.student, task, seed)
     # the teacher is kept: it is timed interleaved with the student and the baseline once they exist
     session = session or open_session(pm, task, cfg, keep=True)
-    bundle, teacher = session.bundle, session.teacher
-    transfer, outputs, teacher_model = session.for_config(pm, cfg, needs_model=uses_teacher_model(student))
+    teacher = session.teacher
+    bundle, transfer, outputs, teacher_model = session.for_config(pm, cfg, needs_model=uses_teacher_model(student))
     if teacher_model is not None:
         student.attach_teacher(teacher_model)  # type: ignore[attr-defined]
     if bundle.reference == "teacher":

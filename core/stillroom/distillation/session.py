@@ -3,15 +3,18 @@
 A single ``stillroom distill`` prepares it and uses it once. ``stillroom search`` prepares it
 once for every trial: the teacher is trained or loaded a single time, its outputs on the
 validation and test rows are computed once, and a trial whose transfer settings differ (pool
-on or off, MUNGE points) gets its own transfer set labelled by the same teacher, remembered by
-the rows' digest so two trials with the same settings never label twice.
+on or off, MUNGE points, a vertical's own, such as the molecules analogues) gets its own
+transfer set labelled by the same teacher, remembered by the rows' digest so two trials with the
+same settings never label twice.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,17 +46,23 @@ class TeacherSession:
 
     def for_config(
         self, pm: StillroomPluginManager, cfg: DistillConfig, needs_model: bool
-    ) -> tuple[TransferSet, Outputs, Teacher | None]:
-        """The transfer set of ``cfg`` with the teacher's outputs on it, fresh output dicts (a run
-        adds its students' outputs to them), and the teacher model when the student learns from
-        its internals: a private copy when the session is shared (trials in parallel must not
-        share its hooks)."""
+    ) -> tuple[DataBundle, TransferSet, Outputs, Teacher | None]:
+        """The data as this run sees it, the transfer set of ``cfg`` with the teacher's outputs on
+        it, fresh output dicts (a run adds its students' outputs to them), and the teacher model
+        when the student learns from its internals: a private copy when the session is shared
+        (trials in parallel must not share its hooks).
+
+        A transfer set built for ``cfg`` comes with its own copy of the bundle's ``details``:
+        the hooks record what they added there (the molecules analogues' composition), and a
+        trial's record must hold its own, not the last trial's."""
         from .pipeline import build_transfer_set, label_rows  # the pipeline imports this module
 
-        if cfg.transfer == self.config.transfer:
+        bundle = self.bundle
+        if transfer_inputs(cfg) == transfer_inputs(self.config):
             transfer, transfer_teacher = self.transfer, self.outputs.transfer_teacher
         else:
-            transfer = build_transfer_set(pm, self.bundle, cfg, cfg.run.seed)
+            bundle = dataclasses.replace(self.bundle, details=copy.deepcopy(self.bundle.details))
+            transfer = build_transfer_set(pm, bundle, cfg, cfg.run.seed)
             key = frame_digest(transfer.X)
             with self._lock:
                 if key not in self._labelled:
@@ -68,7 +77,17 @@ class TeacherSession:
             if self.model is None:
                 raise RuntimeError("this teacher session did not keep its teacher model")
             model = copy.deepcopy(self.model) if self.shared else self.model
-        return transfer, outputs, model
+        return bundle, transfer, outputs, model
+
+
+def transfer_inputs(cfg: DistillConfig) -> dict[str, Any]:
+    """What a transfer set may depend on: the config but the student, the recipe and the search.
+
+    Why not ``cfg.transfer`` alone: the transfer hooks read vertical sections too (molecules:
+    ``molecules.analogues``); a trial that changes one must get its own transfer set, or its
+    record would claim analogues its student never saw. A needless rebuild costs the hooks' time
+    only: equal rows have the same digest and are not labelled again."""
+    return cfg.model_dump(mode="json", exclude={"student", "recipe", "search"})
 
 
 def open_session(

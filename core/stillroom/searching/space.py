@@ -20,18 +20,24 @@ _UNSET = object()
 
 def resolve_space(pm: StillroomPluginManager, task: TaskSpec, settings: SearchSettings) -> dict[str, SearchDimension]:
     """The vertical's default space with the user's fields over it (``null`` drops one)."""
-    merged: dict[str, Any] = {} if settings.replace_space else pm.search_space(task)
+    declared = pm.search_space(task)
+    merged: dict[str, Any] = {} if settings.replace_space else dict(declared)
     merged.update(settings.space)
-    space = {key: dimension(key, raw) for key, raw in merged.items() if raw is not None}
+    opened = tuple(key for key in declared if not config_mod.in_core_section(key))  # never data., teacher. ...
+    space = {key: dimension(key, raw, opened) for key, raw in merged.items() if raw is not None}
     if not space:
         raise ConfigError(f"search: the space of task {task.name!r} is empty (set search.space in the config)")
     return space
 
 
-def dimension(key: str, raw: Any) -> SearchDimension:
-    """One dimension, validated; a bad one is a ConfigError naming ``search.space.<key>``."""
-    if not key.startswith(SEARCHABLE_SECTIONS):
-        raise ConfigError(f"invalid config field 'search.space.{key}': only {', '.join(SEARCHABLE_SECTIONS)}* can be searched")
+def dimension(key: str, raw: Any, opened: tuple[str, ...] = ()) -> SearchDimension:
+    """One dimension, validated; a bad one is a ConfigError naming ``search.space.<key>``.
+    ``opened``: the fields outside the searchable sections that the vertical's space declares."""
+    if not key.startswith(SEARCHABLE_SECTIONS) and key not in opened:
+        also = f" or the vertical's own {', '.join(opened)}" if opened else ""
+        raise ConfigError(
+            f"invalid config field 'search.space.{key}': only {', '.join(SEARCHABLE_SECTIONS)}*{also} can be searched"
+        )
     if isinstance(raw, SearchDimension):
         return raw
     try:
