@@ -147,6 +147,23 @@ def test_the_front_keeps_the_undominated_and_the_choice_follows_the_tie_break_or
     assert choose(front, OBJ, []).number == 4  # quality first
     assert choose(front, OBJ, ["size", "quality"]).number == 3  # smallest first
     assert "lowest size, then highest quality" in tie_break_rule(OBJ, ["size", "quality"])
+    # quality within 0.01 of the best is a tie: the smaller trial 3 (0.99) wins over 4 (1.00)
+    assert choose(front, OBJ, ["quality", "size"], {"quality": 0.01}).number == 3
+    assert choose(front, OBJ, ["quality", "size"], {"quality": 0.005}).number == 4
+    assert "highest quality (within 0.01 of the best counts as a tie), then lowest size" in tie_break_rule(
+        OBJ, ["quality", "size"], {"quality": 0.01}
+    )
+    tied = [_t(7, 0.99, 20, 0.02), _t(6, 0.99, 20, 0.02)]
+    assert choose(tied, OBJ, [], {"quality": 0.01}).number == 6  # the earliest on a full tie
+
+
+def test_a_choose_tolerance_outside_the_choose_keys_is_a_config_error() -> None:
+    pm = plugin_manager()
+    with pytest.raises(ConfigError, match="choose_tolerance names 'speed.x'"):
+        load_config(pm.task("fraud"), None, ["search.choose_tolerance={speed.x: 0.1}"])
+    with pytest.raises(ConfigError, match=">= 0"):
+        load_config(pm.task("fraud"), None, ["search.choose_tolerance={retention.average_precision: -1}"])
+    assert load_config(pm.task("fraud")).search.choose_tolerance == {"retention.average_precision": 0.01}
 
 
 def test_the_closest_trial_misses_the_constraints_by_the_least() -> None:

@@ -257,6 +257,9 @@ class SearchSettings(StrictModel):
     constraints: list[str] = Field(default_factory=list)
     gate_as_constraints: bool = Field(True, description="the gate's rules, measured on validation, are constraints too")
     choose: list[str] = Field(default_factory=list, description="tie-break order among the front; default: objectives in order")
+    choose_tolerance: dict[str, float] = Field(
+        default_factory=dict, description="per choose key: trials within this of the best count as tied (the metric's units)"
+    )
     budget: str | None = Field(None, description="wall time for trials: 30m, 2h, 90s (default: n_trials alone)")
     n_trials: int | None = Field(None, gt=0)
     jobs: int | None = Field(None, gt=0, description="trials at once (default: the usable cores)")
@@ -290,6 +293,11 @@ class SearchSettings(StrictModel):
         unknown = [m for m in self.choose if m not in self.objectives]
         if unknown:
             raise ValueError(f"search.choose names {unknown[0]!r}, which is not one of search.objectives")
+        loose = [m for m in self.choose_tolerance if m not in (self.choose or list(self.objectives))]
+        if loose:
+            raise ValueError(f"search.choose_tolerance names {loose[0]!r}, which is not one of search.choose")
+        if any(v < 0 for v in self.choose_tolerance.values()):
+            raise ValueError("search.choose_tolerance values must be >= 0")
         return self
 
 

@@ -46,16 +46,33 @@ def pareto_front(trials: list[TrialView], objectives: dict[str, str]) -> list[Tr
     return [t for t in trials if not any(dominates(o, t, objectives) for o in trials if o is not t)]
 
 
-def tie_break_rule(objectives: dict[str, str], order: list[str]) -> str:
-    keys = order or list(objectives)
-    ranked = ", then ".join(f"{'highest' if objectives[k] == 'max' else 'lowest'} {k}" for k in keys)
+def tie_break_rule(objectives: dict[str, str], order: list[str], tolerance: dict[str, float] | None = None) -> str:
+    keys, tolerance = order or list(objectives), tolerance or {}
+    ranked = ", then ".join(
+        f"{'highest' if objectives[k] == 'max' else 'lowest'} {k}"
+        + (f" (within {tolerance[k]:g} of the best counts as a tie)" if tolerance.get(k) else "")
+        for k in keys
+    )
     return f"among the feasible trials on the Pareto front: {ranked}; the earliest trial on a full tie"
 
 
-def choose(front: list[TrialView], objectives: dict[str, str], order: list[str]) -> TrialView:
-    """Lexicographic over ``order`` (default: the objectives as listed), the earliest on a tie."""
-    keys = order or list(objectives)
-    return min(front, key=lambda t: (tuple(-_oriented(t, k, objectives[k]) for k in keys), t.number))
+def choose(
+    front: list[TrialView], objectives: dict[str, str], order: list[str], tolerance: dict[str, float] | None = None
+) -> TrialView:
+    """Lexicographic over ``order`` (default: the objectives as listed), the earliest on a tie;
+    on a key with a ``tolerance``, every trial within it of the best stays in for the next key.
+
+    Why the tolerance: validation retention is measured with noise of about a point, so a plain
+    lexicographic rule on it always ships the trial with the highest *measured* retention (the
+    fraud search's 1.024 against 1.016) and never looks at size or speed: the opposite of "the
+    smallest, fastest student that keeps the teacher"."""
+    keys, tolerance = order or list(objectives), tolerance or {}
+    candidates = sorted(front, key=lambda t: t.number)
+    for k in keys:
+        values = {t.number: _oriented(t, k, objectives[k]) for t in candidates}
+        best = max(values.values())
+        candidates = [t for t in candidates if values[t.number] >= best - tolerance.get(k, 0.0)]
+    return candidates[0]
 
 
 def closest(trials: list[TrialView], rules: list[str]) -> tuple[TrialView, GateResult] | None:

@@ -179,7 +179,7 @@ def _choose(
     objectives = dict(settings.objectives)
     ok = choice.feasible(trials, rules)
     front = choice.pareto_front(ok, objectives)
-    chosen = choice.choose(front, objectives, settings.choose) if front else None
+    chosen = choice.choose(front, objectives, settings.choose, settings.choose_tolerance) if front else None
     out = tmp / "search"
     out.mkdir(parents=True, exist_ok=True)
     table = trials_table(trials, front, ok, objectives)
@@ -200,7 +200,7 @@ def _choose(
         "trials": {"total": len(trials), **counts, "feasible": len(ok)},
         "objectives": objectives,
         "constraints": rules,
-        "tie_break": choice.tie_break_rule(objectives, settings.choose),
+        "tie_break": choice.tie_break_rule(objectives, settings.choose, settings.choose_tolerance),
         "front": [{"trial": t.number, **{m: t.metrics.get(m) for m in objectives}, **t.params} for t in front],
         "default_trial": next(
             (
