@@ -126,13 +126,16 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
         "chosen_trial": found.chosen_trial,
         "chosen_params": found.chosen_params,
         "front": found.front,
-        "chosen": _facts(chosen.metrics, chosen.intervals, chosen.gate, HEADLINE[task]),
-        "default": _facts(default.metrics, default.intervals, default.gate, HEADLINE[task]),
+        "chosen": _facts(chosen, HEADLINE[task]),
+        "default": _facts(default, HEADLINE[task]),
     }
 
 
-def _facts(metrics: dict[str, float], intervals: dict[str, Any], gate: str, headline: str) -> dict[str, Any]:
+def _facts(run: Any, headline: str) -> dict[str, Any]:
+    """A distillation's test figures, and the gate's failed rules (the report says why)."""
+    metrics, intervals = run.metrics, run.intervals
     return {
+        "failed_rules": [r.removeprefix("FAIL ") for r in run.gate_reasons if r.startswith("FAIL")],
         "headline": metrics.get(f"student.{headline}"),
         "headline_ci": intervals.get(f"student.{headline}"),
         "teacher": metrics.get(f"teacher.{headline}"),
@@ -141,7 +144,7 @@ def _facts(metrics: dict[str, float], intervals: dict[str, Any], gate: str, head
         "gain_ci": intervals.get(f"gain.{headline}"),
         "speedup": metrics.get("efficiency.speedup_rows_per_second"),
         "size_ratio": metrics.get("efficiency.size_ratio"),
-        "gate": gate,
+        "gate": run.gate,
     }
 
 
@@ -167,7 +170,12 @@ def verdict(row: dict[str, Any]) -> str:
         if same
         else ""
     )
-    return f"{word} the default student: " + ", ".join(parts) + note
+    gates = "; ".join(
+        f"the {who} student's gate failed on test: {', '.join(row[who]['failed_rules'])}"
+        for who in ("chosen", "default")
+        if row[who].get("failed_rules")
+    )
+    return f"{word} the default student: " + ", ".join(parts) + note + (f" ({gates})" if gates else "")
 
 
 def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str]) -> str:
