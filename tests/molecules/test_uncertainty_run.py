@@ -48,8 +48,25 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def run(store: str) -> dict[str, Any]:
+def temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The process's temp folder for the run, to see what the run leaves in it."""
+    import tempfile
+
+    folder = tmp_path_factory.mktemp("process-temp")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "tempdir", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def run(store: str, temp_folder: Path) -> dict[str, Any]:
     return stillroom.distill("molecules", overrides=SMALL).to_dict()
+
+
+def test_the_run_leaves_no_model_files_in_the_temp_folder(run: dict[str, Any], temp_folder: Path) -> None:
+    """The teacher's and the student's pyfunc files are written to be logged, then removed."""
+    assert run["gate"] in ("passed", "failed")
+    assert sorted(p.name for p in temp_folder.iterdir() if p.name.startswith("stillroom-")) == []
 
 
 def test_the_transfer_set_holds_analogues_and_their_composition_is_logged(run: dict[str, Any]) -> None:

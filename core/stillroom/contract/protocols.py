@@ -39,7 +39,10 @@ class NativeModel:
     ``"onnx"``, ``"pyfunc"``); ``model`` is the object that flavor's ``log_model`` accepts.
     ``signature`` and ``input_example`` override what the core would infer from a synthetic
     tabular example (a tensor input needs its own); ``log_kwargs`` go to ``log_model`` as
-    they are (``artifacts``, ``code_paths``, ``extra_pip_requirements`` ...).
+    they are (``artifacts``, ``code_paths``, ``extra_pip_requirements`` ...). ``scratch``:
+    directories written only so the model can be logged (a pyfunc's ``artifacts``), removed by
+    the core once it has logged the model (or failed to): a run must not leave its model files
+    in the temp folder, a daily scoring host would fill it.
     """
 
     flavor: str
@@ -47,6 +50,7 @@ class NativeModel:
     signature: Any = None
     input_example: Any = None
     log_kwargs: dict[str, Any] = field(default_factory=dict)
+    scratch: tuple[str, ...] = ()
 
 
 TeacherLoader = Callable[[str], tuple[Callable[[Any], Any] | None, dict[str, Any]]]

@@ -8,6 +8,7 @@ teachers may use any flavor: they are research artifacts, not what is deployed.
 from __future__ import annotations
 
 import importlib
+import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,7 +93,11 @@ def _log_native(native: NativeModel, name: str, signature: Any, input_example: A
     }
     if native.flavor == "sklearn":
         kwargs.setdefault("skops_trusted_types", _own_skops_types(native.model))
-    return module.log_model(**{_MODEL_ARGUMENT[native.flavor]: native.model}, **kwargs)
+    try:
+        return module.log_model(**{_MODEL_ARGUMENT[native.flavor]: native.model}, **kwargs)
+    finally:  # MLflow has copied the files into the run (or failed): nothing else reads them
+        for directory in native.scratch:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _own_skops_types(model: Any) -> list[str]:

@@ -170,6 +170,7 @@ def scoring_model(onnx_model: bytes, scripted: torch.jit.ScriptModule, spec: sco
             "model_config": spec.as_config(),
             "pip_requirements": requirements("scoring"),
         },
+        scratch=(str(directory),),
     )
 
 

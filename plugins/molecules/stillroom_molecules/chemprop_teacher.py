@@ -483,6 +483,7 @@ def smiles_model(directory: Path, columns: list[str], libraries: tuple[str, ...]
         signature=signature,
         input_example=pd.DataFrame({SMILES: PUBLIC_EXAMPLE}),
         log_kwargs={"artifacts": {"teacher": str(directory)}, "pip_requirements": pinned(libraries)},
+        scratch=(str(directory),),
     )
 
 

@@ -206,6 +206,7 @@ class SmilesStudent:
                 "pip_requirements": requirements(),
                 "model_config": {INPUT_ALIASES: {SMILES: smiles_aliases(self.smiles_column)}},
             },
+            scratch=(str(directory),),
         )
 
 
