@@ -37,6 +37,7 @@ from .scoring import spark
 from .scoring.batch import input_sha256, score_file
 from .scoring.formats import ColumnSpec, Input, materialize
 from .scoring.output import OutputSlot
+from .scratch import scratch_dir, sweep_orphans
 
 ENGINES = ("local", "spark")
 
@@ -175,6 +176,15 @@ def distill(task: str, config: Any = None, overrides: list[str] | None = None, *
         return DistillResult.from_summary(run_distillation(task, config, overrides or []))
 
 
+def recover_after_killed_jobs(experiments: list[str]) -> None:
+    """What killed jobs left, before this one starts: their MLflow runs marked as such
+    (:func:`tracking.recover`) and their temporary folders removed (:func:`scratch.sweep_orphans`)."""
+    tracking.recover(experiments)
+    removed = sweep_orphans()
+    if removed:
+        logger.info(f"removed {removed} temporary folder(s) that killed stillroom jobs left behind")
+
+
 def run_distillation(task_name: str, user_config: Any = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Steps 1-8; returns the run summary (run id, gate, registered version, metrics, timings).
 
@@ -186,10 +196,10 @@ def run_distillation(task_name: str, user_config: Any = None, overrides: list[st
     with timed() as timings:
         tracking_uri = tracking.connect(cfg.run.tracking_uri)
         tracking.check_write_access(cfg.run.experiment, cfg.run.registered_model if cfg.run.register_student else None)
-        tracking.recover([cfg.run.experiment])
+        recover_after_killed_jobs([cfg.run.experiment])
         with tracking.job() as opened:
             try:
-                with tempfile.TemporaryDirectory(prefix="stillroom-run-") as tmp, use_cache_dir(cfg.run.cache_dir):
+                with scratch_dir("run") as tmp, use_cache_dir(cfg.run.cache_dir):
                     distillation = run_steps(pm, task, cfg, Path(tmp))
                     return record(pm, distillation, timings, tracking_uri, opened)
             except BaseException as exc:
@@ -226,7 +236,7 @@ def run_search_job(
     cfg = load_config(task, user_config, [*overrides, *extra])
     tracking_uri = tracking.connect(cfg.run.tracking_uri)
     tracking.check_write_access(cfg.run.experiment, cfg.run.registered_model if cfg.run.register_student else None)
-    tracking.recover([cfg.run.experiment])
+    recover_after_killed_jobs([cfg.run.experiment])
     from .searching import run_search  # Optuna is imported by a search only, not by every command
 
     return run_search(pm, task, cfg, tracking_uri, usable_cores())
@@ -309,7 +319,7 @@ def _score(
     tracking.connect(tracking_uri)
     if log_run:
         tracking.check_write_access(SCORING_EXPERIMENT, None)
-        tracking.recover([SCORING_EXPERIMENT])
+        recover_after_killed_jobs([SCORING_EXPERIMENT])
     with OutputSlot(output_path, overwrite) as slot, ExitStack() as stack:
         with step(f"model: resolving {model_uri} and checking its files"):
             model = stack.enter_context(

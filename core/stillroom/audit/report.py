@@ -15,7 +15,6 @@ import base64
 import datetime as dt
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from .._runtime import package_version
 from ..contract.names import COMPLETE, COMPLIANCE_MISSING_TAG, COMPLIANCE_TAG, INCOMPLETE, ROLES
 from ..distillation.evaluation import not_estimable_rows
 from ..errors import StillroomError
+from ..scratch import scratch_dir
 from ..tasks.judging import scored_roles
 from .summary import verdict
 
@@ -49,7 +49,7 @@ def write_report(run_id: str, output: Path | None = None) -> Path:
         raise StillroomError(f"report output {output} is a directory; name a file, e.g. {output / 'report.html'}")
     if not output.parent.exists():
         raise StillroomError(f"report output directory {output.parent} does not exist")
-    with tempfile.TemporaryDirectory(prefix="stillroom-report-") as tmp:
+    with scratch_dir("report") as tmp:
         source = tracking.fetch_report_source(run_id, Path(tmp))
         html = render(context(source))
     partial = output.with_name(f".{output.name}.partial")

@@ -16,7 +16,6 @@ training is never lost to a later failure.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from ..errors import ModelLoadError
 from ..plugins import StillroomPluginManager
 from ..progress import console, step
 from ..scoring import spark
+from ..scratch import scratch_dir
 from ..tasks import kinds
 from ..tasks.targets import labels_only, make_targets, missing_labels
 from .applicability import gate_config
@@ -234,7 +234,7 @@ def _label(teacher: Teacher, rows: pd.DataFrame, cfg: DistillConfig) -> np.ndarr
         # while training); efficiency is always timed through predict (or its runtimes)
         return (getattr(teacher, "label", None) or teacher.predict)(rows)
     console.log(f"teacher: labelling {len(rows):,} rows through Spark on {cfg.teacher.spark_master}")
-    with tempfile.TemporaryDirectory(prefix="stillroom-teacher-spark-") as tmp:
+    with scratch_dir("teacher-spark") as tmp:
         factory = tracking.teacher_spark_udf_factory(str(cfg.teacher.uri))
         return spark.label_rows(factory, rows, cfg.teacher.spark_master, Path(tmp))
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import platform
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 
 from .._runtime import package_version, sha256_file, usable_cores
 from ..errors import ModelLoadError
+from ..scratch import scratch_dir
 
 ENGINE = "lleaves"
 COMPILED_DIR = "compiled"  # inside the logged model's artifacts, beside model.lgb
@@ -207,7 +207,7 @@ def load_compiled(model_dir: Path, columns: list[str]) -> Loaded:
     if not object_file.is_file() or sha256_file(object_file) != record.get("object_sha256"):
         raise ModelLoadError(f"compiled artifact {object_file.name} is corrupted (sha256 differs from its record)")
     mismatch = _built_elsewhere(record)
-    with tempfile.TemporaryDirectory(prefix="stillroom-compile-") as tmp:
+    with scratch_dir("compile") as tmp:
         note = "compiled artifact loaded as logged"
         if mismatch:
             object_file = Path(tmp) / OBJECT_FILE  # fresh build for this machine; the logged one is left as is

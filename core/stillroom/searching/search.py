@@ -5,7 +5,6 @@ on test, gated and registered exactly as ``stillroom distill`` does (the pipelin
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from ..distillation.session import open_session
 from ..errors import ConfigError, GateError
 from ..plugins import StillroomPluginManager
 from ..progress import logger, step, timed
+from ..scratch import scratch_dir
 from . import choice
 from . import study as studies
 from .front import plot_front, trials_table
@@ -73,7 +73,7 @@ def run_search(
     )
     with timed() as timings, tracking.job() as opened:
         try:
-            with tempfile.TemporaryDirectory(prefix="stillroom-search-") as tmp, use_cache_dir(cfg.run.cache_dir):
+            with scratch_dir("search") as tmp, use_cache_dir(cfg.run.cache_dir):
                 session = open_session(pm, task, cfg, keep=True, shared=True)
                 bundle = session.bundle  # the rules' placeholders written out for this data ({headline} ...)
                 rules = expand_rules(rules, bundle.task_type, bundle.output_types, list(bundle.output_names))

@@ -8,7 +8,6 @@ that fails is recorded (its child run FAILED with the cause) and the search goes
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from ..distillation.result import TeacherRecord
 from ..distillation.session import TeacherSession
 from ..plugins import StillroomPluginManager
 from ..progress import logger
+from ..scratch import scratch_dir
 from .choice import shortfall
 from .space import suggest, trial_config
 from .study import INTERRUPTED
@@ -57,7 +57,7 @@ class Objective:
         early: dict[str, float] = {}
         try:
             cfg = trial_config(self.task, self.base, values)
-            with tempfile.TemporaryDirectory(prefix="stillroom-trial-") as tmp, thread_budget(self.threads):
+            with scratch_dir("trial") as tmp, thread_budget(self.threads):
                 d = distill(
                     self.pm, self.task, cfg, Path(tmp), self.session, split="validation", after_student=self._pruner(early)
                 )

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from mlflow.tracking import MlflowClient
 from .._runtime import sha256_file
 from ..contract.names import TAG_PREFIX
 from ..errors import IntegrityError, ModelLoadError
+from ..scratch import scratch_dir
 from .store import short
 
 DIGEST_TAG = f"{TAG_PREFIX}model_sha256"
@@ -224,6 +224,6 @@ def verify_version(name: str, version: str) -> Verification:
     recorded = version_record(name, version)
     if recorded is None:
         return Verification(name, version, mv.run_id, run_status, None, [])
-    with tempfile.TemporaryDirectory(prefix="stillroom-verify-") as tmp:
+    with scratch_dir("verify") as tmp:
         local = download_checked(f"models:/{name}/{version}", None, Path(tmp), f"{name} v{version}", trust_unverified=True)
         return Verification(name, version, mv.run_id, run_status, recorded.source, compare(local, recorded))

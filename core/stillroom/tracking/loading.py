@@ -5,7 +5,6 @@ when one was logged and runs here), Spark UDFs of the same version, and teachers
 from __future__ import annotations
 
 import json
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from ..contract.specs import InputColumn
 from ..errors import ModelLoadError, missing_dependency
 from ..scoring import compiled
 from ..scoring.batch import frame_parts
+from ..scratch import scratch_dir
 from .integrity import download_checked, logged_model_record, version_record
 from .registry import MODEL_ALIAS_URI, resolve_registered
 from .store import short
@@ -74,7 +74,7 @@ def scoring_model(uri: str, compiled: bool = True, trust_unverified: bool = Fals
     pinned = f"models:/{name}/{version}"
     label = f"{name} v{version}"
     recorded = version_record(name, version)
-    with tempfile.TemporaryDirectory(prefix="stillroom-model-") as tmp:
+    with scratch_dir("model") as tmp:
         local = download_checked(pinned, recorded, Path(tmp), label, trust_unverified)
         integrity = f"verified: every file matches its sha256 recorded {recorded.source}" if recorded else "unverified"
         try:
@@ -302,7 +302,7 @@ def load_teacher_model(uri: str) -> tuple[Any, dict[str, Any]]:
         recorded = version_record(name, version)
     elif uri.startswith("models:/m-"):
         recorded = logged_model_record(uri.removeprefix("models:/").split("/")[0])
-    with tempfile.TemporaryDirectory(prefix="stillroom-teacher-") as tmp:
+    with scratch_dir("teacher") as tmp:
         if recorded is not None:  # a teacher stillroom logged or registered: checked like a student
             uri = str(download_checked(uri, recorded, Path(tmp), f"teacher {facts['uri']}"))
             facts["integrity"] = f"verified against the sha256 recorded {recorded.source}"

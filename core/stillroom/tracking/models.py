@@ -24,6 +24,7 @@ from ..contract.protocols import NativeModel
 from ..errors import TrackingError
 from ..progress import console
 from ..scoring import compiled
+from ..scratch import scratch_dir
 from .integrity import hash_files, record_tags
 from .runs import log_params, run, writer_tags
 
@@ -139,7 +140,7 @@ def _log_compiled(model_id: str, model_uri: str) -> str:
     reason is tagged: scoring then uses LightGBM.
     """
     client = MlflowClient()
-    with tempfile.TemporaryDirectory(prefix="stillroom-compile-") as tmp:
+    with scratch_dir("compile") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
         try:
             compiled.compile_student(local / compiled.MODEL_FILE, Path(tmp) / compiled.COMPILED_DIR)
