@@ -100,8 +100,8 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
         started = time.perf_counter()
         try:
             found = stillroom.search(task, overrides=base, budget=budget, verbose=True)
-        except stillroom.errors.StillroomError as exc:  # infeasible: reported as such
-            return {
+        except stillroom.errors.StillroomError as exc:  # infeasible: reported as such, beside the default student
+            infeasible = {
                 "task": task,
                 "seed": seed,
                 "budget": budget,
@@ -109,8 +109,9 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
                 "infeasible": str(exc),
                 "seconds": time.perf_counter() - started,
                 **when,
-                "load_after": os.getloadavg(),
             }
+            default = stillroom.distill(task, overrides=base)
+            return infeasible | {"default": _facts(default, HEADLINE[task]), "load_after": os.getloadavg()}
         searched = time.perf_counter() - started
         default = stillroom.distill(task, overrides=base)
     chosen = found.distillation
@@ -150,7 +151,14 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
 
 def verdict(row: dict[str, Any]) -> str:
     if "infeasible" in row:
-        return f"no feasible trial: {row['infeasible']}"
+        default = row.get("default")
+        beside = (
+            f"; the default student on test: gate {default['gate']}"
+            + (f" ({', '.join(default['failed_rules'])})" if default.get("failed_rules") else "")
+            if default
+            else ""
+        )
+        return f"no feasible trial: {row['infeasible']}{beside}"
     c, d = row["chosen"], row["default"]
     lower = HEADLINE[row["task"]] in LOWER_IS_BETTER
     quality = c["headline"] <= d["headline"] if lower else c["headline"] >= d["headline"]
@@ -227,16 +235,13 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
     for row in rows:
         if "infeasible" in row:
             lines.append(f"| {row['task']} | {row['seed']} | | no feasible trial | | | | | | | {_ran(row)} |")
+            if "default" in row:
+                lines.append(_row_line(row, "default student", row["default"], "-"))
             continue
         t = row["trials"]
-        for who in ("chosen", "default"):
-            f = row[who]
-            label = f"trial {row['chosen_trial']}" if who == "chosen" else "default student"
-            lines.append(
-                f"| {row['task']} | {row['seed']} | {t['complete']}/{t['pruned']}/{t['failed']}, {t['feasible']} | {label} | "
-                f"{_n(f['headline'])} {_ci(f['headline_ci'])} | {_n(f['retention'])} | {_n(f['gain'])} {_ci(f['gain_ci'])} | "
-                f"{_n(f['speedup'])}x | {_n(f['size_ratio'])} | {f['gate']} | {_ran(row)} |"
-            )
+        counts = f"{t['complete']}/{t['pruned']}/{t['failed']}, {t['feasible']}"
+        lines.append(_row_line(row, f"trial {row['chosen_trial']}", row["chosen"], counts))
+        lines.append(_row_line(row, "default student", row["default"], counts))
     lines += ["", "## Verdicts", ""]
     for row in rows:
         lines.append(f"- **{row['task']}**, seed {row['seed']}: {verdict(row)}.")
@@ -252,6 +257,14 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         lines += ["| " + " | ".join(_n(r.get(k)) for k in keys) + " |" for r in row["front"]]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _row_line(row: dict[str, Any], label: str, f: dict[str, Any], counts: str) -> str:
+    return (
+        f"| {row['task']} | {row['seed']} | {counts} | {label} | "
+        f"{_n(f['headline'])} {_ci(f['headline_ci'])} | {_n(f['retention'])} | {_n(f['gain'])} {_ci(f['gain_ci'])} | "
+        f"{_n(f['speedup'])}x | {_n(f['size_ratio'])} | {f['gate']} | {_ran(row)} |"
+    )
 
 
 def _ran(row: dict[str, Any]) -> str:
