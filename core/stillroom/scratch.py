@@ -31,12 +31,15 @@ OWNER = ".stillroom-owner"  # the locked file inside each folder
 
 @contextmanager
 def scratch_dir(kind: str) -> Iterator[str]:
-    """A temporary folder ``stillroom-<kind>-*`` for this process, removed when the block ends
-    and, if the process is killed first, by the next job's :func:`sweep_orphans`."""
+    """An empty temporary folder (``work`` in ``stillroom-<kind>-*``, beside the lock file) for
+    this process, removed when the block ends and, if the process is killed first, by the next
+    job's :func:`sweep_orphans`."""
     with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{kind}-") as folder:
         owner = _hold(Path(folder) / OWNER)
+        work = Path(folder) / "work"  # the caller's folder holds only what the caller puts there (a
+        work.mkdir()  # downloaded model is checked file by file: the lock file must not be among them)
         try:
-            yield folder
+            yield str(work)
         finally:
             if owner is not None:
                 owner.close()

@@ -37,14 +37,14 @@ def test_a_killed_jobs_folder_is_swept_and_a_live_jobs_folder_is_kept(tmp_path: 
         (orphan / "student.pt").write_bytes(b"\0" * 1024)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
-        assert (orphan / OWNER).is_file()  # SIGKILL: the process cleaned nothing
+        assert (orphan.parent / OWNER).is_file()  # SIGKILL: the process cleaned nothing
         (tmp_path / "stillroom-someone-else").mkdir()  # no lock file: nothing says whose it is
         assert sweep_orphans() == 1
-        assert not orphan.exists() and busy.is_dir() and (tmp_path / "stillroom-someone-else").is_dir()
-        with scratch_dir("mine") as mine:  # this process's own live folder
-            assert sweep_orphans() == 0 and Path(mine).is_dir()
+        assert not orphan.parent.exists() and busy.is_dir() and (tmp_path / "stillroom-someone-else").is_dir()
+        with scratch_dir("mine") as mine:  # this process's own live folder, empty for the caller
+            assert sweep_orphans() == 0 and Path(mine).is_dir() and not any(Path(mine).iterdir())
         assert not Path(mine).exists()  # removed on a normal exit
     finally:
         alive.send_signal(signal.SIGKILL)
         alive.wait()
-    assert sweep_orphans() == 1 and not busy.exists()
+    assert sweep_orphans() == 1 and not busy.parent.exists()
