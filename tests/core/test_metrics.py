@@ -125,6 +125,12 @@ def test_the_gain_read_from_the_shared_resamples_equals_scoring_both_models_agai
     intervals, gain = m.bootstrap_with_gain(roc_auc_score, y, scores, ("student", "baseline"), n_boot=80, seed=3)
     assert intervals == m.bootstrap_many(roc_auc_score, y, scores, n_boot=80, seed=3)
     assert gain == m.bootstrap_difference(roc_auc_score, y, noisy, scores["baseline"], n_boot=80, seed=3)
+    # by hand: the paired difference on each resample of rows, its percentile interval
+    diffs = np.array(
+        [roc_auc_score(y[i], noisy[i]) - roc_auc_score(y[i], scores["baseline"][i]) for i in m.resample_indices(300, 80, seed=3)]
+    )
+    point = roc_auc_score(y, noisy) - roc_auc_score(y, scores["baseline"])
+    assert gain == pytest.approx((point, *np.quantile(diffs, [0.025, 0.975])), abs=1e-12)
     assert m.bootstrap_with_gain(roc_auc_score, y, scores, None, n_boot=80, seed=3) == (intervals, None)
 
 

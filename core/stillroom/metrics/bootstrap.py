@@ -85,14 +85,14 @@ def bootstrap_distribution(
     extras = [np.asarray(e) for e in extra]
     check_lengths(len(y), [*arrays.values(), *extras])
     values = {name: np.full(n_boot, math.nan) for name in arrays}
-    by_counts = {} if extras else {name: counts_metric(metric, y, s) for name, s in arrays.items()}
-    by_rows = [name for name in arrays if by_counts.get(name) is None]
+    fast = {} if extras else {name: counts_metric(metric, y, s) for name, s in arrays.items()}
+    by_counts = {name: value for name, value in fast.items() if value is not None}
+    by_rows = [name for name in arrays if name not in by_counts]
     for b, idx in enumerate(resample_indices(len(y), n_boot, seed)):
-        if len(by_rows) < len(arrays):
+        if by_counts:
             counts = np.bincount(idx, minlength=len(y))
             for name, value in by_counts.items():
-                if value is not None:
-                    values[name][b] = value(counts)
+                values[name][b] = value(counts)
         if by_rows:
             y_b, extra_b = y[idx], [e[idx] for e in extras]
             for name in by_rows:
@@ -188,11 +188,10 @@ def bootstrap_difference(
     Paired (both scored on each resample) because the two models' errors are correlated
     on the same rows; the paired interval is much tighter than comparing two separate CIs.
     """
-    y = np.asarray(y_true)
-    extras = [np.asarray(e) for e in extra]
-    dists = bootstrap_distribution(metric, y, {"a": a, "b": b}, *extras, n_boot=n_boot, seed=seed)
-    point = safe_metric(metric, y, np.asarray(a), *extras) - safe_metric(metric, y, np.asarray(b), *extras)
-    return Interval(point, *percentile_interval(dists["a"] - dists["b"], level))
+    pair = {"a": a, "b": b}
+    gain = bootstrap_with_gain(metric, y_true, pair, ("a", "b"), *extra, n_boot=n_boot, level=level, seed=seed)[1]
+    assert gain is not None  # a pair was given
+    return gain
 
 
 def check_lengths(n: int, arrays: list[np.ndarray]) -> None:
