@@ -4,11 +4,13 @@ small fraud settings every faulted distillation uses."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from stillroom.api import recover_after_killed_jobs
 from stillroom.testing import temporary_store
 
 from .harness import ForkServer
@@ -40,8 +42,32 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def server(store: Path) -> Iterator[ForkServer]:
-    env = {key: os.environ[key] for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "STILLROOM_CACHE_DIR")} | FAST_LOGGING
+def scratch_root(store: Path) -> Path:
+    """The jobs' own temp folder (their ``TMPDIR``): what a killed job leaves there is theirs alone,
+    not another test's."""
+    (store / "tmp").mkdir(exist_ok=True)
+    return store / "tmp"
+
+
+@pytest.fixture(scope="module")
+def recovery(scratch_root: Path) -> Callable[[str], None]:
+    """What the next job does first (:func:`stillroom.api.recover_after_killed_jobs`), in the
+    jobs' temp folder."""
+
+    def recover(experiment: str) -> None:
+        saved, tempfile.tempdir = tempfile.tempdir, str(scratch_root)
+        try:
+            recover_after_killed_jobs([experiment])
+        finally:
+            tempfile.tempdir = saved
+
+    return recover
+
+
+@pytest.fixture(scope="module")
+def server(store: Path, scratch_root: Path) -> Iterator[ForkServer]:
+    env = {key: os.environ[key] for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "STILLROOM_CACHE_DIR")}
+    env |= FAST_LOGGING | {"TMPDIR": str(scratch_root)}
     fork = ForkServer(store, env)
     yield fork
     fork.close()

@@ -7,7 +7,9 @@ the next job's recovery are done: read from the store and the file system, never
 * no teacher run without its distillation run, unless labelled an orphan (``stillroom.orphan``);
 * no partial output, no leftover lock or set-aside file beside an output;
 * an output file is claimed by exactly the last FINISHED scoring run that wrote it (its sha256 and
-  row count), and no FINISHED scoring run claims an output that is not there as it recorded.
+  row count), and no FINISHED scoring run claims an output that is not there as it recorded;
+* no temporary folder of a stillroom job (``stillroom-*`` in the jobs' temp folder) once the job
+  ended, or, after a SIGKILL, once the next job's recovery ran.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import pyarrow.parquet as pq
 from mlflow.tracking import MlflowClient
 
 from stillroom._runtime import sha256_file
+from stillroom.scratch import PREFIX
 
 LEFTOVER = re.compile(r"^\..+\.(partial|previous)-\d+-[0-9a-f]+$|^\..+\.lock$")
 
 
-def violations(output_dirs: list[Path]) -> list[str]:
-    """Every broken invariant, one line each (empty: all hold)."""
+def violations(output_dirs: list[Path], scratch_root: Path | None = None) -> list[str]:
+    """Every broken invariant, one line each (empty: all hold); ``scratch_root``: the jobs' temp
+    folder (their ``TMPDIR``), checked for folders they left."""
     client = MlflowClient()
     problems: list[str] = []
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -49,6 +53,8 @@ def violations(output_dirs: list[Path]) -> list[str]:
             if (parent is None or parent not in runs) and "stillroom.orphan" not in tags:
                 problems.append(f"teacher run {run_id} has no distillation run and is not labelled an orphan")
     problems += _output_violations(output_dirs, runs.values())
+    if scratch_root is not None:
+        problems += [f"leftover temporary folder {path.name}" for path in sorted(scratch_root.glob(f"{PREFIX}*"))]
     return problems
 
 

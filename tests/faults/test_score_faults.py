@@ -1,15 +1,15 @@
 """SIGINT, SIGTERM and SIGKILL at every step boundary of a real ``stillroom score`` (between its
 chunks too), on an output that a previous job wrote: the previous output stays as it was, no
-partial file survives (after SIGKILL: once the same job is run again), and the output is always
-the one its last FINISHED scoring run recorded (sha256 and row count)."""
+partial file or temporary folder survives (after SIGKILL: once the same job is run again), and
+the output is always the one its last FINISHED scoring run recorded (sha256 and row count)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from stillroom import tracking
 from stillroom_fraud.batch import make_batch
 
 from .conftest import DISTILL
@@ -40,19 +40,24 @@ def scoring_job(server: ForkServer, store: Path) -> list[str]:
 
 
 def test_every_signal_at_every_scoring_step_leaves_the_previous_output_or_the_new_one(
-    server: ForkServer, store: Path, scoring_job: list[str], record_property
+    server: ForkServer,
+    store: Path,
+    scratch_root: Path,
+    recovery: Callable[[str], None],
+    scoring_job: list[str],
+    record_property,
 ) -> None:
     outputs = [store / "out"]
     tally = Tally()
     whole = server.run(scoring_job)
     assert whole.code == 0 and whole.seen, (store / "fork-server.log").read_text()[-3000:]
-    tally.add("an uninterrupted scoring job", violations(outputs))
+    tally.add("an uninterrupted scoring job", violations(outputs, scratch_root))
 
     def next_job() -> None:  # the same job again: it cleans up after the dead one
         assert server.run(scoring_job).code == 0
-        tracking.recover(["stillroom-scoring"])
+        recovery("stillroom-scoring")
 
-    reached = inject_everywhere(server, scoring_job, whole.seen, tally, lambda: violations(outputs), next_job)
+    reached = inject_everywhere(server, scoring_job, whole.seen, tally, lambda: violations(outputs, scratch_root), next_job)
     tally.report(record_property)
     assert any(b.startswith("scoring: 1,000 rows written") for b in reached), reached
     assert any(b.startswith("MLflow: logging the scoring run") for b in reached), reached
