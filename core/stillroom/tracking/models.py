@@ -8,8 +8,12 @@ teachers may use any flavor: they are research artifacts, not what is deployed.
 from __future__ import annotations
 
 import importlib
+import logging
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -95,10 +99,46 @@ def _log_native(native: NativeModel, name: str, signature: Any, input_example: A
     if native.flavor == "sklearn":
         kwargs.setdefault("skops_trusted_types", _own_skops_types(native.model))
     try:
-        return module.log_model(**{_MODEL_ARGUMENT[native.flavor]: native.model}, **kwargs)
+        with _no_false_pickle_warning(native):
+            return module.log_model(**{_MODEL_ARGUMENT[native.flavor]: native.model}, **kwargs)
     finally:  # MLflow has copied the files into the run (or failed): nothing else reads them
         for directory in native.scratch:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+_PICKLE_WARNING = "Saving pytorch model by Pickle"
+
+
+@contextmanager
+def _no_false_pickle_warning(native: NativeModel) -> Iterator[None]:
+    """Drop MLflow's "saving by Pickle can execute arbitrary code" line for a TorchScript module.
+
+    Why: MLflow prints it for every ``serialization_format="pickle"`` log, but writes a
+    ``ScriptModule`` with ``torch.jit.save`` (TorchScript's archive, no Python pickle). An
+    auditor reading the job's log would be told the opposite of what was written. The line
+    stays for any other torch object, which MLflow does pickle."""
+    torch = sys.modules.get("torch")
+    if native.flavor != "pytorch" or torch is None or not isinstance(native.model, torch.jit.ScriptModule):
+        yield
+        return
+    logger = logging.getLogger("mlflow.pytorch")
+    drop = _DropMessage(_PICKLE_WARNING)
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+class _DropMessage(logging.Filter):
+    """A logging filter that drops the records starting with one message."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
 
 
 def _own_skops_types(model: Any) -> list[str]:
