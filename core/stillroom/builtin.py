@@ -41,6 +41,7 @@ CORE_ARTIFACTS = (
     "environment.json",
     "gate.json",
     "metrics.json",
+    "predictions/test.parquet",  # what every test figure is computed from (audit/predictions.py)
 )
 
 

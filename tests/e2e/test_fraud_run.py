@@ -246,6 +246,24 @@ def test_metrics_are_bound_to_the_student_model(run: dict[str, Any]) -> None:
     assert bound["student.average_precision"].dataset_name == "test"
 
 
+def test_the_logged_test_predictions_reproduce_every_logged_test_metric(run: dict[str, Any], tmp_path: Path) -> None:
+    """A reviewer recomputes the card's figures from the run's own predictions/test.parquet."""
+    import mlflow
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from stillroom.audit.predictions import FILE, role_values
+
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run["run_id"], dst_path=str(tmp_path)))
+    table = pd.read_parquet(local / FILE)
+    assert list(table.columns) == ["row", "label", "teacher", "student", "baseline"] and table["row"].is_unique
+    y = role_values(table, "label")
+    assert len(table) == json.loads((local / "lineage.json").read_text())["splits"]["test"]["rows"] and set(y) == {0, 1}
+    for role in ("teacher", "student", "baseline"):
+        scores = role_values(table, role)
+        assert roc_auc_score(y, scores) == pytest.approx(run["metrics"][f"{role}.roc_auc"], abs=1e-12)
+        assert average_precision_score(y, scores) == pytest.approx(run["metrics"][f"{role}.average_precision"], abs=1e-12)
+
+
 def test_teacher_from_the_registry_is_a_run_input(store: str, small_overrides: list[str]) -> None:
     """A champion already in MLflow teaches by alias; the run links it instead of copying it."""
     import mlflow

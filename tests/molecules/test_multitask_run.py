@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import stillroom
+from stillroom.audit.predictions import FILE, role_values
 from stillroom.testing import missing_from_run
 from stillroom_molecules import embedded
 from stillroom_molecules.score_columns import SCORING_COLUMNS
@@ -70,6 +71,18 @@ def test_multitask_mlp_student_on_sparse_endpoints(tracking_store: str, tmp_path
     assert out["smiles_valid"].tolist() == [True, True, False]
     files = [p.name for p in Path(mlflow.artifacts.download_artifacts("models:/molecules-student/1")).rglob("*")]
     assert "mlp.pt" in files
+    # the run's test predictions: a column per endpoint per model, NaN where a molecule was not measured
+    logged = mlflow.artifacts.download_artifacts(run_id=summary["run_id"], artifact_path=FILE, dst_path=str(tmp_path / "p"))
+    table = pd.read_parquet(logged)
+    assert [c for c in table.columns if c.startswith(("label.", "student."))] == [
+        "label.logS", "label.dG hyd, kcal/mol", "student.logS", "student.dG hyd, kcal/mol"
+    ]  # fmt: skip
+    y, student = role_values(table, "label"), role_values(table, "student")
+    assert np.isnan(y).any(axis=0).all() and not np.isnan(student).any()
+    for j, key in enumerate(("logS", "dG hyd_ kcal/mol")):
+        seen = ~np.isnan(y[:, j])
+        rmse = float(np.sqrt(np.mean((y[seen, j] - student[seen, j]) ** 2)))
+        assert rmse == pytest.approx(m[f"student.rmse.{key}"], rel=1e-9)
 
 
 def test_a_panel_of_a_value_and_a_yes_no_endpoint_is_one_mixed_student(tracking_store: str, tmp_path: Path) -> None:

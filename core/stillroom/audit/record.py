@@ -42,6 +42,7 @@ from .compliance import ComplianceCheck, check_run
 from .environment import environment, plugin_inventory
 from .manifest import build_manifest
 from .modelcard import build_card, describe_model, render_markdown
+from .predictions import write_test_predictions
 
 
 def record(
@@ -207,7 +208,7 @@ def _create_version(d: Distillation, logged: tracking.LoggedStudent, run_id: str
 
 def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[str, Any]) -> None:
     """Config, lineage (``bundle.lineage()``, computed once by the caller), environment, metrics,
-    gate, reference scores, tables and the model card."""
+    gate, the test split's predictions, reference scores, tables and the model card."""
     root: Path = d.artifact_dir
     (root / "config.yaml").write_text(config_mod.dump(d.config))
     record_ = lineage | {"transfer": d.transfer.composition(), "teacher": describe_model(d.teacher.description)}
@@ -221,6 +222,7 @@ def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[s
     gate = d.gate.as_dict() | {"not_estimable": d.result.not_estimable}
     (root / "gate.json").write_text(json.dumps(gate, indent=2))
     (root / "data_quality.json").write_text(json.dumps(d.data_quality.as_dict(), indent=2, default=_jsonable))
+    write_test_predictions(d.bundle, d.outputs.test, root)
     if kinds.has_scalar_output(d.bundle.task_type):  # the reference a scoring job's PSI is measured against
         reference = root / "reference"
         reference.mkdir(exist_ok=True)
