@@ -12,9 +12,13 @@ molecules: Lipophilicity, ``lipophilicity.csv``), in a fresh MLflow store:
 2. ``stillroom.distill(task)`` with the same settings: the default student (same teacher, from
    the cache), judged on the same test split;
 3. the two compared on test: headline metric with its interval, retention, gain over the
-   baseline, speedup and size ratio, gate. "Dominates or equals" means no worse on the headline
-   point estimate, no slower, no larger; speedups are measured under load (the machine is
-   shared), so a speed difference within ~20% is noise.
+   baseline, speedup and size ratio, gate, and the **paired** difference of the two students'
+   headline on the same test rows (from each run's ``predictions/test.parquet``, 1,000
+   resamples). "Dominates or equals" means no worse on the headline (worse: the paired interval
+   lies wholly on the worse side of 0; a lower point estimate whose interval holds 0 is equal
+   within noise, and the report says so), no slower, no larger; speedups are measured under
+   load (the machine is shared), so a speed difference within ~20% is noise. Cells measured
+   before the runs logged their test predictions compare point estimates, and say so.
 
     python bench/search.py                    # reduced: 1 seed, 6 minutes per vertical
     python bench/search.py --seeds 0 1 2 --budget 30m --full
@@ -36,7 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from machine import describe
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STILLROOM_SHARED", ROOT.parent / "shared")) / "data"
@@ -114,6 +121,7 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
             return infeasible | {"default": _facts(default, HEADLINE[task]), "load_after": os.getloadavg()}
         searched = time.perf_counter() - started
         default = stillroom.distill(task, overrides=base)
+        paired = paired_headline(found.distillation.run_id, default.run_id, HEADLINE[task], Path(tmp))
     chosen = found.distillation
     return {
         "task": task,
@@ -129,7 +137,72 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
         "front": found.front,
         "chosen": _facts(chosen, HEADLINE[task]),
         "default": _facts(default, HEADLINE[task]),
+        "paired": paired,
     }
+
+
+def pair_again(row: dict[str, Any]) -> dict[str, Any]:
+    """The paired comparison of a cell measured before its runs logged their test predictions:
+    the chosen trial's configuration and the default student distilled again in a fresh store
+    (same seed, same data, the teacher from the cache). Used only when both runs reproduce the
+    test headline the cell recorded (to 1e-9): then they are the same models, and their
+    predictions give the pairing; otherwise the cell keeps its point estimates, and says why."""
+    import stillroom
+    from stillroom.api import get_plugin_manager
+    from stillroom.distillation.pipeline import load_config
+    from stillroom.searching.space import lookup
+    from stillroom.testing import temporary_store
+
+    task, headline, base = row["task"], HEADLINE[row["task"]], settings(row["task"], row["seed"], row["full"])
+    chosen_config: dict[str, Any] = {}
+    for key, value in row["chosen_params"].items():
+        *sections, leaf = key.split(".")
+        node = chosen_config
+        for part in sections:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    resolved = load_config(get_plugin_manager().task(task), chosen_config, base).model_dump(mode="json")
+    if any(lookup(resolved, k) != v for k, v in row["chosen_params"].items()):  # e.g. a dict merged, not replaced
+        return {"not_reproduced": "the chosen trial's values do not resolve as the search set them"}
+    with tempfile.TemporaryDirectory(prefix=f"bench-search-pair-{task}-") as tmp, temporary_store(Path(tmp)):
+        runs = {"chosen": stillroom.distill(task, chosen_config, base), "default": stillroom.distill(task, overrides=base)}
+        again = {who: r.metrics.get(f"student.{headline}") for who, r in runs.items()}
+        if any(abs(again[who] - row[who]["headline"]) > 1e-9 for who in runs):
+            recorded = {who: row[who]["headline"] for who in runs}
+            return {"not_reproduced": f"distilled again, the test {headline} was {again}, recorded {recorded}"}
+        paired = paired_headline(runs["chosen"].run_id, runs["default"].run_id, headline, Path(tmp))
+    return paired | {"distilled_again": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    seen = ~np.isnan(y)
+    return float(np.sqrt(np.mean((y[seen] - p[seen]) ** 2)))
+
+
+METRIC_FN = {"average_precision": average_precision_score, "roc_auc": roc_auc_score, "rmse": _rmse}
+
+
+def paired_headline(chosen_run: str, default_run: str, headline: str, tmp: Path) -> dict[str, Any]:
+    """The chosen student's headline minus the default student's, on the same test rows, with
+    its paired 95% interval: both runs' ``predictions/test.parquet``, checked to hold the same
+    rows and labels (same seed, same data: the same test split)."""
+    import mlflow
+
+    from stillroom.audit.predictions import FILE, role_values
+    from stillroom.metrics import bootstrap_difference
+
+    a, b = (
+        pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run, artifact_path=FILE, dst_path=str(tmp / run)))
+        for run in (chosen_run, default_run)
+    )
+    same_rows = a["row"].equals(b["row"])
+    same_labels = np.array_equal(role_values(a, "label"), role_values(b, "label"), equal_nan=True)
+    if not (same_rows and same_labels):
+        raise RuntimeError("the chosen and the default student were not judged on the same test rows")
+    interval = bootstrap_difference(
+        METRIC_FN[headline], role_values(a, "label"), role_values(a, "student"), role_values(b, "student"), n_boot=1000
+    )
+    return {"difference": interval.point, "ci": [interval.low, interval.high], "rows": len(a), "resamples": 1000}
 
 
 def _facts(run: Any, headline: str) -> dict[str, Any]:
@@ -150,6 +223,11 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
 
 
 def verdict(row: dict[str, Any]) -> str:
+    return judge(row)[1]
+
+
+def judge(row: dict[str, Any]) -> tuple[bool, str]:
+    """(does the chosen student pass the default gate and dominate or equal the default one?, why)."""
     if "infeasible" in row:
         default = row.get("default")
         beside = (
@@ -158,19 +236,19 @@ def verdict(row: dict[str, Any]) -> str:
             if default
             else ""
         )
-        return f"no feasible trial: {row['infeasible']}{beside}"
+        return False, f"no feasible trial: {row['infeasible']}{beside}"
     c, d = row["chosen"], row["default"]
-    lower = HEADLINE[row["task"]] in LOWER_IS_BETTER
-    quality = c["headline"] <= d["headline"] if lower else c["headline"] >= d["headline"]
+    quality, headline = _headline_verdict(row)
     faster = c["speedup"] >= d["speedup"] * (1 - SPEED_NOISE)  # timed under load: within the noise is not slower
     smaller = (c["size_ratio"] or 0) <= (d["size_ratio"] or 0) * (1 + SIZE_NOISE)
     same = row["chosen_trial"] == 0
     parts = [
-        f"headline {'no worse' if quality else 'worse'}",
+        headline,
         f"{'no slower' if faster else 'slower'} (speedup {c['speedup']:.1f}x vs {d['speedup']:.1f}x, under load)",
         f"{'no larger' if smaller else 'larger'} (size ratio {c['size_ratio']:.4f} vs {d['size_ratio']:.4f})",
     ]
-    word = "dominates or equals" if quality and faster and smaller else "does not dominate"
+    dominates = quality and faster and smaller
+    word = "dominates or equals" if dominates else "does not dominate"
     t = row["trials"]
     note = (
         f"; the chosen trial is the default student itself (trial 0): the budget bought {t['total']} trial(s) on this loaded "
@@ -183,7 +261,52 @@ def verdict(row: dict[str, Any]) -> str:
         for who in ("chosen", "default")
         if row[who].get("failed_rules")
     )
-    return f"{word} the default student: " + ", ".join(parts) + note + (f" ({gates})" if gates else "")
+    met = dominates and c["gate"] == "passed"
+    return met, f"{word} the default student: " + ", ".join(parts) + note + (f" ({gates})" if gates else "")
+
+
+def target_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's target per seed: the chosen student passes the default gate and dominates or
+    equals the default student on at least two of the three verticals."""
+    lines = []
+    for seed in sorted({r["seed"] for r in rows}):
+        cells = {r["task"]: judge(r)[0] for r in rows if r["seed"] == seed}
+        good = sorted(task for task, ok in cells.items() if ok)
+        missing = sorted(set(HEADLINE) - set(cells))
+        if len(good) >= 2:
+            state = "**met**"
+        elif len(good) + len(missing) >= 2:
+            state = "**open**"
+        else:
+            state = "**missed**"
+        lines.append(
+            f"- seed {seed}: {state}: {len(good)} of {len(cells)} measured vertical(s) "
+            f"({', '.join(good) or 'none'})" + (f"; not measured yet: {', '.join(missing)}" if missing else "")
+        )
+    return lines
+
+
+def _headline_verdict(row: dict[str, Any]) -> tuple[bool, str]:
+    """(no worse?, the words): from the paired difference when the cell has it, else the point
+    estimates (cells measured before the runs logged their test predictions)."""
+    c, d = row["chosen"], row["default"]
+    lower = HEADLINE[row["task"]] in LOWER_IS_BETTER
+    paired = row.get("paired")
+    if paired is None or "not_reproduced" in paired:
+        better = c["headline"] <= d["headline"] if lower else c["headline"] >= d["headline"]
+        why = paired["not_reproduced"] if paired else "this cell has no paired comparison"
+        return better, f"headline {'no worse' if better else 'worse'} (point estimates: {why})"
+    diff, (low, high) = paired["difference"], paired["ci"]
+    worse_side = low > 0 if lower else high < 0  # the whole interval on the worse side of 0
+    again = ""
+    if "distilled_again" in paired:
+        again = f"; both students distilled again {paired['distilled_again']} and reproduced the cell's figures"
+    said = f"chosen - default {diff:+.4f} [{low:+.4f}, {high:+.4f}], paired on {paired['rows']:,} test rows{again}"
+    if worse_side:
+        return False, f"headline worse ({said})"
+    if (diff <= 0) if lower else (diff >= 0):
+        return True, f"headline no worse ({said})"
+    return True, f"headline equal within noise: lower point estimate, the paired interval holds 0 ({said})"
 
 
 def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str]) -> str:
@@ -242,6 +365,8 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         counts = f"{t['complete']}/{t['pruned']}/{t['failed']}, {t['feasible']}"
         lines.append(_row_line(row, f"trial {row['chosen_trial']}", row["chosen"], counts))
         lines.append(_row_line(row, "default student", row["default"], counts))
+    lines += ["", "## Target (every seed: passes the default gate and dominates or equals on >= 2 of 3 verticals)", ""]
+    lines += target_lines(rows)
     lines += ["", "## Verdicts", ""]
     for row in rows:
         lines.append(f"- **{row['task']}**, seed {row['seed']}: {verdict(row)}.")
@@ -293,10 +418,22 @@ def main(argv: list[str] | None = None) -> int:
         "--full", action="store_true", help="the vertical's full default teachers (with 3 seeds x 30m: the issue's run)"
     )
     parser.add_argument("--report-only", action="store_true", help="rewrite search.md from search.json, measure nothing")
+    parser.add_argument(
+        "--pair-existing",
+        action="store_true",
+        help="cells without a paired comparison: distill both students again and pair them if they reproduce the cell",
+    )
     args = parser.parse_args(argv)
     rows = measured_cells(args.budget, args.full)
     wanted = sorted(HEADLINE)  # every vertical, so one not measured yet is listed as such
     if args.report_only:
+        (RESULTS / "search.md").write_text(report(rows, args.full, args.budget, wanted))
+        return 0
+    if args.pair_existing:
+        for row in rows:
+            if "infeasible" not in row and (row.get("paired") is None or "not_reproduced" in row["paired"]):
+                row["paired"] = pair_again(row)
+                save(rows)
         (RESULTS / "search.md").write_text(report(rows, args.full, args.budget, wanted))
         return 0
     for task in args.tasks:
@@ -306,10 +443,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rows.append(run_vertical(task, seed, args.budget, args.full))
             rows.sort(key=lambda r: (r["task"], r["seed"]))
-            RESULTS.mkdir(parents=True, exist_ok=True)  # written after each cell: a cut run keeps what it measured
-            (RESULTS / "search.json").write_text(json.dumps(rows, indent=2, default=str))
+            save(rows)  # after each cell: a cut run keeps what it measured
             (RESULTS / "search.md").write_text(report(rows, args.full, args.budget, wanted))
     return 0
+
+
+def save(rows: list[dict[str, Any]]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "search.json").write_text(json.dumps(rows, indent=2, default=str))
 
 
 def measured_cells(budget: str, full: bool) -> list[dict[str, Any]]:
