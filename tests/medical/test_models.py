@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -62,6 +63,28 @@ def test_the_default_student_strides_early_and_the_teacher_does_not() -> None:
     assert [f.shape[-1] for f in student.forward_features(x).features] == [14, 7, 4]
     assert [f.shape[-1] for f in teacher.forward_features(x).features] == [28, 14, 7]
     assert nets.n_parameters(student) <= 0.02 * nets.n_parameters(teacher)
+
+
+def test_onnx_exports_from_parallel_threads_all_succeed() -> None:
+    """A search's trials run in threads and each exports its student: without the export lock,
+    torch's exporter flag (a module global) made about half of these fail."""
+    failures: list[str] = []
+
+    def export_four_times() -> None:
+        net = nets.build("resnet", 1, 2, widths=[8, 16, 32], blocks=[1, 1, 1])
+        for _ in range(4):
+            try:
+                data = export.to_onnx(net, False, (1, 28, 28))
+                assert export.run_onnx(data, export.example_input((1, 28, 28))).shape == (2, 2)
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=export_four_times) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
 
 
 def test_augment_and_mixup() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,13 @@ from . import scorer
 
 EXPORT_TOLERANCE = 1e-4
 ONNX_OPSET = 17
+
+_ONNX_EXPORT = threading.Lock()
+"""One ONNX export at a time per process. Why: torch's TorchScript-based exporter keeps its
+"an export is running" flag in a module global, so two exports in threads (a search's parallel
+trials) trip each other's assertions (``GLOBALS.in_onnx_export must be False``): the
+30-minute medical search lost a trial that way. An export takes about a second; the lock costs
+the search nothing it would notice."""
 
 
 class Probabilities(nn.Module):
@@ -77,7 +85,7 @@ def to_onnx(net: nn.Module, multilabel: bool, shape: tuple[int, ...]) -> bytes:
     model = Probabilities(net, multilabel).eval()
     x = torch.from_numpy(example_input(shape))
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with _ONNX_EXPORT, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notice that a newer exporter exists
         torch.onnx.export(
             model,
