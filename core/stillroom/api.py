@@ -132,8 +132,10 @@ class ScoreResult(_Result):
 
 @dataclass(frozen=True)
 class SearchResult(_Result):
-    """One search: its parent run and study, the trials, the front, the chosen trial, and the
-    chosen student's distillation (judged on test, gated, registered) as a :class:`DistillResult`."""
+    """One search: its parent run and study, the trials, the front, the chosen trial and why
+    (``choice``: the rule, and each front trial compared with the default student on
+    validation), and the chosen student's distillation (judged on test, gated, registered) as a
+    :class:`DistillResult`."""
 
     run_id: str
     study: str
@@ -143,6 +145,7 @@ class SearchResult(_Result):
     chosen_params: dict[str, Any]
     trials: dict[str, int]
     front: list[dict[str, Any]]
+    choice: dict[str, Any]
     distillation: DistillResult
 
     @property

@@ -5,6 +5,7 @@ repeating finished trials; an infeasible constraint set ending in one message, n
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from e2e.conftest import SMALL_MODELS
 from mlflow.tracking import MlflowClient
@@ -80,6 +83,43 @@ def test_fraud_search_has_a_parent_run_a_child_per_trial_and_the_front(fraud: st
     assert distilled.tags["mlflow.parentRunId"] == fraud.run_id
     for key, value in fraud.chosen_params.items():
         assert distilled.params[key] == str(value)
+
+
+def test_each_trial_logs_its_validation_outputs_and_the_choice_compares_the_front_with_the_default(
+    fraud: stillroom.api.SearchResult, tmp_path: Path
+) -> None:
+    from sklearn.metrics import average_precision_score
+
+    client = MlflowClient()
+    children = client.search_runs(
+        [client.get_run(fraud.run_id).info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{fraud.run_id}' and tags.`stillroom.role` = 'search-trial'",
+    )
+    trials = {c.data.tags["stillroom.search.trial"]: c for c in children}
+    tables = {
+        int(n): pd.read_parquet(client.download_artifacts(c.info.run_id, "predictions/validation.parquet", str(tmp_path / n)))
+        for n, c in trials.items()
+        if c.data.tags["stillroom.search.state"] == "complete"
+    }
+    assert 0 in tables and len({len(t) for t in tables.values()}) == 1  # the same validation rows for every trial
+    for number, table in tables.items():  # the logged validation AP is recomputed from the file
+        assert {"row", "label", "teacher", "student", "baseline"} <= set(table.columns)
+        ap = average_precision_score(table["label"], table["student"])
+        assert trials[str(number)].data.metrics["student.average_precision"] == pytest.approx(ap, abs=1e-12)
+    selection = json.loads(Path(client.download_artifacts(fraud.run_id, "search/search.json", str(tmp_path))).read_text())
+    anchoring = selection["anchor"]
+    assert anchoring["default_trial"] == 0 and anchoring["metric"] == "average_precision"
+    assert selection["tie_break"].startswith("the default student (trial 0) unless")
+    assert {c["trial"] for c in anchoring["comparisons"]} == {row["trial"] for row in fraud.front} - {0}
+    for c in anchoring["comparisons"]:
+        mine, default = tables[c["trial"]], tables[0]
+        expected = average_precision_score(mine["label"], mine["student"]) - average_precision_score(
+            default["label"], default["student"]
+        )
+        assert c["difference"] == pytest.approx(expected, abs=1e-12)
+        assert c["low"] <= c["difference"] <= c["high"] and c["kept"] == ("no worse on the other objectives" in c["why"])
+    kept = {0} | {c["trial"] for c in anchoring["comparisons"] if c["kept"]}
+    assert fraud.chosen_trial in kept and np.isfinite(fraud.front[0]["retention.average_precision"])
 
 
 def test_the_chosen_student_is_judged_on_test_gated_registered_and_reported(

@@ -268,10 +268,19 @@ def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
         "constraints (validation)": selection["constraints"] or ["none"],
         "Pareto front of the feasible trials (validation)": {"table": selection["front"]},
         "choice": f"trial {chosen['trial']}: {chosen['why']}",
+        **_against_default(selection.get("anchor") or {}),
         "chosen values": chosen["params"],
         **({"default student (trial 0, validation)": {k: v for k, v in default.items() if k != "trial"}} if default else {}),
         "test split": selection["test_split"],
     }
+
+
+def _against_default(anchoring: dict[str, Any]) -> dict[str, Any]:
+    """The front trials compared with the default student (validation, paired), or why not."""
+    if anchoring.get("comparisons"):
+        rows = [{k: c[k] for k in ("trial", "difference", "low", "high", "kept", "why")} for c in anchoring["comparisons"]]
+        return {f"front trials against the default student ({anchoring['metric']}, validation, paired)": {"table": rows}}
+    return {"default student as anchor": anchoring["note"]} if anchoring.get("note") else {}
 
 
 def _dimension_text(dim: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ from .compliance import ComplianceCheck, check_run
 from .environment import environment, plugin_inventory
 from .manifest import build_manifest
 from .modelcard import build_card, describe_model, render_markdown
-from .predictions import write_test_predictions
+from .predictions import write_predictions
 
 
 def record(
@@ -222,7 +222,7 @@ def write_artifacts(pm: StillroomPluginManager, d: Distillation, lineage: dict[s
     gate = d.gate.as_dict() | {"not_estimable": d.result.not_estimable}
     (root / "gate.json").write_text(json.dumps(gate, indent=2))
     (root / "data_quality.json").write_text(json.dumps(d.data_quality.as_dict(), indent=2, default=_jsonable))
-    write_test_predictions(d.bundle, d.outputs.test, root)
+    write_predictions(d.bundle, d.outputs.test, root)
     if kinds.has_scalar_output(d.bundle.task_type):  # the reference a scoring job's PSI is measured against
         reference = root / "reference"
         reference.mkdir(exist_ok=True)

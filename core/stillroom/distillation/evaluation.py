@@ -26,6 +26,28 @@ HEADLINE = {"roc_auc": roc_auc_score, "average_precision": average_precision_sco
 """The binary headline metrics, each with a bootstrap interval, retention and a paired gain."""
 
 
+def metric_named(task_type: str, output_types: list[str] | None, name: str) -> measures.MetricDef | None:
+    """The core's metric ``name`` for this task as a function of whole label and output arrays
+    (a mixed task's on the columns of the output group it judges), or None when the core does not
+    compute one by that name. Why: a comparison made outside a run (a search trial against the
+    default student) must score the outputs exactly as the run's evaluation did."""
+    if kinds.has_scalar_output(task_type):
+        fn = HEADLINE.get(name)
+        return None if fn is None else measures.MetricDef(name, fn)
+    for group in measures.output_groups(task_type, output_types):
+        for m in measures.METRICS[group.kind]:
+            if m.name == name:
+                return measures.MetricDef(name, _on_group(group, m.fn), m.higher_is_better)
+    return None
+
+
+def _on_group(group: measures.OutputGroup, fn: Any) -> Any:
+    def judged(y: np.ndarray, out: np.ndarray) -> float:
+        return float(fn(group.take(y), group.take(out)))
+
+    return judged
+
+
 def operating_thresholds(kind: str, value: float, y_valid: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
     """Each model's threshold at the same operating point, chosen on validation."""
     if kind == "threshold":

@@ -34,7 +34,7 @@ def dominates(a: TrialView, b: TrialView, objectives: dict[str, str]) -> bool:
     """``a`` is no worse than ``b`` on every objective and better on one."""
     better = False
     for metric, direction in objectives.items():
-        x, y = _oriented(a, metric, direction), _oriented(b, metric, direction)
+        x, y = oriented(a, metric, direction), oriented(b, metric, direction)
         if x < y:
             return False
         better = better or x > y
@@ -69,7 +69,7 @@ def choose(
     keys, tolerance = order or list(objectives), tolerance or {}
     candidates = sorted(front, key=lambda t: t.number)
     for k in keys:
-        values = {t.number: _oriented(t, k, objectives[k]) for t in candidates}
+        values = {t.number: oriented(t, k, objectives[k]) for t in candidates}
         best = max(values.values())
         candidates = [t for t in candidates if values[t.number] >= best - tolerance.get(k, 0.0)]
     return candidates[0]
@@ -93,7 +93,7 @@ def shortfall(rule: RuleResult) -> float:
     return abs(rule.observed - rule.threshold) / max(abs(rule.threshold), 1e-9)
 
 
-def _oriented(trial: TrialView, metric: str, direction: str) -> float:
+def oriented(trial: TrialView, metric: str, direction: str) -> float:
     value = trial.metrics.get(metric, math.nan)
     if value is None or math.isnan(value):
         return -math.inf

@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from .. import tracking
+from ..audit.predictions import path_for
 from ..audit.record import record
 from ..cache import cache_key, use_cache_dir
+from ..contract.bundle import DataBundle
 from ..contract.config import DistillConfig, parse_duration
 from ..contract.rules import expand_rules
 from ..contract.specs import TaskSpec
+from ..distillation.evaluation import metric_named
 from ..distillation.pipeline import distill
 from ..distillation.session import open_session
 from ..errors import ConfigError, GateError
 from ..plugins import StillroomPluginManager
 from ..progress import logger, step, timed
 from ..scratch import scratch_dir
-from . import choice
+from . import anchor, choice
 from . import study as studies
 from .front import plot_front, trials_table
 from .space import decode, default_values, probe_values, resolve_space, trial_config
@@ -86,7 +89,7 @@ def run_search(
                 _optimize(study, objective, settings, jobs)
                 trials = studies.views(study)
                 trials = [t.__class__(t.number, t.state, decode(space, t.params), t.metrics, t.run_id, t.note) for t in trials]
-                selection, chosen = _choose(trials, rules, settings, space, name, storage, jobs, parent, Path(tmp))
+                selection, chosen = _choose(trials, rules, cfg, bundle, space, (name, storage, jobs, parent), Path(tmp))
                 (Path(tmp) / "run").mkdir()
                 with step(f"search: distilling the chosen student (trial {chosen.number}) and judging it on test"):
                     d = distill(pm, task, trial_config(task, base, chosen.params), Path(tmp) / "run", session)
@@ -125,6 +128,7 @@ def run_search(
         "chosen_params": chosen.params,
         "trials": selection["trials"],
         "front": selection["front"],
+        "choice": {"why": selection["chosen"]["why"], "rule": selection["tie_break"], "anchor": selection["anchor"]},
         "distillation": summary,
     }
 
@@ -167,19 +171,20 @@ def _optimize(study: Any, objective: Objective, settings: Any, jobs: int) -> Non
 def _choose(
     trials: list[choice.TrialView],
     rules: list[str],
-    settings: Any,
+    cfg: DistillConfig,
+    bundle: DataBundle,
     space: dict[str, Any],
-    name: str,
-    storage: str,
-    jobs: int,
-    parent: str,
+    study: tuple[str, str, int, str],
     tmp: Path,
 ) -> tuple[dict[str, Any], choice.TrialView]:
-    """The front and the choice, written to the parent run; infeasible: the closest trial named."""
-    objectives = dict(settings.objectives)
+    """The front and the choice, written to the parent run; infeasible: the closest trial named.
+    ``study``: its name, storage, trials at once and parent run."""
+    settings, (name, storage, jobs, parent) = cfg.search, study
+    objectives: dict[str, str] = dict(settings.objectives)
     ok = choice.feasible(trials, rules)
     front = choice.pareto_front(ok, objectives)
-    chosen = choice.choose(front, objectives, settings.choose, settings.choose_tolerance) if front else None
+    pool, anchoring = _anchor(front, ok, cfg, bundle, tmp / "anchor")
+    chosen = choice.choose(pool, objectives, settings.choose, settings.choose_tolerance) if pool else None
     out = tmp / "search"
     out.mkdir(parents=True, exist_ok=True)
     table = trials_table(trials, front, ok, objectives)
@@ -187,6 +192,9 @@ def _choose(
     table[table["pareto_front"]].to_csv(out / "pareto_front.csv", index=False)
     plot_front(trials, front, chosen, objectives, out / "pareto_front.png")
     counts = {state: sum(t.state == state for t in trials) for state in ("complete", "pruned", "failed")}
+    rule = choice.tie_break_rule(objectives, settings.choose, settings.choose_tolerance)
+    if "rule" in anchoring:
+        rule = f"{anchoring['rule']}: {rule.removeprefix('among the feasible trials on the Pareto front: ')}"
     selection = {
         "study": name,
         "storage": storage,
@@ -200,7 +208,8 @@ def _choose(
         "trials": {"total": len(trials), **counts, "feasible": len(ok)},
         "objectives": objectives,
         "constraints": rules,
-        "tie_break": choice.tie_break_rule(objectives, settings.choose, settings.choose_tolerance),
+        "tie_break": rule,
+        "anchor": anchoring,
         "front": [{"trial": t.number, **{m: t.metrics.get(m) for m in objectives}, **t.params} for t in front],
         "default_trial": next(
             (
@@ -217,7 +226,7 @@ def _choose(
             "trial": chosen.number,
             "params": chosen.params,
             "validation": {m: chosen.metrics.get(m) for m in objectives},
-            "why": f"it meets every constraint on validation and is first {selection['tie_break']}",
+            "why": _why(chosen, pool, rule, anchored="rule" in anchoring),
         }
     (out / "search.json").write_text(json.dumps(selection, indent=2, default=str))
     tracking.log_artifacts_to(parent, out, "search")
@@ -225,6 +234,59 @@ def _choose(
     if chosen is None:
         raise SearchInfeasible(_infeasible_message(trials, rules))
     return selection, chosen
+
+
+def _anchor(
+    front: list[choice.TrialView], ok: list[choice.TrialView], cfg: DistillConfig, bundle: DataBundle, tmp: Path
+) -> tuple[list[choice.TrialView], dict[str, Any]]:
+    """The trials the choice may take: with the anchor (:mod:`stillroom.searching.anchor`), the
+    default student and the front trials shown no worse than it; without it, the front. The
+    record says which, and why when the anchor could not be used."""
+    settings = cfg.search
+    if not settings.anchor.enabled:
+        return front, {"note": "off (search.anchor.enabled: false): the plain choice among the front"}
+    default = anchor.default_trial(ok)
+    if default is None:
+        return front, {
+            "note": "the default student (trial 0) did not complete or missed the constraints: the plain choice among the front"
+        }
+    name = anchor.anchor_metric(settings.choose or list(settings.objectives))
+    metric = None if name is None else metric_named(bundle.task_type, bundle.output_types, name)
+    if name is None or metric is None:
+        first = (settings.choose or list(settings.objectives))[0]
+        return front, {
+            "note": f"the first choose key {first!r} names no metric the evaluation computes: the plain choice among the front"
+        }
+
+    def fetch(t: choice.TrialView) -> Any:
+        if t.run_id is None:
+            raise ValueError("the trial has no child run")
+        return tracking.read_run_table(t.run_id, path_for("validation"), tmp / str(t.number))
+
+    try:
+        reference = fetch(default)
+    except Exception as exc:  # a study resumed from a version that did not log them
+        return front, {
+            "note": f"the default student's validation predictions could not be read ({exc}): the plain choice among the front"
+        }
+    objectives: dict[str, str] = dict(settings.objectives)
+    n_boot, seed = cfg.evaluation.bootstrap, cfg.run.seed
+    pool, compared = anchor.candidates(front, default, metric, fetch, reference, settings.anchor, objectives, n_boot, seed)
+    return pool, {
+        "rule": anchor.rule_text(settings.anchor, name),
+        "default_trial": default.number,
+        "metric": name,
+        "margin": settings.anchor.margin,
+        "slack": settings.anchor.slack,
+        "resamples": n_boot,
+        "comparisons": anchor.as_record(compared),
+    }
+
+
+def _why(chosen: choice.TrialView, pool: list[choice.TrialView], rule: str, anchored: bool) -> str:
+    if anchored and len(pool) == 1:
+        return "the default student: no other feasible trial of the front was shown no worse than it on validation"
+    return f"it meets every constraint on validation and is first by the rule: {rule}"
 
 
 def _infeasible_message(trials: list[choice.TrialView], rules: list[str]) -> str:

@@ -1,5 +1,9 @@
 """One trial: the pipeline with the trial's config, judged on validation, logged as a child run.
 
+Each finished trial logs its validation outputs (every model's, beside the labels) as
+``predictions/validation.parquet`` in its child run: the choice compares trials with the default
+student on them (:mod:`stillroom.searching.anchor`), and a reviewer can recompute any figure.
+
 A trial is pruned as soon as its student is fitted when it already breaks a constraint on its
 size (known from the fitted model: no baseline, evaluation or timing is spent on it); a trial
 that fails is recorded (its child run FAILED with the cause) and the search goes on.
@@ -15,6 +19,7 @@ from typing import Any
 import optuna
 
 from .. import tracking
+from ..audit.predictions import write_predictions
 from ..contract.compute import thread_budget
 from ..contract.config import SearchDimension
 from ..contract.protocols import Student
@@ -83,7 +88,10 @@ class Objective:
         for rule in gate.rules:  # > 0: violated; the sampler steers toward feasible trials
             trial.set_constraint(rule.rule, min(shortfall(rule), 1e9))
         tags |= {"stillroom.search.state": "complete", "stillroom.search.feasible": str(gate.passed).lower()}
-        self._record(trial, values, metrics, tags | {"stillroom.search.constraints": "; ".join(gate.reasons())}, "FINISHED")
+        with scratch_dir("trial-record") as out:
+            write_predictions(d.bundle, d.outputs.valid, Path(out), split="validation")
+            tags |= {"stillroom.search.constraints": "; ".join(gate.reasons())}
+            self._record(trial, values, metrics, tags, "FINISHED", Path(out))
         missing = [m for m in self.objectives if m not in metrics]
         if missing:
             raise ValueError(f"objective metric {missing[0]!r} was not computed by this task's evaluators")
@@ -109,10 +117,16 @@ class Objective:
         return prune_if_too_big
 
     def _record(
-        self, trial: optuna.Trial, values: dict[str, Any], metrics: dict[str, float], tags: dict[str, str], status: str
+        self,
+        trial: optuna.Trial,
+        values: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        status: str,
+        artifacts: Path | None = None,
     ) -> None:
         try:
-            run_id = tracking.log_child_run(self.parent_run_id, f"trial {trial.number}", values, metrics, tags, status)
+            run_id = tracking.log_child_run(self.parent_run_id, f"trial {trial.number}", values, metrics, tags, status, artifacts)
         except Exception as exc:  # the record of one trial must not stop the search
             logger.warning(f"search: trial {trial.number} could not be logged: {exc}")
             return

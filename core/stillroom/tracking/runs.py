@@ -316,9 +316,11 @@ def log_child_run(
     metrics: dict[str, float],
     tags: dict[str, str],
     status: str = "FINISHED",
+    artifacts: Path | None = None,
 ) -> str:
     """A finished child run of ``parent_run_id`` holding one unit of a job (a search trial):
-    written whole in one go by the client, safe from several threads at once."""
+    written whole in one go by the client, safe from several threads at once; the files under
+    ``artifacts`` (a trial's validation predictions) are logged before the run is closed."""
     from mlflow.entities import Metric, Param, RunTag
 
     client = MlflowClient()
@@ -332,8 +334,16 @@ def log_child_run(
         params=[Param(k, str(v)[:500]) for k, v in params.items()],
         tags=[RunTag(k, str(v)[:TAG_VALUE_LIMIT]) for k, v in tags.items()],
     )
+    if artifacts is not None:
+        client.log_artifacts(child.info.run_id, str(artifacts))
     client.set_terminated(child.info.run_id, status)
     return str(child.info.run_id)
+
+
+def read_run_table(run_id: str, path: str, dst: Path) -> pd.DataFrame:
+    """A parquet table a run logged (``predictions/validation.parquet``), read back."""
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst))
+    return pd.read_parquet(local)
 
 
 def child_runs(parent_run_id: str) -> list[RunRecord]:

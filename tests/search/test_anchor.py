@@ -1,0 +1,111 @@
+"""The default student as the anchor of the choice: a trial replaces it only when the paired
+validation comparison shows it no worse, and it is no worse on the other objectives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stillroom.contract.config import AnchorSettings, SearchSettings
+from stillroom.distillation.evaluation import metric_named
+from stillroom.searching import anchor
+from stillroom.searching.choice import TrialView, choose
+
+OBJ = {"retention.roc_auc": "max", "efficiency.speedup_rows_per_second": "max", "efficiency.size_ratio": "min"}
+ORDER = ["retention.roc_auc", "efficiency.size_ratio", "efficiency.speedup_rows_per_second"]
+SETTINGS = AnchorSettings(margin=0.01, slack={"efficiency.speedup_rows_per_second": 0.2})
+
+
+def _table(y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"row": np.arange(len(y)).astype(str), "label": y, "student": scores})
+
+
+def _trial(number: int, speed: float, size: float) -> TrialView:
+    metrics = {"retention.roc_auc": 1.0, "efficiency.speedup_rows_per_second": speed, "efficiency.size_ratio": size}
+    return TrialView(number, "complete", {}, metrics, run_id=f"run-{number}")
+
+
+@pytest.fixture(scope="module")
+def binary() -> tuple[np.ndarray, dict[int, pd.DataFrame]]:
+    """A default student and four trials scored on the same 2,000 validation rows."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.4).astype(int)
+    signal = y + rng.normal(0, 0.6, len(y))
+    scores = {
+        0: signal,
+        1: signal + rng.normal(0, 0.05, len(y)),  # the default's ranking, barely perturbed
+        2: y + rng.normal(0, 1.6, len(y)),  # clearly worse
+        3: signal + rng.normal(0, 0.05, len(y)),  # as good, but slower beyond the slack
+        4: signal + rng.normal(0, 0.05, len(y)),  # as good, smaller, a little slower (within the slack)
+    }
+    return y, {k: _table(y, v) for k, v in scores.items()}
+
+
+def test_only_trials_shown_no_worse_than_the_default_join_it_and_the_tie_break_decides_among_them(binary) -> None:  # noqa: ANN001
+    y, tables = binary
+    default = _trial(0, speed=80.0, size=0.014)
+    front = [_trial(1, 82.0, 0.010), _trial(2, 95.0, 0.004), _trial(3, 50.0, 0.005), _trial(4, 70.0, 0.006)]
+    metric = metric_named("binary", None, "roc_auc")
+    assert metric is not None
+    pool, compared = anchor.candidates(
+        front, default, metric, lambda t: tables[t.number], tables[0], SETTINGS, OBJ, n_boot=400, seed=0
+    )
+    assert [t.number for t in pool] == [0, 1, 4]
+    by_trial = {c.trial: c for c in compared}
+    assert not by_trial[2].kept and "not shown non-inferior" in by_trial[2].why
+    assert by_trial[2].high < 0  # the worse trial's whole interval is below the default
+    assert not by_trial[3].kept and "efficiency.speedup_rows_per_second (50 vs 80)" in by_trial[3].why
+    assert by_trial[4].kept and by_trial[4].relative_low >= -0.01
+    # the paired difference is the AUC difference on these rows
+    from sklearn.metrics import roc_auc_score
+
+    expected = roc_auc_score(y, tables[2]["student"]) - roc_auc_score(y, tables[0]["student"])
+    assert by_trial[2].difference == pytest.approx(expected, abs=1e-12)
+    assert choose(pool, OBJ, ORDER, {"retention.roc_auc": 0.01}).number == 4  # the smallest of the three
+
+
+def test_with_no_trial_shown_no_worse_the_default_is_the_only_candidate(binary) -> None:  # noqa: ANN001
+    _, tables = binary
+    default = _trial(0, 80.0, 0.014)
+    metric = metric_named("binary", None, "roc_auc")
+    assert metric is not None
+    pool, _ = anchor.candidates(
+        [_trial(2, 95.0, 0.004)], default, metric, lambda t: tables[t.number], tables[0], SETTINGS, OBJ, 400, 0
+    )
+    assert [t.number for t in pool] == [0]
+
+
+def test_a_lower_is_better_metric_is_oriented_so_a_larger_error_is_worse() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(0, 1, 1500)
+    default_pred, worse_pred = y + rng.normal(0, 0.3, len(y)), y + rng.normal(0, 0.6, len(y))
+    metric = metric_named("regression", None, "rmse")
+    assert metric is not None and not metric.higher_is_better
+    tables = {0: _table(y, default_pred), 1: _table(y, worse_pred)}
+    obj = {"retention.rmse": "max", "efficiency.size_ratio": "min"}
+    d = TrialView(0, "complete", {}, {"retention.rmse": 1.0, "efficiency.size_ratio": 0.1})
+    t = TrialView(1, "complete", {}, {"retention.rmse": 0.5, "efficiency.size_ratio": 0.05})
+    c = anchor.compare(t, d, metric, (tables[1], tables[0]), AnchorSettings(), obj, 300, 0)
+    rmse = lambda p: float(np.sqrt(np.mean((y - p) ** 2)))  # noqa: E731
+    assert c.difference == pytest.approx(-(rmse(worse_pred) - rmse(default_pred)), abs=1e-12)
+    assert c.difference < 0 and c.high < 0 and not c.kept
+
+
+def test_trials_judged_on_other_rows_are_refused(binary) -> None:  # noqa: ANN001
+    _, tables = binary
+    metric = metric_named("binary", None, "roc_auc")
+    assert metric is not None
+    shuffled = tables[1].sample(frac=1.0, random_state=0)
+    with pytest.raises(ValueError, match="same validation rows"):
+        anchor.compare(_trial(1, 80, 0.01), _trial(0, 80, 0.01), metric, (shuffled, tables[0]), SETTINGS, OBJ, 100, 0)
+
+
+def test_the_anchor_metric_is_the_first_choose_keys_and_the_slack_must_name_an_objective() -> None:
+    assert anchor.anchor_metric(ORDER) == "roc_auc"
+    assert anchor.anchor_metric(["efficiency.size_ratio", "retention.roc_auc"]) is None
+    assert metric_named("binary", None, "brier") is None
+    with pytest.raises(ValueError, match="not one of search.objectives"):
+        SearchSettings(objectives=OBJ, anchor={"slack": {"efficiency.latency": 0.2}})
+    with pytest.raises(ValueError, match="fraction"):
+        AnchorSettings(slack={"efficiency.speedup_rows_per_second": 1.5})
