@@ -357,7 +357,7 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
     lines += [
         "**Choice rule** (`search.anchor`, since this table): the default student (trial 0) is kept unless a feasible "
         "trial of the Pareto front is non-inferior to it on validation (paired interval of the headline on the same "
-        "validation rows, worse bound within 1% of the default's value) and no worse on size and speed (speed within "
+        "validation rows, worse bound within the gate's non-inferiority margin) and no worse on size and speed (speed within "
         "20%); among the default and those trials the tie-break decides. The cells measured under the earlier rule "
         "(the tie-break alone: in three of four cells it chose a smaller student that was worse on test, or failed the "
         "gate where the default passed) are in [search-tolerance-rule.md](search-tolerance-rule.md).",

@@ -7,14 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stillroom.contract.config import AnchorSettings, SearchSettings
+from stillroom.contract.config import AnchorSettings, GateConfig, SearchSettings
 from stillroom.distillation.evaluation import metric_named
 from stillroom.searching import anchor
 from stillroom.searching.choice import TrialView, choose
 
 OBJ = {"retention.roc_auc": "max", "efficiency.speedup_rows_per_second": "max", "efficiency.size_ratio": "min"}
 ORDER = ["retention.roc_auc", "efficiency.size_ratio", "efficiency.speedup_rows_per_second"]
-SETTINGS = AnchorSettings(margin=0.01, slack={"efficiency.speedup_rows_per_second": 0.2})
+SLACK = {"efficiency.speedup_rows_per_second": 0.2}
+
+
+def _judge(
+    task_type: str = "binary", name: str = "roc_auc", margin: float = 0.01, objectives: dict | None = None
+) -> anchor.Judge:
+    metric = metric_named(task_type, None, name)
+    assert metric is not None
+    return anchor.Judge(metric, margin, SLACK, objectives or OBJ, n_boot=400, seed=0)
 
 
 def _table(y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
@@ -46,17 +54,13 @@ def test_only_trials_shown_no_worse_than_the_default_join_it_and_the_tie_break_d
     y, tables = binary
     default = _trial(0, speed=80.0, size=0.014)
     front = [_trial(1, 82.0, 0.010), _trial(2, 95.0, 0.004), _trial(3, 50.0, 0.005), _trial(4, 70.0, 0.006)]
-    metric = metric_named("binary", None, "roc_auc")
-    assert metric is not None
-    pool, compared = anchor.candidates(
-        front, default, metric, lambda t: tables[t.number], tables[0], SETTINGS, OBJ, n_boot=400, seed=0
-    )
+    pool, compared = anchor.candidates(front, default, tables[0], lambda t: tables[t.number], _judge())
     assert [t.number for t in pool] == [0, 1, 4]
     by_trial = {c.trial: c for c in compared}
     assert not by_trial[2].kept and "not shown non-inferior" in by_trial[2].why
     assert by_trial[2].high < 0  # the worse trial's whole interval is below the default
     assert not by_trial[3].kept and "efficiency.speedup_rows_per_second (50 vs 80)" in by_trial[3].why
-    assert by_trial[4].kept and by_trial[4].relative_low >= -0.01
+    assert by_trial[4].kept and by_trial[4].low >= -0.01
     # the paired difference is the AUC difference on these rows
     from sklearn.metrics import roc_auc_score
 
@@ -68,12 +72,19 @@ def test_only_trials_shown_no_worse_than_the_default_join_it_and_the_tie_break_d
 def test_with_no_trial_shown_no_worse_the_default_is_the_only_candidate(binary) -> None:  # noqa: ANN001
     _, tables = binary
     default = _trial(0, 80.0, 0.014)
-    metric = metric_named("binary", None, "roc_auc")
-    assert metric is not None
-    pool, _ = anchor.candidates(
-        [_trial(2, 95.0, 0.004)], default, metric, lambda t: tables[t.number], tables[0], SETTINGS, OBJ, 400, 0
-    )
+    pool, _ = anchor.candidates([_trial(2, 95.0, 0.004)], default, tables[0], lambda t: tables[t.number], _judge())
     assert [t.number for t in pool] == [0]
+    # a trial whose validation outputs cannot be read is not kept, and says why
+    pool, compared = anchor.candidates([_trial(7, 95.0, 0.004)], default, tables[0], lambda t: tables[t.number], _judge())
+    assert [t.number for t in pool] == [0] and "could not be read" in compared[0].why
+
+
+def test_a_wider_margin_keeps_what_a_narrower_one_refuses(binary) -> None:  # noqa: ANN001
+    _, tables = binary
+    default, trial = _trial(0, 80.0, 0.014), _trial(2, 95.0, 0.004)
+    narrow = _judge(margin=0.01).compare(trial, default, tables[2], tables[0])
+    wide = _judge(margin=abs(narrow.low) + 1e-9).compare(trial, default, tables[2], tables[0])
+    assert not narrow.kept and wide.kept and (narrow.difference, narrow.low) == (wide.difference, wide.low)
 
 
 def test_a_lower_is_better_metric_is_oriented_so_a_larger_error_is_worse() -> None:
@@ -86,7 +97,7 @@ def test_a_lower_is_better_metric_is_oriented_so_a_larger_error_is_worse() -> No
     obj = {"retention.rmse": "max", "efficiency.size_ratio": "min"}
     d = TrialView(0, "complete", {}, {"retention.rmse": 1.0, "efficiency.size_ratio": 0.1})
     t = TrialView(1, "complete", {}, {"retention.rmse": 0.5, "efficiency.size_ratio": 0.05})
-    c = anchor.compare(t, d, metric, (tables[1], tables[0]), AnchorSettings(), obj, 300, 0)
+    c = _judge("regression", "rmse", 0.05, obj).compare(t, d, tables[1], tables[0])
     rmse = lambda p: float(np.sqrt(np.mean((y - p) ** 2)))  # noqa: E731
     assert c.difference == pytest.approx(-(rmse(worse_pred) - rmse(default_pred)), abs=1e-12)
     assert c.difference < 0 and c.high < 0 and not c.kept
@@ -94,11 +105,9 @@ def test_a_lower_is_better_metric_is_oriented_so_a_larger_error_is_worse() -> No
 
 def test_trials_judged_on_other_rows_are_refused(binary) -> None:  # noqa: ANN001
     _, tables = binary
-    metric = metric_named("binary", None, "roc_auc")
-    assert metric is not None
     shuffled = tables[1].sample(frac=1.0, random_state=0)
     with pytest.raises(ValueError, match="same validation rows"):
-        anchor.compare(_trial(1, 80, 0.01), _trial(0, 80, 0.01), metric, (shuffled, tables[0]), SETTINGS, OBJ, 100, 0)
+        _judge().compare(_trial(1, 80, 0.01), _trial(0, 80, 0.01), shuffled, tables[0])
 
 
 def test_the_anchor_metric_is_the_first_choose_keys_and_the_slack_must_name_an_objective() -> None:
@@ -109,3 +118,5 @@ def test_the_anchor_metric_is_the_first_choose_keys_and_the_slack_must_name_an_o
         SearchSettings(objectives=OBJ, anchor={"slack": {"efficiency.latency": 0.2}})
     with pytest.raises(ValueError, match="fraction"):
         AnchorSettings(slack={"efficiency.speedup_rows_per_second": 1.5})
+    # no margin of its own: the gate's non-inferiority margin for the metric
+    assert AnchorSettings().margin is None and GateConfig().margin_for("roc_auc") == 0.01

@@ -109,6 +109,7 @@ def test_each_trial_logs_its_validation_outputs_and_the_choice_compares_the_fron
     selection = json.loads(Path(client.download_artifacts(fraud.run_id, "search/search.json", str(tmp_path))).read_text())
     anchoring = selection["anchor"]
     assert anchoring["default_trial"] == 0 and anchoring["metric"] == "average_precision"
+    assert anchoring["margin"] == 0.01  # fraud's gate.non_inferiority_margin (search.anchor.margin is null)
     assert selection["tie_break"].startswith("the default student (trial 0) unless")
     assert {c["trial"] for c in anchoring["comparisons"]} == {row["trial"] for row in fraud.front} - {0}
     for c in anchoring["comparisons"]:

@@ -251,14 +251,13 @@ class AnchorSettings(StrictModel):
     only on evidence, the evidence the gate's non-inferiority rule asks for."""
 
     enabled: bool = Field(True, description="false: the plain choice among the front (no comparison with the default)")
-    margin: float = Field(
-        0.01,
+    margin: float | None = Field(
+        None,
         ge=0,
-        lt=1,
         description=(
             "a trial is non-inferior to the default when the worse bound of the paired 95% interval of "
-            "(trial - default) on validation, in the first choose key's metric, is within this fraction "
-            "of the default's value"
+            "(trial - default) on validation, in the first choose key's metric, loses no more than this "
+            "(the metric's units); null: the gate's non_inferiority_margin for that metric"
         ),
     )
     slack: dict[str, float] = Field(

@@ -269,16 +269,16 @@ def _anchor(
         return front, {
             "note": f"the default student's validation predictions could not be read ({exc}): the plain choice among the front"
         }
-    objectives: dict[str, str] = dict(settings.objectives)
-    n_boot, seed = cfg.evaluation.bootstrap, cfg.run.seed
-    pool, compared = anchor.candidates(front, default, metric, fetch, reference, settings.anchor, objectives, n_boot, seed)
+    margin = cfg.gate.margin_for(name) if settings.anchor.margin is None else settings.anchor.margin
+    judge = anchor.Judge(metric, margin, settings.anchor.slack, dict(settings.objectives), cfg.evaluation.bootstrap, cfg.run.seed)
+    pool, compared = anchor.candidates(front, default, reference, fetch, judge)
     return pool, {
-        "rule": anchor.rule_text(settings.anchor, name),
+        "rule": judge.rule(),
         "default_trial": default.number,
         "metric": name,
-        "margin": settings.anchor.margin,
+        "margin": margin,
         "slack": settings.anchor.slack,
-        "resamples": n_boot,
+        "resamples": judge.n_boot,
         "comparisons": anchor.as_record(compared),
     }
 
