@@ -136,6 +136,10 @@ def test_the_chosen_student_is_judged_on_test_gated_registered_and_reported(
     assert f"trial {fraud.chosen_trial}:" in card and "the test split was scored once" in card
     html = write_report(d.run_id, tmp_path / "report.html").read_text()
     assert 'id="search"' in html and "How this student was chosen" in html and 'id="front-table"' in html
+    compared = fraud.choice["anchor"]["comparisons"]  # the front's other trials against the default student
+    assert ('id="anchor-table"' in html) == bool(compared)
+    assert ("front trials against the default student (average_precision, validation, paired)" in card) == bool(compared)
+    assert fraud.choice["why"] in card
 
 
 def test_infeasible_constraints_name_the_closest_trial_and_register_nothing(fraud: stillroom.api.SearchResult) -> None:

@@ -271,7 +271,12 @@ def _anchor(
         }
     margin = cfg.gate.margin_for(name) if settings.anchor.margin is None else settings.anchor.margin
     judge = anchor.Judge(metric, margin, settings.anchor.slack, dict(settings.objectives), cfg.evaluation.bootstrap, cfg.run.seed)
-    pool, compared = anchor.candidates(front, default, reference, fetch, judge)
+    with step(f"search: the front against the default student on validation ({name}, paired, {judge.n_boot} resamples)"):
+        pool, compared = anchor.candidates(front, default, reference, fetch, judge)
+    logger.info(
+        f"search: {len(pool) - 1} of {len(compared)} other front trial(s) shown no worse than the default student; "
+        "the tie-break chooses among them and the default"
+    )
     return pool, {
         "rule": judge.rule(),
         "default_trial": default.number,
