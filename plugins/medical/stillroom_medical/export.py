@@ -37,12 +37,14 @@ from . import scorer
 EXPORT_TOLERANCE = 1e-4
 ONNX_OPSET = 17
 
-_ONNX_EXPORT = threading.Lock()
-"""One ONNX export at a time per process. Why: torch's TorchScript-based exporter keeps its
-"an export is running" flag in a module global, so two exports in threads (a search's parallel
-trials) trip each other's assertions (``GLOBALS.in_onnx_export must be False``): the
-30-minute medical search lost a trial that way. An export takes about a second; the lock costs
-the search nothing it would notice."""
+_EXPORT = threading.Lock()
+"""One trace or ONNX export at a time per process. Why: torch's tracer and its TorchScript-based
+ONNX exporter keep process-wide state (the exporter's "an export is running" flag, the tracer's
+module scopes), so two exports in threads (a search's parallel trials) break each other: the
+ONNX exporter's assertion (``GLOBALS.in_onnx_export must be False``) and the tracer's own
+sanity check (``Graphs differed across invocations``, scopes of the other thread's network) each
+lost a trial of a 30-minute medical search. An export takes about a second; the lock costs the
+search nothing it would notice."""
 
 
 class Probabilities(nn.Module):
@@ -67,9 +69,9 @@ def to_torchscript(net: nn.Module, multilabel: bool, shape: tuple[int, ...]) -> 
     """Traced and frozen ``Probabilities(net)``: a graph with the weights baked in."""
     model = Probabilities(net, multilabel).eval()
     x = torch.from_numpy(example_input(shape))
-    with torch.no_grad():
+    with _EXPORT, torch.no_grad():
         traced = torch.jit.trace(model, x)
-    frozen = torch.jit.freeze(traced)
+        frozen = torch.jit.freeze(traced)
     _check(frozen(x).numpy(), model(x).detach().numpy(), "TorchScript")
     return frozen
 
@@ -85,7 +87,7 @@ def to_onnx(net: nn.Module, multilabel: bool, shape: tuple[int, ...]) -> bytes:
     model = Probabilities(net, multilabel).eval()
     x = torch.from_numpy(example_input(shape))
     buf = io.BytesIO()
-    with _ONNX_EXPORT, warnings.catch_warnings():
+    with _EXPORT, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notice that a newer exporter exists
         torch.onnx.export(
             model,
