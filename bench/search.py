@@ -400,6 +400,9 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         ]
         if row.get("why"):
             lines += [f"Why: {row['why']}.", ""]
+        note = (row.get("anchor") or {}).get("note")
+        if note and note not in row.get("why", ""):
+            lines += [f"Not compared with the default student: {note}.", ""]
         compared = (row.get("anchor") or {}).get("comparisons") or []
         if compared:
             lines += ["| front trial | vs default on validation (paired 95% CI) | kept |", "|---|---|---|"]

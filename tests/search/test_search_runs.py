@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +144,15 @@ def test_the_chosen_student_is_judged_on_test_gated_registered_and_reported(
     assert fraud.choice["why"] in card
 
 
+def test_with_the_anchor_off_the_choice_says_it_did_not_compare_with_the_default(fraud: stillroom.api.SearchResult) -> None:
+    off = stillroom.search("fraud", overrides=[*FRAUD, "search.anchor.enabled=false", "search.n_trials=2"])
+    assert off.choice["anchor"] == {"note": "off (search.anchor.enabled: false): the plain choice among the front"}
+    assert off.choice["why"].endswith(
+        "(not compared with the default student: off (search.anchor.enabled: false): the plain choice among the front)"
+    )
+    assert off.choice["rule"].startswith("among the feasible trials on the Pareto front")
+
+
 def test_infeasible_constraints_name_the_closest_trial_and_register_nothing(fraud: stillroom.api.SearchResult) -> None:
     client = MlflowClient()
     before = len(client.search_model_versions("name = 'fraud-student'"))
@@ -171,6 +182,16 @@ def _completed(storage: str) -> dict[int, tuple[dict, tuple]]:
     return out
 
 
+def _finished_trials(path: Path) -> int:
+    """Complete trials in the study file, read-only: opening it through Optuna while the search
+    creates it would race the search's own schema migration."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return int(db.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet, or its tables not yet
+        return 0
+
+
 def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_path: Path) -> None:
     with temporary_store(tmp_path) as uri:
         storage = f"sqlite:///{tmp_path / 'stillroom-search.db'}"
@@ -180,7 +201,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
         env = os.environ | {"MLFLOW_TRACKING_URI": uri}
         proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 900
-        while not _completed(storage) and proc.poll() is None and time.monotonic() < deadline:
+        while not _finished_trials(tmp_path / "stillroom-search.db") and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(1)
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         proc.send_signal(signal.SIGINT)

@@ -174,3 +174,23 @@ def test_the_closest_trial_misses_the_constraints_by_the_least() -> None:
     assert trial.number == 1  # relative shortfalls: 0.0816 + 0 (trial 0), 0.0102 + 0.05 (trial 1), 0 + 0.8 (trial 2)
     assert [r.passed for r in gate.rules] == [False, False]
     assert closest([_t(0, 0, 0, 0, state="failed")], ["quality >= 1"]) is None
+
+
+def _open_in_a_process(storage: str, name: str) -> int:
+    from stillroom.searching.study import open_study
+
+    study, _ = open_study(name, storage, SearchSettings(), seed=0)
+    return len(study.trials)
+
+
+def test_searches_opening_one_new_study_file_at_once_all_open_it(tmp_path) -> None:
+    """Optuna migrates a new SQLite file on first open; unserialised, concurrent first opens die
+    on the schema-version insert (seen in CI when a reader polled a search's new file)."""
+    import multiprocessing
+
+    names = [f"study-{i}" for i in range(6)]
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        for attempt in range(4):  # a fresh file each time: the race is on its first migration
+            storage = f"sqlite:///{tmp_path / f'search-{attempt}.db'}"
+            assert pool.starmap(_open_in_a_process, [(storage, name) for name in names]) == [0] * 6
+            assert sorted(s.study_name for s in optuna.get_all_study_summaries(storage)) == names

@@ -226,7 +226,7 @@ def _choose(
             "trial": chosen.number,
             "params": chosen.params,
             "validation": {m: chosen.metrics.get(m) for m in objectives},
-            "why": _why(chosen, pool, rule, anchored="rule" in anchoring),
+            "why": _why(pool, rule, anchoring),
         }
     (out / "search.json").write_text(json.dumps(selection, indent=2, default=str))
     tracking.log_artifacts_to(parent, out, "search")
@@ -288,10 +288,12 @@ def _anchor(
     }
 
 
-def _why(chosen: choice.TrialView, pool: list[choice.TrialView], rule: str, anchored: bool) -> str:
-    if anchored and len(pool) == 1:
+def _why(pool: list[choice.TrialView], rule: str, anchoring: dict[str, Any]) -> str:
+    """Why the chosen trial, in a sentence; without the anchor, why it was not used."""
+    if "rule" in anchoring and len(pool) == 1:
         return "the default student: no other feasible trial of the front was shown no worse than it on validation"
-    return f"it meets every constraint on validation and is first by the rule: {rule}"
+    unanchored = f" (not compared with the default student: {anchoring['note']})" if "note" in anchoring else ""
+    return f"it meets every constraint on validation and is first by the rule: {rule}{unanchored}"
 
 
 def _infeasible_message(trials: list[choice.TrialView], rules: list[str]) -> str:

@@ -8,7 +8,10 @@ earlier runs did not spend. Multi-objective TPE or NSGA-II with the constraints 
 
 from __future__ import annotations
 
+import fcntl
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,15 +42,34 @@ def open_study(name: str, storage: str, settings: SearchSettings, seed: int) -> 
     directions: list[Literal["minimize", "maximize"]] = [
         "maximize" if d == "max" else "minimize" for d in settings.objectives.values()
     ]
-    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)} if _exists(storage) else {}
-    resumed = name in existing
-    done = existing[name].n_trials if resumed else 0
-    sampler = _sampler(settings, seed + done)  # a resumed study does not replay the first session's draws
-    study = optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler, load_if_exists=True)
+    with _creation_lock(storage):
+        existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)} if _exists(storage) else {}
+        resumed = name in existing
+        done = existing[name].n_trials if resumed else 0
+        sampler = _sampler(settings, seed + done)  # a resumed study does not replay the first session's draws
+        study = optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler, load_if_exists=True)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         study._storage.set_trial_user_attr(trial._trial_id, "note", INTERRUPTED)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # its job was killed
     return study, resumed
+
+
+@contextmanager
+def _creation_lock(storage: str) -> Iterator[None]:
+    """Serialise opening a SQLite study file across processes.
+
+    Optuna migrates a new SQLite storage with Alembic on first open; two searches (or a search
+    and a reader) opening the same new file at once both insert the schema version and one dies
+    with ``UNIQUE constraint failed: alembic_version``. A server database migrates once, by its
+    operator, so only SQLite files are locked."""
+    if not storage.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(storage.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _exists(storage: str) -> bool:
