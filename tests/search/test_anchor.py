@@ -80,10 +80,12 @@ def test_with_no_trial_shown_no_worse_the_default_is_the_only_candidate(binary) 
 
 
 def test_a_wider_margin_keeps_what_a_narrower_one_refuses(binary) -> None:  # noqa: ANN001
-    _, tables = binary
-    default, trial = _trial(0, 80.0, 0.014), _trial(2, 95.0, 0.004)
-    narrow = _judge(margin=0.01).compare(trial, default, tables[2], tables[0])
-    wide = _judge(margin=abs(narrow.low) + 1e-9).compare(trial, default, tables[2], tables[0])
+    y, tables = binary
+    somewhat_worse = _table(y, tables[0]["student"].to_numpy() + np.random.default_rng(5).normal(0, 0.3, len(y)))
+    default, trial = _trial(0, 80.0, 0.014), _trial(5, 95.0, 0.004)
+    narrow = _judge(margin=0.01).compare(trial, default, somewhat_worse, tables[0])
+    wide = _judge(margin=abs(narrow.low) + 1e-9).compare(trial, default, somewhat_worse, tables[0])
+    assert _judge(margin=abs(narrow.low) + 1e-9).saturation(tables[0]) is None  # the margin is below the room left
     assert not narrow.kept and wide.kept and (narrow.difference, narrow.low) == (wide.difference, wide.low)
 
 
@@ -120,3 +122,40 @@ def test_the_anchor_metric_is_the_first_choose_keys_and_the_slack_must_name_an_o
         AnchorSettings(slack={"efficiency.speedup_rows_per_second": 1.5})
     # no margin of its own: the gate's non-inferiority margin for the metric
     assert AnchorSettings().margin is None and GateConfig().margin_for("roc_auc") == 0.01
+
+
+def test_on_a_saturated_validation_set_only_a_trial_shown_better_replaces_the_default() -> None:
+    """The default at ROC-AUC ~0.993 with a margin of 0.01: non-inferiority would admit a trial
+    twice as far from 1, so a trial as good is not kept, one shown better is."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.4).astype(int)
+    default_scores = y + rng.normal(0, 0.287, len(y))
+    tables = {
+        0: _table(y, default_scores),
+        1: _table(y, default_scores + rng.normal(0, 0.03, len(y))),  # as good
+        2: _table(y, y + rng.normal(0, 0.12, len(y))),  # near-perfect: shown better
+    }
+    value = roc_auc_score(y, default_scores)
+    assert 0.99 < value < 0.997
+    judge = _judge()
+    message = judge.saturation(tables[0])
+    assert message is not None and f"roc_auc {value:.4f}" in message and "within the margin 0.01 of its best value 1" in message
+    front = [_trial(1, 80.0, 0.010), _trial(2, 80.0, 0.010)]
+    pool, compared = anchor.candidates(front, _trial(0, 80.0, 0.014), tables[0], lambda t: tables[t.number], judge)
+    by_trial = {c.trial: c for c in compared}
+    assert by_trial[1].low >= -0.01 and not by_trial[1].kept  # non-inferior, but that says nothing here
+    assert "not shown better than the default on a saturated validation set" in by_trial[1].why
+    assert by_trial[2].low > 0 and by_trial[2].kept
+    assert [t.number for t in pool] == [0, 2]
+    # a margin below the room left compares as usual
+    assert _judge(margin=0.001).saturation(tables[0]) is None
+
+
+def test_saturation_is_judged_toward_the_metrics_best_value_both_ways() -> None:
+    y = np.linspace(0.0, 1.0, 200)
+    regression = _judge("regression", "rmse", margin=0.01)
+    assert regression.metric.best == 0.0
+    assert regression.saturation(_table(y, y + 0.005)) is not None  # RMSE 0.005: within 0.01 of 0
+    assert regression.saturation(_table(y, y + 0.05)) is None

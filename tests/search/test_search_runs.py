@@ -158,6 +158,24 @@ def test_with_the_anchor_off_the_choice_says_it_did_not_compare_with_the_default
     assert off.choice["rule"].startswith("among the feasible trials on the Pareto front")
 
 
+def test_a_margin_beyond_the_room_left_on_validation_keeps_the_default_unless_a_trial_is_shown_better(
+    fraud: stillroom.api.SearchResult, tmp_path: Path
+) -> None:
+    """A margin of 1 in average precision: every default is within it of the best value 1, so
+    validation is saturated for the anchor; the warning reaches the record, card and report."""
+    wide = stillroom.search("fraud", overrides=[*FRAUD, "search.anchor.margin=1.0", "search.n_trials=3"])
+    anchoring = wide.choice["anchor"]
+    assert anchoring["margin"] == 1.0 and "within the margin 1 of its best value 1" in anchoring["saturated"]
+    for c in anchoring["comparisons"]:
+        assert c["kept"] == (c["low"] > 0 and "no worse on the other objectives" in c["why"])
+    if wide.chosen_trial == 0:
+        assert "was shown better than it; validation is saturated: the default" in wide.choice["why"]
+    card = Path(MlflowClient().download_artifacts(wide.distillation.run_id, "model_card.md", str(tmp_path))).read_text()
+    html = write_report(wide.distillation.run_id, tmp_path / "report.html").read_text()
+    shown = bool(anchoring["comparisons"])
+    assert ("validation saturated" in card) == shown and ('id="anchor-saturated"' in html) == shown
+
+
 def test_infeasible_constraints_name_the_closest_trial_and_register_nothing(fraud: stillroom.api.SearchResult) -> None:
     client = MlflowClient()
     before = len(client.search_model_versions("name = 'fraud-student'"))

@@ -279,7 +279,10 @@ def _against_default(anchoring: dict[str, Any]) -> dict[str, Any]:
     """The front trials compared with the default student (validation, paired), or why not."""
     if anchoring.get("comparisons"):
         rows = [{k: c[k] for k in ("trial", "difference", "low", "high", "kept", "why")} for c in anchoring["comparisons"]]
-        return {f"front trials against the default student ({anchoring['metric']}, validation, paired)": {"table": rows}}
+        saturated = {"validation saturated": anchoring["saturated"]} if anchoring.get("saturated") else {}
+        return {
+            f"front trials against the default student ({anchoring['metric']}, validation, paired)": {"table": rows}
+        } | saturated
     return {"default student as anchor": anchoring["note"]} if anchoring.get("note") else {}
 
 

@@ -248,7 +248,9 @@ class AnchorSettings(StrictModel):
     few hundred validation rows a smaller student 0.2 points lower there was 1.3 points lower on
     test (paired interval wholly below 0): the search shipped a student worse than the one
     ``stillroom distill`` gives by default. With the anchor the search moves away from the default
-    only on evidence, the evidence the gate's non-inferiority rule asks for."""
+    only on evidence, the evidence the gate's non-inferiority rule asks for; on a validation set
+    where the default is already within the margin of the metric's best value, only on evidence
+    that the trial is better."""
 
     enabled: bool = Field(True, description="false: the plain choice among the front (no comparison with the default)")
     margin: float | None = Field(

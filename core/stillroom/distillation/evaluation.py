@@ -33,11 +33,11 @@ def metric_named(task_type: str, output_types: list[str] | None, name: str) -> m
     default student) must score the outputs exactly as the run's evaluation did."""
     if kinds.has_scalar_output(task_type):
         fn = HEADLINE.get(name)
-        return None if fn is None else measures.MetricDef(name, fn)
+        return None if fn is None else measures.MetricDef(name, fn, best=1.0)
     for group in measures.output_groups(task_type, output_types):
         for m in measures.METRICS[group.kind]:
             if m.name == name:
-                return measures.MetricDef(name, _on_group(group, m.fn), m.higher_is_better)
+                return measures.MetricDef(name, _on_group(group, m.fn), m.higher_is_better, best=m.best)
     return None
 
 

@@ -12,6 +12,13 @@ rows, resampled together, with the gate's non-inferiority margin), and is no wor
 objectives. Among the default and the
 trials that pass, the usual tie-break decides.
 
+A validation set on which the default is already within the margin of the metric's best value
+(ROC-AUC 0.997 with a margin of 0.01) cannot show a trial no worse: the margin admits a trial
+several times as far from the best, and differences there say nothing of the test split (medical,
+seed 0: both students at 0.997 on validation, the chosen one 0.014 lower on test, paired interval
+wholly below 0). There a trial replaces the default only when it is shown better (its whole
+interval above 0), and the record says that validation was saturated.
+
 Each trial logs its validation outputs (``predictions/validation.parquet`` in its child run); the
 comparison reads them back, so a resumed search compares trials from before the interruption
 too, and a reviewer can recompute every comparison from the record.
@@ -88,11 +95,30 @@ class Judge:
         if not low >= -self.margin:
             why = f"not shown non-inferior to the default on validation: {shown}, worse bound beyond the margin -{self.margin:g}"
             return Comparison(trial.number, diff, low, high, False, why)
+        if not low > 0 and self.saturation(theirs):
+            why = f"not shown better than the default on a saturated validation set: {shown}"
+            return Comparison(trial.number, diff, low, high, False, why)
         worse = self._worse_objectives(trial, default)
         if worse:
             return Comparison(trial.number, diff, low, high, False, f"worse than the default on {', '.join(worse)}")
         why = f"non-inferior to the default on validation ({shown}) and no worse on the other objectives"
         return Comparison(trial.number, diff, low, high, True, why)
+
+    def saturation(self, reference: pd.DataFrame) -> str | None:
+        """Why validation cannot show a trial no worse than the default (``reference``: its
+        validation predictions), or None: the default is within the margin of the metric's best value."""
+        best = self.metric.best
+        if best is None:
+            return None
+        value = float(self.metric.fn(role_values(reference, "label"), role_values(reference, "student")))
+        room = abs(best - value)
+        if not math.isfinite(value) or room > self.margin:
+            return None
+        return (
+            f"validation is saturated: the default student scores {self.metric.name} {value:.4f} there, within the "
+            f"margin {self.margin:g} of its best value {best:g}, so only a trial shown better replaces it (a harder "
+            f"validation split, or search.anchor.margin below {room:.2g}, would tell the students apart)"
+        )
 
     def _worse_objectives(self, trial: TrialView, default: TrialView) -> list[str]:
         """The objectives beyond the first on which ``trial`` is worse than the default by more than their slack."""

@@ -271,6 +271,9 @@ def _anchor(
         }
     margin = cfg.gate.margin_for(name) if settings.anchor.margin is None else settings.anchor.margin
     judge = anchor.Judge(metric, margin, settings.anchor.slack, dict(settings.objectives), cfg.evaluation.bootstrap, cfg.run.seed)
+    saturated = judge.saturation(reference)
+    if saturated:
+        logger.warning(f"search: {saturated}")
     with step(f"search: the front against the default student on validation ({name}, paired, {judge.n_boot} resamples)"):
         pool, compared = anchor.candidates(front, default, reference, fetch, judge)
     logger.info(
@@ -285,12 +288,15 @@ def _anchor(
         "slack": settings.anchor.slack,
         "resamples": judge.n_boot,
         "comparisons": anchor.as_record(compared),
+        **({"saturated": saturated} if saturated else {}),
     }
 
 
 def _why(pool: list[choice.TrialView], rule: str, anchoring: dict[str, Any]) -> str:
     """Why the chosen trial, in a sentence; without the anchor, why it was not used."""
     if "rule" in anchoring and len(pool) == 1:
+        if "saturated" in anchoring:
+            return f"the default student: no other feasible trial of the front was shown better than it; {anchoring['saturated']}"
         return "the default student: no other feasible trial of the front was shown no worse than it on validation"
     unanchored = f" (not compared with the default student: {anchoring['note']})" if "note" in anchoring else ""
     return f"it meets every constraint on validation and is first by the rule: {rule}{unanchored}"

@@ -47,6 +47,7 @@ class MetricDef:
     fn: Callable[[np.ndarray, np.ndarray], float]
     higher_is_better: bool = True
     per_output: ColumnMetric | None = None  # also reported per output column when set
+    best: float | None = None  # the best value it can take (1 for ROC-AUC, 0 for RMSE): how much room is left
 
 
 # --------------------------------------------------------------------------- per-column helpers
@@ -151,20 +152,20 @@ def top_label_ece(y: np.ndarray, proba: np.ndarray) -> float:
 
 METRICS: dict[str, tuple[MetricDef, ...]] = {
     "multiclass": (
-        MetricDef("accuracy", accuracy),
-        MetricDef("roc_auc", macro_roc_auc_ovr),
-        MetricDef("log_loss", multiclass_log_loss, higher_is_better=False),
-        MetricDef("ece", top_label_ece, higher_is_better=False),
+        MetricDef("accuracy", accuracy, best=1.0),
+        MetricDef("roc_auc", macro_roc_auc_ovr, best=1.0),
+        MetricDef("log_loss", multiclass_log_loss, higher_is_better=False, best=0.0),
+        MetricDef("ece", top_label_ece, higher_is_better=False, best=0.0),
     ),
     "multilabel": (
-        MetricDef("roc_auc", macro(roc_auc_score), per_output=roc_auc_score),
-        MetricDef("average_precision", macro(average_precision_score), per_output=average_precision_score),
+        MetricDef("roc_auc", macro(roc_auc_score), per_output=roc_auc_score, best=1.0),
+        MetricDef("average_precision", macro(average_precision_score), per_output=average_precision_score, best=1.0),
     ),
     "regression": (
-        MetricDef("rmse", macro(rmse), higher_is_better=False, per_output=rmse),
-        MetricDef("mae", macro(mean_absolute_error), higher_is_better=False, per_output=mean_absolute_error),
-        MetricDef("r2", macro(_r2), per_output=_r2),
-        MetricDef("spearman", macro(spearman), per_output=spearman),
+        MetricDef("rmse", macro(rmse), higher_is_better=False, per_output=rmse, best=0.0),
+        MetricDef("mae", macro(mean_absolute_error), higher_is_better=False, per_output=mean_absolute_error, best=0.0),
+        MetricDef("r2", macro(_r2), per_output=_r2, best=1.0),
+        MetricDef("spearman", macro(spearman), per_output=spearman, best=1.0),
     ),
 }
 """Headline metrics per task type (binary has its own, in :mod:`stillroom.evaluation`)."""
