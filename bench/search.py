@@ -231,6 +231,16 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
     }
 
 
+def _why_default(row: dict[str, Any]) -> str:
+    """Why the search kept the default student: the anchor's reason when it gave one, else the budget."""
+    why = row.get("why") or ""
+    if why.startswith("the default student: "):
+        reason = why.removeprefix("the default student: ")
+    else:
+        reason = f"the budget bought {row['trials']['total']} trial(s) on this loaded machine, and none improved on it"
+    return f"{reason}; the two runs differ only by timing noise"
+
+
 def verdict(row: dict[str, Any]) -> str:
     return judge(row)[1]
 
@@ -258,13 +268,7 @@ def judge(row: dict[str, Any]) -> tuple[bool, str]:
     ]
     dominates = quality and faster and smaller
     word = "dominates or equals" if dominates else "does not dominate"
-    t = row["trials"]
-    note = (
-        f"; the chosen trial is the default student itself (trial 0): the budget bought {t['total']} trial(s) on this loaded "
-        "machine, so the search could not improve on it, and the two runs differ only by timing noise"
-        if same
-        else ""
-    )
+    note = f"; the chosen trial is the default student itself (trial 0): {_why_default(row)}" if same else ""
     gates = "; ".join(
         f"the {who} student's gate failed on test: {', '.join(row[who]['failed_rules'])}"
         for who in ("chosen", "default")
