@@ -18,11 +18,17 @@ SLACK = {"efficiency.speedup_rows_per_second": 0.2}
 
 
 def _judge(
-    task_type: str = "binary", name: str = "roc_auc", margin: float = 0.01, objectives: dict | None = None
+    task_type: str = "binary",
+    name: str = "roc_auc",
+    margin: float = 0.01,
+    objectives: dict | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> anchor.Judge:
+    """``reference``: the default's validation predictions, judged for saturation as the search does."""
     metric = metric_named(task_type, None, name)
     assert metric is not None
-    return anchor.Judge(metric, margin, SLACK, objectives or OBJ, n_boot=400, seed=0)
+    saturated = None if reference is None else anchor.saturation(metric, margin, reference)
+    return anchor.Judge(metric, margin, SLACK, objectives or OBJ, n_boot=400, seed=0, saturated=saturated)
 
 
 def _table(y: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
@@ -83,9 +89,10 @@ def test_a_wider_margin_keeps_what_a_narrower_one_refuses(binary) -> None:  # no
     y, tables = binary
     somewhat_worse = _table(y, tables[0]["student"].to_numpy() + np.random.default_rng(5).normal(0, 0.3, len(y)))
     default, trial = _trial(0, 80.0, 0.014), _trial(5, 95.0, 0.004)
-    narrow = _judge(margin=0.01).compare(trial, default, somewhat_worse, tables[0])
-    wide = _judge(margin=abs(narrow.low) + 1e-9).compare(trial, default, somewhat_worse, tables[0])
-    assert _judge(margin=abs(narrow.low) + 1e-9).saturation(tables[0]) is None  # the margin is below the room left
+    narrow = _judge(margin=0.01, reference=tables[0]).compare(trial, default, somewhat_worse, tables[0])
+    wide_judge = _judge(margin=abs(narrow.low) + 1e-9, reference=tables[0])
+    wide = wide_judge.compare(trial, default, somewhat_worse, tables[0])
+    assert wide_judge.saturated is None  # the margin is below the room left
     assert not narrow.kept and wide.kept and (narrow.difference, narrow.low) == (wide.difference, wide.low)
 
 
@@ -139,8 +146,8 @@ def test_on_a_saturated_validation_set_only_a_trial_shown_better_replaces_the_de
     }
     value = roc_auc_score(y, default_scores)
     assert 0.99 < value < 0.997
-    judge = _judge()
-    message = judge.saturation(tables[0])
+    judge = _judge(reference=tables[0])
+    message = judge.saturated
     assert message is not None and f"roc_auc {value:.4f}" in message and "within the margin 0.01 of its best value 1" in message
     front = [_trial(1, 80.0, 0.010), _trial(2, 80.0, 0.010)]
     pool, compared = anchor.candidates(front, _trial(0, 80.0, 0.014), tables[0], lambda t: tables[t.number], judge)
@@ -150,12 +157,12 @@ def test_on_a_saturated_validation_set_only_a_trial_shown_better_replaces_the_de
     assert by_trial[2].low > 0 and by_trial[2].kept
     assert [t.number for t in pool] == [0, 2]
     # a margin below the room left compares as usual
-    assert _judge(margin=0.001).saturation(tables[0]) is None
+    assert _judge(margin=0.001, reference=tables[0]).saturated is None
 
 
 def test_saturation_is_judged_toward_the_metrics_best_value_both_ways() -> None:
     y = np.linspace(0.0, 1.0, 200)
     regression = _judge("regression", "rmse", margin=0.01)
     assert regression.metric.best == 0.0
-    assert regression.saturation(_table(y, y + 0.005)) is not None  # RMSE 0.005: within 0.01 of 0
-    assert regression.saturation(_table(y, y + 0.05)) is None
+    assert anchor.saturation(regression.metric, 0.01, _table(y, y + 0.005)) is not None  # RMSE 0.005: within 0.01 of 0
+    assert anchor.saturation(regression.metric, 0.01, _table(y, y + 0.05)) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,9 @@ FILE = path_for("test")
 """The test table of a distillation run."""
 
 
-def write_predictions(bundle: DataBundle, outputs: dict[str, np.ndarray], root: Path, split: str = "test") -> Path:
+def write_predictions(
+    bundle: DataBundle, outputs: dict[str, np.ndarray], root: Path, split: Literal["test", "validation"] = "test"
+) -> Path:
     """``row`` (the split frame's index), the label column(s), one column per model output per
     role (``student`` or ``student.<output>``); returns the file written under ``root``."""
     frame = bundle.test if split == "test" else bundle.validation

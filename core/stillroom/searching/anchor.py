@@ -69,10 +69,28 @@ def default_trial(feasible: list[TrialView]) -> TrialView | None:
     return next((t for t in feasible if t.number == 0), None)
 
 
+def saturation(metric: MetricDef, margin: float, reference: pd.DataFrame) -> str | None:
+    """Why validation cannot show a trial no worse than the default (``reference``: its
+    validation predictions), or None: the default is within the margin of the metric's best value."""
+    best = metric.best
+    if best is None:
+        return None
+    value = float(metric.fn(role_values(reference, "label"), role_values(reference, "student")))
+    room = abs(best - value)
+    if not math.isfinite(value) or room > margin:
+        return None
+    return (
+        f"validation is saturated: the default student scores {metric.name} {value:.4f} there, within the "
+        f"margin {margin:g} of its best value {best:g}, so only a trial shown better replaces it (a harder "
+        f"validation split, or search.anchor.margin below {room:.2g}, would tell the students apart)"
+    )
+
+
 @dataclass(frozen=True)
 class Judge:
     """How a trial is compared with the default: the metric, the loss tolerated in its units
-    (``margin``), the slack on the other objectives, and the paired bootstrap."""
+    (``margin``), the slack on the other objectives, the paired bootstrap, and whether the
+    default's validation set is saturated (:func:`saturation`, judged once for every trial)."""
 
     metric: MetricDef
     margin: float
@@ -80,6 +98,7 @@ class Judge:
     objectives: dict[str, str]
     n_boot: int = 1000
     seed: int = 0
+    saturated: str | None = None
 
     def compare(self, trial: TrialView, default: TrialView, mine: pd.DataFrame, theirs: pd.DataFrame) -> Comparison:
         """The paired interval of (trial - default) against the margin, then the other objectives."""
@@ -95,7 +114,7 @@ class Judge:
         if not low >= -self.margin:
             why = f"not shown non-inferior to the default on validation: {shown}, worse bound beyond the margin -{self.margin:g}"
             return Comparison(trial.number, diff, low, high, False, why)
-        if not low > 0 and self.saturation(theirs):
+        if not low > 0 and self.saturated:
             why = f"not shown better than the default on a saturated validation set: {shown}"
             return Comparison(trial.number, diff, low, high, False, why)
         worse = self._worse_objectives(trial, default)
@@ -103,22 +122,6 @@ class Judge:
             return Comparison(trial.number, diff, low, high, False, f"worse than the default on {', '.join(worse)}")
         why = f"non-inferior to the default on validation ({shown}) and no worse on the other objectives"
         return Comparison(trial.number, diff, low, high, True, why)
-
-    def saturation(self, reference: pd.DataFrame) -> str | None:
-        """Why validation cannot show a trial no worse than the default (``reference``: its
-        validation predictions), or None: the default is within the margin of the metric's best value."""
-        best = self.metric.best
-        if best is None:
-            return None
-        value = float(self.metric.fn(role_values(reference, "label"), role_values(reference, "student")))
-        room = abs(best - value)
-        if not math.isfinite(value) or room > self.margin:
-            return None
-        return (
-            f"validation is saturated: the default student scores {self.metric.name} {value:.4f} there, within the "
-            f"margin {self.margin:g} of its best value {best:g}, so only a trial shown better replaces it (a harder "
-            f"validation split, or search.anchor.margin below {room:.2g}, would tell the students apart)"
-        )
 
     def _worse_objectives(self, trial: TrialView, default: TrialView) -> list[str]:
         """The objectives beyond the first on which ``trial`` is worse than the default by more than their slack."""

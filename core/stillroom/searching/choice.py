@@ -46,14 +46,20 @@ def pareto_front(trials: list[TrialView], objectives: dict[str, str]) -> list[Tr
     return [t for t in trials if not any(dominates(o, t, objectives) for o in trials if o is not t)]
 
 
-def tie_break_rule(objectives: dict[str, str], order: list[str], tolerance: dict[str, float] | None = None) -> str:
+def tie_break_rule(
+    objectives: dict[str, str],
+    order: list[str],
+    tolerance: dict[str, float] | None = None,
+    among: str = "among the feasible trials on the Pareto front",
+) -> str:
+    """The rule :func:`choose` applies, in words; ``among``: the trials it chooses from."""
     keys, tolerance = order or list(objectives), tolerance or {}
     ranked = ", then ".join(
         f"{'highest' if objectives[k] == 'max' else 'lowest'} {k}"
         + (f" (within {tolerance[k]:g} of the best counts as a tie)" if tolerance.get(k) else "")
         for k in keys
     )
-    return f"among the feasible trials on the Pareto front: {ranked}; the earliest trial on a full tie"
+    return f"{among}: {ranked}; the earliest trial on a full tie"
 
 
 def choose(

@@ -192,9 +192,8 @@ def _choose(
     table[table["pareto_front"]].to_csv(out / "pareto_front.csv", index=False)
     plot_front(trials, front, chosen, objectives, out / "pareto_front.png")
     counts = {state: sum(t.state == state for t in trials) for state in ("complete", "pruned", "failed")}
-    rule = choice.tie_break_rule(objectives, settings.choose, settings.choose_tolerance)
-    if "rule" in anchoring:
-        rule = f"{anchoring['rule']}: {rule.removeprefix('among the feasible trials on the Pareto front: ')}"
+    among = {"among": anchoring["rule"]} if "rule" in anchoring else {}
+    rule = choice.tie_break_rule(objectives, settings.choose, settings.choose_tolerance, **among)
     selection = {
         "study": name,
         "storage": storage,
@@ -270,8 +269,10 @@ def _anchor(
             "note": f"the default student's validation predictions could not be read ({exc}): the plain choice among the front"
         }
     margin = cfg.gate.margin_for(name) if settings.anchor.margin is None else settings.anchor.margin
-    judge = anchor.Judge(metric, margin, settings.anchor.slack, dict(settings.objectives), cfg.evaluation.bootstrap, cfg.run.seed)
-    saturated = judge.saturation(reference)
+    saturated = anchor.saturation(metric, margin, reference)
+    judge = anchor.Judge(
+        metric, margin, settings.anchor.slack, dict(settings.objectives), cfg.evaluation.bootstrap, cfg.run.seed, saturated
+    )
     if saturated:
         logger.warning(f"search: {saturated}")
     with step(f"search: the front against the default student on validation ({name}, paired, {judge.n_boot} resamples)"):
