@@ -234,8 +234,9 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
 def _why_default(row: dict[str, Any]) -> str:
     """Why the search kept the default student: the anchor's reason when it gave one, else the budget."""
     why = row.get("why") or ""
-    if why.startswith("the default student: "):
-        reason = why.removeprefix("the default student: ")
+    prefix = next((p for p in ("the default student: ", "the default student, ") if why.startswith(p)), None)
+    if prefix:
+        reason = why.removeprefix(prefix)
     else:
         reason = f"the budget bought {row['trials']['total']} trial(s) on this loaded machine, and none improved on it"
     return f"{reason}; the two runs differ only by timing noise"
@@ -366,6 +367,10 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         "metric's best value on validation (saturated: medical's ROC-AUC 0.997), only a trial shown better replaces it; "
         "medical seed 0, measured before that check, chose a student equal on validation and 0.014 lower on test "
         "([search-anchored-before-saturation.json](search-anchored-before-saturation.json)). "
+        "A default that misses a constraint on validation only as inconclusive (a non-inferiority interval wider than "
+        "its margin) stays the anchor; fraud seeds 0 and 1, measured before that change, took the plain choice there "
+        "(seed 1 chose a slower, larger student that failed the test gate the default passed: "
+        "[search-anchored-before-inconclusive.json](search-anchored-before-inconclusive.json)). "
         "The cells measured under the earlier rule "
         "(the tie-break alone: in three of four cells it chose a smaller student that was worse on test, or failed the "
         "gate where the default passed) are in [search-tolerance-rule.md](search-tolerance-rule.md).",

@@ -166,3 +166,60 @@ def test_saturation_is_judged_toward_the_metrics_best_value_both_ways() -> None:
     assert regression.metric.best == 0.0
     assert anchor.saturation(regression.metric, 0.01, _table(y, y + 0.005)) is not None  # RMSE 0.005: within 0.01 of 0
     assert anchor.saturation(regression.metric, 0.01, _table(y, y + 0.05)) is None
+
+
+def _default_with(gain_low: float, gain_high: float, speed: float = 80.0) -> TrialView:
+    """Trial 0 with the validation metrics the constraints below read."""
+    metrics = {
+        "retention.roc_auc": 1.0,
+        "efficiency.speedup_rows_per_second": speed,
+        "efficiency.size_ratio": 0.01,
+        "gain.roc_auc": (gain_low + gain_high) / 2,
+        "gain.roc_auc.ci_low": gain_low,
+        "gain.roc_auc.ci_high": gain_high,
+    }
+    return TrialView(0, "complete", {}, metrics, run_id="run-0")
+
+
+RULES = ["noninferior(roc_auc)", "efficiency.speedup_rows_per_second >= 20"]
+
+
+def test_a_default_that_misses_a_constraint_only_as_inconclusive_stays_the_anchor_with_the_reason() -> None:
+    # the gain's interval holds 0 and is wider than the margin (0.03 > 0.01): validation cannot tell
+    default, unsettled = anchor.default_trial([_default_with(-0.03, 0.03), _trial(1, 90.0, 0.01)], RULES)
+    assert default is not None and default.number == 0
+    assert len(unsettled) == 1 and "noninferior(roc_auc)" in unsettled[0] and "inconclusive" in unsettled[0]
+    # met outright: the anchor, nothing to report
+    assert anchor.default_trial([_default_with(-0.005, 0.02)], RULES) == (_default_with(-0.005, 0.02), [])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "speed"),
+    [
+        (-0.03, -0.001, 80.0),  # the whole interval below 0: shown worse than the baseline
+        (-0.015, 0.004, 80.0),  # narrow enough to judge (half-width 0.0095 <= 0.01), and beyond the margin
+        (-0.03, 0.03, 12.0),  # inconclusive, but shown too slow
+    ],
+)
+def test_a_default_shown_to_break_a_constraint_is_no_anchor(low: float, high: float, speed: float) -> None:
+    assert anchor.default_trial([_default_with(low, high, speed)], RULES) == (None, [])
+
+
+def test_a_default_that_did_not_complete_is_no_anchor() -> None:
+    failed = TrialView(0, "failed", {}, {}, note="boom")
+    assert anchor.default_trial([failed, _trial(1, 90.0, 0.01)], RULES) == (None, [])
+
+
+def test_the_why_of_a_kept_default_names_the_constraints_it_missed_only_as_inconclusive() -> None:
+    from stillroom.searching.search import _why
+
+    default, unsettled = anchor.default_trial([_default_with(-0.03, 0.03)], RULES)
+    assert default is not None
+    anchoring = {"rule": "r", "default_trial": 0, "default_inconclusive": unsettled}
+    alone = _why(default, [default], "rule", anchoring)
+    assert alone.startswith("the default student: no other feasible trial") and "only as inconclusive" in alone
+    assert "noninferior(roc_auc)" in alone
+    tied = _why(default, [default, _trial(4, 90.0, 0.01)], "the rule", anchoring)
+    assert tied.startswith("the default student, first by the rule") and "meets every constraint" not in tied
+    other = _why(_trial(4, 90.0, 0.01), [default, _trial(4, 90.0, 0.01)], "the rule", anchoring)
+    assert other.startswith("it meets every constraint") and "inconclusive" not in other

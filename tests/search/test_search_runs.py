@@ -176,6 +176,37 @@ def test_a_margin_beyond_the_room_left_on_validation_keeps_the_default_unless_a_
     assert ("validation saturated" in card) == shown and ('id="anchor-saturated"' in html) == shown
 
 
+def test_a_default_that_misses_noninferiority_only_as_inconclusive_on_validation_stays_the_anchor(
+    fraud: stillroom.api.SearchResult, tmp_path: Path
+) -> None:
+    """noninferior(roc_auc) with the gate's margin set to 0: the constraints take the configured
+    margin (not the default 0.01), and a default whose validation interval holds 0 has not been
+    shown to break it; it stays the anchor, and the record, why, card and report say so."""
+    strict = [
+        *FRAUD,
+        "gate.rules=['retention.average_precision >= 0.5', 'noninferior(roc_auc)']",
+        "gate.non_inferiority_margin=0.0",
+        "search.n_trials=3",
+    ]
+    found = stillroom.search("fraud", overrides=strict)
+    (default,) = [c for c in _children(found.run_id) if c.tags.get("stillroom.search.trial") == "0"]
+    low, high = default.metrics["gain.roc_auc.ci_low"], default.metrics["gain.roc_auc.ci_high"]
+    assert low < 0 <= high, "this small simulation's validation split cannot tell the default from its baseline"
+    assert "noninferior(roc_auc) (gain.roc_auc.ci_low >= -0; inconclusive" in default.tags["stillroom.search.constraints"]
+    anchoring = found.choice["anchor"]
+    assert anchoring["default_trial"] == 0 and "note" not in anchoring
+    (unsettled,) = anchoring["default_inconclusive"]
+    assert unsettled.startswith("FAIL noninferior(roc_auc) (gain.roc_auc.ci_low >= -0; inconclusive")
+    for c in anchoring["comparisons"]:  # any other front trial met the constraint outright and was compared
+        assert found.front and c["trial"] in [row["trial"] for row in found.front]
+    if found.chosen_trial == 0:
+        assert "only as inconclusive: FAIL noninferior(roc_auc)" in found.choice["why"]
+    card = Path(MlflowClient().download_artifacts(found.distillation.run_id, "model_card.md", str(tmp_path))).read_text()
+    html = write_report(found.distillation.run_id, tmp_path / "report.html").read_text()
+    assert "constraints missed on validation only as inconclusive" in card and 'id="anchor-inconclusive"' in html
+    assert ('id="front-empty"' in html) == (not found.front)  # no trial feasible: the default is still the answer
+
+
 def test_infeasible_constraints_name_the_closest_trial_and_register_nothing(fraud: stillroom.api.SearchResult) -> None:
     client = MlflowClient()
     before = len(client.search_model_versions("name = 'fraud-student'"))

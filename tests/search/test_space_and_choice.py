@@ -176,6 +176,37 @@ def test_the_closest_trial_misses_the_constraints_by_the_least() -> None:
     assert closest([_t(0, 0, 0, 0, state="failed")], ["quality >= 1"]) is None
 
 
+def test_constraints_judge_a_trial_with_the_gates_margins_and_its_metrics_not_estimable() -> None:
+    """The choice checks a trial as the trial itself was checked: a noninferior constraint takes
+    the configured margin (molecules: RMSE in the endpoint's units, not the default 0.01), and a
+    metric computed on too few events fails its constraint whatever its value."""
+    from stillroom.contract.config import GateConfig
+
+    rmse = {"gain.rmse": 0.01, "gain.rmse.ci_low": -0.04, "gain.rmse.ci_high": 0.06, "fidelity.alert_overlap": 0.9}
+    trial = TrialView(0, "complete", {}, rmse)
+    rules = ["noninferior(rmse)"]
+    assert feasible([trial], GateConfig(rules=rules, non_inferiority_margin={"rmse": 0.05}))
+    assert not feasible([trial], rules)  # a bare list: the default margin 0.01
+    overlap = GateConfig(rules=["fidelity.alert_overlap >= 0.8"])
+    assert feasible([trial], overlap)
+    few = TrialView(0, "complete", {}, rmse, not_estimable={"fidelity.alert_overlap": "4 teacher alerts < 30"})
+    assert not feasible([few], overlap)
+    near = closest([few], overlap)
+    assert near is not None and "not estimable: 4 teacher alerts < 30" in near[1].reasons()[0]
+
+
+def test_a_trial_view_carries_what_the_trial_found_not_estimable() -> None:
+    from stillroom.searching.study import views
+
+    study = optuna.create_study(directions=["maximize"])
+    trial = study.ask()
+    trial.set_user_attr("metrics", {"fidelity.alert_overlap": 0.9})
+    trial.set_user_attr("not_estimable", {"fidelity.alert_overlap": "4 teacher alerts < 30"})
+    study.tell(trial, 1.0)
+    (view,) = views(study)
+    assert view.not_estimable == {"fidelity.alert_overlap": "4 teacher alerts < 30"}
+
+
 def _open_in_a_process(storage: str, name: str) -> int:
     from stillroom.searching.study import open_study
 

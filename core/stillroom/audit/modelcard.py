@@ -266,7 +266,9 @@ def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
         ),
         "objectives (validation)": selection["objectives"],
         "constraints (validation)": selection["constraints"] or ["none"],
-        "Pareto front of the feasible trials (validation)": {"table": selection["front"]},
+        "Pareto front of the feasible trials (validation)": (
+            {"table": selection["front"]} if selection["front"] else "empty: no trial met every constraint on validation"
+        ),
         "choice": f"trial {chosen['trial']}: {chosen['why']}",
         **_against_default(selection.get("anchor") or {}),
         "chosen values": chosen["params"],
@@ -276,14 +278,16 @@ def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
 
 
 def _against_default(anchoring: dict[str, Any]) -> dict[str, Any]:
-    """The front trials compared with the default student (validation, paired), or why not."""
+    """The front trials compared with the default student (validation, paired), or why not; the
+    constraints the default missed on validation only as inconclusive."""
+    unsettled = anchoring.get("default_inconclusive")
+    inconclusive = {"default student: constraints missed on validation only as inconclusive": unsettled} if unsettled else {}
     if anchoring.get("comparisons"):
         rows = [{k: c[k] for k in ("trial", "difference", "low", "high", "kept", "why")} for c in anchoring["comparisons"]]
         saturated = {"validation saturated": anchoring["saturated"]} if anchoring.get("saturated") else {}
-        return {
-            f"front trials against the default student ({anchoring['metric']}, validation, paired)": {"table": rows}
-        } | saturated
-    return {"default student as anchor": anchoring["note"]} if anchoring.get("note") else {}
+        table = {f"front trials against the default student ({anchoring['metric']}, validation, paired)": {"table": rows}}
+        return table | saturated | inconclusive
+    return ({"default student as anchor": anchoring["note"]} if anchoring.get("note") else {}) | inconclusive
 
 
 def _dimension_text(dim: dict[str, Any]) -> str:

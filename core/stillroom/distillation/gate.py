@@ -29,6 +29,7 @@ class RuleResult:
     kind: str = "quality"
     note: str | None = None  # why there is no verdict on a value: not estimable, missing
     threshold: float | None = None  # what the observed value is compared with (a noninferior rule's: -margin)
+    inconclusive: bool = False  # a noninferior rule failed only because its interval is too wide to tell
 
     @property
     def note_is_not_estimable(self) -> bool:
@@ -89,7 +90,9 @@ def evaluate_gate(
         inconclusive = _too_wide(rule.metric, rule.margin, metrics) if rule.noninferior and not ok and why is None else ""
         if inconclusive:
             note = f"{note}; {inconclusive}"
-        results.append(RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note, rule.threshold))
+        results.append(
+            RuleResult(rule.text, rule.metric, observed, bool(ok), rule.kind, note, rule.threshold, bool(inconclusive))
+        )
     return GateResult(results)
 
 

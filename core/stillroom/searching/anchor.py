@@ -19,6 +19,10 @@ seed 0: both students at 0.997 on validation, the chosen one 0.014 lower on test
 wholly below 0). There a trial replaces the default only when it is shown better (its whole
 interval above 0), and the record says that validation was saturated.
 
+A default that misses a constraint on validation only as inconclusive (a non-inferiority
+interval wider than its margin: the split cannot tell) stays the anchor; one shown to break a
+constraint does not, and the plain choice applies (:func:`default_trial`).
+
 Each trial logs its validation outputs (``predictions/validation.parquet`` in its child run); the
 comparison reads them back, so a resumed search compares trials from before the interruption
 too, and a reviewer can recompute every comparison from the record.
@@ -37,7 +41,7 @@ import pandas as pd
 from ..audit.predictions import role_values
 from ..metrics import bootstrap_difference
 from ..tasks.measures import MetricDef
-from .choice import TrialView, oriented
+from .choice import Constraints, TrialView, check, oriented
 
 QUALITY_PREFIXES = ("retention.", "student.")
 """Choose keys that name the student's quality in a metric the evaluation computes."""
@@ -64,9 +68,24 @@ def anchor_metric(order: list[str]) -> str | None:
     return next((first.removeprefix(p) for p in QUALITY_PREFIXES if first.startswith(p)), None)
 
 
-def default_trial(feasible: list[TrialView]) -> TrialView | None:
-    """Trial 0 (the vertical's defaults, enqueued first) when it completed and met the constraints."""
-    return next((t for t in feasible if t.number == 0), None)
+def default_trial(trials: list[TrialView], rules: Constraints) -> tuple[TrialView | None, list[str]]:
+    """Trial 0 (the vertical's defaults, enqueued first) when it completed and no constraint is
+    shown broken on validation, with the constraints it missed only as inconclusive (their reasons).
+
+    Why inconclusive ones do not disqualify it: the default is what ``stillroom distill`` gives
+    without a search, and a non-inferiority rule whose interval is wider than its margin says the
+    validation split is too small to tell, not that the student is worse. Excluding the default
+    on that ground handed the choice to whichever trial's interval happened to come out narrow
+    (fraud, seed 1: the default failed ``noninferior(roc_auc)`` on validation as inconclusive, the
+    plain choice took a slower, larger trial, and that one failed the test gate the default
+    passed). Other trials still replace the default only when feasible and shown no worse."""
+    default = next((t for t in trials if t.number == 0 and t.state == "complete"), None)
+    if default is None:
+        return None, []
+    missed = [r for r in check(rules, default).rules if not r.passed]
+    if any(not r.inconclusive for r in missed):
+        return None, []
+    return default, [r.reason() for r in missed]
 
 
 def saturation(metric: MetricDef, margin: float, reference: pd.DataFrame) -> str | None:

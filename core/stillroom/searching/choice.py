@@ -7,7 +7,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contract.config import GateConfig
 from ..distillation.gate import GateResult, RuleResult, evaluate_gate
+
+Constraints = GateConfig | list[str]
+"""The rules a trial must meet on validation: a :class:`GateConfig`, so that ``noninferior``
+constraints take the gate's configured margins (a bare list takes the default margin)."""
 
 
 @dataclass(frozen=True)
@@ -20,13 +25,16 @@ class TrialView:
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     note: str = ""
+    not_estimable: dict[str, str] = field(default_factory=dict)  # metric -> why (too few events)
 
 
-def check(rules: list[str], trial: TrialView) -> GateResult:
-    return evaluate_gate(rules, trial.metrics)
+def check(rules: Constraints, trial: TrialView) -> GateResult:
+    """The constraints against the trial's validation metrics, as the trial itself judged them
+    (the same margins, the same metrics not estimable on too few events)."""
+    return evaluate_gate(rules, trial.metrics, trial.not_estimable)
 
 
-def feasible(trials: list[TrialView], rules: list[str]) -> list[TrialView]:
+def feasible(trials: list[TrialView], rules: Constraints) -> list[TrialView]:
     return [t for t in trials if t.state == "complete" and check(rules, t).passed]
 
 
@@ -81,7 +89,7 @@ def choose(
     return candidates[0]
 
 
-def closest(trials: list[TrialView], rules: list[str]) -> tuple[TrialView, GateResult] | None:
+def closest(trials: list[TrialView], rules: Constraints) -> tuple[TrialView, GateResult] | None:
     """The completed trial missing the constraints by the least (relative shortfalls summed)."""
     done = [t for t in trials if t.state == "complete"]
     if not done:

@@ -4,6 +4,7 @@ on test, gated and registered exactly as ``stillroom distill`` does (the pipelin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..audit.predictions import path_for
 from ..audit.record import record
 from ..cache import cache_key, use_cache_dir
 from ..contract.bundle import DataBundle
-from ..contract.config import DistillConfig, parse_duration
+from ..contract.config import DistillConfig, GateConfig, parse_duration
 from ..contract.rules import expand_rules
 from ..contract.specs import TaskSpec
 from ..distillation.evaluation import metric_named
@@ -79,17 +80,26 @@ def run_search(
             with scratch_dir("search") as tmp, use_cache_dir(cfg.run.cache_dir):
                 session = open_session(pm, task, cfg, keep=True, shared=True)
                 bundle = session.bundle  # the rules' placeholders written out for this data ({headline} ...)
-                rules = expand_rules(rules, bundle.task_type, bundle.output_types, list(bundle.output_names))
+                written = expand_rules(rules, bundle.task_type, bundle.output_types, list(bundle.output_names))
+                constraints = GateConfig(rules=written, non_inferiority_margin=cfg.gate.non_inferiority_margin)
                 tracking.adopt(opened, parent)  # a teacher the plugin trained: its run under the search
                 objective = Objective(
-                    pm, task, base, space, session, parent, rules, dict(settings.objectives), trial_threads(jobs, jobs_available)
+                    pm,
+                    task,
+                    base,
+                    space,
+                    session,
+                    parent,
+                    constraints,
+                    dict(settings.objectives),
+                    trial_threads(jobs, jobs_available),
                 )
                 if not study.trials:
                     studies.enqueue(study, default_values(space, base))
                 _optimize(study, objective, settings, jobs)
                 trials = studies.views(study)
-                trials = [t.__class__(t.number, t.state, decode(space, t.params), t.metrics, t.run_id, t.note) for t in trials]
-                selection, chosen = _choose(trials, rules, cfg, bundle, space, (name, storage, jobs, parent), Path(tmp))
+                trials = [dataclasses.replace(t, params=decode(space, t.params)) for t in trials]
+                selection, chosen = _choose(trials, constraints, cfg, bundle, space, (name, storage, jobs, parent), Path(tmp))
                 (Path(tmp) / "run").mkdir()
                 with step(f"search: distilling the chosen student (trial {chosen.number}) and judging it on test"):
                     d = distill(pm, task, trial_config(task, base, chosen.params), Path(tmp) / "run", session)
@@ -170,7 +180,7 @@ def _optimize(study: Any, objective: Objective, settings: Any, jobs: int) -> Non
 
 def _choose(
     trials: list[choice.TrialView],
-    rules: list[str],
+    rules: GateConfig,
     cfg: DistillConfig,
     bundle: DataBundle,
     space: dict[str, Any],
@@ -183,7 +193,7 @@ def _choose(
     objectives: dict[str, str] = dict(settings.objectives)
     ok = choice.feasible(trials, rules)
     front = choice.pareto_front(ok, objectives)
-    pool, anchoring = _anchor(front, ok, cfg, bundle, tmp / "anchor")
+    pool, anchoring = _anchor(front, trials, rules, cfg, bundle, tmp / "anchor")
     chosen = choice.choose(pool, objectives, settings.choose, settings.choose_tolerance) if pool else None
     out = tmp / "search"
     out.mkdir(parents=True, exist_ok=True)
@@ -206,7 +216,7 @@ def _choose(
         ),
         "trials": {"total": len(trials), **counts, "feasible": len(ok)},
         "objectives": objectives,
-        "constraints": rules,
+        "constraints": rules.rules,
         "tie_break": rule,
         "anchor": anchoring,
         "front": [{"trial": t.number, **{m: t.metrics.get(m) for m in objectives}, **t.params} for t in front],
@@ -225,7 +235,7 @@ def _choose(
             "trial": chosen.number,
             "params": chosen.params,
             "validation": {m: chosen.metrics.get(m) for m in objectives},
-            "why": _why(pool, rule, anchoring),
+            "why": _why(chosen, pool, rule, anchoring),
         }
     (out / "search.json").write_text(json.dumps(selection, indent=2, default=str))
     tracking.log_artifacts_to(parent, out, "search")
@@ -236,19 +246,26 @@ def _choose(
 
 
 def _anchor(
-    front: list[choice.TrialView], ok: list[choice.TrialView], cfg: DistillConfig, bundle: DataBundle, tmp: Path
+    front: list[choice.TrialView],
+    trials: list[choice.TrialView],
+    rules: GateConfig,
+    cfg: DistillConfig,
+    bundle: DataBundle,
+    tmp: Path,
 ) -> tuple[list[choice.TrialView], dict[str, Any]]:
     """The trials the choice may take: with the anchor (:mod:`stillroom.searching.anchor`), the
     default student and the front trials shown no worse than it; without it, the front. The
-    record says which, and why when the anchor could not be used."""
+    record says which, why when the anchor could not be used, and which constraints the default
+    missed on validation only as inconclusive (it stays the anchor, see ``anchor.default_trial``)."""
     settings = cfg.search
     if not settings.anchor.enabled:
         return front, {"note": "off (search.anchor.enabled: false): the plain choice among the front"}
-    default = anchor.default_trial(ok)
+    default, unsettled = anchor.default_trial(trials, rules)
     if default is None:
         return front, {
             "note": "the default student (trial 0) did not complete or missed the constraints: the plain choice among the front"
         }
+    inconclusive = {"default_inconclusive": unsettled} if unsettled else {}
     name = anchor.anchor_metric(settings.choose or list(settings.objectives))
     metric = None if name is None else metric_named(bundle.task_type, bundle.output_types, name)
     if name is None or metric is None:
@@ -290,20 +307,29 @@ def _anchor(
         "resamples": judge.n_boot,
         "comparisons": anchor.as_record(compared),
         **({"saturated": saturated} if saturated else {}),
+        **inconclusive,
     }
 
 
-def _why(pool: list[choice.TrialView], rule: str, anchoring: dict[str, Any]) -> str:
-    """Why the chosen trial, in a sentence; without the anchor, why it was not used."""
+def _why(chosen: choice.TrialView, pool: list[choice.TrialView], rule: str, anchoring: dict[str, Any]) -> str:
+    """Why the chosen trial, in a sentence; without the anchor, why it was not used; for a
+    default student kept with inconclusive constraints, which ones."""
+    unsettled = anchoring.get("default_inconclusive") if chosen.number == anchoring.get("default_trial") else None
+    caveat = f"; on validation it missed constraints only as inconclusive: {'; '.join(unsettled)}" if unsettled else ""
     if "rule" in anchoring and len(pool) == 1:
         if "saturated" in anchoring:
-            return f"the default student: no other feasible trial of the front was shown better than it; {anchoring['saturated']}"
-        return "the default student: no other feasible trial of the front was shown no worse than it on validation"
+            return (
+                "the default student: no other feasible trial of the front was shown better than it; "
+                f"{anchoring['saturated']}{caveat}"
+            )
+        return f"the default student: no other feasible trial of the front was shown no worse than it on validation{caveat}"
+    if caveat:
+        return f"the default student, first by the rule: {rule}{caveat}"
     unanchored = f" (not compared with the default student: {anchoring['note']})" if "note" in anchoring else ""
     return f"it meets every constraint on validation and is first by the rule: {rule}{unanchored}"
 
 
-def _infeasible_message(trials: list[choice.TrialView], rules: list[str]) -> str:
+def _infeasible_message(trials: list[choice.TrialView], rules: GateConfig) -> str:
     near = choice.closest(trials, rules)
     if near is None:
         failed = next((t.note for t in trials if t.note), "")

@@ -98,7 +98,13 @@ def views(study: optuna.Study) -> list[TrialView]:
         metrics = {k: float(v) for k, v in t.user_attrs.get("metrics", {}).items() if v is not None and math.isfinite(v)}
         out.append(
             TrialView(
-                t.number, states[t.state], dict(t.params), metrics, t.user_attrs.get("run_id"), t.user_attrs.get("note", "")
+                t.number,
+                states[t.state],
+                dict(t.params),
+                metrics,
+                t.user_attrs.get("run_id"),
+                t.user_attrs.get("note", ""),
+                dict(t.user_attrs.get("not_estimable", {})),
             )
         )
     return out

@@ -21,7 +21,7 @@ import optuna
 from .. import tracking
 from ..audit.predictions import write_predictions
 from ..contract.compute import thread_budget
-from ..contract.config import SearchDimension
+from ..contract.config import GateConfig, SearchDimension
 from ..contract.protocols import Student
 from ..contract.specs import TaskSpec
 from ..distillation.gate import evaluate_gate
@@ -48,7 +48,7 @@ class Objective:
     space: dict[str, SearchDimension]
     session: TeacherSession
     parent_run_id: str
-    rules: list[str]
+    rules: GateConfig
     objectives: dict[str, str]
     threads: int | None = None  # each trial's share of the cores when trials run at once (None: no cap)
 
@@ -85,6 +85,7 @@ class Objective:
         metrics = {k: float(v) for k, v in measured.items() if v is not None and math.isfinite(float(v))}
         gate = evaluate_gate(self.rules, metrics, d.result.not_estimable)
         trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("not_estimable", dict(d.result.not_estimable))  # the choice judges as this trial did
         for rule in gate.rules:  # > 0: violated; the sampler steers toward feasible trials
             trial.set_constraint(rule.rule, min(shortfall(rule), 1e9))
         tags |= {"stillroom.search.state": "complete", "stillroom.search.feasible": str(gate.passed).lower()}
@@ -98,7 +99,7 @@ class Objective:
         return tuple(metrics[m] for m in self.objectives)
 
     def _pruner(self, early: dict[str, float]) -> Any:
-        size_rules = [r for r in self.rules if r.split()[0].startswith(SIZE_METRICS)]
+        size_rules = [r for r in self.rules.rules if r.split()[0].startswith(SIZE_METRICS)]
 
         def prune_if_too_big(student: Student, teacher: TeacherRecord) -> None:
             desc = student.describe()
