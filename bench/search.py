@@ -232,10 +232,16 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
 
 
 def _why_default(row: dict[str, Any]) -> str:
-    """Why the search kept the default student: the anchor's reason when it gave one, else the budget."""
+    """Why the search kept the default student, from the record: the anchor's reason when no
+    trial joined it, the tie-break when some did, else the budget."""
     why = row.get("why") or ""
+    kept = [c["trial"] for c in (row.get("anchor") or {}).get("comparisons", []) if c["kept"]]
     prefix = next((p for p in ("the default student: ", "the default student, ") if why.startswith(p)), None)
-    if prefix:
+    if kept:
+        rule = (row.get("anchor") or {}).get("rule", "")
+        tail = why.split(f"{rule}: ", 1)[-1] if rule and f"{rule}: " in why else why
+        reason = f"trial(s) {', '.join(map(str, kept))} were shown no worse on validation, and the tie-break put the default first ({tail})"
+    elif prefix:
         reason = why.removeprefix(prefix)
     else:
         reason = f"the budget bought {row['trials']['total']} trial(s) on this loaded machine, and none improved on it"
