@@ -240,7 +240,8 @@ def _why_default(row: dict[str, Any]) -> str:
     if kept:
         rule = (row.get("anchor") or {}).get("rule", "")
         tail = why.split(f"{rule}: ", 1)[-1] if rule and f"{rule}: " in why else why
-        reason = f"trial(s) {', '.join(map(str, kept))} were shown no worse on validation, and the tie-break put the default first ({tail})"
+        joined = ", ".join(map(str, kept))
+        reason = f"trial(s) {joined} were shown no worse on validation, and the tie-break put the default first ({tail})"
     elif prefix:
         reason = why.removeprefix(prefix)
     else:
