@@ -300,9 +300,13 @@ def target_lines(rows: list[dict[str, Any]]) -> list[str]:
             state = "**open**"
         else:
             state = "**missed**"
+        itself = sorted(r["task"] for r in rows if r["seed"] == seed and r["task"] in good and r["chosen_trial"] == 0)
+        trivially = (
+            f"; in {', '.join(itself)} only as the default student itself (the search found nothing better)" if itself else ""
+        )
         lines.append(
             f"- seed {seed}: {state}: {len(good)} of {len(cells)} measured vertical(s) "
-            f"({', '.join(good) or 'none'})" + (f"; not measured yet: {', '.join(missing)}" if missing else "")
+            f"({', '.join(good) or 'none'})" + (f"; not measured yet: {', '.join(missing)}" if missing else "") + trivially
         )
     return lines
 
