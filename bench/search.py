@@ -262,10 +262,11 @@ def _why_default(row: dict[str, Any]) -> str:
     kept = [c["trial"] for c in (row.get("anchor") or {}).get("comparisons", []) if c["kept"]]
     prefix = next((p for p in ("the default student: ", "the default student, ") if why.startswith(p)), None)
     if kept:
-        rule = (row.get("anchor") or {}).get("rule", "")
-        tail = why.split(f"{rule}: ", 1)[-1] if rule and f"{rule}: " in why else why
         joined = ", ".join(map(str, kept))
-        reason = f"trial(s) {joined} were shown no worse on validation, and the tie-break put the default first ({tail})"
+        reason = (
+            f"trial(s) {joined} were shown no worse on validation, and the tie-break put the default first "
+            "(its rule: the cell's Why, below)"
+        )
     elif prefix:
         reason = why.removeprefix(prefix)
     else:
