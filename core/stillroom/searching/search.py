@@ -263,7 +263,10 @@ def _anchor(
     default, unsettled = anchor.default_trial(trials, rules)
     if default is None:
         return front, {
-            "note": "the default student (trial 0) did not complete or missed the constraints: the plain choice among the front"
+            "note": (
+                "the default student (trial 0) did not complete or was shown to break a constraint on validation: "
+                "the plain choice among the front"
+            )
         }
     inconclusive = {"default_inconclusive": unsettled} if unsettled else {}
     name = anchor.anchor_metric(settings.choose or list(settings.objectives))
