@@ -533,11 +533,14 @@ def server_auth_config(
     database_uri: Annotated[str, typer.Option(help="user store: postgresql://USER:PASS@HOST:PORT/mlflow_auth")],
     admin_username: Annotated[str, typer.Option(help="the admin created on first start")] = "admin",
     output: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+    auth_cache_seconds: Annotated[
+        int, typer.Option(min=0, help="remember a successful password check this long per worker (0: check every request)")
+    ] = 60,
 ) -> None:
     """Write a basic-auth config file for the team server (no password in it: see the README)."""
     from .server import auth_config_template
 
-    text = auth_config_template(database_uri, admin_username)
+    text = auth_config_template(database_uri, admin_username, auth_cache_seconds)
     if output is None:
         typer.echo(text, nl=False)
         return

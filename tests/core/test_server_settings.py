@@ -36,6 +36,22 @@ def test_auth_config_template_names_the_user_store_and_holds_no_password(auth_in
     assert auth_ini.stat().st_mode & 0o777 == 0o600
 
 
+def test_auth_config_caches_a_successful_password_check_for_a_minute_as_mlflow_reads_it(
+    auth_ini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.server.auth.config import read_auth_config
+
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(auth_ini))
+    assert read_auth_config().auth_cache_ttl_seconds == 60
+    off = tmp_path / "off.ini"
+    args = ["server", "auth-config", "--database-uri", "sqlite:///a.db", "--auth-cache-seconds", "0", "--output", str(off)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(off))
+    assert read_auth_config().auth_cache_ttl_seconds == 0
+    result = CliRunner().invoke(app, [*args[:-4], "--auth-cache-seconds", "-1"])
+    assert result.exit_code == 2 and "'--auth-cache-seconds': Input should be greater than or equal to 0" in result.output
+
+
 def test_a_team_server_needs_auth_unless_told_otherwise(tmp_path: Path) -> None:
     result = start(tmp_path)
     assert result.exit_code == 2 and "needs --auth-config FILE (or --no-auth" in result.output

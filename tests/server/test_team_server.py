@@ -130,6 +130,7 @@ def test_unauthenticated_client_cannot_distill_register_or_promote(team_server: 
     assert_one_line_refusal(refused, "refused to authenticate you (set MLFLOW_TRACKING_USERNAME")
     promote = cli(team_server, None, "promote", MODEL, "--version", "1", "--approver", "x", "--reason", "y", "--override", "z")
     assert_one_line_refusal(promote, "refused to authenticate you")
+    # alice's right password is in the workers' credential cache by now: a wrong one still fails
     wrong_password = team_server.env("alice") | {"MLFLOW_TRACKING_PASSWORD": "guess"}
     with acting_as(team_server, "alice"):
         guessed = CliRunner().invoke(
