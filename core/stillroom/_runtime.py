@@ -9,6 +9,7 @@ import importlib.metadata as md
 import os
 import subprocess
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 _HASH_BLOCK_BYTES = 1 << 20
@@ -34,6 +35,20 @@ def package_version(distribution: str, missing: str = "unknown") -> str:
         return md.version(distribution)
     except md.PackageNotFoundError:
         return missing
+
+
+def pinned_requirements(distributions: Iterable[str]) -> list[str]:
+    """``name==version`` for each installed distribution, in order, once each; others are left out.
+
+    Why pinned: a logged model's requirements say what produced it, so its scoring environment
+    can be rebuilt exactly. A local version label (torch's ``+cpu``) is cut: pip cannot resolve
+    it from an index, and the public release is the same code."""
+    out: list[str] = []
+    for name in dict.fromkeys(distributions):
+        version = package_version(name, missing="")
+        if version:
+            out.append(f"{name}=={version.split('+')[0]}")
+    return out
 
 
 def sha256_file(path: str | os.PathLike[str], stop: threading.Event | None = None) -> str:

@@ -28,10 +28,6 @@ TINY = [
     "evaluation.latency_repeats=2",
 ]
 DISTILL = ["distill", "fraud", *[arg for s in TINY for arg in ("--set", s)]]
-FAST_LOGGING = {"MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "1"}
-"""MLflow infers a logged model's pip requirements in a subprocess that imports the model (a minute
-per model on a busy 2-core machine); here it gives up at once and records the flavor's defaults.
-The suite is about what a fault leaves behind, not about the requirements files."""
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +63,7 @@ def recovery(scratch_root: Path) -> Callable[[str], None]:
 @pytest.fixture(scope="module")
 def server(store: Path, scratch_root: Path) -> Iterator[ForkServer]:
     env = {key: os.environ[key] for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "STILLROOM_CACHE_DIR")}
-    env |= FAST_LOGGING | {"TMPDIR": str(scratch_root)}
+    env |= {"TMPDIR": str(scratch_root)}
     fork = ForkServer(store, env)
     yield fork
     fork.close()

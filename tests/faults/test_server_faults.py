@@ -20,7 +20,7 @@ from server.processes import stop_group, wait_healthy  # tests/server: the team 
 from stillroom import tracking
 from stillroom_fraud.batch import make_batch
 
-from .conftest import DISTILL, FAST_LOGGING
+from .conftest import DISTILL
 from .harness import ForkServer, Tally
 from .invariants import violations
 
@@ -71,7 +71,7 @@ def test_a_tracking_server_that_dies_mid_job_leaves_nothing_half_done(
     mlflow_server: TrackingServer, monkeypatch: pytest.MonkeyPatch, record_property
 ) -> None:
     root, uri = mlflow_server.root, mlflow_server.uri
-    env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "STILLROOM_CACHE_DIR": str(root / "cache")} | FAST_LOGGING
+    env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "STILLROOM_CACHE_DIR": str(root / "cache")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     tracking.use_store(uri)

@@ -19,7 +19,8 @@ else in the core is internal and may move.
 * shared names: roles, tag keys, :func:`metric_key`;
 * services: the disk cache (:func:`cached_model`, keyed by :func:`teacher_cache_key` ...),
   progress (:data:`console`, :func:`step`), usable cores, the threads a model may use while it is
-  timed (:func:`inference_threads`), file hashes, generic metrics and plots
+  timed (:func:`inference_threads`), a logged model's pinned requirements
+  (:func:`pinned_requirements`), file hashes, generic metrics and plots
   (``from stillroom.contract import metrics, plots``: submodules, so importing the API does not
   import matplotlib);
 * errors a user can cause (:class:`ConfigError`, :class:`DataError`, :class:`ModelLoadError` ...).
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .._runtime import sha256_file, usable_cores
+from .._runtime import pinned_requirements, sha256_file, usable_cores
 from ..cache import cache_key, cached_model, cached_outputs, default_cache_dir, mark_used
 from ..errors import ConfigError, DataError, ModelLoadError, PluginError, StillroomError, first_line
 from ..progress import console, step
@@ -184,6 +185,7 @@ __all__ = [
     "output_kinds",
     "output_metric_key",
     "pickled_size",
+    "pinned_requirements",
     "sha256_file",
     "single_kind_task_type",
     "step",

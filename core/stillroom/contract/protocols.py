@@ -39,7 +39,10 @@ class NativeModel:
     ``"onnx"``, ``"pyfunc"``); ``model`` is the object that flavor's ``log_model`` accepts.
     ``signature`` and ``input_example`` override what the core would infer from a synthetic
     tabular example (a tensor input needs its own); ``log_kwargs`` go to ``log_model`` as
-    they are (``artifacts``, ``code_paths``, ``extra_pip_requirements`` ...). ``scratch``:
+    they are (``artifacts``, ``code_paths``, ``extra_pip_requirements`` ...); without
+    ``pip_requirements`` the core pins the distributions the model's classes come from, with
+    the flavor's loader and their dependencies (:func:`pinned_requirements` builds a list of
+    your own: a pyfunc whose code imports more than its object holds needs one). ``scratch``:
     directories written only so the model can be logged (a pyfunc's ``artifacts``), removed by
     the core once it has logged the model (or failed to): a run must not leave its model files
     in the temp folder, a daily scoring host would fill it.

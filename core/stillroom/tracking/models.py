@@ -30,6 +30,7 @@ from ..progress import console
 from ..scoring import compiled
 from ..scratch import scratch_dir
 from .integrity import hash_files, record_tags
+from .requirements import with_requirements
 from .runs import log_params, run, writer_tags
 
 
@@ -94,7 +95,7 @@ def _log_native(native: NativeModel, name: str, signature: Any, input_example: A
         "name": name,
         "signature": own_signature if own_signature is not None else signature,
         "input_example": native.input_example if native.input_example is not None else input_example,
-        **native.log_kwargs,
+        **with_requirements(native.flavor, native.model, native.log_kwargs),
     }
     if native.flavor == "sklearn":
         kwargs.setdefault("skops_trusted_types", _own_skops_types(native.model))

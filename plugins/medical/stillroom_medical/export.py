@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stillroom.contract import NativeModel, inference_threads
+from stillroom.contract import NativeModel, inference_threads, pinned_requirements
 
 from . import scorer
 
@@ -144,14 +144,11 @@ def requirements(form: str) -> list[str]:
     Given explicitly, MLflow need not infer them (a subprocess per logged model), and the
     CPU build's local version label (``+cpu``) is not written where pip could not resolve it.
     """
-    from importlib.metadata import version
-
-    torch_pin = f"torch=={version('torch').split('+')[0]}"
     if form == "onnx":
-        return [f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}"]
+        return pinned_requirements(("onnx", "onnxruntime"))
     if form == "scoring":  # the scorer's code, ONNX Runtime, and torch for the TorchScript fallback
-        return [f"stillroom-medical=={version('stillroom-medical')}", f"onnxruntime=={version('onnxruntime')}", torch_pin]
-    return [torch_pin]
+        return pinned_requirements(("stillroom-medical", "onnxruntime", "torch"))
+    return pinned_requirements(("torch",))
 
 
 def signature(shape: tuple[int, ...], n_outputs: int) -> dict[str, str]:

@@ -60,6 +60,7 @@ from stillroom.contract import (
     console,
     default_cache_dir,
     inference_threads,
+    pinned_requirements,
     teacher_cache_key,
     training_threads,
     usable_cores,
@@ -488,13 +489,7 @@ def smiles_model(directory: Path, columns: list[str], libraries: tuple[str, ...]
 
 
 def pinned(libraries: tuple[str, ...]) -> list[str]:
-    out = []
-    for dist in ("stillroom-molecules", "rdkit", *libraries, "numpy", "pandas"):
-        try:
-            out.append(f"{dist}=={md.version(dist).split('+')[0]}")
-        except md.PackageNotFoundError:
-            continue
-    return out
+    return pinned_requirements(("stillroom-molecules", "rdkit", *libraries, "numpy", "pandas"))
 
 
 def train_chemprop_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) -> ChempropTeacher:

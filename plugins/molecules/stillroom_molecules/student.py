@@ -16,7 +16,6 @@ same-size no-teacher baseline.
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from stillroom.contract import (
     SoftTargets,
     as_task_output,
     console,
+    pinned_requirements,
     training_threads,
 )
 
@@ -244,13 +244,7 @@ def smiles_signature(scorer: Scorer) -> Any:
 
 def requirements() -> list[str]:
     """Pinned requirements of the logged model (what scoring needs: no teacher, no admet-ai)."""
-    out = []
-    for dist in ("stillroom-molecules", "rdkit", "lightgbm", "torch", "numpy", "pandas", "scipy"):
-        try:
-            out.append(f"{dist}=={md.version(dist).split('+')[0]}")
-        except md.PackageNotFoundError:
-            continue
-    return out
+    return pinned_requirements(("stillroom-molecules", "rdkit", "lightgbm", "torch", "numpy", "pandas", "scipy"))
 
 
 class LightGBMStudent(SmilesStudent):
