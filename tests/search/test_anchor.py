@@ -186,36 +186,45 @@ RULES = ["noninferior(roc_auc)", "efficiency.speedup_rows_per_second >= 20"]
 
 def test_a_default_that_misses_a_constraint_only_as_inconclusive_stays_the_anchor_with_the_reason() -> None:
     # the gain's interval holds 0 and is wider than the margin (0.03 > 0.01): validation cannot tell
-    default, unsettled = anchor.default_trial([_default_with(-0.03, 0.03), _trial(1, 90.0, 0.01)], RULES)
-    assert default is not None and default.number == 0
-    assert len(unsettled) == 1 and "noninferior(roc_auc)" in unsettled[0] and "inconclusive" in unsettled[0]
+    checked = anchor.default_trial([_default_with(-0.03, 0.03), _trial(1, 90.0, 0.01)], RULES)
+    assert checked.trial is not None and checked.trial.number == 0 and checked.refused is None
+    (unsettled,) = checked.inconclusive
+    assert "noninferior(roc_auc)" in unsettled and "inconclusive" in unsettled
     # met outright: the anchor, nothing to report
-    assert anchor.default_trial([_default_with(-0.005, 0.02)], RULES) == (_default_with(-0.005, 0.02), [])
+    assert anchor.default_trial([_default_with(-0.005, 0.02)], RULES) == anchor.DefaultCheck(_default_with(-0.005, 0.02))
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "speed"),
+    ("low", "high", "speed", "broken"),
     [
-        (-0.03, -0.001, 80.0),  # the whole interval below 0: shown worse than the baseline
-        (-0.015, 0.004, 80.0),  # narrow enough to judge (half-width 0.0095 <= 0.01), and beyond the margin
-        (-0.03, 0.03, 12.0),  # inconclusive, but shown too slow
+        (-0.03, -0.001, 80.0, "noninferior(roc_auc)"),  # the whole interval below 0: shown worse than the baseline
+        (-0.015, 0.004, 80.0, "noninferior(roc_auc)"),  # narrow enough to judge (half-width 0.0095 <= 0.01), beyond the margin
+        (-0.03, 0.03, 12.0, "efficiency.speedup_rows_per_second >= 20"),  # inconclusive, but shown too slow
     ],
 )
-def test_a_default_shown_to_break_a_constraint_is_no_anchor(low: float, high: float, speed: float) -> None:
-    assert anchor.default_trial([_default_with(low, high, speed)], RULES) == (None, [])
+def test_a_default_shown_to_break_a_constraint_is_no_anchor_and_the_record_names_it(
+    low: float, high: float, speed: float, broken: str
+) -> None:
+    checked = anchor.default_trial([_default_with(low, high, speed)], RULES)
+    assert checked.trial is None and not checked.inconclusive
+    assert checked.refused is not None and checked.refused.startswith("the default student (trial 0) was shown to break")
+    assert f"FAIL {broken}" in checked.refused and checked.refused.count("FAIL") == 1  # only what it broke
 
 
 def test_a_default_that_did_not_complete_is_no_anchor() -> None:
     failed = TrialView(0, "failed", {}, {}, note="boom")
-    assert anchor.default_trial([failed, _trial(1, 90.0, 0.01)], RULES) == (None, [])
+    checked = anchor.default_trial([failed, _trial(1, 90.0, 0.01)], RULES)
+    assert checked == anchor.DefaultCheck(None, refused="the default student (trial 0) did not complete (failed)")
+    assert anchor.default_trial([_trial(1, 90.0, 0.01)], RULES).refused == "the default student (trial 0) was not run"
 
 
 def test_the_why_of_a_kept_default_names_the_constraints_it_missed_only_as_inconclusive() -> None:
     from stillroom.searching.search import _why
 
-    default, unsettled = anchor.default_trial([_default_with(-0.03, 0.03)], RULES)
+    checked = anchor.default_trial([_default_with(-0.03, 0.03)], RULES)
+    default = checked.trial
     assert default is not None
-    anchoring = {"rule": "r", "default_trial": 0, "default_inconclusive": unsettled}
+    anchoring = {"rule": "r", "default_trial": 0, "default_inconclusive": list(checked.inconclusive)}
     alone = _why(default, [default], "rule", anchoring)
     assert alone.startswith("the default student: no other feasible trial") and "only as inconclusive" in alone
     assert "noninferior(roc_auc)" in alone

@@ -68,7 +68,18 @@ def anchor_metric(order: list[str]) -> str | None:
     return next((first.removeprefix(p) for p in QUALITY_PREFIXES if first.startswith(p)), None)
 
 
-def default_trial(trials: list[TrialView], rules: Constraints) -> tuple[TrialView | None, list[str]]:
+@dataclass(frozen=True)
+class DefaultCheck:
+    """Trial 0 as the anchor (``trial``) with the constraints it missed on validation only as
+    inconclusive, or why it cannot be the anchor (``refused``: which constraints it was shown to
+    break, or that it did not complete), so the record says what happened, not a choice of two."""
+
+    trial: TrialView | None
+    inconclusive: tuple[str, ...] = ()
+    refused: str | None = None
+
+
+def default_trial(trials: list[TrialView], rules: Constraints) -> DefaultCheck:
     """Trial 0 (the vertical's defaults, enqueued first) when it completed and no constraint is
     shown broken on validation, with the constraints it missed only as inconclusive (their reasons).
 
@@ -79,13 +90,16 @@ def default_trial(trials: list[TrialView], rules: Constraints) -> tuple[TrialVie
     (fraud, seed 1: the default failed ``noninferior(roc_auc)`` on validation as inconclusive, the
     plain choice took a slower, larger trial, and that one failed the test gate the default
     passed). Other trials still replace the default only when feasible and shown no worse."""
-    default = next((t for t in trials if t.number == 0 and t.state == "complete"), None)
+    default = next((t for t in trials if t.number == 0), None)
     if default is None:
-        return None, []
+        return DefaultCheck(None, refused="the default student (trial 0) was not run")
+    if default.state != "complete":
+        return DefaultCheck(None, refused=f"the default student (trial 0) did not complete ({default.state})")
     missed = [r for r in check(rules, default).rules if not r.passed]
-    if any(not r.inconclusive for r in missed):
-        return None, []
-    return default, [r.reason() for r in missed]
+    broken = [r.reason() for r in missed if not r.inconclusive]
+    if broken:
+        return DefaultCheck(None, refused="the default student (trial 0) was shown to break on validation: " + "; ".join(broken))
+    return DefaultCheck(default, tuple(r.reason() for r in missed))
 
 
 def saturation(metric: MetricDef, margin: float, reference: pd.DataFrame) -> str | None:

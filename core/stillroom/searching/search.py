@@ -260,15 +260,11 @@ def _anchor(
     settings = cfg.search
     if not settings.anchor.enabled:
         return front, {"note": "off (search.anchor.enabled: false): the plain choice among the front"}
-    default, unsettled = anchor.default_trial(trials, rules)
+    checked = anchor.default_trial(trials, rules)
+    default = checked.trial
     if default is None:
-        return front, {
-            "note": (
-                "the default student (trial 0) did not complete or was shown to break a constraint on validation: "
-                "the plain choice among the front"
-            )
-        }
-    inconclusive = {"default_inconclusive": unsettled} if unsettled else {}
+        return front, {"note": f"{checked.refused}: the plain choice among the front"}
+    inconclusive = {"default_inconclusive": list(checked.inconclusive)} if checked.inconclusive else {}
     name = anchor.anchor_metric(settings.choose or list(settings.objectives))
     metric = None if name is None else metric_named(bundle.task_type, bundle.output_types, name)
     if name is None or metric is None:
