@@ -11,7 +11,6 @@ on the held-out labels and predictions of a real run, which a bench records with
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +20,17 @@ import numpy as np
 
 from stillroom.contract import EvaluationResult, EvaluatorSpec, hookimpl
 from stillroom.distillation.evaluation import HEADLINE
-from stillroom.metrics import Interval, bootstrap_difference, bootstrap_distribution, percentile_interval
+from stillroom.metrics import (
+    Interval,
+    NonInferiorityPower,
+    bootstrap_difference,
+    bootstrap_distribution,
+    percentile_interval,
+)
 
 RECORDER = "bench.held_out"
 ANALYSIS_SEEDS = 20  # bootstrap seeds, to see where the bound of 200 resamples falls
 PRECISE_BOOT = 1000  # resamples for the interval's bounds and width (the fraud test week has ~65k rows: kept affordable)
-POWER_Z = 0.8416  # one-sided z of 80% power
 
 
 class HeldOutRecorder:
@@ -64,10 +68,6 @@ def gain_interval(metric: str, held: dict[str, np.ndarray], n_boot: int, seed: i
     return bootstrap_difference(HEADLINE[metric], y, student, baseline, n_boot=n_boot, level=level, seed=seed)
 
 
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
 def analyse(metric: str, held: dict[str, np.ndarray], margin: float, n_boot: int, run_seed: int) -> dict[str, float]:
     """For one headline metric of one run:
 
@@ -78,7 +78,8 @@ def analyse(metric: str, held: dict[str, np.ndarray], margin: float, n_boot: int
       what another bootstrap seed would give), and how often it clears ``-margin``;
     * ``p_pass_equal``: the chance a student exactly as good as its baseline passes (normal
       approximation: the bound is gain - 1.96 se), and ``n_for_80``: test rows for 80% of such
-      students to pass at this margin (se shrinks as 1/sqrt(n))."""
+      students to pass at this margin (se shrinks as 1/sqrt(n)); both by
+      :class:`~stillroom.metrics.NonInferiorityPower`, the gate's own "inconclusive" figures."""
     point, run_low, _ = gain_interval(metric, held, n_boot, run_seed)
     dist = bootstrap_distribution(
         HEADLINE[metric], held["y"], {"s": held["student"], "b": held["baseline"]}, n_boot=PRECISE_BOOT, seed=run_seed + 1
@@ -89,6 +90,7 @@ def analyse(metric: str, held: dict[str, np.ndarray], margin: float, n_boot: int
     rng = np.random.default_rng(run_seed)
     lows = [percentile_interval(rng.choice(gains, n_boot, replace=False))[0] for _ in range(ANALYSIS_SEEDS)]
     se = float(np.std(gains, ddof=1))
+    power = NonInferiorityPower(se, margin)
     n = len(held["y"])
     return {
         "gain": point,
@@ -100,8 +102,8 @@ def analyse(metric: str, held: dict[str, np.ndarray], margin: float, n_boot: int
         "precise_low": precise_low,
         "half_width": (precise_high - precise_low) / 2,
         "se": se,
-        "p_pass_equal": _normal_cdf(margin / se - 1.959964),
-        "n_for_80": n * (se * (1.959964 + POWER_Z) / margin) ** 2,
+        "p_pass_equal": power.pass_probability_if_equal(),
+        "n_for_80": n * power.rows_factor(),
         "margin": margin,
         "n_boot": float(n_boot),
         "rows": float(n),

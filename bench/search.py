@@ -126,7 +126,6 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
             default = stillroom.distill(task, overrides=base)
             return infeasible | {"default": _facts(default, HEADLINE[task]), "load_after": os.getloadavg()}
         searched = time.perf_counter() - started
-        census = constraint_census(found.run_id)
         default = stillroom.distill(task, overrides=base)
         paired = paired_headline(found.distillation.run_id, default.run_id, HEADLINE[task], Path(tmp))
     chosen = found.distillation
@@ -145,7 +144,7 @@ def run_vertical(task: str, seed: int, budget: str, full: bool) -> dict[str, Any
         "choice_rule": CHOICE_RULE,
         "why": found.choice["why"],
         "anchor": found.choice["anchor"],
-        "constraints_missed": census,
+        "constraints_missed": found.constraints_missed,
         "chosen": _facts(chosen, HEADLINE[task]),
         "default": _facts(default, HEADLINE[task]),
         "paired": paired,
@@ -214,28 +213,6 @@ def paired_headline(chosen_run: str, default_run: str, headline: str, tmp: Path)
         METRIC_FN[headline], role_values(a, "label"), role_values(a, "student"), role_values(b, "student"), n_boot=1000
     )
     return {"difference": interval.point, "ci": [interval.low, interval.high], "rows": len(a), "resamples": 1000}
-
-
-def constraint_census(parent_run: str) -> dict[str, dict[str, int]]:
-    """Per constraint, how many completed trials missed it on validation, and how many of those
-    only as inconclusive (an interval too wide to tell): read from each trial's child-run tag
-    before the bench's temporary store is gone, so a cell with few feasible trials says why."""
-    import re
-
-    from stillroom import tracking
-
-    census: dict[str, dict[str, int]] = {}
-    for child in tracking.child_runs(parent_run):
-        text = child.tags.get("stillroom.search.constraints")
-        if child.tags.get("stillroom.search.state") != "complete" or not text:
-            continue
-        for reason in re.split(r"; (?=(?:PASS|FAIL) )", text):
-            if reason.startswith("FAIL "):
-                rule = reason.removeprefix("FAIL ").split(" (", 1)[0]
-                counts = census.setdefault(rule, {"missed": 0, "inconclusive": 0})
-                counts["missed"] += 1
-                counts["inconclusive"] += "inconclusive:" in reason
-    return census
 
 
 def _facts(run: Any, headline: str) -> dict[str, Any]:
@@ -452,7 +429,9 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         missed = row.get("constraints_missed")
         if missed:
             counted = "; ".join(
-                f"`{rule}` {c['missed']}" + (f" ({c['inconclusive']} only inconclusive)" if c["inconclusive"] else "")
+                f"`{rule}` {c['missed']}"
+                + (f" ({c['inconclusive']} only inconclusive)" if c["inconclusive"] else "")
+                + (f" ({c['not_estimable']} not estimable)" if c.get("not_estimable") else "")
                 for rule, c in sorted(missed.items(), key=lambda kv: -kv[1]["missed"])
             )
             lines += [f"Completed trials missing each constraint on validation: {counted}.", ""]

@@ -144,6 +144,7 @@ class SearchResult(_Result):
     chosen_trial: int
     chosen_params: dict[str, Any]
     trials: dict[str, int]
+    constraints_missed: dict[str, dict[str, int]]  # per constraint: trials that missed it (inconclusive, not estimable)
     front: list[dict[str, Any]]
     choice: dict[str, Any]
     distillation: DistillResult

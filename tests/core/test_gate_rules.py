@@ -19,6 +19,7 @@ from stillroom.contract.rules import expand_rules, parse_rule
 from stillroom.distillation.applicability import check_rules, generic_reports
 from stillroom.distillation.gate import evaluate_gate
 from stillroom.errors import ConfigError
+from stillroom.metrics import NonInferiorityPower
 from stillroom_fraud.config import FraudConfig
 from stillroom_medical.config import MedicalConfig
 from stillroom_medical.plugin import stillroom_evaluators as medical_evaluators
@@ -99,6 +100,11 @@ def test_a_noninferiority_failure_from_an_interval_wider_than_the_margin_says_it
     reason = evaluate_gate(["noninferior(roc_auc)"], wide).reasons()[0]
     assert reason.startswith("FAIL noninferior(roc_auc) (gain.roc_auc.ci_low >= -0.01; inconclusive: ")
     assert "[-0.011, 0.019] holds 0 and is wider than the margin (+/-0.015 > 0.01)" in reason
+    # what would decide it: se = 0.015 / 1.96; an equal student passes with P = Phi(0.01 / se - 1.96)
+    assert (
+        "on these test rows a student exactly as good as its baseline passes about 26% of the time: "
+        "80% would need about 4.6x as many test rows, or a margin of 0.021" in reason
+    )
     assert reason.endswith("observed -0.011)")
     # wide but wholly below 0: the student is worse, the test set was big enough to say so
     worse = {"gain.roc_auc.ci_low": -0.2, "gain.roc_auc.ci_high": -0.001}
@@ -210,3 +216,37 @@ def test_rules_on_outputs_named_from_a_users_columns_parse_and_find_their_metric
     assert result["retention.roc_auc.Injury_ poisoning and procedural complications >= 0.9"].passed
     failed = result["noninferior(average_precision.Hepatobiliary disorders)"]
     assert not failed.passed and failed.observed == -0.05  # found, not "observed missing"
+
+
+def test_an_inconclusive_reason_states_the_intervals_level_and_the_rows_it_was_judged_on() -> None:
+    # a search trial judges on validation, with 90% intervals: z = 1.645, not 1.96
+    wide = {"gain.average_precision.ci_low": -0.02, "gain.average_precision.ci_high": 0.01}
+    (rule,) = evaluate_gate(["noninferior(average_precision)"], wide, level=0.9, split="validation").rules
+    assert rule.inconclusive and not rule.passed
+    assert "the gain's 90% interval [-0.02, 0.01]" in rule.note
+    assert "on these validation rows a student exactly as good as its baseline passes about 29% of the time" in rule.note
+    assert "80% would need about 5.1x as many validation rows, or a margin of 0.023" in rule.note
+    assert "test" not in rule.note
+
+
+def test_the_power_figures_agree_with_each_other() -> None:
+    power = NonInferiorityPower.from_interval(-0.03, 0.02, margin=0.01)
+    assert power.pass_probability_if_equal() < 0.5  # wider than the margin: an equal student fails more often than not
+    # with rows_factor times the rows the se shrinks by its square root, and an equal student passes 80% of the time
+    grown = NonInferiorityPower(power.se / math.sqrt(power.rows_factor()), power.margin)
+    assert grown.pass_probability_if_equal() == pytest.approx(0.8)
+    # at the resolvable margin, the same 80% on these rows
+    assert NonInferiorityPower(power.se, power.resolvable_margin()).pass_probability_if_equal() == pytest.approx(0.8)
+    # a narrow interval: nearly every equal student passes; a zero-width one always does
+    assert NonInferiorityPower.from_interval(-0.002, 0.002, margin=0.01).pass_probability_if_equal() > 0.999
+    assert NonInferiorityPower(0.0, 0.01).pass_probability_if_equal() == 1.0
+
+
+def test_an_inconclusive_reason_under_a_zero_margin_says_only_a_margin_would_decide_it() -> None:
+    # margin 0: an equal student passes 2.5% of the time at any size (shown rounded: 3%); more rows cannot help
+    wide = {"gain.roc_auc.ci_low": -0.02, "gain.roc_auc.ci_high": 0.02}
+    (rule,) = evaluate_gate(GateConfig(rules=["noninferior(roc_auc)"], non_inferiority_margin=0.0), wide).rules
+    assert rule.inconclusive and not rule.passed
+    assert rule.note.endswith(
+        "passes about 3% of the time: no number of rows would raise that to 80%, only a margin of 0.029 would"
+    )

@@ -204,6 +204,10 @@ def test_a_default_that_misses_noninferiority_only_as_inconclusive_on_validation
     card = Path(MlflowClient().download_artifacts(found.distillation.run_id, "model_card.md", str(tmp_path))).read_text()
     html = write_report(found.distillation.run_id, tmp_path / "report.html").read_text()
     assert "constraints missed on validation only as inconclusive" in card and 'id="anchor-inconclusive"' in html
+    # the record counts, per constraint, the completed trials that missed it and how many only as inconclusive
+    missed = found.constraints_missed["noninferior(roc_auc)"]
+    assert 1 <= missed["inconclusive"] <= missed["missed"] <= found.trials["complete"]
+    assert "completed trials missing each constraint (validation)" in card
     assert ('id="front-empty"' in html) == (not found.front)  # no trial feasible: the default is still the answer
 
 

@@ -11,7 +11,7 @@ from stillroom.contract import hookimpl
 from stillroom.contract.config import SearchSettings, parse_duration
 from stillroom.distillation.pipeline import load_config
 from stillroom.errors import ConfigError, PluginError
-from stillroom.searching.choice import TrialView, choose, closest, feasible, pareto_front, tie_break_rule
+from stillroom.searching.choice import TrialView, choose, closest, feasible, misses, pareto_front, tie_break_rule
 from stillroom.searching.space import decode, default_values, resolve_space, suggest, trial_config
 
 OBJ = {"quality": "max", "speed": "max", "size": "min"}
@@ -202,9 +202,35 @@ def test_a_trial_view_carries_what_the_trial_found_not_estimable() -> None:
     trial = study.ask()
     trial.set_user_attr("metrics", {"fidelity.alert_overlap": 0.9})
     trial.set_user_attr("not_estimable", {"fidelity.alert_overlap": "4 teacher alerts < 30"})
+    trial.set_user_attr("ci_level", 0.9)
     study.tell(trial, 1.0)
     (view,) = views(study)
     assert view.not_estimable == {"fidelity.alert_overlap": "4 teacher alerts < 30"}
+    assert view.ci_level == 0.9  # its inconclusive reasons state the level its intervals were computed at
+
+
+def test_misses_count_per_constraint_the_trials_that_missed_it_and_how() -> None:
+    """Which constraint cut the feasible trials, from the choice's own judgement: a worse student,
+    an interval too wide to tell (inconclusive), or a metric on too few events (not estimable)."""
+    from stillroom.contract.config import GateConfig
+
+    rules = GateConfig(rules=["noninferior(roc_auc)", "fidelity.alert_overlap >= 0.8", "speed >= 10"])
+    wide = {"gain.roc_auc.ci_low": -0.03, "gain.roc_auc.ci_high": 0.02, "fidelity.alert_overlap": 0.9, "speed": 12.0}
+    worse = {"gain.roc_auc.ci_low": -0.05, "gain.roc_auc.ci_high": -0.02, "fidelity.alert_overlap": 0.7, "speed": 12.0}
+    fine = {"gain.roc_auc.ci_low": -0.005, "gain.roc_auc.ci_high": 0.01, "fidelity.alert_overlap": 0.9, "speed": 9.0}
+    few = {"fidelity.alert_overlap": "4 teacher alerts < 30"}
+    trials = [
+        TrialView(0, "complete", {}, wide, not_estimable=few),
+        TrialView(1, "complete", {}, worse),
+        TrialView(2, "complete", {}, fine),
+        TrialView(3, "pruned", {}, worse),  # not judged: it never completed
+    ]
+    assert misses(trials, rules) == {
+        "noninferior(roc_auc)": {"missed": 2, "inconclusive": 1, "not_estimable": 0},
+        "fidelity.alert_overlap >= 0.8": {"missed": 2, "inconclusive": 0, "not_estimable": 1},
+        "speed >= 10": {"missed": 1, "inconclusive": 0, "not_estimable": 0},
+    }
+    assert misses([TrialView(0, "complete", {}, {**fine, "speed": 11.0})], rules) == {}
 
 
 def _open_in_a_process(storage: str, name: str) -> int:

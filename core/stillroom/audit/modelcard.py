@@ -266,6 +266,7 @@ def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
         ),
         "objectives (validation)": selection["objectives"],
         "constraints (validation)": selection["constraints"] or ["none"],
+        **_misses(selection.get("constraints_missed") or {}),
         "Pareto front of the feasible trials (validation)": (
             {"table": selection["front"]} if selection["front"] else "empty: no trial met every constraint on validation"
         ),
@@ -275,6 +276,23 @@ def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
         **({"default student (trial 0, validation)": {k: v for k, v in default.items() if k != "trial"}} if default else {}),
         "test split": selection["test_split"],
     }
+
+
+def _misses(missed: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Which constraints cut the feasible trials, and whether for a worse student or for a split
+    too small to tell (only inconclusive, or not estimable on too few events)."""
+    if not missed:
+        return {}
+    rows = [
+        f"{rule}: {c['missed']} trial(s)"
+        + "".join(
+            f", {c[k]} only {label}"
+            for k, label in (("inconclusive", "inconclusive"), ("not_estimable", "not estimable"))
+            if c.get(k)
+        )
+        for rule, c in sorted(missed.items(), key=lambda item: -item[1]["missed"])
+    ]
+    return {"completed trials missing each constraint (validation)": rows}
 
 
 def _against_default(anchoring: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..contract.config import GateConfig
 from ..contract.rules import parse_rule
+from ..metrics.power import POWER, NonInferiorityPower
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
@@ -64,13 +65,20 @@ class GateResult:
 
 
 def evaluate_gate(
-    gate: GateConfig | list[str], metrics: Mapping[str, float], not_estimable: Mapping[str, str] | None = None
+    gate: GateConfig | list[str],
+    metrics: Mapping[str, float],
+    not_estimable: Mapping[str, str] | None = None,
+    *,
+    level: float = 0.95,
+    split: str = "test",
 ) -> GateResult:
     """Every rule against the metrics (interval bounds as ``<metric>.ci_low``/``.ci_high``).
 
     A missing or NaN metric fails its rule; so does a metric computed on too few events
     (``not_estimable``, by metric name, bounds included), with the reason instead of a verdict
-    on its value: a number from 2 alerts says nothing either way."""
+    on its value: a number from 2 alerts says nothing either way. ``level`` is the intervals'
+    (``evaluation.ci_level``) and ``split`` the rows they were computed on: an inconclusive
+    reason states both, and what it would take to decide."""
     config = gate if isinstance(gate, GateConfig) else GateConfig(rules=list(gate))
     unestimable = dict(not_estimable or {})
     results = []
@@ -87,7 +95,8 @@ def evaluate_gate(
         else:
             note = None
         ok = why is None and observed is not None and rule.threshold is not None and OPS[rule.op](observed, rule.threshold)
-        inconclusive = _too_wide(rule.metric, rule.margin, metrics) if rule.noninferior and not ok and why is None else ""
+        judged = rule.noninferior and not ok and why is None
+        inconclusive = _too_wide(rule.metric, rule.margin, metrics, level, split) if judged else ""
         if inconclusive:
             note = f"{note}; {inconclusive}"
         results.append(
@@ -96,11 +105,12 @@ def evaluate_gate(
     return GateResult(results)
 
 
-def _too_wide(low_key: str, margin: float | None, metrics: Mapping[str, float]) -> str:
+def _too_wide(low_key: str, margin: float | None, metrics: Mapping[str, float], level: float, split: str) -> str:
     """Why a failing non-inferiority rule failed, when the data cannot tell: the interval of the
     gain holds 0 (an equal student fits the data) and is wider than the margin, so even a student
-    exactly as good as its baseline would fail about half the time. A reviewer must tell "too few
-    test rows" from "worse student"."""
+    exactly as good as its baseline would fail about half the time or more. A reviewer must tell
+    "too few rows" from "worse student", and the user needs what would decide it: how many times
+    the rows, or which margin (:class:`~stillroom.metrics.power.NonInferiorityPower`)."""
     high = metrics.get(low_key.removesuffix(".ci_low") + ".ci_high")
     low = metrics.get(low_key)
     if margin is None or high is None or low is None or math.isnan(high) or math.isnan(low):
@@ -108,8 +118,15 @@ def _too_wide(low_key: str, margin: float | None, metrics: Mapping[str, float]) 
     half = (high - low) / 2
     if half <= margin or high < 0:  # narrow, or wholly below 0: the student is worse, not unjudged
         return ""
+    power = NonInferiorityPower.from_interval(low, high, margin, level)
+    factor, wider = power.rows_factor(), f"a margin of {power.resolvable_margin():.2g}"
+    decide = (
+        f"{POWER:.0%} would need about {factor:.1f}x as many {split} rows, or {wider}"
+        if math.isfinite(factor)
+        else f"no number of rows would raise that to {POWER:.0%}, only {wider} would"
+    )
     return (
-        f"inconclusive: the gain's 95% interval [{low:.3g}, {high:.3g}] holds 0 and is wider than the margin "
-        f"(+/-{half:.3g} > {margin:g}); this test set is too small to show non-inferiority (more test rows or a "
-        "wider margin would)"
+        f"inconclusive: the gain's {level:.0%} interval [{low:.3g}, {high:.3g}] holds 0 and is wider than the margin "
+        f"(+/-{half:.3g} > {margin:g}); on these {split} rows a student exactly as good as its baseline passes about "
+        f"{power.pass_probability_if_equal():.0%} of the time: {decide}"
     )

@@ -129,7 +129,9 @@ def distill(
     result.metrics.update({f"threshold.{r}": t for r, t in thresholds.items()})
     for name, why in result.not_estimable.items():
         console.log(f"not estimable: {name} ({why})")
-    gate = evaluate_gate(gate_config(cfg, bundle), result.with_intervals(), result.not_estimable)
+    gate = evaluate_gate(
+        gate_config(cfg, bundle), result.with_intervals(), result.not_estimable, level=cfg.evaluation.ci_level, split=split
+    )
     result.metrics["gate.passed"] = float(gate.passed)
     return Distillation(
         task,

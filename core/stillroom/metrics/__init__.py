@@ -1,5 +1,5 @@
 """Generic, model-agnostic metrics: bootstrap intervals, binary-probability metrics (fidelity,
-calibration, operating points), score stability, and the review plots.
+calibration, operating points), the power of a non-inferiority verdict, score stability, and the review plots.
 
 Plain numpy in, plain floats / dicts / frames out, so they can be logged without conversion.
 This layer knows nothing of task types (:mod:`stillroom.tasks` builds on it), of the plugin
@@ -30,6 +30,7 @@ from .bootstrap import (
     resample_indices,
     safe_metric,
 )
+from .power import NonInferiorityPower
 from .ranked import CountsMetric, counts_metric
 from .stability import histogram, psi, psi_from_counts, psi_from_histogram
 
@@ -37,6 +38,7 @@ __all__ = [
     "CountsMetric",
     "Interval",
     "Metric",
+    "NonInferiorityPower",
     "bootstrap_ci",
     "bootstrap_difference",
     "bootstrap_distribution",

@@ -26,12 +26,13 @@ class TrialView:
     run_id: str | None = None
     note: str = ""
     not_estimable: dict[str, str] = field(default_factory=dict)  # metric -> why (too few events)
+    ci_level: float = 0.95  # its intervals' level (evaluation.ci_level)
 
 
 def check(rules: Constraints, trial: TrialView) -> GateResult:
     """The constraints against the trial's validation metrics, as the trial itself judged them
     (the same margins, the same metrics not estimable on too few events)."""
-    return evaluate_gate(rules, trial.metrics, trial.not_estimable)
+    return evaluate_gate(rules, trial.metrics, trial.not_estimable, level=trial.ci_level, split="validation")
 
 
 def feasible(trials: list[TrialView], rules: Constraints) -> list[TrialView]:
@@ -87,6 +88,26 @@ def choose(
         best = max(values.values())
         candidates = [t for t in candidates if values[t.number] >= best - tolerance.get(k, 0.0)]
     return candidates[0]
+
+
+def misses(trials: list[TrialView], rules: Constraints) -> dict[str, dict[str, int]]:
+    """Per constraint, how many completed trials missed it on validation, and of those how many
+    only as inconclusive (an interval too wide to tell) or as not estimable (too few events).
+
+    Why: a search with few feasible trials must say which constraint cut them, and whether the
+    students were worse or the validation split too small to show they were not; the counts
+    come from the same judgement as the choice (:func:`check`), not from reason text."""
+    out: dict[str, dict[str, int]] = {}
+    for trial in trials:
+        if trial.state != "complete":
+            continue
+        for rule in check(rules, trial).rules:
+            if not rule.passed:
+                counts = out.setdefault(rule.rule, {"missed": 0, "inconclusive": 0, "not_estimable": 0})
+                counts["missed"] += 1
+                counts["inconclusive"] += rule.inconclusive
+                counts["not_estimable"] += rule.note_is_not_estimable
+    return out
 
 
 def closest(trials: list[TrialView], rules: Constraints) -> tuple[TrialView, GateResult] | None:

@@ -137,6 +137,7 @@ def run_search(
         "chosen_trial": chosen.number,
         "chosen_params": chosen.params,
         "trials": selection["trials"],
+        "constraints_missed": selection["constraints_missed"],
         "front": selection["front"],
         "choice": {"why": selection["chosen"]["why"], "rule": selection["tie_break"], "anchor": selection["anchor"]},
         "distillation": summary,
@@ -215,6 +216,7 @@ def _choose(
             "a trial whose fitted student breaks a size constraint is pruned before its baseline and evaluation"
         ),
         "trials": {"total": len(trials), **counts, "feasible": len(ok)},
+        "constraints_missed": choice.misses(trials, rules),
         "objectives": objectives,
         "constraints": rules.rules,
         "tie_break": rule,

@@ -105,6 +105,7 @@ def views(study: optuna.Study) -> list[TrialView]:
                 t.user_attrs.get("run_id"),
                 t.user_attrs.get("note", ""),
                 dict(t.user_attrs.get("not_estimable", {})),
+                float(t.user_attrs.get("ci_level", 0.95)),
             )
         )
     return out

@@ -83,9 +83,11 @@ class Objective:
             raise
         measured = d.result.with_intervals()  # interval bounds too: noninferior(...) reads gain.<metric>.ci_low
         metrics = {k: float(v) for k, v in measured.items() if v is not None and math.isfinite(float(v))}
-        gate = evaluate_gate(self.rules, metrics, d.result.not_estimable)
+        level = cfg.evaluation.ci_level
+        gate = evaluate_gate(self.rules, metrics, d.result.not_estimable, level=level, split="validation")
         trial.set_user_attr("metrics", metrics)
         trial.set_user_attr("not_estimable", dict(d.result.not_estimable))  # the choice judges as this trial did
+        trial.set_user_attr("ci_level", level)
         for rule in gate.rules:  # > 0: violated; the sampler steers toward feasible trials
             trial.set_constraint(rule.rule, min(shortfall(rule), 1e9))
         tags |= {"stillroom.search.state": "complete", "stillroom.search.feasible": str(gate.passed).lower()}
