@@ -207,7 +207,8 @@ def test_a_default_that_misses_noninferiority_only_as_inconclusive_on_validation
     # the record counts, per constraint, the completed trials that missed it and how many only as inconclusive
     missed = found.constraints_missed["noninferior(roc_auc)"]
     assert 1 <= missed["inconclusive"] <= missed["missed"] <= found.trials["complete"]
-    assert "completed trials missing each constraint (validation)" in card
+    assert "completed trials missing each constraint (validation)" in card and 'id="search-missed"' in html
+    assert f"<code>noninferior(roc_auc)</code>: {missed['missed']}, {missed['inconclusive']} only inconclusive" in html
     assert ('id="front-empty"' in html) == (not found.front)  # no trial feasible: the default is still the answer
 
 
