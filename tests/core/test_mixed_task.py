@@ -486,7 +486,7 @@ data: {dataset: toy.panel}
 teacher: {name: toy.panel-forest}
 student: {name: toy.panel-tree}
 recipe: {alpha: 0.5}
-evaluation: {bootstrap: 30, efficiency_rows: 300, latency_repeats: 3}
+evaluation: {bootstrap: 30, efficiency_rows: 300, latency_repeats: 3, ci_level: 0.9}
 gate: {rules: ["fidelity.r2 >= 0.3", "fidelity.roc_auc >= 0.6"]}
 """
 
@@ -509,3 +509,6 @@ def test_a_mixed_run_is_audited(tmp_path: Path, tracking_store: str, register_pl
     card = mlflow.artifacts.load_text(f"runs:/{summary['run_id']}/model_card.md")
     assert "**rmse, mae, r2, spearman**: macro mean over logd, solubility" in card
     assert "**per output**" in card and "| ames | average_precision |" in card
+    # the card labels intervals with the level they were computed at (evaluation.ci_level), not a fixed 95%
+    assert "90% percentile bootstrap, 30 resamples" in card and "| metric | value | 90% interval |" in card
+    assert "95%" not in card

@@ -76,7 +76,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
             },
             "retention, gain and fidelity": {
                 "table": [
-                    {"metric": k, "value": v, "95% interval": _interval(result.intervals.get(k))}
+                    {"metric": k, "value": v, f"{ev.ci_level:.0%} interval": _interval(result.intervals.get(k))}
                     for k, v in result.metrics.items()
                     if k.startswith(("retention.", "gain.", "fidelity."))
                 ]
