@@ -96,6 +96,7 @@ class DistillResult(_Result):
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     tracking_uri: str = ""
     data_quality: dict[str, Any] = field(default_factory=dict, repr=False)
+    gate_verdict: str = ""  # the status with what it rests on ("failed, undecided: ..." when no rule was decided)
 
     @property
     def passed(self) -> bool:

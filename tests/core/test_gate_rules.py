@@ -250,3 +250,19 @@ def test_an_inconclusive_reason_under_a_zero_margin_says_only_a_margin_would_dec
     assert rule.note.endswith(
         "passes about 3% of the time: no number of rows would raise that to 80%, only a margin of 0.029 would"
     )
+
+
+def test_a_gate_failed_only_on_undecidable_rules_says_it_is_undecided() -> None:
+    """Still failed (nothing was shown), but the verdict says the evidence fell short, not the student."""
+    rules = GateConfig(rules=["noninferior(roc_auc)", "fidelity.alert_overlap >= 0.8", "retention.roc_auc >= 0.98"])
+    wide = {"gain.roc_auc.ci_low": -0.02, "gain.roc_auc.ci_high": 0.02, "fidelity.alert_overlap": 0.9}
+    few = {"fidelity.alert_overlap": "12 teacher alerts < 30"}
+    undecided = evaluate_gate(rules, wide | {"retention.roc_auc": 0.99}, few)
+    assert not undecided.passed and undecided.status == "failed" and undecided.undecided
+    assert undecided.verdict().startswith("failed, undecided: every failing rule is inconclusive or not estimable")
+    assert undecided.as_dict()["undecided"] is True and undecided.as_dict()["status"] == "failed"
+    # one rule decided against the student: plainly failed
+    worse = evaluate_gate(rules, wide | {"retention.roc_auc": 0.90}, few)
+    assert not worse.undecided and worse.verdict() == "failed"
+    passed = evaluate_gate(rules, {"gain.roc_auc.ci_low": 0.0, "fidelity.alert_overlap": 0.9, "retention.roc_auc": 0.99})
+    assert passed.passed and not passed.undecided and passed.verdict() == "passed"

@@ -10,6 +10,7 @@ learns from it alone (``recipe.alpha=1``), while the baseline learns from the la
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,10 @@ def _assert_not_inferior_fails(result: dict[str, Any], metric: str, margin: floa
     assert _rule(result, f"noninferior({metric})").startswith(f"FAIL noninferior({metric}) (gain.{metric}.ci_low >= -{margin:g}")
 
 
+def passing_verdict(result: Any) -> str:
+    return str(_result(result.output)["gate_verdict"])
+
+
 def _version_tag(name: str, key: str) -> str:
     return mlflow.MlflowClient().get_model_version(name, "1").tags[key]
 
@@ -112,7 +117,7 @@ def test_fraud_a_student_taught_by_a_crippled_teacher_fails_noninferiority_and_e
     assert run["version"] == "1" and _version_tag("fraud-student", "stillroom.gate") == "failed"  # kept, for review
 
 
-def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_a_few_alerts(tracking_store: str) -> None:
+def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_a_few_alerts(tracking_store: str, tmp_path: Path) -> None:
     passing = _distill("fraud", [*FRAUD, "gate.rules=['student.roc_auc >= 0.6', 'efficiency.size_ratio <= 0.5']"])
     assert "student.roc_auc" not in _result(passing.output)["not_estimable"]
     assert passing.exit_code == 0, passing.output
@@ -128,6 +133,14 @@ def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_a_few_alerts
     assert run["gate_reasons"] == [
         f"FAIL fidelity.alert_overlap >= 0.5 (not estimable: {why}; observed {run['metrics']['fidelity.alert_overlap']:.6g})"
     ]
+    # failed, but on no decided rule: the verdict, the card and the report say the evidence fell short
+    assert passing_verdict(passing) == "passed" and run["gate_verdict"].startswith("failed, undecided: ")
+    card = Path(mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="model_card.md")).read_text()
+    assert "failed, undecided: every failing rule is inconclusive or not estimable" in card
+    from stillroom.audit.report import write_report
+
+    html = write_report(run["run_id"], tmp_path / "report.html").read_text()
+    assert 'id="gate-undecided"' in html and f"<td>{escape('not estimable: ' + why)}</td>" in html
 
 
 def test_the_model_card_and_the_report_list_the_metrics_that_were_not_estimable(tracking_store: str, tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def build_card(d: Distillation) -> dict[str, Any]:
             "efficiency": {"table": [{"model": role, **{k: d.efficiency[role][k] for k in EFFICIENCY}} for role in roles]},
             "how efficiency was measured": _efficiency_method(cfg.evaluation.efficiency_cores),
         },
-        "gate": {"status": d.gate.status, "rules": d.gate.reasons()},
+        "gate": {"status": d.gate.verdict(), "rules": d.gate.reasons()},
         **({"how_chosen": how_chosen(d.selection)} if d.selection else {}),
         "ethical_considerations": task.card.get("ethical_considerations", "See the vertical's documentation."),
         "caveats_and_recommendations": _caveats(d),

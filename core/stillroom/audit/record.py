@@ -96,6 +96,7 @@ def record(
         "task_type": d.bundle.task_type,
         "reference": d.bundle.reference,
         "gate": d.gate.status,
+        "gate_verdict": d.gate.verdict(),
         "gate_reasons": d.gate.reasons(),
         "compliance": checked.as_dict(),
         "registered_model": cfg.run.registered_model if version else None,

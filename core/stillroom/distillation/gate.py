@@ -57,11 +57,35 @@ class GateResult:
     def status(self) -> str:
         return "passed" if self.passed else "failed"
 
+    @property
+    def undecided(self) -> bool:
+        """Failed only on rules these rows could not decide (inconclusive or not estimable).
+
+        Why: the gate still fails (nothing was shown, so nothing may ship on it), but "failed"
+        alone reads as "the student is worse"; a reviewer must see that the evidence, not the
+        student, fell short, and that more rows (the reasons say how many) would settle it."""
+        failed = [r for r in self.rules if not r.passed]
+        return bool(failed) and all(r.inconclusive or r.note_is_not_estimable for r in failed)
+
+    def verdict(self) -> str:
+        """The status with what it rests on, for the console, the card and the report."""
+        if self.undecided:
+            return (
+                "failed, undecided: every failing rule is inconclusive or not estimable on these rows; nothing shows "
+                "the student worse, nor that it is not (the rules say what would decide them)"
+            )
+        return self.status
+
     def reasons(self) -> list[str]:
         return [r.reason() for r in self.rules]
 
     def as_dict(self) -> dict[str, object]:
-        return {"status": self.status, "rules": [r.__dict__ for r in self.rules]}
+        return {
+            "status": self.status,
+            "undecided": self.undecided,
+            "verdict": self.verdict(),
+            "rules": [r.__dict__ for r in self.rules],
+        }
 
 
 def evaluate_gate(
