@@ -229,6 +229,7 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
         "speedup": metrics.get("efficiency.speedup_rows_per_second"),
         "size_ratio": metrics.get("efficiency.size_ratio"),
         "gate": run.gate,
+        "undecided": run.gate_verdict.startswith("failed, undecided"),  # failed only on inconclusive/not estimable rules
     }
 
 
@@ -460,7 +461,7 @@ def _row_line(row: dict[str, Any], label: str, f: dict[str, Any], counts: str) -
     return (
         f"| {row['task']} | {row['seed']} | {counts} | {label} | "
         f"{_n(f['headline'])} {_ci(f['headline_ci'])} | {_n(f['retention'])} | {_n(f['gain'])} {_ci(f['gain_ci'])} | "
-        f"{_n(f['speedup'])}x | {_n(f['size_ratio'])} | {f['gate']} | {_ran(row)} |"
+        f"{_n(f['speedup'])}x | {_n(f['size_ratio'])} | {f['gate']}{' (undecided)' if f.get('undecided') else ''} | {_ran(row)} |"
     )
 
 
