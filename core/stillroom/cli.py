@@ -202,15 +202,17 @@ def search(
             summary = run_search_job(task, config, overrides or [], budget, trials, jobs)
     if as_json:
         _print_json(SearchResult.from_summary(summary).to_dict())
-        return
-    t = summary["trials"]
-    console.print(
-        f"search {summary['study']}: {t['total']} trials ({t['complete']} complete, {t['pruned']} pruned, "
-        f"{t['failed']} failed), {t['feasible']} feasible, {len(summary['front'])} on the front; "
-        f"chosen: trial {summary['chosen_trial']} {summary['chosen_params']}"
-    )
-    print_summary(summary["distillation"])
-    console.print(f"open the search in the MLflow UI: stillroom ui, then experiment -> run {summary['run_id']}")
+    else:
+        t = summary["trials"]
+        console.print(
+            f"search {summary['study']}: {t['total']} trials ({t['complete']} complete, {t['pruned']} pruned, "
+            f"{t['failed']} failed), {t['feasible']} feasible, {len(summary['front'])} on the front; "
+            f"chosen: trial {summary['chosen_trial']} {summary['chosen_params']}"
+        )
+        print_summary(summary["distillation"])
+        console.print(f"open the search in the MLflow UI: stillroom ui, then experiment -> run {summary['run_id']}")
+    if summary["distillation"]["gate"] != "passed":  # as distill: a batch job must not ship a student the gate failed
+        raise typer.Exit(GATE_FAILED)
 
 
 @app.command()

@@ -212,6 +212,23 @@ def test_a_default_that_misses_noninferiority_only_as_inconclusive_on_validation
     assert ('id="front-empty"' in html) == (not found.front)  # no trial feasible: the default is still the answer
 
 
+def test_the_cli_exits_3_when_the_chosen_students_gate_fails_on_test(store: str) -> None:
+    """As ``stillroom distill``: a batch job that ships what ``stillroom search`` chose must see a
+    failed gate in the exit code (the search itself succeeded: every trial was feasible)."""
+    from typer.testing import CliRunner
+
+    from stillroom.cli import app
+
+    settings = [*FRAUD, "search.gate_as_constraints=false", "gate.rules=['retention.average_precision >= 5']"]
+    args = ["search", "fraud", "--trials", "2", "--jobs", "1"] + [a for item in settings for a in ("--set", item)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "chosen: trial" in result.output and "FAIL retention.average_precision >= 5" in result.output
+    as_json = CliRunner().invoke(app, [*args, "--json"])  # the same study, resumed: its two trials are done
+    assert as_json.exit_code == 3, as_json.output
+    assert json.loads(as_json.stdout)["distillation"]["gate"] == "failed"
+
+
 def test_infeasible_constraints_name_the_closest_trial_and_register_nothing(fraud: stillroom.api.SearchResult) -> None:
     client = MlflowClient()
     before = len(client.search_model_versions("name = 'fraud-student'"))
