@@ -410,6 +410,9 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         lines.append(_row_line(row, "default student", row["default"], counts))
     lines += ["", "## Target (every seed: passes the default gate and dominates or equals on >= 2 of 3 verticals)", ""]
     lines += target_lines(rows)
+    notes = RESULTS / "search.notes.md"
+    if notes.exists():  # hand-written: why each vertical misses the target where it does
+        lines += ["", f"Why, per vertical, where the target is missed: [{notes.name}]({notes.name})."]
     lines += ["", "## Verdicts", ""]
     for row in rows:
         lines.append(f"- **{row['task']}**, seed {row['seed']}: {verdict(row)}.")
