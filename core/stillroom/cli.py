@@ -7,8 +7,8 @@ Conventions a batch job and a person can rely on:
 * a user error is one line ``error: ...`` on stderr, printed as is (no markup: brackets in a
   message survive), with exit code 2, and nothing half-written; an optional dependency that is
   missing says the exact install command;
-* ``distill`` exits 3 when the run completed but its gate failed (logged and registered, tagged
-  failed), so a pipeline can stop before promoting it;
+* ``distill`` and ``search`` exit 3 when the run completed but its gate failed (logged and
+  registered, tagged failed), so a pipeline can stop before promoting it;
 * SIGINT and SIGTERM are handled alike: the job cleans up (partial output removed, MLflow runs
   ended FAILED with the step) and exits 130 or 143;
 * ``stillroom --version``, ``python -m stillroom``, and shell completion
@@ -192,7 +192,10 @@ def search(
     """Search the student and the recipe under a budget; distill, gate and register the chosen one.
 
     Trials are judged on validation; the chosen student is scored on test once. Run the same
-    command again to resume an interrupted search (finished trials are kept)."""
+    command again to resume an interrupted search (finished trials are kept). Exit status: 0 when
+    the chosen student's gate passed; 3 when it failed on test (registered for review); 2 on an
+    error or when no trial met the constraints (nothing registered); 130/143 when interrupted.
+    """
     from . import tracking
     from .api import SearchResult, run_search_job
     from .audit.summary import print_summary
