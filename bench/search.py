@@ -338,6 +338,8 @@ def _headline_verdict(row: dict[str, Any]) -> tuple[bool, str]:
 
 
 def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str]) -> str:
+    from stillroom.audit.modelcard import constraint_misses
+
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "# stillroom search: the chosen student against the default student",
@@ -430,14 +432,9 @@ def report(rows: list[dict[str, Any]], full: bool, budget: str, wanted: list[str
         ]
         if row.get("why"):
             lines += [f"Why: {row['why']}.", ""]
-        missed = row.get("constraints_missed")
+        missed = constraint_misses(row.get("constraints_missed") or {})  # the card's and report's rows
         if missed:
-            counted = "; ".join(
-                f"`{rule}` {c['missed']}"
-                + (f" ({c['inconclusive']} only inconclusive)" if c["inconclusive"] else "")
-                + (f" ({c['not_estimable']} not estimable)" if c.get("not_estimable") else "")
-                for rule, c in sorted(missed.items(), key=lambda kv: -kv[1]["missed"])
-            )
+            counted = "; ".join(f"`{m['rule']}` {m['missed']}{m['how']}" for m in missed)
             lines += [f"Completed trials missing each constraint on validation: {counted}.", ""]
         note = (row.get("anchor") or {}).get("note")
         if note and note not in row.get("why", ""):

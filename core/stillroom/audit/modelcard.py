@@ -278,21 +278,28 @@ def how_chosen(selection: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MISS_KINDS = (("inconclusive", "only inconclusive"), ("not_estimable", "not estimable"))
+
+
+def constraint_misses(missed: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The search record's per-constraint misses, most missed first, each with how many only as
+    inconclusive or not estimable (``how``: ", 2 only inconclusive"): the card and the report
+    show the same rows."""
+    return [
+        {
+            "rule": rule,
+            "missed": c["missed"],
+            "how": "".join(f", {c[k]} {label}" for k, label in MISS_KINDS if c.get(k)),
+        }
+        for rule, c in sorted(missed.items(), key=lambda item: -item[1]["missed"])
+    ]
+
+
 def _misses(missed: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Which constraints cut the feasible trials, and whether for a worse student or for a split
     too small to tell (only inconclusive, or not estimable on too few events)."""
-    if not missed:
-        return {}
-    rows = [
-        f"{rule}: {c['missed']} trial(s)"
-        + "".join(
-            f", {c[k]} only {label}"
-            for k, label in (("inconclusive", "inconclusive"), ("not_estimable", "not estimable"))
-            if c.get(k)
-        )
-        for rule, c in sorted(missed.items(), key=lambda item: -item[1]["missed"])
-    ]
-    return {"completed trials missing each constraint (validation)": rows}
+    rows = [f"{m['rule']}: {m['missed']} trial(s){m['how']}" for m in constraint_misses(missed)]
+    return {"completed trials missing each constraint (validation)": rows} if rows else {}
 
 
 def _against_default(anchoring: dict[str, Any]) -> dict[str, Any]:

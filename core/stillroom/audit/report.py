@@ -28,6 +28,7 @@ from ..distillation.evaluation import not_estimable_rows
 from ..errors import StillroomError
 from ..scratch import scratch_dir
 from ..tasks.judging import scored_roles
+from .modelcard import constraint_misses
 from .summary import verdict
 
 SUMMARY_PREFIXES = ("retention.", "gain.", "fidelity.")
@@ -99,7 +100,8 @@ def context(src: tracking.ReportSource) -> dict[str, Any]:
         "efficiency": efficiency_table(metrics),
         "card_html": MarkdownIt("commonmark").enable("table").render(card_md) if card_md else "",
         "plots": _plots(art),
-        "search": _json(art / "search" / "search.json"),
+        "search": (search := _json(art / "search" / "search.json")),
+        "search_missed": constraint_misses((search or {}).get("constraints_missed") or {}),
         "datasets": sorted(src.record.datasets, key=lambda d: d["context"]),
         "teacher": (_json(art / "lineage.json") or {}).get("teacher", {}),
         "teacher_models": src.teacher_models,

@@ -85,7 +85,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     ):
         if key in values:
             console.print(f"  {key}: {values[key]:.4f}")
-    console.print(f"gate: {summary.get('gate_verdict', summary['gate'])}", style="bold")
+    console.print(f"gate: {summary['gate_verdict']}", style="bold")
     for reason in summary["gate_reasons"]:
         console.print(f"  {reason}")
     for name, why in sorted(summary.get("not_estimable", {}).items()):

@@ -80,12 +80,7 @@ class GateResult:
         return [r.reason() for r in self.rules]
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "status": self.status,
-            "undecided": self.undecided,
-            "verdict": self.verdict(),
-            "rules": [r.__dict__ for r in self.rules],
-        }
+        return {"status": self.status, "undecided": self.undecided, "rules": [r.__dict__ for r in self.rules]}
 
 
 def evaluate_gate(
