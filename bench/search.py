@@ -229,7 +229,7 @@ def _facts(run: Any, headline: str) -> dict[str, Any]:
         "speedup": metrics.get("efficiency.speedup_rows_per_second"),
         "size_ratio": metrics.get("efficiency.size_ratio"),
         "gate": run.gate,
-        "undecided": run.gate_verdict.startswith("failed, undecided"),  # failed only on inconclusive/not estimable rules
+        "undecided": run.gate_undecided,  # failed only on inconclusive/not estimable rules
     }
 
 

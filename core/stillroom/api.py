@@ -97,6 +97,7 @@ class DistillResult(_Result):
     tracking_uri: str = ""
     data_quality: dict[str, Any] = field(default_factory=dict, repr=False)
     gate_verdict: str = ""  # the status with what it rests on ("failed, undecided: ..." when no rule was decided)
+    gate_undecided: bool = False  # failed only on inconclusive or not-estimable rules: the evidence fell short
 
     @property
     def passed(self) -> bool:

@@ -92,7 +92,7 @@ def _rule(result: dict[str, Any], rule: str) -> str:
 def _assert_not_inferior_fails(result: dict[str, Any], metric: str, margin: float, worse_is_higher: bool = False) -> None:
     """The student is worse than the baseline by more than the margin, and non-inferiority says so."""
     m = result["metrics"]
-    assert result["gate"] == "failed"
+    assert result["gate"] == "failed" and result["gate_undecided"] is False  # decided: shown worse
     student, baseline = m[f"student.{metric}"], m[f"baseline.{metric}"]
     assert (student > baseline) if worse_is_higher else (student < baseline), (student, baseline)
     low, _ = result["intervals"][f"gain.{metric}"]
@@ -135,6 +135,7 @@ def test_fraud_exit_0_on_a_passing_gate_and_3_on_alert_overlap_from_a_few_alerts
     ]
     # failed, but on no decided rule: the verdict, the card and the report say the evidence fell short
     assert passing_verdict(passing) == "passed" and run["gate_verdict"].startswith("failed, undecided: ")
+    assert run["gate_undecided"] is True and _result(passing.output)["gate_undecided"] is False
     card = Path(mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="model_card.md")).read_text()
     assert "failed, undecided: every failing rule is inconclusive or not estimable" in card
     from stillroom.audit.report import write_report

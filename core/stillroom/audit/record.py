@@ -97,6 +97,7 @@ def record(
         "reference": d.bundle.reference,
         "gate": d.gate.status,
         "gate_verdict": d.gate.verdict(),
+        "gate_undecided": d.gate.undecided,
         "gate_reasons": d.gate.reasons(),
         "compliance": checked.as_dict(),
         "registered_model": cfg.run.registered_model if version else None,
