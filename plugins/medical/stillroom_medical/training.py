@@ -2,9 +2,17 @@
 
 One loop, so that teacher, distilled student and baseline differ only in what they learn
 from: mini-batches (seeded shuffles), augmentation and mixup on the transfer set, AdamW with
-a cosine schedule, early stopping on the validation loss against the hard labels (the same
-yardstick for every model, restored to its best epoch), a progress bar, and torch's threads
-set from the config (a shared 2-core machine must not be oversubscribed).
+a one-cycle schedule over the epoch budget, early stopping on the validation loss against the
+hard labels (the same yardstick for every model, restored to its best epoch), a progress bar,
+and torch's threads set from the config (a shared 2-core machine must not be oversubscribed).
+
+Early stopping never ends training at a high learning rate. A one-cycle schedule anneals only
+at the end of its budget, so stopping on a plateau mid-budget returned a network that was never
+annealed: on the embedded images (seed 1) a 16-epoch student stopped at epoch 5 and kept epoch 2,
+ROC-AUC 0.83 where 8 epochs gave 0.93 (0.94 with the cool-down below). When the validation loss has not improved for ``patience``
+epochs, the learning rate is instead annealed (cosine, to the schedule's floor) over
+``patience`` more epochs, or the budget's remaining epochs if fewer, and training stops after
+them; the best validation epoch is kept as before.
 
 What the student learns from beyond the labels is a :class:`Teaching`:
 
@@ -32,6 +40,8 @@ from stillroom.contract import console
 from stillroom.torchkd import DistillationObjective, ModelOutputs
 
 from .augment import AugmentSettings, augment, mixup
+
+Scheduler = torch.optim.lr_scheduler.LRScheduler
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,14 @@ class History:
 
     epochs_run: int = 0
     best_epoch: int = 0
+    cooldown_from: int = 0
+    """The epoch after which the validation loss had stopped improving and the learning rate was
+    annealed before stopping; 0 when the whole budget ran."""
     best_valid_loss: float = math.inf
     train_loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    """At the end of each epoch: the last one says whether the kept network ended annealed."""
     seconds: float = 0.0
     seed: int = 0
     threads: int = 1
@@ -72,6 +87,8 @@ class History:
         return {
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
+            "cooldown_from_epoch": self.cooldown_from,
+            "final_learning_rate": float(f"{self.learning_rate[-1]:.3g}") if self.learning_rate else math.nan,
             "best_valid_loss": round(self.best_valid_loss, 6),
             "train_seconds": round(self.seconds, 2),
             "seed": self.seed,
@@ -102,12 +119,10 @@ def fit(
     teaching = teaching or Teaching()
     params = list(net.parameters()) + list(objective.parameters())
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    steps = max(settings.epochs * math.ceil(len(x) / settings.batch_size), 1)
-    # OneCycleLR divides by (pct_start * steps - 1): a 20% warm-up of exactly 5 steps would divide
-    # by zero, so that one case warms up over 30% (every other run is unchanged)
-    warmup = 0.3 if math.isclose(0.2 * steps, 1.0) else 0.2
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.learning_rate, total_steps=steps, pct_start=warmup)
+    batches = math.ceil(len(x) / settings.batch_size)
+    sched = _one_cycle(opt, settings.learning_rate, max(settings.epochs * batches, 1))
     history = History(seed=settings.seed, threads=threads)
+    stop_after = settings.epochs
     best_state, since_best, start = copy.deepcopy(net.state_dict()), 0, time.perf_counter()
     use_mixup = settings.mixup_alpha > 0 and teaching_labels_complete(y)
     with _progress(settings.progress) as bar:
@@ -135,6 +150,7 @@ def fit(
             valid = validation_loss(net, objective, x_valid, y_valid)
             history.train_loss.append(float(np.mean(losses)) if losses else math.nan)
             history.valid_loss.append(valid)
+            history.learning_rate.append(float(opt.param_groups[0]["lr"]))
             history.epochs_run = epoch + 1
             if valid < history.best_valid_loss - 1e-5:
                 history.best_valid_loss, history.best_epoch, since_best = valid, epoch + 1, 0
@@ -144,16 +160,39 @@ def fit(
             bar.update(
                 task, advance=1, description=f"{title}: epoch {epoch + 1} loss {history.train_loss[-1]:.4f} valid {valid:.4f}"
             )
-            if since_best >= settings.patience:
+            if since_best >= settings.patience and not history.cooldown_from and epoch + 1 < settings.epochs:
+                history.cooldown_from = epoch + 1
+                stop_after = min(settings.epochs, epoch + 1 + settings.patience)
+                sched = _cooldown(opt, (stop_after - epoch - 1) * batches)
+            if epoch + 1 >= stop_after:
                 break
     net.load_state_dict(best_state)
     net.eval()
     history.seconds = time.perf_counter() - start
+    cooled = f", annealed after epoch {history.cooldown_from} (no improvement)" if history.cooldown_from else ""
     console.log(
         f"{title}: {history.epochs_run} epochs, best {history.best_epoch} "
-        f"(valid loss {history.best_valid_loss:.4f}), {history.seconds:.1f}s on {threads} thread(s)"
+        f"(valid loss {history.best_valid_loss:.4f}){cooled}, {history.seconds:.1f}s on {threads} thread(s)"
     )
     return history
+
+
+def _one_cycle(opt: torch.optim.Optimizer, learning_rate: float, steps: int) -> Scheduler:
+    """Warm-up over the first 20% of the budget, then cosine annealing to its end."""
+    # OneCycleLR divides by (pct_start * steps - 1): a 20% warm-up of exactly 5 steps would divide
+    # by zero, so that one case warms up over 30% (every other run is unchanged)
+    warmup = 0.3 if math.isclose(0.2 * steps, 1.0) else 0.2
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=steps, pct_start=warmup)
+
+
+def _cooldown(opt: torch.optim.Optimizer, steps: int) -> Scheduler:
+    """Cosine from the learning rate in force down to the one-cycle schedule's floor over
+    ``steps``: what the rest of the budget would have done, compressed, so that the network
+    early stopping returns has been annealed."""
+    floor = min(float(group.get("min_lr", 0.0)) for group in opt.param_groups)
+    for group in opt.param_groups:
+        group["initial_lr"] = group["lr"]  # the cosine starts where the one-cycle schedule was
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=floor)
 
 
 def teaching_labels_complete(y: torch.Tensor) -> bool:
