@@ -4,7 +4,8 @@ Sources (``teacher`` section of the config):
 
 * ``name: medical.resnet``: trained in the plugin (cached under ``run.cache_dir``, keyed by
   :func:`~stillroom.contract.teacher_cache_key`: settings, seed, image and label columns, task
-  type, training and validation data; trying another student costs no teacher time);
+  type, training and validation data, and the training loop's ``REVISION``, so a teacher an
+  earlier loop trained is trained again; trying another student costs no teacher time);
 * ``name: medical.state_dict`` with ``params.path`` and a named ``params.architecture``
   (``resnet`` or ``separable`` with their widths/blocks): weights loaded with
   ``torch.load(weights_only=True)``, which never runs code from the file;
@@ -49,6 +50,7 @@ from . import nets
 from .export import Probabilities, onnx_predictor, requirements, to_onnx, torchscript_bytes
 from .images import stack
 from .settings import TrainingParams, output_count, tensors_for
+from .training import REVISION as TRAINING_REVISION
 from .training import fit
 
 BATCH = 256
@@ -170,7 +172,9 @@ def train_resnet_teacher(params: dict[str, Any], bundle: DataBundle, seed: int) 
     shape = tuple(bundle.details["image_shape"])
     k = output_count(bundle)
     # validation too: training stops early on it
-    key = teacher_cache_key("medical.resnet", settings.identity(), seed, bundle, splits=("train", "validation"))
+    key = teacher_cache_key(
+        "medical.resnet", settings.identity(), seed, bundle, splits=("train", "validation"), training=TRAINING_REVISION
+    )
 
     def train() -> dict[str, np.ndarray]:
         torch.manual_seed(seed)

@@ -10,10 +10,11 @@ Early stopping never ends training at a high learning rate. A one-cycle schedule
 at the end of its budget, so stopping on a plateau mid-budget returned a network that was never
 annealed. On PneumoniaMNIST (seed 0) an 8-epoch teacher stopped at epoch 5 and kept epoch 2,
 test ROC-AUC 0.943 (0.967 with the cool-down below, which kept epoch 8); on the embedded images
-(seed 1) a 16-epoch student kept epoch 2, 0.83 where 8 epochs gave 0.93 (0.94 with the cool-down). When the validation loss has not improved for ``patience``
-epochs, the learning rate is instead annealed (cosine, to the schedule's floor) over
-``patience`` more epochs, or the budget's remaining epochs if fewer, and training stops after
-them; the best validation epoch is kept as before.
+(seed 1) a 16-epoch student kept epoch 2, 0.83 where 8 epochs gave 0.93 (0.94 with the
+cool-down). When the validation loss has not improved for ``patience`` epochs, the learning
+rate is instead annealed (cosine, to the schedule's floor) over ``patience`` more epochs, or the
+budget's remaining epochs if fewer, and training stops after them; the best validation epoch is
+kept as before.
 
 What the student learns from beyond the labels is a :class:`Teaching`:
 
@@ -43,6 +44,11 @@ from stillroom.torchkd import DistillationObjective, ModelOutputs
 from .augment import AugmentSettings, augment, mixup
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler
+
+REVISION = 2
+"""Part of a cached teacher's key: raised whenever this loop would train other weights from the
+same settings and data (2: early stopping anneals before it stops), so that a teacher an earlier
+loop trained is not served as if this one had."""
 
 
 @dataclass(frozen=True)
