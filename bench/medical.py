@@ -373,10 +373,9 @@ def _with_gate(text: str, saved: Path) -> str:
 
 def _with_efficiency(text: str, saved: Path) -> str:
     """The default student against the default teacher, interleaved, from bench/efficiency.py."""
-    from efficiency import PREVIOUS_MEDICAL, medical_claim
+    from efficiency import medical_claim
 
-    verticals = json.loads(saved.read_text())["verticals"] if saved.exists() else {}
-    medical, previous = verticals.get("medical"), verticals.get(PREVIOUS_MEDICAL)
+    medical = (json.loads(saved.read_text())["verticals"] if saved.exists() else {}).get("medical")
     if not medical:
         return text
     lines = [
@@ -389,12 +388,6 @@ def _with_efficiency(text: str, saved: Path) -> str:
         "",
         *medical_claim(medical),
     ]
-    if previous:
-        lines += [
-            f"The previous default student ({previous['what']}) measured the same way, before the stem was strided:",
-            "",
-            *medical_claim(previous)[2:],
-        ]
     return text + "\n" + "\n".join(lines)
 
 

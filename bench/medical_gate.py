@@ -60,6 +60,7 @@ def run_seed(data: str, seed: int, extra: list[str]) -> dict[str, Any]:
         summary = stillroom.distill("medical", None, settings)
         wall = time.perf_counter() - start
         gate = fetch_gate(summary["run_id"])
+        training = fetch_training(summary["run_id"])
     return {
         "seed": seed,
         "wall_seconds": wall,
@@ -68,8 +69,46 @@ def run_seed(data: str, seed: int, extra: list[str]) -> dict[str, Any]:
         "metrics": summary["metrics"],
         "intervals": summary["intervals"],
         "not_estimable": summary["not_estimable"],
+        "training": training,
         "noninferiority": analyse_run("medical", held.last, settings, seed),
     }
+
+
+def fetch_training(run_id: str) -> dict[str, dict[str, Any]]:
+    """How each network's training ended (epochs run, best epoch, the epoch after which the learning
+    rate was annealed for lack of improvement), from the run's model card: early stopping that
+    fired at the one-cycle peak once kept a never-annealed network, so the bench shows where it fired."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="stillroom-card-") as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model_card.json", dst_path=tmp)
+        details = json.loads(Path(path).read_text())["model_details"]
+    return {
+        "teacher": details["teacher"]["training"],
+        "student": details["student"]["generations"][-1],
+    }
+
+
+def _training(record: dict[str, Any]) -> str:
+    if not record:
+        return "(not recorded)"
+    cooled = record.get("cooldown_from_epoch")
+    stop = f"annealed after {cooled}" if cooled else ("budget ran out" if cooled == 0 else "(before the cool-down)")
+    return f"{record['epochs_run']} / {record['best_epoch']} / {stop}"
+
+
+def training_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Per seed and network: epochs run / best epoch kept / how training ended."""
+    lines = [
+        "Training (epochs run / best epoch kept / how it ended):",
+        "",
+        "| seed | teacher | student |",
+        "|---|---|---|",
+    ]
+    for run in runs:
+        if "training" in run:
+            lines.append(f"| {run['seed']} | {_training(run['training']['teacher'])} | {_training(run['training']['student'])} |")
+    return lines if len(lines) > 4 else []
 
 
 def _interval(run: dict[str, Any], key: str) -> str:
@@ -122,6 +161,8 @@ def render(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             "median of the rounds, at the scoring batch) with the range of the per-round ratios.",
             "",
             *metrics_table(runs),
+            "",
+            *training_table(runs),
             "",
             *gate_section([(r["seed"], r["gate"]) for r in runs]),
             "",
