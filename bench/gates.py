@@ -22,14 +22,19 @@ GateRecord = dict[str, Any]
 threshold``) and ``not_estimable`` (metric -> why)."""
 
 
-def fetch_gate(run_id: str) -> GateRecord:
-    """The ``gate.json`` a distillation run logged, read from the current tracking store (the
-    bench's temporary one: call it before that store is thrown away)."""
+def fetch_json(run_id: str, artifact_path: str) -> Any:
+    """A JSON artifact a run logged, read from the current tracking store (the bench's temporary
+    one: call it before that store is thrown away), through a folder removed afterwards."""
     import mlflow
 
-    with tempfile.TemporaryDirectory(prefix="stillroom-gate-") as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="gate.json", dst_path=tmp)
+    with tempfile.TemporaryDirectory(prefix="stillroom-artifact-") as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp)
         return json.loads(Path(path).read_text())
+
+
+def fetch_gate(run_id: str) -> GateRecord:
+    """The ``gate.json`` a distillation run logged."""
+    return fetch_json(run_id, "gate.json")
 
 
 def load_average() -> float:

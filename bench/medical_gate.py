@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gates import fetch_gate, gate_section, load_average
+from gates import fetch_gate, fetch_json, gate_section, load_average
 from machine import describe, thread_settings
 from medical import DATA
 from noninferiority import analyse_run, analysis_section, recording
@@ -78,11 +78,7 @@ def fetch_training(run_id: str) -> dict[str, dict[str, Any]]:
     """How each network's training ended (epochs run, best epoch, the epoch after which the learning
     rate was annealed for lack of improvement), from the run's model card: early stopping that
     fired at the one-cycle peak once kept a never-annealed network, so the bench shows where it fired."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory(prefix="stillroom-card-") as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model_card.json", dst_path=tmp)
-        details = json.loads(Path(path).read_text())["model_details"]
+    details = fetch_json(run_id, "model_card.json")["model_details"]
     return {
         "teacher": details["teacher"]["training"],
         "student": details["student"]["generations"][-1],

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gates import fetch_json
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = Path(os.environ.get("STILLROOM_SHARED_DATA", "/work/shared/data"))
 SETS = {
@@ -95,13 +97,10 @@ def run_one(name: str, split: str, seed: int, arm: str, cache: Path, extra: list
 
 def _selection(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The candidates each role chose among, read back from the run's artifact."""
-    from mlflow.artifacts import download_artifacts
-
     try:
-        path = download_artifacts(run_id=summary["run_id"], artifact_path="molecules/student_selection.json")
+        record = fetch_json(summary["run_id"], "molecules/student_selection.json")
     except Exception:
         return []
-    record = json.loads(Path(path).read_text())
     return [{"role": role, **c} for role, rows in record.items() for c in rows]
 
 
